@@ -1,0 +1,57 @@
+"""pbtyped: typed, capability-style remote objects for asyncio, in the spirit of Twisted PB.
+
+Everything public is re-exported here; submodules are implementation details.
+"""
+
+from __future__ import annotations
+
+from ._exceptions import (
+    CallCancelled,
+    ConnectionLost,
+    DeadReferenceError,
+    DecodeError,
+    Error,
+    FrameTooLarge,
+    InsecureTypeError,
+    LocalProtocolError,
+    NoSuchMethod,
+    PbtypedError,
+    ProtocolError,
+    RemoteError,
+    RemoteProtocolError,
+    ValidationError,
+)
+from .protocol.objects import Referenceable, Root
+from .runtime.connection import Connection
+from .runtime.endpoints import Client, Server, connect, serve
+from .runtime.reference import RemoteReference, Stub
+from .wire.limits import Limits
+from .wire.registry import Registry
+
+__all__ = [
+    "CallCancelled",
+    "Client",
+    "Connection",
+    "ConnectionLost",
+    "DeadReferenceError",
+    "DecodeError",
+    "Error",
+    "FrameTooLarge",
+    "InsecureTypeError",
+    "Limits",
+    "LocalProtocolError",
+    "NoSuchMethod",
+    "PbtypedError",
+    "ProtocolError",
+    "Referenceable",
+    "Registry",
+    "RemoteError",
+    "RemoteProtocolError",
+    "RemoteReference",
+    "Root",
+    "Server",
+    "Stub",
+    "ValidationError",
+    "connect",
+    "serve",
+]

@@ -1,0 +1,118 @@
+"""Every exception pbtyped raises, in one place.
+
+Each class says when it is raised and what to do about it. Errors that a remote peer caused
+(``RemoteProtocolError``) are kept apart from errors in how this process used the API
+(``LocalProtocolError``), and both apart from application errors (``Error`` subclasses).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CallCancelled",
+    "ConnectionLost",
+    "DeadReferenceError",
+    "DecodeError",
+    "Error",
+    "FrameTooLarge",
+    "InsecureTypeError",
+    "LocalProtocolError",
+    "NoSuchMethod",
+    "PbtypedError",
+    "ProtocolError",
+    "RemoteError",
+    "RemoteProtocolError",
+    "ValidationError",
+]
+
+
+class PbtypedError(Exception):
+    """Base class of the framework's own errors (not of application errors)."""
+
+
+class Error(Exception):
+    """Base class for *expected* application errors that may cross the wire.
+
+    Raise a subclass from a ``remote_*`` method to tell the caller something went wrong in a
+    way you anticipated. Register the subclass on the registry of both peers
+    (``Registry.register_error``) and the caller receives an instance of the same class with the
+    same message. Expected errors are not logged as server faults.
+    """
+
+    #: Traceback text of the remote side, only when the server opted in (``send_tracebacks``).
+    remote_traceback: str | None = None
+
+
+class RemoteError(Error):
+    """The remote method raised an exception whose class this side has not registered.
+
+    ``remote_type`` is the remote class's name and ``message`` its message. Catch it as the
+    generic "something else happened" case; register the class on both sides to catch it by type.
+    """
+
+    def __init__(self, remote_type: str, message: str, remote_traceback: str | None = None):
+        super().__init__(f"{remote_type}: {message}")
+        self.remote_type = remote_type
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+
+class NoSuchMethod(PbtypedError):
+    """The remote object has no ``remote_<name>`` method with that name.
+
+    Only ``remote_*`` methods can be called: check the method name (without the prefix).
+    The connection stays usable.
+    """
+
+
+class InsecureTypeError(PbtypedError):
+    """A value of a type that is not on the registry's allow-list was refused.
+
+    Raised at the sender before anything is sent, or (for that call only) when the peer sent a
+    type name or tag this side does not admit. Register the type on both peers with
+    ``Registry.register_type``, or send a natively supported value instead.
+    """
+
+
+class ValidationError(PbtypedError):
+    """A value did not match the declared type; the message says where (``$.args[1].name``)."""
+
+
+class DecodeError(PbtypedError):
+    """A message from the peer could not be decoded; the message says why."""
+
+
+class DeadReferenceError(PbtypedError):
+    """The reference cannot be used: its connection is closed or it was released.
+
+    Raised at once, before anything is sent. Get a fresh reference over a live connection.
+    """
+
+
+class ConnectionLost(PbtypedError):
+    """The connection dropped while the call was pending; whether it ran remotely is unknown.
+
+    ``__cause__`` holds the underlying error when the network or the peer broke the line.
+    """
+
+
+class CallCancelled(PbtypedError):
+    """The caller cancelled the call; sent by a callee whose work was stopped."""
+
+
+class ProtocolError(PbtypedError):
+    """The pbtyped protocol was violated; see the two subclasses for who did it."""
+
+
+class LocalProtocolError(ProtocolError):
+    """This process misused the protocol API (a bug in the calling code)."""
+
+
+class RemoteProtocolError(ProtocolError):
+    """The peer sent something the protocol forbids; that connection is closed."""
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame is larger than the configured maximum (``Limits.max_frame_size``).
+
+    Outbound, the call fails locally before anything is sent; inbound, the peer is disconnected.
+    """

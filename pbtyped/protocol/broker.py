@@ -1,0 +1,466 @@
+"""The sans-IO broker: bytes in, events out; calls in, bytes out. No sockets, no event loop.
+
+One ``Broker`` per connection. It owns the question ids of our calls, the answers we owe, the
+export table (our objects the peer may call) and the import table (the peer's objects we hold),
+with distributed reference counts: an export stays alive while the peer holds a reference to it.
+"""
+
+from __future__ import annotations
+
+import collections
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+import cbor2
+
+from .._exceptions import (
+    DeadReferenceError,
+    DecodeError,
+    FrameTooLarge,
+    InsecureTypeError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+)
+from ..wire import tags
+from ..wire.codec import Codec
+from ..wire.frames import FrameReader
+from ..wire.limits import Limits
+from ..wire.registry import Registry
+from . import messages as m
+from .errors import error_info, exception_from_info
+from .events import (
+    AnswerReceived,
+    CallReceived,
+    CancelReceived,
+    Event,
+    FailureReceived,
+    HandshakeComplete,
+    PeerAborted,
+)
+from .objects import Referenceable
+from .state import ConnectionState, transition
+
+__all__ = ["ROOT_ID", "Broker", "ImportedReference"]
+
+ROOT_ID = 0
+_CALL = int(m.Kind.CALL)
+_RETURN = int(m.Kind.RETURN)
+_FAIL = int(m.Kind.FAIL)
+
+
+class ImportedReference:
+    """Base of proxies for the peer's objects; the runtime's RemoteReference extends it."""
+
+    __slots__ = ("__weakref__", "pb_broker", "pb_export_id")
+
+    def __init__(self, broker: Broker, export_id: int) -> None:
+        self.pb_broker = broker
+        self.pb_export_id = export_id
+
+
+class _Export:
+    __slots__ = ("count", "obj")
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+        self.count = 0
+
+
+class Broker:
+    """One connection's protocol state machine.
+
+    ``make_reference(broker, export_id)`` builds the proxy for an object the peer exports; it
+    must return an ``ImportedReference``. ``wakeup`` is called (from any thread, possibly from a
+    garbage-collector callback) when released references are waiting in ``take_pending()``.
+    """
+
+    def __init__(
+        self,
+        *,
+        registry: Registry,
+        limits: Limits | None = None,
+        root: Referenceable | None = None,
+        make_reference: Callable[[Broker, int], ImportedReference] = ImportedReference,
+        send_tracebacks: bool = False,
+        wakeup: Callable[[], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.limits = limits or Limits()
+        self.state = ConnectionState.AWAIT_HELLO
+        self.send_tracebacks = send_tracebacks
+        self.peer_max_frame_size = self.limits.max_frame_size
+        self._make_reference = make_reference
+        self._wakeup = wakeup
+        self._reader = FrameReader(self.limits.max_frame_size)
+        self._codec = Codec(registry, self.limits, self)
+        self._next_question = 1
+        self._questions: set[int] = set()  # our calls awaiting an answer
+        self._answers: set[int] = set()  # peer calls we have not answered yet
+        self._exports: dict[int, _Export] = {}
+        self._export_ids: dict[int, int] = {}  # id(obj) -> export id
+        self._next_export = ROOT_ID + 1
+        self._imports: dict[int, weakref.ref[ImportedReference]] = {}
+        self._import_counts: dict[int, int] = {}
+        self._dropped: collections.deque[tuple[int, weakref.ref[ImportedReference]]] = (
+            collections.deque()
+        )
+        self._journal: list[tuple[int, bool]] | None = None
+        self._owed: list[bytes] = []
+        if root is not None:
+            self._exports[ROOT_ID] = _Export(root)
+            self._export_ids[id(root)] = ROOT_ID
+
+    # -- connection life -------------------------------------------------------------------
+
+    def initiate(self) -> bytes:
+        """Our Hello: send it first, as soon as the transport is up."""
+        hello = m.Hello(version=m.PROTOCOL_VERSION, max_frame_size=self.limits.max_frame_size)
+        return self._codec.encode(m.hello_wire(hello))
+
+    def abort(self, reason: str) -> bytes:
+        """An Abort message to send before closing; the connection is closed from here on."""
+        data = b""
+        if self.state is not ConnectionState.CLOSED:
+            try:
+                data = self._codec.encode([int(m.Kind.ABORT), reason[:4096]])
+            except ProtocolError:
+                data = b""
+        self.connection_lost()
+        return data
+
+    def connection_lost(self) -> list[int]:
+        """The line is gone: drop every table and return the question ids that were pending."""
+        self.state = transition(self.state, ConnectionState.CLOSED)
+        pending = sorted(self._questions)
+        self._questions.clear()
+        self._answers.clear()
+        self._exports.clear()
+        self._export_ids.clear()
+        self._imports.clear()
+        self._import_counts.clear()
+        self._dropped.clear()
+        return pending
+
+    @property
+    def is_open(self) -> bool:
+        """True while calls can be sent."""
+        return self.state is ConnectionState.OPEN
+
+    @property
+    def export_count(self) -> int:
+        """Objects the peer currently holds references to (the root included)."""
+        return len(self._exports)
+
+    @property
+    def import_count(self) -> int:
+        """The peer's objects we currently hold live references to."""
+        return len(self._imports)
+
+    @property
+    def pending_questions(self) -> int:
+        """Our calls still waiting for an answer."""
+        return len(self._questions)
+
+    def root_reference(self) -> ImportedReference:
+        """The proxy for the peer's root object (export id 0)."""
+        return self.decode_sender_ref(ROOT_ID)
+
+    # -- outbound --------------------------------------------------------------------------
+
+    def send_call(
+        self,
+        target: ImportedReference,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+    ) -> tuple[int, bytes]:
+        """Encode a call on ``target``; returns its question id and the bytes to send.
+
+        Raises DeadReferenceError if the connection is not open, InsecureTypeError or
+        FrameTooLarge if the arguments cannot be sent (nothing is sent, nothing is pending).
+        """
+        if self.state is not ConnectionState.OPEN:
+            raise DeadReferenceError("the connection of this reference is closed")
+        if target.pb_broker is not self:
+            raise LocalProtocolError("reference used with a broker it does not belong to")
+        qid = self._next_question
+        data = self._encode_tracked(
+            [_CALL, qid, [0, target.pb_export_id], method, list(args), kwargs]
+        )
+        self._next_question = qid + 1
+        self._questions.add(qid)
+        return qid, data
+
+    def send_return(self, question_id: int, value: Any) -> bytes:
+        """Answer the peer's call. If the value cannot be sent, a Fail says why instead."""
+        if not self._answer_done(question_id):
+            return b""
+        try:
+            return self._encode_tracked([_RETURN, question_id, value])
+        except (InsecureTypeError, FrameTooLarge) as exc:
+            info = m.ErrorInfo(
+                type_name="pbtyped.InsecureTypeError",
+                message=f"the result could not be sent: {exc}",
+                registered=True,
+            )
+            return self._codec.encode([_FAIL, question_id, m.error_wire(info)])
+
+    def send_failure(self, question_id: int, exc: BaseException) -> bytes:
+        """Answer the peer's call with an error (traceback text only if opted in)."""
+        if not self._answer_done(question_id):
+            return b""
+        info = error_info(exc, self.registry, send_traceback=self.send_tracebacks)
+        return self._codec.encode([_FAIL, question_id, m.error_wire(info)])
+
+    def send_finish(self, question_id: int) -> bytes:
+        """Tell the peer we no longer want the answer to our call (cancellation).
+
+        The question stays reserved until the peer's answer arrives, so ids are never reused
+        while a late answer could still come.
+        """
+        if self.state is not ConnectionState.OPEN or question_id not in self._questions:
+            return b""
+        return self._codec.encode([int(m.Kind.FINISH), question_id])
+
+    def take_pending(self) -> bytes:
+        """Bytes the broker owes the peer: answers it gave by itself while receiving, and
+        Release messages for references dropped since the last call (may be empty)."""
+        out = self._owed
+        self._owed = []
+        while self._dropped:
+            export_id, ref = self._dropped.popleft()
+            if self._imports.get(export_id) is not ref:
+                continue  # already accounted for when the id was imported again
+            del self._imports[export_id]
+            count = self._import_counts.pop(export_id)
+            if self.state is ConnectionState.OPEN:
+                out.append(self._codec.encode([int(m.Kind.RELEASE), export_id, count]))
+        return b"".join(out)
+
+    def _answer_done(self, question_id: int) -> bool:
+        if question_id not in self._answers:
+            return False  # connection closed meanwhile, or already answered
+        self._answers.discard(question_id)
+        return self.state is ConnectionState.OPEN
+
+    def _encode_tracked(self, message: list[Any]) -> bytes:
+        """Encode, rolling back export-table changes if the message cannot be sent."""
+        journal: list[tuple[int, bool]] = []
+        self._journal = journal
+        try:
+            data = self._codec.encode(message)
+            if len(data) - 8 > self.peer_max_frame_size:
+                raise FrameTooLarge(
+                    f"message of {len(data) - 8} bytes exceeds the peer's limit of "
+                    f"{self.peer_max_frame_size} bytes; nothing was sent"
+                )
+        except BaseException:
+            for export_id, is_new in reversed(journal):
+                entry = self._exports[export_id]
+                entry.count -= 1
+                if is_new:
+                    del self._exports[export_id]
+                    del self._export_ids[id(entry.obj)]
+            raise
+        finally:
+            self._journal = None
+        return data
+
+    # -- the codec's reference hooks -------------------------------------------------------
+
+    def encode_reference(self, obj: Any) -> cbor2.CBORTag | None:
+        """Tag a reference-like value for the wire (export it if it is a local object)."""
+        holder = getattr(obj, "pb_reference", None)
+        if holder is not None and not isinstance(obj, ImportedReference | Referenceable):
+            obj = holder  # a typed stub: send what it stands for
+        if isinstance(obj, ImportedReference):
+            if obj.pb_broker is not self:
+                raise InsecureTypeError(
+                    "a RemoteReference is valid only on the connection it was received on; "
+                    "it cannot be passed to another peer"
+                )
+            if obj.pb_export_id not in self._imports:
+                raise DeadReferenceError("this reference was already released")
+            return cbor2.CBORTag(tags.RECEIVER_REF, obj.pb_export_id)
+        if isinstance(obj, Referenceable):
+            return cbor2.CBORTag(tags.SENDER_REF, self._export(obj))
+        return None
+
+    def _export(self, obj: Referenceable) -> int:
+        export_id = self._export_ids.get(id(obj))
+        is_new = export_id is None
+        if export_id is None:
+            export_id = self._next_export
+            self._next_export += 1
+            self._exports[export_id] = _Export(obj)
+            self._export_ids[id(obj)] = export_id
+        self._exports[export_id].count += 1
+        if self._journal is not None:
+            self._journal.append((export_id, is_new))
+        return export_id
+
+    def decode_sender_ref(self, export_id: Any) -> ImportedReference:
+        """The proxy for the peer's object ``export_id`` (one live proxy per id)."""
+        if type(export_id) is not int or export_id < 0:
+            raise DecodeError("malformed reference id")
+        old = self._imports.get(export_id)
+        ref = old() if old is not None else None
+        if ref is None:
+            if old is not None:  # the previous proxy died; its release is still owed
+                self._account_dead(export_id)
+            ref = self._make_reference(self, export_id)
+            self._imports[export_id] = weakref.ref(ref, self._on_reference_dropped(export_id))
+            self._import_counts[export_id] = 0
+        self._import_counts[export_id] += 1
+        return ref
+
+    def _account_dead(self, export_id: int) -> None:
+        # Owe the dead proxy's release now; its queued entry is then skipped in take_pending.
+        count = self._import_counts.pop(export_id)
+        del self._imports[export_id]
+        if self.state is ConnectionState.OPEN:
+            self._owed.append(self._codec.encode([int(m.Kind.RELEASE), export_id, count]))
+
+    def _on_reference_dropped(
+        self, export_id: int
+    ) -> Callable[[weakref.ref[ImportedReference]], None]:
+        dropped = self._dropped
+
+        def callback(ref: weakref.ref[ImportedReference]) -> None:
+            # May run inside the garbage collector, on any thread: only queue and wake.
+            dropped.append((export_id, ref))
+            if self._wakeup is not None:
+                self._wakeup()
+
+        return callback
+
+    def decode_receiver_ref(self, export_id: Any) -> object:
+        """Our own object coming home: the original, if we gave it on this connection."""
+        entry = self._exports.get(export_id) if type(export_id) is int else None
+        if entry is None:
+            raise DecodeError(
+                f"reference #{export_id!r:.20} was never given on this connection or was released"
+            )
+        return entry.obj
+
+    # -- inbound ---------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[Event]:
+        """Feed bytes from the peer; return what happened.
+
+        Raises RemoteProtocolError (FrameTooLarge, a malformed frame or message, a protocol
+        violation): the caller then sends ``abort(...)`` and closes the connection.
+        """
+        if self.state is ConnectionState.CLOSED:
+            return []
+        self._reader.feed(data)
+        events: list[Event] = []
+        while True:
+            frame = self._reader.next_frame()
+            if frame is None:
+                return events
+            try:
+                raw, problem = self._codec.decode(*frame)
+            except DecodeError as exc:
+                raise RemoteProtocolError(str(exc)) from None
+            event = self._handle(raw, problem)
+            if event is not None:
+                events.append(event)
+
+    def _handle(self, raw: Any, problem: str | None) -> Event | None:
+        # Fast path first: answers and calls once open.
+        if self.state is ConnectionState.OPEN and type(raw) is list and raw:
+            kind = raw[0]
+            if kind == _RETURN and len(raw) == 3 and type(raw[1]) is int:
+                return self._on_return(raw[1], raw[2], problem)
+        msg = m.parse(raw)
+        if self.state is ConnectionState.AWAIT_HELLO:
+            if isinstance(msg, m.Abort):
+                return PeerAborted(reason=msg.reason)
+            if not isinstance(msg, m.Hello):
+                raise RemoteProtocolError(f"expected Hello first, got {type(msg).__name__}")
+            if msg.version != m.PROTOCOL_VERSION:
+                raise RemoteProtocolError(
+                    f"peer speaks protocol version {msg.version}; this side speaks "
+                    f"{m.PROTOCOL_VERSION}"
+                )
+            self.peer_max_frame_size = min(msg.max_frame_size, 0xFFFF_FFFF)
+            self.state = transition(self.state, ConnectionState.OPEN)
+            return HandshakeComplete()
+        if isinstance(msg, m.Call):
+            return self._on_call(msg, problem)
+        if isinstance(msg, m.Return):
+            return self._on_return(msg.question_id, msg.value, problem)
+        if isinstance(msg, m.Fail):
+            self._take_question(msg.question_id)
+            return FailureReceived(
+                question_id=msg.question_id, error=exception_from_info(msg.error, self.registry)
+            )
+        if isinstance(msg, m.Finish):
+            if msg.question_id in self._answers:
+                return CancelReceived(question_id=msg.question_id)
+            return None  # already answered: the Finish crossed our answer
+        if isinstance(msg, m.Release):
+            self._on_release(msg)
+            return None
+        if isinstance(msg, m.Abort):
+            return PeerAborted(reason=msg.reason)
+        raise RemoteProtocolError(f"unexpected {type(msg).__name__} after the handshake")
+
+    def _take_question(self, question_id: int) -> None:
+        if question_id not in self._questions:
+            raise RemoteProtocolError(f"answer to question {question_id}, which was never asked")
+        self._questions.discard(question_id)
+
+    def _on_return(self, question_id: int, value: Any, problem: str | None) -> Event:
+        self._take_question(question_id)
+        if problem is not None:
+            return FailureReceived(
+                question_id=question_id,
+                error=InsecureTypeError(f"the answer could not be decoded: {problem}"),
+            )
+        return AnswerReceived(question_id=question_id, value=value)
+
+    def _on_call(self, msg: m.Call, problem: str | None) -> Event | None:
+        qid = msg.question_id
+        if qid in self._answers:
+            raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
+        self._answers.add(qid)
+        failure: BaseException | None = None
+        target: object = None
+        if isinstance(msg.target, m.AnswerTarget):
+            failure = ProtocolError("promise pipelining is not supported by this peer yet")
+        else:
+            entry = self._exports.get(msg.target.export_id)
+            if entry is None:
+                failure = DeadReferenceError(
+                    f"no object #{msg.target.export_id} on this connection: it was never "
+                    "given to you, or it was released"
+                )
+            else:
+                target = entry.obj
+        if failure is None and problem is not None:
+            failure = InsecureTypeError(f"arguments refused: {problem}")
+        if failure is not None:
+            self._owed.append(self.send_failure(qid, failure))
+            return None
+        return CallReceived(
+            question_id=qid, target=target, method=msg.method, args=msg.args, kwargs=msg.kwargs
+        )
+
+    def _on_release(self, msg: m.Release) -> None:
+        if msg.export_id == ROOT_ID and self._exports.get(ROOT_ID) is not None:
+            return  # the root is pinned for the life of the connection
+        entry = self._exports.get(msg.export_id)
+        if entry is None:
+            raise RemoteProtocolError(f"release of reference #{msg.export_id}, which is not held")
+        if msg.count > entry.count:
+            raise RemoteProtocolError(
+                f"release of {msg.count} references to #{msg.export_id}; only {entry.count} given"
+            )
+        entry.count -= msg.count
+        if entry.count == 0:
+            del self._exports[msg.export_id]
+            del self._export_ids[id(entry.obj)]

@@ -1,0 +1,72 @@
+"""What the broker tells the I/O layer happened (results of ``Broker.receive_data``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "AnswerReceived",
+    "CallReceived",
+    "CancelReceived",
+    "Event",
+    "FailureReceived",
+    "HandshakeComplete",
+    "PeerAborted",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HandshakeComplete:
+    """The peer's Hello arrived and was accepted: calls may flow."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallReceived:
+    """The peer calls ``method`` on our object ``target``; answer with ``Broker.send_return``."""
+
+    question_id: int
+    target: object
+    method: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerReceived:
+    """Our call ``question_id`` returned ``value``."""
+
+    question_id: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FailureReceived:
+    """Our call ``question_id`` failed with ``error`` (raise it at the caller)."""
+
+    question_id: int
+    error: BaseException
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CancelReceived:
+    """The peer no longer wants the answer to its call ``question_id``: stop that work."""
+
+    question_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerAborted:
+    """The peer announced it is closing the connection, and why."""
+
+    reason: str
+
+
+Event = (
+    HandshakeComplete
+    | CallReceived
+    | AnswerReceived
+    | FailureReceived
+    | CancelReceived
+    | PeerAborted
+)

@@ -1,0 +1,249 @@
+"""The messages of the pbtyped protocol, as frozen dataclasses, and their wire forms.
+
+Every message is a CBOR array whose first item is its kind. ``parse`` validates the shape of a
+decoded array and builds the message; anything malformed is a ``RemoteProtocolError``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from .._exceptions import RemoteProtocolError
+
+__all__ = [
+    "PROTOCOL_NAME",
+    "PROTOCOL_VERSION",
+    "Abort",
+    "AnswerTarget",
+    "Call",
+    "ErrorInfo",
+    "ExportTarget",
+    "Fail",
+    "Finish",
+    "Hello",
+    "Kind",
+    "Message",
+    "Release",
+    "Return",
+    "Target",
+    "parse",
+]
+
+PROTOCOL_NAME = "pbtyped"
+PROTOCOL_VERSION = 1
+_MAX_NAME = 200
+_MAX_ID = 2**63 - 1
+
+
+class Kind(enum.IntEnum):
+    """Message kinds; numbers 7-15 are reserved for streams and later additions."""
+
+    HELLO = 0
+    CALL = 1
+    RETURN = 2
+    FAIL = 3
+    FINISH = 4
+    RELEASE = 5
+    ABORT = 6
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExportTarget:
+    """An object the receiver of the call exported (0 is the root)."""
+
+    export_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AnswerTarget:
+    """The (future) answer of a call the sender made earlier: promise pipelining."""
+
+    question_id: int
+
+
+Target = ExportTarget | AnswerTarget
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello:
+    """First message in each direction: protocol name, version and the sender's limits."""
+
+    version: int
+    max_frame_size: int
+    features: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Call:
+    """Call ``method`` on ``target``; the caller chose ``question_id``."""
+
+    question_id: int
+    target: Target
+    method: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Return:
+    """The result of a call."""
+
+    question_id: int
+    value: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorInfo:
+    """An exception as it crosses the wire: never a pickled object, only names and text."""
+
+    type_name: str
+    message: str
+    registered: bool
+    traceback: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Fail:
+    """A call raised: the answer is an error."""
+
+    question_id: int
+    error: ErrorInfo
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Finish:
+    """The caller no longer wants the answer: stop the work (cancellation)."""
+
+    question_id: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Release:
+    """The sender dropped ``count`` of the references to ``export_id`` it received."""
+
+    export_id: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Abort:
+    """The sender is closing the connection because of ``reason``."""
+
+    reason: str
+
+
+Message = Hello | Call | Return | Fail | Finish | Release | Abort
+
+
+def hello_wire(msg: Hello) -> list[Any]:
+    """Wire form of a Hello."""
+    return [
+        Kind.HELLO,
+        {
+            "protocol": PROTOCOL_NAME,
+            "version": msg.version,
+            "max_frame_size": msg.max_frame_size,
+            "features": list(msg.features),
+        },
+    ]
+
+
+def target_wire(target: Target) -> list[int]:
+    """Wire form of a call target."""
+    if isinstance(target, ExportTarget):
+        return [0, target.export_id]
+    return [1, target.question_id]
+
+
+def error_wire(error: ErrorInfo) -> dict[str, Any]:
+    """Wire form of an ErrorInfo."""
+    out: dict[str, Any] = {"type": error.type_name, "message": error.message}
+    if error.registered:
+        out["registered"] = True
+    if error.traceback is not None:
+        out["traceback"] = error.traceback
+    return out
+
+
+def _id(value: Any, what: str) -> int:
+    if type(value) is not int or not 0 <= value <= _MAX_ID:
+        raise RemoteProtocolError(f"{what} must be a non-negative integer, got {value!r:.40}")
+    return value
+
+
+def _str(value: Any, what: str, limit: int = _MAX_NAME) -> str:
+    if type(value) is not str or len(value) > limit:
+        raise RemoteProtocolError(f"{what} must be a string of at most {limit} characters")
+    return value
+
+
+def _parse_target(value: Any) -> Target:
+    if type(value) is list and len(value) == 2:
+        if value[0] == 0:
+            return ExportTarget(export_id=_id(value[1], "call target id"))
+        if value[0] == 1:
+            return AnswerTarget(question_id=_id(value[1], "call target question id"))
+    raise RemoteProtocolError(f"malformed call target {value!r:.60}")
+
+
+def _parse_error(value: Any) -> ErrorInfo:
+    if type(value) is not dict:
+        raise RemoteProtocolError("malformed error: expected a map")
+    tb = value.get("traceback")
+    return ErrorInfo(
+        type_name=_str(value.get("type"), "error type"),
+        message=_str(value.get("message"), "error message", 64 * 1024),
+        registered=value.get("registered") is True,
+        traceback=None if tb is None else _str(tb, "error traceback", 256 * 1024),
+    )
+
+
+def parse(raw: Any) -> Message:
+    """Build a message from a decoded CBOR value, or raise RemoteProtocolError."""
+    if type(raw) is not list or not raw or type(raw[0]) is not int:
+        raise RemoteProtocolError("a message must be an array starting with its kind")
+    kind, n = raw[0], len(raw)
+    if (kind == Kind.CALL and n == 5) or (kind == Kind.CALL and n == 6):
+        args = raw[4]
+        kwargs = raw[5] if n == 6 else {}
+        if type(args) is not list:
+            raise RemoteProtocolError("call arguments must be an array")
+        if type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
+            raise RemoteProtocolError("call keyword arguments must be a map of strings")
+        return Call(
+            question_id=_id(raw[1], "question id"),
+            target=_parse_target(raw[2]),
+            method=_str(raw[3], "method name"),
+            args=args,
+            kwargs=kwargs,
+        )
+    if kind == Kind.RETURN and n == 3:
+        return Return(question_id=_id(raw[1], "question id"), value=raw[2])
+    if kind == Kind.FAIL and n == 3:
+        return Fail(question_id=_id(raw[1], "question id"), error=_parse_error(raw[2]))
+    if kind == Kind.FINISH and n == 2:
+        return Finish(question_id=_id(raw[1], "question id"))
+    if kind == Kind.RELEASE and n == 3:
+        count = _id(raw[2], "release count")
+        if count == 0:
+            raise RemoteProtocolError("release count must be positive")
+        return Release(export_id=_id(raw[1], "export id"), count=count)
+    if kind == Kind.HELLO and n == 2 and type(raw[1]) is dict:
+        info = raw[1]
+        if info.get("protocol") != PROTOCOL_NAME:
+            raise RemoteProtocolError("the peer does not speak the pbtyped protocol")
+        feats = info.get("features", [])
+        if type(feats) is not list or not all(type(f) is str for f in feats) or len(feats) > 64:
+            raise RemoteProtocolError("malformed hello features")
+        return Hello(
+            version=_id(info.get("version"), "protocol version"),
+            max_frame_size=_id(info.get("max_frame_size"), "max_frame_size"),
+            features=tuple(feats),
+        )
+    if kind == Kind.ABORT and n == 2:
+        return Abort(reason=_str(raw[1], "abort reason", 4096))
+    if kind in Kind.__members__.values():
+        raise RemoteProtocolError(f"malformed {Kind(kind).name} message ({n} items)")
+    raise RemoteProtocolError(f"unknown message kind {kind}")

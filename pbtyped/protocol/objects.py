@@ -1,0 +1,51 @@
+"""Local objects that can be called remotely, and the rule of which methods are reachable."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from .._exceptions import NoSuchMethod
+
+__all__ = ["Referenceable", "Root", "find_remote_method"]
+
+_METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+
+class Referenceable:
+    """An object passed by reference: the peer gets a ``RemoteReference`` to it.
+
+    Only methods named ``remote_<name>`` are callable by the peer, as ``<name>``; attributes,
+    private names and other methods are never reachable.
+    """
+
+    __slots__ = ("__weakref__",)
+
+    def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Run ``remote_<method>``; generated skeletons override this to validate first."""
+        return find_remote_method(self, method)(*args, **kwargs)
+
+
+class Root(Referenceable):
+    """The object a server offers first: what ``conn.root()`` returns a reference to."""
+
+    __slots__ = ()
+
+
+def find_remote_method(obj: object, method: str) -> Callable[..., Any]:
+    """The bound ``remote_<method>`` of ``obj``, or NoSuchMethod.
+
+    The name must be a plain identifier not starting with ``_``, and the method must be defined
+    on the class (not put on the instance), so nothing else is reachable.
+    """
+    if not _METHOD_NAME.match(method):
+        raise NoSuchMethod(f"{method!r} is not a valid remote method name")
+    attr = "remote_" + method
+    for klass in type(obj).__mro__:
+        if attr in klass.__dict__:
+            func = getattr(obj, attr)
+            if callable(func):
+                return func  # type: ignore[no-any-return]
+            break
+    raise NoSuchMethod(f"{type(obj).__name__} has no remote method {method!r}")

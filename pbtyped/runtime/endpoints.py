@@ -1,0 +1,252 @@
+"""``serve()`` and ``connect()``: the two ways into pbtyped, both async context managers."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as _ssl
+from collections.abc import Callable, Generator
+from types import TracebackType
+from typing import Any, TypeVar, overload
+
+from .._exceptions import ConnectionLost
+from ..protocol.objects import Referenceable, Root
+from ..wire.limits import Limits
+from ..wire.registry import Registry
+from .connection import Connection
+from .reference import RemoteReference, Stub
+
+__all__ = ["Client", "Server", "connect", "serve"]
+
+S = TypeVar("S", bound=Stub)
+
+
+class Server:
+    """A listening pbtyped server. ``port`` is the bound port; ``connections`` the live ones."""
+
+    def __init__(
+        self,
+        root: Root,
+        host: str | None,
+        port: int,
+        *,
+        registry: Registry | None = None,
+        limits: Limits | None = None,
+        send_tracebacks: bool = False,
+        ssl: _ssl.SSLContext | None = None,
+    ) -> None:
+        if not isinstance(root, Root):
+            raise TypeError("the root object must be a pbtyped.Root")
+        self.root = root
+        self._host = host
+        self._port = port
+        self.registry = registry if registry is not None else Registry()
+        self.limits = limits or Limits()
+        self._send_tracebacks = send_tracebacks
+        self._ssl = ssl
+        self._server: asyncio.Server | None = None
+        self.connections: set[Connection] = set()
+
+    def _protocol(self) -> Connection:
+        conn = Connection(
+            registry=self.registry,
+            limits=self.limits,
+            root=self.root,
+            send_tracebacks=self._send_tracebacks,
+            on_close=self.connections.discard,
+        )
+        self.connections.add(conn)
+        return conn
+
+    async def start(self) -> Server:
+        """Start listening (``async with serve(...)`` does this for you)."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._protocol, self._host, self._port, ssl=self._ssl
+        )
+        return self
+
+    @property
+    def port(self) -> int:
+        """The TCP port the server is bound to (useful with port 0)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("the server is not listening")
+        return int(self._server.sockets[0].getsockname()[1])
+
+    async def serve_forever(self) -> None:
+        """Serve until cancelled."""
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    async def aclose(self) -> None:
+        """Stop listening, close every connection and wait until they are gone."""
+        if self._server is not None:
+            self._server.close()
+        conns = list(self.connections)
+        for conn in conns:
+            conn.close()
+        for conn in conns:
+            await conn.wait_closed()
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> Server:
+        return await self.start()
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+def serve(
+    root: Root,
+    host: str | None = "127.0.0.1",
+    port: int = 0,
+    *,
+    registry: Registry | None = None,
+    limits: Limits | None = None,
+    send_tracebacks: bool = False,
+    ssl: _ssl.SSLContext | None = None,
+) -> Server:
+    """Serve ``root`` on TCP: ``async with serve(root, host, port) as server: ...``.
+
+    ``registry`` is the allow-list of copyable types and errors; ``send_tracebacks`` opts in to
+    sending remote traceback text with errors (off: no server frames ever leave the process).
+    """
+    return Server(
+        root,
+        host,
+        port,
+        registry=registry,
+        limits=limits,
+        send_tracebacks=send_tracebacks,
+        ssl=ssl,
+    )
+
+
+class Client:
+    """A client connection: get the server's root with ``await client.root()``."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    @overload
+    async def root(self) -> RemoteReference: ...
+    @overload
+    async def root(self, stub: type[S]) -> S: ...
+    async def root(self, stub: type[S] | None = None) -> RemoteReference | S:
+        """The server's root object, as a RemoteReference or wrapped in a typed stub."""
+        await asyncio.shield(self.connection.handshake)
+        ref = self.connection.broker.root_reference()
+        assert isinstance(ref, RemoteReference)
+        return ref if stub is None else stub(ref)
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the connection is open."""
+        return self.connection.broker.is_open
+
+    def notify_on_disconnect(self, callback: Callable[[Connection], object]) -> None:
+        """Call ``callback(connection)`` once when the connection is lost."""
+        self.connection.notify_on_disconnect(callback)
+
+    def dont_notify_on_disconnect(self, callback: Callable[[Connection], object]) -> None:
+        """Remove a callback added with ``notify_on_disconnect``."""
+        self.connection.dont_notify_on_disconnect(callback)
+
+    async def aclose(self) -> None:
+        """Close the connection and wait until it is closed."""
+        self.connection.close()
+        await self.connection.wait_closed()
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+class _Connecting:
+    """``connect(...)``: await it for a Client, or use it as ``async with``."""
+
+    def __init__(self, host: str, port: int, kwargs: dict[str, Any]) -> None:
+        self._host = host
+        self._port = port
+        self._kwargs = kwargs
+        self._client: Client | None = None
+
+    async def _open(self) -> Client:
+        loop = asyncio.get_running_loop()
+        kw = self._kwargs
+        registry = kw["registry"] if kw["registry"] is not None else Registry()
+
+        def factory() -> Connection:
+            return Connection(
+                registry=registry,
+                limits=kw["limits"] or Limits(),
+                root=kw["root"],
+                send_tracebacks=kw["send_tracebacks"],
+            )
+
+        async def open_and_greet() -> Connection:
+            _, conn = await loop.create_connection(factory, self._host, self._port, ssl=kw["ssl"])
+            try:
+                await asyncio.shield(conn.handshake)
+            except ConnectionLost:
+                raise
+            except BaseException:
+                conn.close()
+                raise
+            return conn
+
+        timeout = kw["timeout"]
+        async with asyncio.timeout(timeout):
+            conn = await open_and_greet()
+        return Client(conn)
+
+    def __await__(self) -> Generator[Any, None, Client]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> Client:
+        self._client = await self._open()
+        return self._client
+
+    async def __aexit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+
+
+def connect(
+    host: str,
+    port: int,
+    *,
+    registry: Registry | None = None,
+    limits: Limits | None = None,
+    root: Referenceable | None = None,
+    send_tracebacks: bool = False,
+    timeout: float | None = 30.0,
+    ssl: _ssl.SSLContext | None = None,
+) -> _Connecting:
+    """Connect to a pbtyped server: ``async with connect(host, port) as client: ...``.
+
+    ``timeout`` bounds the TCP connect and the handshake. ``root`` optionally offers an object
+    of ours that the server may fetch as our root.
+    """
+    return _Connecting(
+        host,
+        port,
+        {
+            "registry": registry,
+            "limits": limits,
+            "root": root,
+            "send_tracebacks": send_tracebacks,
+            "timeout": timeout,
+            "ssl": ssl,
+        },
+    )

@@ -1,0 +1,86 @@
+"""RemoteReference: a proxy for an object on the other side of a connection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..protocol.broker import Broker, ImportedReference
+
+if TYPE_CHECKING:
+    from .connection import Connection
+
+__all__ = ["RemoteReference", "Stub"]
+
+
+class RemoteReference(ImportedReference):
+    """A reference to a peer's object. Call its ``remote_*`` methods with ``call_remote``.
+
+    Valid only on the connection it arrived on. When the last Python reference to it is
+    dropped, the peer is told to release the object (distributed reference counting).
+    """
+
+    __slots__ = ("_callbacks", "_connection")
+
+    def __init__(self, broker: Broker, export_id: int, connection: Connection) -> None:
+        super().__init__(broker, export_id)
+        self._connection = connection
+        self._callbacks: list[Callable[[RemoteReference], object]] = []
+
+    async def call_remote(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``remote_<name>(*args, **kwargs)`` on the peer's object and await the result.
+
+        Raises DeadReferenceError at once if the connection is gone, InsecureTypeError before
+        sending if an argument may not be sent, the remote error if the method raised, and
+        ConnectionLost if the line drops first. Cancelling the awaiting task cancels the call.
+        """
+        return await self._connection.call(self, name, args, kwargs, None)
+
+    async def call(
+        self,
+        name: str,
+        args: tuple[Any, ...] | list[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        timeout: float | None = None,
+    ) -> Any:
+        """Like ``call_remote`` with explicit arguments and a ``timeout`` in seconds.
+
+        On timeout the peer is told to stop the work and TimeoutError is raised.
+        """
+        return await self._connection.call(self, name, args, dict(kwargs or {}), timeout)
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the reference's connection is open."""
+        return self.pb_broker.is_open
+
+    def notify_on_disconnect(self, callback: Callable[[RemoteReference], object]) -> None:
+        """Call ``callback(self)`` once when the connection is lost."""
+        self._callbacks.append(callback)
+        self._connection.watch(self)
+
+    def dont_notify_on_disconnect(self, callback: Callable[[RemoteReference], object]) -> None:
+        """Remove a callback added with ``notify_on_disconnect`` (no error if absent)."""
+        if callback in self._callbacks:
+            self._callbacks.remove(callback)
+
+    def fire_disconnect(self) -> list[Callable[[RemoteReference], object]]:
+        """Take the callbacks to run now that the connection is gone."""
+        callbacks, self._callbacks = self._callbacks, []
+        return callbacks
+
+    def __repr__(self) -> str:
+        return f"<pbtyped.RemoteReference #{self.pb_export_id} at {id(self):#x}>"
+
+
+class Stub:
+    """Base of generated typed client stubs: wraps the reference it calls through."""
+
+    __slots__ = ("pb_reference",)
+
+    def __init__(self, reference: RemoteReference) -> None:
+        self.pb_reference = reference
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self.pb_reference!r}>"

@@ -1,0 +1,68 @@
+"""Length-prefixed frames: an 8-byte header, a CBOR body, then raw attachments.
+
+Header: body length and attachment-section length, each an unsigned 32-bit big-endian int.
+The total is checked against the maximum before any body byte is buffered.
+"""
+
+from __future__ import annotations
+
+import struct
+
+from .._exceptions import FrameTooLarge, RemoteProtocolError
+
+__all__ = ["HEADER", "FrameReader", "pack_frame"]
+
+HEADER = struct.Struct(">II")
+
+
+def pack_frame(body: bytes, attachments: list[bytes] | None = None) -> bytes:
+    """One frame as a single bytes object (so each message is one transport write)."""
+    if not attachments:
+        return HEADER.pack(len(body), 0) + body
+    size = sum(len(a) for a in attachments)
+    return b"".join((HEADER.pack(len(body), size), body, *attachments))
+
+
+class FrameReader:
+    """Sans-IO frame splitter: ``feed(data)`` then iterate ``frames()``.
+
+    Each frame comes out as ``(body, attachments)`` memoryviews-free ``bytes``. A header that
+    announces more than ``max_frame_size`` raises ``FrameTooLarge`` before the body is read.
+    """
+
+    __slots__ = ("_buf", "_max")
+
+    def __init__(self, max_frame_size: int) -> None:
+        self._buf = bytearray()
+        self._max = max_frame_size
+
+    def feed(self, data: bytes) -> None:
+        """Append bytes received from the peer."""
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Bytes received but not yet returned as frames."""
+        return len(self._buf)
+
+    def next_frame(self) -> tuple[bytes, bytes] | None:
+        """The next complete frame, or None until more bytes arrive."""
+        buf = self._buf
+        if len(buf) < 8:
+            return None
+        body_len, att_len = HEADER.unpack_from(buf)
+        total = body_len + att_len
+        if total > self._max:
+            raise FrameTooLarge(
+                f"peer announced a frame of {total} bytes; the limit is {self._max}"
+                " (Limits.max_frame_size)"
+            )
+        if body_len == 0:
+            raise RemoteProtocolError("empty frame body")
+        end = 8 + total
+        if len(buf) < end:
+            return None
+        body = bytes(buf[8 : 8 + body_len])
+        attachments = bytes(buf[8 + body_len : end])
+        del buf[:end]
+        return body, attachments

@@ -1,0 +1,143 @@
+"""The allow-list: which pass-by-copy types and which errors may cross a connection."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+from .._exceptions import CallCancelled, Error, InsecureTypeError, NoSuchMethod, ValidationError
+
+__all__ = ["Registry"]
+
+T = TypeVar("T", bound=type[Any])
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+
+# Errors every connection understands: the framework's own failures, sent by name.
+_BUILTIN_ERRORS: dict[str, type[BaseException]] = {
+    "pbtyped.NoSuchMethod": NoSuchMethod,
+    "pbtyped.InsecureTypeError": InsecureTypeError,
+    "pbtyped.ValidationError": ValidationError,
+    "pbtyped.CallCancelled": CallCancelled,
+}
+
+
+class Registry:
+    """An explicit allow-list of copyable types and remote errors, keyed by stable wire names.
+
+    Pass it to ``serve``/``connect`` as ``registry=``. Nothing is ever looked up by a Python
+    import path taken from the wire: a name the registry does not hold is refused.
+    """
+
+    def __init__(self) -> None:
+        self._types_by_name: dict[str, type[Any]] = {}
+        self._type_names: dict[type[Any], str] = {}
+        self._fields: dict[type[Any], tuple[str, ...]] = {}
+        self._errors_by_name: dict[str, type[BaseException]] = dict(_BUILTIN_ERRORS)
+        self._error_names: dict[type[BaseException], str] = {
+            cls: name for name, cls in _BUILTIN_ERRORS.items()
+        }
+        #: Bumped on every change so codecs can cache derived tables.
+        self.version = 0
+
+    # -- registration -----------------------------------------------------------------------
+
+    def register_type(self, cls: T, name: str | None = None) -> T:
+        """Admit a dataclass or ``enum.Enum`` to travel by copy; usable as a decorator."""
+        wire_name = self._check_name(name or _default_name(cls))
+        if not isinstance(cls, type):
+            raise TypeError(f"register_type expects a class, got {cls!r}")
+        if issubclass(cls, enum.Enum):
+            fields: tuple[str, ...] = ()
+        elif dataclasses.is_dataclass(cls):
+            fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)
+            if any(not f.init for f in dataclasses.fields(cls)):
+                raise TypeError(f"{cls.__qualname__}: fields with init=False cannot be copied")
+        else:
+            raise TypeError(
+                f"{cls.__qualname__} is neither a dataclass nor an Enum: only those travel by copy"
+            )
+        if cls in self._type_names:
+            if self._type_names[cls] == wire_name:
+                return cls
+            raise ValueError(
+                f"{cls.__qualname__} is already registered as {self._type_names[cls]!r}"
+            )
+        if wire_name in self._types_by_name:
+            raise ValueError(f"wire name {wire_name!r} is already registered for another type")
+        self._types_by_name[wire_name] = cls
+        self._type_names[cls] = wire_name
+        self._fields[cls] = fields
+        self.version += 1
+        return cls
+
+    def register_error(self, cls: T, name: str | None = None) -> T:
+        """Admit an exception class to arrive as itself (not as ``RemoteError``)."""
+        wire_name = self._check_name(name or _default_name(cls))
+        if not (isinstance(cls, type) and issubclass(cls, Exception)):
+            raise TypeError(f"register_error expects an Exception subclass, got {cls!r}")
+        if cls in self._error_names:
+            if self._error_names[cls] == wire_name:
+                return cls
+            raise ValueError(
+                f"{cls.__qualname__} is already registered as {self._error_names[cls]!r}"
+            )
+        if wire_name in self._errors_by_name:
+            raise ValueError(f"wire name {wire_name!r} is already registered for another error")
+        self._errors_by_name[wire_name] = cls
+        self._error_names[cls] = wire_name
+        self.version += 1
+        return cls
+
+    def include(self, other: Registry) -> None:
+        """Register everything ``other`` holds (names must not clash)."""
+        for name, cls in other._types_by_name.items():
+            self.register_type(cls, name)
+        for name, err in other._errors_by_name.items():
+            if name not in _BUILTIN_ERRORS:
+                self.register_error(err, name)
+
+    # -- lookups (used by the codec) --------------------------------------------------------
+
+    def type_name(self, cls: type[Any]) -> str | None:
+        """The wire name of a registered copyable type, or None."""
+        return self._type_names.get(cls)
+
+    def type_for(self, name: str) -> type[Any] | None:
+        """The class registered under a wire name, or None."""
+        return self._types_by_name.get(name)
+
+    def fields_of(self, cls: type[Any]) -> tuple[str, ...]:
+        """Names of the fields sent for a registered dataclass, in declaration order."""
+        return self._fields[cls]
+
+    def types(self) -> Iterable[type[Any]]:
+        """Every registered copyable type."""
+        return self._type_names.keys()
+
+    def error_name(self, cls: type[BaseException]) -> str | None:
+        """The wire name of the most derived registered class of an exception, or None."""
+        for klass in cls.__mro__:
+            name = self._error_names.get(klass)
+            if name is not None:
+                return name
+            if klass is Error:
+                break
+        return None
+
+    def error_for(self, name: str) -> type[BaseException] | None:
+        """The exception class registered under a wire name, or None."""
+        return self._errors_by_name.get(name)
+
+    @staticmethod
+    def _check_name(name: str) -> str:
+        if not _NAME.match(name) or len(name) > 200:
+            raise ValueError(f"invalid wire name {name!r}: use dotted identifiers")
+        return name
+
+
+def _default_name(cls: Any) -> str:
+    return str(getattr(cls, "__qualname__", getattr(cls, "__name__", repr(cls))))

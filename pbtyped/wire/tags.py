@@ -1,0 +1,39 @@
+"""CBOR tag numbers pbtyped puts on the wire (first-come-first-served range, RFC 8949 §9.2).
+
+The decoder admits exactly these plus ``BUILTIN_TAGS``; every other tag is refused.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ANSWER_REF",
+    "ATTACHMENT",
+    "BUILTIN_TAGS",
+    "COPY",
+    "ENUM",
+    "RECEIVER_REF",
+    "SENDER_REF",
+    "STREAM",
+    "TUPLE",
+]
+
+#: A registered dataclass: ``[wire_name, {field: value}]``.
+COPY = 41000
+#: A registered Enum member: ``[wire_name, value]``.
+ENUM = 41001
+#: A tuple (CBOR arrays decode as lists): ``[items...]``.
+TUPLE = 41002
+#: An object the *sender* exports: ``export_id``.
+SENDER_REF = 41003
+#: An object the *receiver* exported earlier, coming home: ``export_id``.
+RECEIVER_REF = 41004
+#: Reserved for promise pipelining: ``[question_id, [path...]]`` (the answer of a pending call).
+ANSWER_REF = 41005
+#: Raw bytes beside the CBOR body: ``[offset, length]`` into the frame's attachment section.
+ATTACHMENT = 41006
+#: Reserved for streams: ``stream_id``.
+STREAM = 41007
+
+#: Standard tags decoded by cbor2 itself that we admit: date/time (0, 1, 100, 1004),
+#: bignums (2, 3), decimal fractions (4), UUID (37), sets (258).
+BUILTIN_TAGS = frozenset({0, 1, 2, 3, 4, 37, 100, 258, 1004})

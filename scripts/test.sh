@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Set up (a virtual environment in .venv with the project and its dev tools) and run every check:
+# ruff, mypy --strict, the generator's --check, and the whole test suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
+echo "== ruff"
+.venv/bin/ruff check pbtyped tests examples
+echo "== mypy --strict"
+.venv/bin/mypy pbtyped examples
+echo "== pytest"
+.venv/bin/python -m pytest -q "$@"
