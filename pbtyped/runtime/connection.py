@@ -14,6 +14,7 @@ from .._exceptions import (
     ConnectionLost,
     DeadReferenceError,
     Error,
+    FrameTooLarge,
     NoSuchMethod,
     PbtypedError,
     RemoteProtocolError,
@@ -84,9 +85,13 @@ class Connection(asyncio.Protocol):
         broker = self.broker
         try:
             events = broker.receive_data(data)
-        except RemoteProtocolError as exc:
+        except (RemoteProtocolError, FrameTooLarge) as exc:
             log.warning("pbtyped: closing connection from %s: %s", self.peer, exc)
             self._abort(str(exc))
+            return
+        except Exception:  # a bug of ours: cost only this connection, never the process
+            log.exception("pbtyped: internal error, closing connection from %s", self.peer)
+            self._abort("internal error")
             return
         for event in events:
             if type(event) is AnswerReceived:

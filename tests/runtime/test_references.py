@@ -1,0 +1,159 @@
+"""Item 3 (references both ways, identity, confinement) and item 7 (reference counting)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+import pytest
+
+import pbtyped as pb
+
+
+class Two(pb.Referenceable):
+    def __init__(self) -> None:
+        self.seen: list[int] = []
+
+    def remote_three(self, arg: int) -> int:
+        self.seen.append(arg)
+        return arg * 3
+
+
+class One(pb.Root):
+    def __init__(self) -> None:
+        self.two = Two()
+        self.received: list[object] = []
+
+    def remote_get_two(self) -> Two:
+        return self.two
+
+    def remote_new_two(self) -> Two:
+        return Two()
+
+    def remote_check_two(self, two: object) -> bool:
+        self.received.append(two)
+        return two is self.two
+
+    async def remote_take_two(self, two: pb.RemoteReference) -> int:
+        self.received.append(two)
+        result: int = await two.call_remote("three", 12)
+        return result
+
+    def remote_keep(self, ref: object) -> None:
+        self.received.append(ref)
+
+
+async def _settle() -> None:
+    # Let GC callbacks schedule their flush and the Release cross the loopback line.
+    for _ in range(5):
+        gc.collect()
+        await asyncio.sleep(0.01)
+
+
+def test_reference_returned_and_called(run) -> None:
+    async def body() -> None:
+        one = One()
+        async with pb.serve(one) as server, pb.connect("127.0.0.1", server.port) as client:
+            root = await client.root()
+            two = await root.call_remote("get_two")
+            assert isinstance(two, pb.RemoteReference)
+            assert await two.call_remote("three", 4) == 12
+            assert one.two.seen == [4]
+            # The same object given twice arrives as the same proxy.
+            assert await root.call_remote("get_two") is two
+
+    run(body)
+
+
+def test_reference_sent_back_arrives_as_the_original_object(run) -> None:
+    async def body() -> None:
+        one = One()
+        async with pb.serve(one) as server, pb.connect("127.0.0.1", server.port) as client:
+            root = await client.root()
+            two = await root.call_remote("get_two")
+            assert await root.call_remote("check_two", two) is True
+            assert one.received[-1] is one.two
+            other = await root.call_remote("new_two")
+            assert await root.call_remote("check_two", other) is False
+
+    run(body)
+
+
+def test_server_calls_back_into_a_client_object(run) -> None:
+    async def body() -> None:
+        one = One()
+        mine = Two()
+        async with pb.serve(one) as server, pb.connect("127.0.0.1", server.port) as client:
+            root = await client.root()
+            assert await root.call_remote("take_two", mine) == 36
+            assert mine.seen == [12]
+            assert isinstance(one.received[-1], pb.RemoteReference)
+
+    run(body)
+
+
+def test_reference_cannot_cross_to_another_connection(run) -> None:
+    async def body() -> None:
+        async with (
+            pb.serve(One()) as server,
+            pb.connect("127.0.0.1", server.port) as first,
+            pb.connect("127.0.0.1", server.port) as second,
+        ):
+            two = await (await first.root()).call_remote("get_two")
+            root2 = await second.root()
+            with pytest.raises(pb.InsecureTypeError, match="valid only on the connection"):
+                await root2.call_remote("keep", two)
+            # Nothing was sent and nothing is pending on the second connection.
+            assert second.connection.broker.pending_questions == 0
+            assert await root2.call_remote("check_two", await root2.call_remote("get_two"))
+
+    run(body)
+
+
+def test_dropped_references_are_released_on_the_exporter(run) -> None:
+    async def body() -> None:
+        async with pb.serve(One()) as server, pb.connect("127.0.0.1", server.port) as client:
+            root = await client.root()
+            (conn,) = server.connections
+            baseline = conn.broker.export_count  # the root
+            assert baseline == 1
+            refs = [await root.call_remote("new_two") for _ in range(10)]
+            again = await root.call_remote("get_two")
+            assert conn.broker.export_count == baseline + 11
+            del refs, again
+            await _settle()
+            assert conn.broker.export_count == baseline
+            assert client.connection.broker.import_count == 1  # the root proxy
+
+    run(body)
+
+
+def test_client_exports_are_released_when_the_server_drops_them(run) -> None:
+    async def body() -> None:
+        one = One()
+        async with pb.serve(one) as server, pb.connect("127.0.0.1", server.port) as client:
+            root = await client.root()
+            await root.call_remote("keep", Two())
+            assert client.connection.broker.export_count == 1
+            one.received.clear()
+            await _settle()
+            assert client.connection.broker.export_count == 0
+
+    run(body)
+
+
+def test_all_exports_released_on_disconnect(run) -> None:
+    async def body() -> None:
+        async with pb.serve(One()) as server:
+            client = await pb.connect("127.0.0.1", server.port)
+            root = await client.root()
+            _keep = [await root.call_remote("new_two") for _ in range(3)]
+            (conn,) = server.connections
+            assert conn.broker.export_count == 4
+            await client.aclose()
+            await conn.wait_closed()
+            assert conn.broker.export_count == 0
+            assert server.connections == set()
+            del _keep
+
+    run(body)
