@@ -13,6 +13,7 @@ from ._exceptions import (
     Error,
     FrameTooLarge,
     InsecureTypeError,
+    LimitExceeded,
     LocalProtocolError,
     NoSuchMethod,
     PbtypedError,
@@ -25,6 +26,8 @@ from .protocol.objects import Referenceable, Root
 from .runtime.connection import Connection
 from .runtime.endpoints import Client, Server, connect, serve
 from .runtime.reference import RemoteReference, Stub
+from .typed.checks import MaxLen
+from .typed.support import local_object
 from .wire.limits import Limits
 from .wire.registry import Registry
 
@@ -38,8 +41,10 @@ __all__ = [
     "Error",
     "FrameTooLarge",
     "InsecureTypeError",
+    "LimitExceeded",
     "Limits",
     "LocalProtocolError",
+    "MaxLen",
     "NoSuchMethod",
     "PbtypedError",
     "ProtocolError",
@@ -53,5 +58,6 @@ __all__ = [
     "Stub",
     "ValidationError",
     "connect",
+    "local_object",
     "serve",
 ]

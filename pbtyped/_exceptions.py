@@ -15,6 +15,7 @@ __all__ = [
     "Error",
     "FrameTooLarge",
     "InsecureTypeError",
+    "LimitExceeded",
     "LocalProtocolError",
     "NoSuchMethod",
     "PbtypedError",
@@ -70,6 +71,13 @@ class InsecureTypeError(PbtypedError):
     Raised at the sender before anything is sent, or (for that call only) when the peer sent a
     type name or tag this side does not admit. Register the type on both peers with
     ``Registry.register_type``, or send a natively supported value instead.
+    """
+
+
+class LimitExceeded(PbtypedError):
+    """A configured limit (a field of ``pbtyped.Limits``, named in the message) was reached.
+
+    Only the call that hit it fails. Raise the limit if the traffic is legitimate.
     """
 
 

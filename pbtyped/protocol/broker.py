@@ -19,6 +19,7 @@ from .._exceptions import (
     DecodeError,
     FrameTooLarge,
     InsecureTypeError,
+    LimitExceeded,
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
@@ -91,9 +92,10 @@ class Broker:
         self.state = ConnectionState.AWAIT_HELLO
         self.send_tracebacks = send_tracebacks
         self.peer_max_frame_size = self.limits.max_frame_size
+        self.peer_max_body_size = self.limits.max_frame_size
         self._make_reference = make_reference
         self._wakeup = wakeup
-        self._reader = FrameReader(self.limits.max_frame_size)
+        self._reader = FrameReader(self.limits.max_frame_size, self.limits.max_body_size)
         self._codec = Codec(registry, self.limits, self)
         self._next_question = 1
         self._questions: set[int] = set()  # our calls awaiting an answer
@@ -116,7 +118,11 @@ class Broker:
 
     def initiate(self) -> bytes:
         """Our Hello: send it first, as soon as the transport is up."""
-        hello = m.Hello(version=m.PROTOCOL_VERSION, max_frame_size=self.limits.max_frame_size)
+        hello = m.Hello(
+            version=m.PROTOCOL_VERSION,
+            max_frame_size=self.limits.max_frame_size,
+            max_body_size=min(self.limits.max_body_size, self.limits.max_frame_size),
+        )
         return self._codec.encode(m.hello_wire(hello))
 
     def abort(self, reason: str) -> bytes:
@@ -159,6 +165,11 @@ class Broker:
         return len(self._imports)
 
     @property
+    def has_partial_frame(self) -> bool:
+        """True while part of a frame has arrived but not all of it."""
+        return self._reader.buffered > 0
+
+    @property
     def pending_questions(self) -> int:
         """Our calls still waiting for an answer."""
         return len(self._questions)
@@ -199,12 +210,10 @@ class Broker:
             return b""
         try:
             return self._encode_tracked([_RETURN, question_id, value])
-        except (InsecureTypeError, FrameTooLarge) as exc:
-            info = m.ErrorInfo(
-                type_name="pbtyped.InsecureTypeError",
-                message=f"the result could not be sent: {exc}",
-                registered=True,
-            )
+        except (InsecureTypeError, FrameTooLarge, LimitExceeded, DeadReferenceError) as exc:
+            cls = InsecureTypeError if isinstance(exc, FrameTooLarge) else type(exc)
+            problem = cls(f"the result could not be sent: {exc}")
+            info = error_info(problem, self.registry, send_traceback=False)
             return self._codec.encode([_FAIL, question_id, m.error_wire(info)])
 
     def send_failure(self, question_id: int, exc: BaseException) -> bytes:
@@ -256,6 +265,13 @@ class Broker:
                     f"message of {len(data) - 8} bytes exceeds the peer's limit of "
                     f"{self.peer_max_frame_size} bytes; nothing was sent"
                 )
+            body_len = int.from_bytes(data[:4], "big")
+            if body_len > self.peer_max_body_size:
+                raise FrameTooLarge(
+                    f"message body of {body_len} bytes exceeds the peer's limit of "
+                    f"{self.peer_max_body_size} bytes; nothing was sent (large bytes values "
+                    "travel outside the body)"
+                )
         except BaseException:
             for export_id, is_new in reversed(journal):
                 entry = self._exports[export_id]
@@ -292,6 +308,11 @@ class Broker:
         export_id = self._export_ids.get(id(obj))
         is_new = export_id is None
         if export_id is None:
+            if len(self._exports) >= self.limits.max_exports:
+                raise LimitExceeded(
+                    f"this connection already exports {len(self._exports)} objects "
+                    "(Limits.max_exports); the peer must release some first"
+                )
             export_id = self._next_export
             self._next_export += 1
             self._exports[export_id] = _Export(obj)
@@ -310,6 +331,11 @@ class Broker:
         if ref is None:
             if old is not None:  # the previous proxy died; its release is still owed
                 self._account_dead(export_id)
+            elif len(self._imports) >= self.limits.max_imports:
+                raise DecodeError(
+                    f"the peer sent more than {self.limits.max_imports} live references "
+                    "(Limits.max_imports)"
+                )
             ref = self._make_reference(self, export_id)
             self._imports[export_id] = weakref.ref(ref, self._on_reference_dropped(export_id))
             self._import_counts[export_id] = 0
@@ -387,6 +413,8 @@ class Broker:
                     f"{m.PROTOCOL_VERSION}"
                 )
             self.peer_max_frame_size = min(msg.max_frame_size, 0xFFFF_FFFF)
+            body = msg.max_body_size
+            self.peer_max_body_size = self.peer_max_frame_size if body is None else body
             self.state = transition(self.state, ConnectionState.OPEN)
             return HandshakeComplete()
         if isinstance(msg, m.Call):

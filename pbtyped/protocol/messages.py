@@ -72,6 +72,7 @@ class Hello:
 
     version: int
     max_frame_size: int
+    max_body_size: int | None = None
     features: tuple[str, ...] = ()
 
 
@@ -145,6 +146,7 @@ def hello_wire(msg: Hello) -> list[Any]:
             "protocol": PROTOCOL_NAME,
             "version": msg.version,
             "max_frame_size": msg.max_frame_size,
+            **({} if msg.max_body_size is None else {"max_body_size": msg.max_body_size}),
             "features": list(msg.features),
         },
     ]
@@ -237,9 +239,11 @@ def parse(raw: Any) -> Message:
         feats = info.get("features", [])
         if type(feats) is not list or not all(type(f) is str for f in feats) or len(feats) > 64:
             raise RemoteProtocolError("malformed hello features")
+        body = info.get("max_body_size")
         return Hello(
             version=_id(info.get("version"), "protocol version"),
             max_frame_size=_id(info.get("max_frame_size"), "max_frame_size"),
+            max_body_size=None if body is None else _id(body, "max_body_size"),
             features=tuple(feats),
         )
     if kind == Kind.ABORT and n == 2:

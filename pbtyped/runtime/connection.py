@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import logging
 import weakref
@@ -32,6 +33,7 @@ from ..protocol.events import (
 from ..protocol.objects import Referenceable
 from ..wire.limits import Limits
 from ..wire.registry import Registry
+from .logs import LogLimiter
 from .reference import RemoteReference
 
 __all__ = ["Connection"]
@@ -50,8 +52,19 @@ class Connection(asyncio.Protocol):
         root: Referenceable | None,
         send_tracebacks: bool = False,
         on_close: Callable[[Connection], None] | None = None,
+        logs: LogLimiter | None = None,
+        refuse: str | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
+        self.limits = limits
+        self._logs = logs or LogLimiter(limits.log_rate_per_minute)
+        self._refuse = refuse
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_kind = ""
+        self._reading_paused = False
+        self._writing_paused = False
+        self._can_write: asyncio.Event | None = None
+        self._last_activity = 0.0
         self.broker = Broker(
             registry=registry,
             limits=limits,
@@ -63,6 +76,7 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._running: dict[int, asyncio.Future[Any]] = {}
+        self._deferred: collections.deque[CallReceived] = collections.deque()
         self._watched: weakref.WeakSet[RemoteReference] = weakref.WeakSet()
         self._callbacks: list[Callable[[Connection], object]] = []
         self._on_close = on_close
@@ -79,14 +93,19 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self.peer = transport.get_extra_info("peername")
+        if self._refuse is not None:
+            self._logs.warning("pbtyped: refusing connection from %s: %s", self.peer, self._refuse)
+            self._abort(self._refuse)
+            return
         transport.write(self.broker.initiate())
+        self._arm("handshake", self.limits.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
         broker = self.broker
         try:
             events = broker.receive_data(data)
         except (RemoteProtocolError, FrameTooLarge) as exc:
-            log.warning("pbtyped: closing connection from %s: %s", self.peer, exc)
+            self._logs.warning("pbtyped: closing connection from %s: %s", self.peer, exc)
             self._abort(str(exc))
             return
         except Exception:  # a bug of ours: cost only this connection, never the process
@@ -99,7 +118,10 @@ class Connection(asyncio.Protocol):
                 if fut is not None and not fut.done():
                     fut.set_result(event.value)
             elif type(event) is CallReceived:
-                self._dispatch(event)
+                if self._deferred or len(self._running) >= self.limits.max_calls_in_flight:
+                    self._deferred.append(event)  # bounded: reading pauses below
+                else:
+                    self._dispatch(event)
             elif type(event) is FailureReceived:
                 fut = self._pending.pop(event.question_id, None)
                 if fut is not None and not fut.done():
@@ -111,15 +133,25 @@ class Connection(asyncio.Protocol):
             elif type(event) is HandshakeComplete:
                 if not self.handshake.done():
                     self.handshake.set_result(None)
+                self._disarm()
             elif type(event) is PeerAborted:
-                log.warning("pbtyped: peer %s closed the connection: %s", self.peer, event.reason)
+                self._logs.warning(
+                    "pbtyped: peer %s closed the connection: %s", self.peer, event.reason
+                )
                 self.close()
                 return
         self._flush()
+        if self._timer_kind != "handshake":
+            self._watch_timers()
+        if self._deferred:
+            self._pause_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.closed.done():
             return
+        self._disarm()
+        if self._can_write is not None:
+            self._can_write.set()
         try:
             self.broker.connection_lost()
         except PbtypedError:
@@ -134,6 +166,7 @@ class Connection(asyncio.Protocol):
         for fut in pending.values():
             if not fut.done():
                 fut.set_exception(lost)
+        self._deferred.clear()
         running, self._running = self._running, {}
         for task in running.values():
             task.cancel()
@@ -162,10 +195,16 @@ class Connection(asyncio.Protocol):
         transport = self._transport
         if transport is None or transport.is_closing():
             raise DeadReferenceError("the connection of this reference is closed")
+        if self._writing_paused and self._can_write is not None:
+            await self._can_write.wait()  # the peer is not reading: do not buffer without bound
+            if transport.is_closing():
+                raise DeadReferenceError("the connection of this reference is closed")
         qid, data = self.broker.send_call(ref, method, args, kwargs)
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._pending[qid] = fut
         transport.write(data)
+        if self._timer is None and self.limits.idle_timeout is not None:
+            self._watch_timers()
         try:
             if timeout is None:
                 return await fut
@@ -198,6 +237,11 @@ class Connection(asyncio.Protocol):
 
     def _finished(self, qid: int, task: asyncio.Future[Any], target: object, method: str) -> None:
         self._running.pop(qid, None)
+        limit = self.limits.max_calls_in_flight
+        while self._deferred and len(self._running) < limit and not self.closed.done():
+            self._dispatch(self._deferred.popleft())
+        if self._reading_paused and not self._deferred:
+            self._resume_reading()
         if task.cancelled():
             data = self.broker.send_failure(qid, CallCancelled("the caller cancelled the call"))
         elif (exc := task.exception()) is not None:
@@ -211,7 +255,8 @@ class Connection(asyncio.Protocol):
         if is_expected(exc, self.broker.registry) or isinstance(exc, PbtypedError | Error):
             log.debug("remote_%s raised %r (sent to the caller)", method, exc)
             return
-        log.error(
+        self._logs.log(
+            logging.ERROR,
             "unexpected error in %s.remote_%s (the caller receives it as RemoteError)",
             type(target).__name__,
             method,
@@ -250,6 +295,78 @@ class Connection(asyncio.Protocol):
         except RuntimeError:  # loop closed: the connection is gone anyway
             pass
 
+    # -- flow control and timers -----------------------------------------------------------
+
+    def pause_writing(self) -> None:
+        # The peer is not reading what we send: stop producing answers for it until it does.
+        self._writing_paused = True
+        if self._can_write is None:
+            self._can_write = asyncio.Event()
+        self._can_write.clear()
+        self._pause_reading()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._can_write is not None:
+            self._can_write.set()
+        if not self._deferred:
+            self._resume_reading()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and self._transport is not None:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and self._transport is not None and not self._writing_paused:
+            self._reading_paused = False
+            if not self._transport.is_closing():
+                self._transport.resume_reading()
+
+    def _arm(self, kind: str, delay: float) -> None:
+        self._disarm()
+        self._timer_kind = kind
+        self._timer = self._loop.call_later(delay, self._expired, kind)
+
+    def _disarm(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_kind = ""
+
+    def _watch_timers(self) -> None:
+        # After each read: a half-arrived frame must complete in time; an idle line may close.
+        if self.broker.has_partial_frame:
+            if self._timer_kind != "frame":
+                self._arm("frame", self.limits.frame_timeout)
+        elif self.limits.idle_timeout is not None:
+            self._last_activity = self._loop.time()
+            if self._timer_kind != "idle":
+                self._arm("idle", self.limits.idle_timeout)
+        elif self._timer is not None:
+            self._disarm()
+
+    def _expired(self, kind: str) -> None:
+        self._timer = None
+        self._timer_kind = ""
+        if self.closed.done():
+            return
+        if kind == "idle":
+            idle = self.limits.idle_timeout
+            assert idle is not None
+            busy = self._pending or self._running or self.broker.pending_questions
+            remaining = self._last_activity + idle - self._loop.time()
+            if busy or remaining > 0:
+                self._arm("idle", remaining if remaining > 0 else idle)
+                return
+            reason = f"idle for {idle} s (Limits.idle_timeout)"
+        elif kind == "handshake":
+            reason = f"no handshake within {self.limits.handshake_timeout} s"
+        else:
+            reason = f"a frame took longer than {self.limits.frame_timeout} s to arrive"
+        self._logs.warning("pbtyped: closing connection from %s: %s", self.peer, reason)
+        self._abort(reason)
+
     # -- references and life ---------------------------------------------------------------
 
     def _make_reference(self, broker: Broker, export_id: int) -> RemoteReference:
@@ -287,12 +404,23 @@ class Connection(asyncio.Protocol):
         if self._transport is not None:
             if data and not self._transport.is_closing():
                 self._transport.write(data)
-            self._transport.close()
+            self.close()
 
-    def close(self) -> None:
-        """Close the connection; pending calls fail with ConnectionLost."""
-        if self._transport is not None:
-            self._transport.close()
+    def close(self, grace: float = 2.0) -> None:
+        """Close the connection; pending calls fail with ConnectionLost.
+
+        Buffered output gets ``grace`` seconds to drain; a peer that does not read it by then
+        is cut off, so closing never waits on a peer.
+        """
+        transport = self._transport
+        if transport is None or self.closed.done():
+            return
+        transport.close()
+        self._loop.call_later(grace, self._force_close)
+
+    def _force_close(self) -> None:
+        if self._transport is not None and not self.closed.done():
+            self._transport.abort()
 
     async def wait_closed(self) -> None:
         """Wait until the connection is fully closed."""

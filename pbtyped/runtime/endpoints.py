@@ -13,6 +13,7 @@ from ..protocol.objects import Referenceable, Root
 from ..wire.limits import Limits
 from ..wire.registry import Registry
 from .connection import Connection
+from .logs import LogLimiter
 from .reference import RemoteReference, Stub
 
 __all__ = ["Client", "Server", "connect", "serve"]
@@ -45,16 +46,21 @@ class Server:
         self._ssl = ssl
         self._server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
+        self._logs = LogLimiter(self.limits.log_rate_per_minute)
 
     def _protocol(self) -> Connection:
+        full = len(self.connections) >= self.limits.max_connections
         conn = Connection(
             registry=self.registry,
             limits=self.limits,
             root=self.root,
             send_tracebacks=self._send_tracebacks,
             on_close=self.connections.discard,
+            logs=self._logs,
+            refuse=f"server full ({self.limits.max_connections} connections)" if full else None,
         )
-        self.connections.add(conn)
+        if not full:
+            self.connections.add(conn)
         return conn
 
     async def start(self) -> Server:

@@ -26,15 +26,17 @@ def pack_frame(body: bytes, attachments: list[bytes] | None = None) -> bytes:
 class FrameReader:
     """Sans-IO frame splitter: ``feed(data)`` then iterate ``frames()``.
 
-    Each frame comes out as ``(body, attachments)`` memoryviews-free ``bytes``. A header that
-    announces more than ``max_frame_size`` raises ``FrameTooLarge`` before the body is read.
+    Each frame comes out as ``(body, attachments)``, both ``bytes``. A header that announces
+    more than ``max_frame_size`` in all, or a body over ``max_body_size``, raises
+    ``FrameTooLarge`` before the body is read.
     """
 
-    __slots__ = ("_buf", "_max")
+    __slots__ = ("_buf", "_max", "_max_body")
 
-    def __init__(self, max_frame_size: int) -> None:
+    def __init__(self, max_frame_size: int, max_body_size: int | None = None) -> None:
         self._buf = bytearray()
         self._max = max_frame_size
+        self._max_body = min(max_frame_size, max_body_size or max_frame_size)
 
     def feed(self, data: bytes) -> None:
         """Append bytes received from the peer."""
@@ -56,6 +58,11 @@ class FrameReader:
             raise FrameTooLarge(
                 f"peer announced a frame of {total} bytes; the limit is {self._max}"
                 " (Limits.max_frame_size)"
+            )
+        if body_len > self._max_body:
+            raise FrameTooLarge(
+                f"peer announced a message body of {body_len} bytes; the limit is "
+                f"{self._max_body} (Limits.max_body_size)"
             )
         if body_len == 0:
             raise RemoteProtocolError("empty frame body")

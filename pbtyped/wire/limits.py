@@ -9,25 +9,63 @@ __all__ = ["Limits"]
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Limits:
-    """Safe defaults for what a peer may send; pass your own to ``serve``/``connect``.
+    """Safe defaults for what a peer may send and hold; pass your own to ``serve``/``connect``.
 
-    ``max_frame_size`` is checked against the frame header before the body is read, and
-    against our own outgoing frames before they are sent (a too large argument fails only that
-    call). ``max_depth`` bounds nesting of containers and tags. ``strict_map_keys`` admits only
-    str and bytes as map keys and set members, which keeps hash-flooding (colliding int keys)
-    out of reach; turn it off only for trusted peers.
+    Every limit applies per connection unless it says otherwise. Sizes are checked against the
+    frame header before the body is read, and against our own outgoing frames before they are
+    sent (a too large argument fails only that call, locally).
     """
 
+    #: Whole frame (CBOR body plus raw attachments), in bytes.
     max_frame_size: int = 16 * 1024 * 1024
+    #: The CBOR body alone. Decoded Python objects can be ~10x larger than their CBOR, so this
+    #: is smaller than the frame; large ``bytes`` travel as attachments and do not count here.
+    #: (The smaller of this and ``max_frame_size`` applies.)
+    max_body_size: int = 4 * 1024 * 1024
+    #: Nesting of containers and tags in one message.
     max_depth: int = 64
+    #: Admit only str and bytes as map keys and set members: keeps hash flooding (many colliding
+    #: int keys) out of reach. Turn off only for trusted peers.
     strict_map_keys: bool = True
     #: ``bytes`` values at least this long travel as raw attachments beside the CBOR body.
     #: (Integers wider than this many bytes cannot be sent.)
     attachment_threshold: int = 64 * 1024
+    #: Our objects the peer may hold references to at once.
+    max_exports: int = 100_000
+    #: The peer's objects we accept references to at once.
+    max_imports: int = 100_000
+    #: Calls from the peer running at once; beyond it we stop reading from the peer until one
+    #: finishes (backpressure through TCP, nothing buffered). Calls that themselves wait on
+    #: calls back to the same peer count too: keep this above such nesting.
+    max_calls_in_flight: int = 1024
+    #: Connections one server holds at once; more are refused with an Abort. (Server only.)
+    max_connections: int = 1024
+    #: Seconds for the peer's Hello to arrive after the TCP connection is made.
+    handshake_timeout: float = 10.0
+    #: Seconds a started frame may take to arrive whole (slow-drip senders are cut off).
+    frame_timeout: float = 30.0
+    #: Seconds without any traffic and no call pending in either direction before the
+    #: connection is closed; None (the default) keeps idle connections, as PB does.
+    idle_timeout: float | None = None
+    #: Warnings about misbehaving peers logged per minute (per server or client); the rest are
+    #: counted and reported in one summary line.
+    log_rate_per_minute: int = 30
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_frame_size <= 0xFFFF_FFFF:
             raise ValueError("max_frame_size must be between 64 and 2**32-1 bytes")
+        if self.max_body_size < 64:
+            raise ValueError("max_body_size must be at least 64 bytes")
+        for name in ("max_exports", "max_imports", "max_calls_in_flight", "max_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        for name in ("handshake_timeout", "frame_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be positive")
+        if self.idle_timeout is not None and not self.idle_timeout > 0:
+            raise ValueError("idle_timeout must be positive or None")
+        if self.log_rate_per_minute < 1:
+            raise ValueError("log_rate_per_minute must be at least 1")
         if not 4 <= self.max_depth <= 1000:
             raise ValueError("max_depth must be between 4 and 1000")
         if self.attachment_threshold < 1024:

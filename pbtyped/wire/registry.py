@@ -8,7 +8,16 @@ import re
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from .._exceptions import CallCancelled, Error, InsecureTypeError, NoSuchMethod, ValidationError
+from .._exceptions import (
+    CallCancelled,
+    DeadReferenceError,
+    Error,
+    InsecureTypeError,
+    LimitExceeded,
+    NoSuchMethod,
+    ProtocolError,
+    ValidationError,
+)
 
 __all__ = ["Registry"]
 
@@ -22,6 +31,9 @@ _BUILTIN_ERRORS: dict[str, type[BaseException]] = {
     "pbtyped.InsecureTypeError": InsecureTypeError,
     "pbtyped.ValidationError": ValidationError,
     "pbtyped.CallCancelled": CallCancelled,
+    "pbtyped.DeadReferenceError": DeadReferenceError,
+    "pbtyped.LimitExceeded": LimitExceeded,
+    "pbtyped.ProtocolError": ProtocolError,
 }
 
 

@@ -21,3 +21,16 @@ def run() -> Callable[[Callable[[], Awaitable[Any]]], Any]:
         return asyncio.run(bounded())
 
     return runner
+
+
+async def eventually(predicate: Callable[[], bool], limit: float = 5.0) -> None:
+    """Collect garbage and yield to the loop until ``predicate()`` holds (bounded)."""
+    import gc
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError("condition not reached in time")
+        gc.collect()
+        await asyncio.sleep(0.01)

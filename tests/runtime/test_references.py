@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-
 import pytest
 
 import pbtyped as pb
+
+from .conftest import eventually
 
 
 class Two(pb.Referenceable):
@@ -41,13 +40,6 @@ class One(pb.Root):
 
     def remote_keep(self, ref: object) -> None:
         self.received.append(ref)
-
-
-async def _settle() -> None:
-    # Let GC callbacks schedule their flush and the Release cross the loopback line.
-    for _ in range(5):
-        gc.collect()
-        await asyncio.sleep(0.01)
 
 
 def test_reference_returned_and_called(run) -> None:
@@ -121,8 +113,7 @@ def test_dropped_references_are_released_on_the_exporter(run) -> None:
             again = await root.call_remote("get_two")
             assert conn.broker.export_count == baseline + 11
             del refs, again
-            await _settle()
-            assert conn.broker.export_count == baseline
+            await eventually(lambda: conn.broker.export_count == baseline)
             assert client.connection.broker.import_count == 1  # the root proxy
 
     run(body)
@@ -136,8 +127,7 @@ def test_client_exports_are_released_when_the_server_drops_them(run) -> None:
             await root.call_remote("keep", Two())
             assert client.connection.broker.export_count == 1
             one.received.clear()
-            await _settle()
-            assert client.connection.broker.export_count == 0
+            await eventually(lambda: client.connection.broker.export_count == 0)
 
     run(body)
 

@@ -1,0 +1,241 @@
+"""Limits with safe defaults: each one reached gives a clear error or a clean close."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import struct
+
+import cbor2
+import pytest
+
+import pbtyped as pb
+from pbtyped.runtime.logs import LogLimiter
+
+from .conftest import eventually
+
+
+class Worker(pb.Referenceable):
+    pass
+
+
+class Busy(pb.Root):
+    def __init__(self) -> None:
+        self.running = 0
+        self.peak = 0
+        self.gate = asyncio.Event()
+        self.kept: list[object] = []
+
+    async def remote_work(self, n: int) -> int:
+        self.running += 1
+        self.peak = max(self.peak, self.running)
+        try:
+            await self.gate.wait()
+        finally:
+            self.running -= 1
+        return n
+
+    def remote_echo(self, value: object) -> object:
+        return value
+
+    def remote_workers(self, n: int) -> list[Worker]:
+        return [Worker() for _ in range(n)]
+
+    def remote_keep(self, refs: list[object]) -> int:
+        self.kept.extend(refs)
+        return len(refs)
+
+
+def frame(obj: object) -> bytes:
+    body = cbor2.dumps(obj)
+    return struct.pack(">II", len(body), 0) + body
+
+
+async def _closed_by_server(port: int, data: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(data)
+        async with asyncio.timeout(5):
+            return await reader.read()
+    finally:
+        writer.close()
+
+
+def test_limits_validate_their_values() -> None:
+    with pytest.raises(ValueError, match="max_frame_size"):
+        pb.Limits(max_frame_size=10)
+    with pytest.raises(ValueError, match="max_calls_in_flight must be at least 1"):
+        pb.Limits(max_calls_in_flight=0)
+    with pytest.raises(ValueError, match="handshake_timeout must be positive"):
+        pb.Limits(handshake_timeout=0)
+    with pytest.raises(ValueError, match="attachment_threshold"):
+        pb.Limits(attachment_threshold=10)
+
+
+def test_handshake_timeout_closes_a_silent_peer(run, caplog) -> None:
+    async def body() -> None:
+        async with pb.serve(Busy(), limits=pb.Limits(handshake_timeout=0.2)) as server:
+            data = await _closed_by_server(server.port, b"")
+            assert data.startswith(b"\x00\x00")  # our Hello, then the Abort, then EOF
+            assert server.connections == set()
+
+    with caplog.at_level(logging.WARNING, logger="pbtyped"):
+        run(body)
+    assert any("no handshake within 0.2 s" in r.getMessage() for r in caplog.records)
+
+
+def test_slow_drip_frame_is_cut_off(run, caplog) -> None:
+    async def body() -> None:
+        limits = pb.Limits(frame_timeout=0.2)
+        async with pb.serve(Busy(), limits=limits) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            hello = frame([0, {"protocol": "pbtyped", "version": 1, "max_frame_size": 1 << 20}])
+            writer.write(hello)
+            call = frame([1, 1, [0, 0], "echo", ["x" * 100], {}])
+            writer.write(call[:20])  # a frame that never completes
+            async with asyncio.timeout(5):
+                rest = await reader.read()
+                while rest:
+                    rest = await reader.read()
+            writer.close()
+            assert server.connections == set()
+
+    with caplog.at_level(logging.WARNING, logger="pbtyped"):
+        run(body)
+    assert any("took longer than 0.2 s" in r.getMessage() for r in caplog.records)
+
+
+def test_idle_timeout_closes_idle_connections_only(run) -> None:
+    async def body() -> None:
+        async with pb.serve(Busy(), limits=pb.Limits(idle_timeout=0.3)) as server:
+            client = await pb.connect("127.0.0.1", server.port)
+            root = await client.root()
+            assert await root.call_remote("echo", 1) == 1
+            async with asyncio.timeout(5):
+                await client.connection.wait_closed()
+            with pytest.raises(pb.DeadReferenceError):
+                await root.call_remote("echo", 2)
+
+    run(body)
+
+
+def test_max_connections_refuses_extra_clients(run) -> None:
+    async def body() -> None:
+        async with pb.serve(Busy(), limits=pb.Limits(max_connections=1)) as server:
+            async with pb.connect("127.0.0.1", server.port) as first:
+                with pytest.raises(pb.ConnectionLost):
+                    await pb.connect("127.0.0.1", server.port)
+                root = await first.root()
+                assert await root.call_remote("echo", "still served") == "still served"
+            # Once the first left, a new client is welcome again.
+            async with pb.connect("127.0.0.1", server.port) as again:
+                assert await (await again.root()).call_remote("echo", 1) == 1
+
+    run(body)
+
+
+def test_calls_in_flight_are_bounded_by_backpressure(run) -> None:
+    async def body() -> None:
+        busy = Busy()
+        async with (
+            pb.serve(busy, limits=pb.Limits(max_calls_in_flight=3)) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            calls = [asyncio.ensure_future(root.call_remote("work", i)) for i in range(20)]
+            for _ in range(50):
+                await asyncio.sleep(0.01)
+            assert busy.running == 3  # the rest wait in TCP, not in our memory
+            busy.gate.set()
+            assert await asyncio.gather(*calls) == list(range(20))
+            assert busy.peak == 3
+
+    run(body)
+
+
+def test_max_exports_fails_the_call_not_the_connection(run) -> None:
+    async def body() -> None:
+        limits = pb.Limits(max_exports=5)  # the root counts as one
+        async with (
+            pb.serve(Busy(), limits=limits) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            first = await root.call_remote("workers", 4)
+            assert len(first) == 4
+            with pytest.raises(pb.LimitExceeded, match=r"Limits\.max_exports"):
+                await root.call_remote("workers", 1)
+            del first
+            (conn,) = server.connections
+            await eventually(lambda: conn.broker.export_count == 1)
+            assert len(await root.call_remote("workers", 4)) == 4
+
+    run(body)
+
+
+def test_max_imports_refuses_that_call(run) -> None:
+    async def body() -> None:
+        limits = pb.Limits(max_imports=3)
+        async with (
+            pb.serve(Busy(), limits=limits) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            assert await root.call_remote("keep", [Worker(), Worker()]) == 2
+            with pytest.raises(pb.InsecureTypeError, match=r"Limits\.max_imports"):
+                await root.call_remote("keep", [Worker(), Worker()])
+
+    run(body)
+
+
+def test_a_peer_that_stops_reading_does_not_stall_others(run) -> None:
+    async def body() -> None:
+        async with pb.serve(Busy()) as server, pb.connect("127.0.0.1", server.port) as good:
+            root = await good.root()
+            _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            hello = frame([0, {"protocol": "pbtyped", "version": 1, "max_frame_size": 1 << 24}])
+            big = "z" * 500_000
+            writer.write(
+                hello + b"".join(frame([1, i, [0, 0], "echo", [big], {}]) for i in range(1, 40))
+            )
+            # The bad peer never reads its answers; the server stops reading from it instead
+            # of buffering 20 MB of answers, and keeps serving the good client.
+            for i in range(50):
+                assert await root.call_remote("echo", i) == i
+            (bad,) = [
+                c for c in server.connections if c is not good.connection and c._reading_paused
+            ]
+            assert bad._writing_paused
+            writer.close()
+
+    run(body)
+
+
+def test_log_limiter_drops_and_summarises(caplog) -> None:
+    now = [0.0]
+    limiter = LogLimiter(3, clock=lambda: now[0])
+    with caplog.at_level(logging.WARNING, logger="pbtyped"):
+        for i in range(10):
+            limiter.warning("peer %d misbehaved", i)
+        assert limiter.suppressed == 7
+        now[0] = 61.0
+        limiter.warning("peer %d misbehaved", 99)
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == [
+        "peer 0 misbehaved",
+        "peer 1 misbehaved",
+        "peer 2 misbehaved",
+        "pbtyped: 7 similar warnings were suppressed in the last minute",
+        "peer 99 misbehaved",
+    ]
+
+
+def test_flood_of_bad_connections_is_rate_limited(run, caplog) -> None:
+    async def body() -> None:
+        async with pb.serve(Busy(), limits=pb.Limits(log_rate_per_minute=5)) as server:
+            for _ in range(20):
+                await _closed_by_server(server.port, b"\xff" * 8)
+
+    with caplog.at_level(logging.WARNING, logger="pbtyped"):
+        run(body)
+    assert len([r for r in caplog.records if "closing connection" in r.getMessage()]) == 5
