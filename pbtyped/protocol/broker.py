@@ -73,7 +73,8 @@ class Broker:
     """One connection's protocol state machine.
 
     ``make_reference(broker, export_id)`` builds the proxy for an object the peer exports; it
-    must return an ``ImportedReference``. ``wakeup`` is called (from any thread, possibly from a
+    must return an ``ImportedReference``. ``on_unexported(obj)`` is called when the peer no
+    longer holds any reference to one of our objects (released, or the connection closed). ``wakeup`` is called (from any thread, possibly from a
     garbage-collector callback) when released references are waiting in ``take_pending()``.
     """
 
@@ -86,6 +87,7 @@ class Broker:
         make_reference: Callable[[Broker, int], ImportedReference] = ImportedReference,
         send_tracebacks: bool = False,
         wakeup: Callable[[], None] | None = None,
+        on_unexported: Callable[[object], None] | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or Limits()
@@ -94,6 +96,7 @@ class Broker:
         self.peer_max_frame_size = self.limits.max_frame_size
         self.peer_max_body_size = self.limits.max_frame_size
         self._make_reference = make_reference
+        self._on_unexported = on_unexported
         self._wakeup = wakeup
         self._reader = FrameReader(self.limits.max_frame_size, self.limits.max_body_size)
         self._codec = Codec(registry, self.limits, self)
@@ -142,11 +145,15 @@ class Broker:
         pending = sorted(self._questions)
         self._questions.clear()
         self._answers.clear()
+        gone = [e.obj for i, e in self._exports.items() if i != ROOT_ID]
         self._exports.clear()
         self._export_ids.clear()
         self._imports.clear()
         self._import_counts.clear()
         self._dropped.clear()
+        if self._on_unexported is not None:
+            for obj in gone:
+                self._on_unexported(obj)
         return pending
 
     @property
@@ -492,3 +499,5 @@ class Broker:
         if entry.count == 0:
             del self._exports[msg.export_id]
             del self._export_ids[id(entry.obj)]
+            if self._on_unexported is not None:
+                self._on_unexported(entry.obj)

@@ -26,6 +26,10 @@ class Referenceable:
         """Run ``remote_<method>``; generated skeletons override this to validate first."""
         return find_remote_method(self, method)(*args, **kwargs)
 
+    def pb_detached(self, connection: object) -> None:
+        """Called once a connection's peer holds no more references to this object: it
+        released the last one, or the connection closed. The root is never detached."""
+
 
 class Root(Referenceable):
     """The object a server offers first: what ``conn.root()`` returns a reference to."""

@@ -72,6 +72,7 @@ class Connection(asyncio.Protocol):
             make_reference=self._make_reference,
             send_tracebacks=send_tracebacks,
             wakeup=self._wakeup,
+            on_unexported=self._unexported,
         )
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
@@ -368,6 +369,13 @@ class Connection(asyncio.Protocol):
         self._abort(reason)
 
     # -- references and life ---------------------------------------------------------------
+
+    def _unexported(self, obj: object) -> None:
+        if isinstance(obj, Referenceable):
+            try:
+                obj.pb_detached(self)
+            except Exception:
+                log.exception("pbtyped: %r.pb_detached failed", obj)
 
     def _make_reference(self, broker: Broker, export_id: int) -> RemoteReference:
         return RemoteReference(broker, export_id, self)

@@ -147,3 +147,39 @@ def test_all_exports_released_on_disconnect(run) -> None:
             del _keep
 
     run(body)
+
+
+class Tracked(pb.Referenceable):
+    def __init__(self, log: list[str], name: str) -> None:
+        self.log = log
+        self.name = name
+
+    def pb_detached(self, connection: object) -> None:
+        self.log.append(self.name)
+
+
+class Factory(pb.Root):
+    def __init__(self) -> None:
+        self.log: list[str] = []
+
+    def remote_make(self, name: str) -> Tracked:
+        return Tracked(self.log, name)
+
+
+def test_detached_hook_runs_once_on_release_and_on_disconnect(run) -> None:
+    async def body() -> None:
+        factory = Factory()
+        async with pb.serve(factory) as server:
+            client = await pb.connect("127.0.0.1", server.port)
+            root = await client.root()
+            first = await root.call_remote("make", "first")
+            kept = await root.call_remote("make", "kept")
+            del first
+            await eventually(lambda: factory.log == ["first"])
+            (conn,) = server.connections
+            await client.aclose()
+            await conn.wait_closed()
+            assert factory.log == ["first", "kept"]
+            del kept
+
+    run(body)
