@@ -74,8 +74,9 @@ class Broker:
 
     ``make_reference(broker, export_id)`` builds the proxy for an object the peer exports; it
     must return an ``ImportedReference``. ``on_unexported(obj)`` is called when the peer no
-    longer holds any reference to one of our objects (released, or the connection closed). ``wakeup`` is called (from any thread, possibly from a
-    garbage-collector callback) when released references are waiting in ``take_pending()``.
+    longer holds any reference to one of our objects (released, or the connection closed).
+    ``wakeup`` is called (from any thread, possibly from a garbage-collector callback) when
+    released references are waiting in ``take_pending()``.
     """
 
     def __init__(
