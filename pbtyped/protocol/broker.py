@@ -407,8 +407,34 @@ class Broker:
         # Fast path first: answers and calls once open.
         if self.state is ConnectionState.OPEN and type(raw) is list and raw:
             kind = raw[0]
-            if kind == _RETURN and len(raw) == 3 and type(raw[1]) is int:
+            if kind == _RETURN and len(raw) == 3 and type(raw[1]) is int and raw[1] >= 0:
                 return self._on_return(raw[1], raw[2], problem)
+            if kind == _CALL and len(raw) == 6:
+                # The common call shape, checked exactly as messages.parse would; anything
+                # else falls through to parse, which raises the precise error.
+                _, qid, target, method, args, kwargs = raw
+                if (
+                    type(qid) is int
+                    and 0 <= qid <= m.MAX_ID
+                    and type(target) is list
+                    and len(target) == 2
+                    and target[0] == 0
+                    and type(target[1]) is int
+                    and 0 <= target[1] <= m.MAX_ID
+                    and type(method) is str
+                    and len(method) <= m.MAX_NAME
+                    and type(args) is list
+                    and type(kwargs) is dict
+                    and all(type(k) is str for k in kwargs)
+                ):
+                    call = m.Call(
+                        question_id=qid,
+                        target=m.ExportTarget(export_id=target[1]),
+                        method=method,
+                        args=args,
+                        kwargs=kwargs,
+                    )
+                    return self._on_call(call, problem)
         msg = m.parse(raw)
         if self.state is ConnectionState.AWAIT_HELLO:
             if isinstance(msg, m.Abort):

@@ -13,6 +13,8 @@ from typing import Any
 from .._exceptions import RemoteProtocolError
 
 __all__ = [
+    "MAX_ID",
+    "MAX_NAME",
     "PROTOCOL_NAME",
     "PROTOCOL_VERSION",
     "Abort",
@@ -33,8 +35,8 @@ __all__ = [
 
 PROTOCOL_NAME = "pbtyped"
 PROTOCOL_VERSION = 1
-_MAX_NAME = 200
-_MAX_ID = 2**63 - 1
+MAX_NAME = 200
+MAX_ID = 2**63 - 1
 
 
 class Kind(enum.IntEnum):
@@ -170,12 +172,12 @@ def error_wire(error: ErrorInfo) -> dict[str, Any]:
 
 
 def _id(value: Any, what: str) -> int:
-    if type(value) is not int or not 0 <= value <= _MAX_ID:
+    if type(value) is not int or not 0 <= value <= MAX_ID:
         raise RemoteProtocolError(f"{what} must be a non-negative integer, got {value!r:.40}")
     return value
 
 
-def _str(value: Any, what: str, limit: int = _MAX_NAME) -> str:
+def _str(value: Any, what: str, limit: int = MAX_NAME) -> str:
     if type(value) is not str or len(value) > limit:
         raise RemoteProtocolError(f"{what} must be a string of at most {limit} characters")
     return value
