@@ -1,0 +1,30 @@
+"""``pbtyped generate``: typed client stubs and server skeletons from Protocol schemas.
+
+Stages: ``parse`` (schema syntax trees, never imported) → ``model`` (frozen dataclasses) →
+``render`` (Jinja2 templates whose output is already formatted).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .errors import SchemaError
+from .parse import parse_dir
+from .render import render_module, render_package
+
+__all__ = ["SchemaError", "generate"]
+
+
+def generate(schema_dir: Path) -> dict[str, str]:
+    """Every generated file for ``schema_dir``: ``{file name: text}``, deterministic.
+
+    Raises SchemaError (``file:line: why``) for a schema that cannot be compiled.
+    """
+    display = schema_dir.resolve().name or "schemas"
+    if not schema_dir.is_dir():
+        raise SchemaError(str(schema_dir), 0, "not a directory")
+    modules = parse_dir(schema_dir, display)
+    files = {"__init__.py": render_package(display)}
+    for module in modules:
+        files[f"{module.name}.py"] = render_module(module)
+    return files

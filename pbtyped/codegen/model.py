@@ -1,0 +1,296 @@
+"""The frozen model between parsing and rendering: what a schema module declares.
+
+Constructors have no side effects. The strings templates insert (signatures, calls, type
+expressions) are derived here, so templates only place them; see ``layout`` for line fitting.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from .layout import LINE, call, fit_def, literal_dict, literal_tuple
+
+__all__ = [
+    "CopyType",
+    "EnumType",
+    "ErrorType",
+    "Field",
+    "Import",
+    "Interface",
+    "Kind",
+    "Method",
+    "Mode",
+    "Module",
+    "Param",
+    "TypeRef",
+]
+
+
+class Kind(enum.Enum):
+    """What a TypeRef denotes."""
+
+    NONE = "None"
+    BOOL = "bool"
+    INT = "int"
+    FLOAT = "float"
+    STR = "str"
+    BYTES = "bytes"
+    DATETIME = "datetime.datetime"
+    DATE = "datetime.date"
+    UUID = "uuid.UUID"
+    DECIMAL = "decimal.Decimal"
+    LIST = "list"
+    DICT = "dict"
+    TUPLE = "tuple"
+    VARTUPLE = "tuple..."
+    SET = "set"
+    UNION = "union"
+    LITERAL = "Literal"
+    COPY = "copy"
+    ENUM = "enum"
+    INTERFACE = "interface"
+
+
+class Mode(enum.Enum):
+    """Where a type is written, which decides how interfaces appear."""
+
+    PLAIN = "plain"  # dataclass fields: no interfaces there
+    ARG = "arg"  # client parameters: a local implementation or a stub
+    STUB = "stub"  # client results, server parameters, runtime checks: the stub
+    RESULT = "result"  # server results: a local implementation or a stub
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TypeRef:
+    """A supported annotation, as a tree."""
+
+    kind: Kind
+    args: tuple[TypeRef, ...] = ()
+    name: str = ""  # COPY, ENUM, INTERFACE: the class name
+    literals: tuple[str, ...] = ()  # LITERAL: Python source of each value
+    max_len: int | None = None
+
+    def render(self, mode: Mode) -> str:
+        """The type as Python source in the generated module."""
+        text = self._render(mode)
+        if self.max_len is not None:
+            return f"Annotated[{text}, pb.MaxLen({self.max_len})]"
+        return text
+
+    def _render(self, mode: Mode) -> str:
+        k = self.kind
+        if k is Kind.LIST or k is Kind.SET:
+            return f"{k.value}[{self.args[0].render(mode)}]"
+        if k is Kind.DICT:
+            return f"dict[{self.args[0].render(mode)}, {self.args[1].render(mode)}]"
+        if k is Kind.TUPLE:
+            return f"tuple[{', '.join(a.render(mode) for a in self.args) or '()'}]"
+        if k is Kind.VARTUPLE:
+            return f"tuple[{self.args[0].render(mode)}, ...]"
+        if k is Kind.UNION:
+            return " | ".join(a.render(mode) for a in self.args)
+        if k is Kind.LITERAL:
+            return f"Literal[{', '.join(self.literals)}]"
+        if k is Kind.COPY or k is Kind.ENUM:
+            return self.name
+        if k is Kind.INTERFACE:
+            client, server = self.name + "Client", self.name + "Server"
+            if mode is Mode.ARG:
+                return f"{client} | {server}"
+            if mode is Mode.RESULT:
+                return f"{server} | {client}"
+            return client
+        return str(k.value)
+
+    def walk(self) -> tuple[TypeRef, ...]:
+        """This node and every node below it, depth first."""
+        nodes: list[TypeRef] = [self]
+        for arg in self.args:
+            nodes.extend(arg.walk())
+        return tuple(nodes)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Param:
+    """A method parameter (after ``self``)."""
+
+    name: str
+    type: TypeRef
+    kw_only: bool
+    default: str | None  # Python source, or None when required
+
+    def signature(self, mode: Mode) -> str:
+        """``name: type`` with its default, as in a ``def``."""
+        text = f"{self.name}: {self.type.render(mode)}"
+        return text if self.default is None else f"{text} = {self.default}"
+
+    @property
+    def spec(self) -> str:
+        """The ``_pb.param(...)`` entry for the runtime spec."""
+        items = [f'"{self.name}"', self.type.render(Mode.STUB)]
+        if self.kw_only:
+            items.append("kw_only=True")
+        if self.default is not None:
+            items.append(f"default={self.default}")
+        return call("_pb.param", items, 8)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Method:
+    """A method of an interface."""
+
+    name: str
+    doc: str
+    params: tuple[Param, ...]
+    returns: TypeRef
+    interface: str  # the interface's spec variable in the generated module
+
+    def _params(self, mode: Mode) -> list[str]:
+        items = ["self"]
+        star = False
+        for p in self.params:
+            if p.kw_only and not star:
+                items.append("*")
+                star = True
+            items.append(p.signature(mode))
+        return items
+
+    @property
+    def client_doc(self) -> str:
+        """The stub method's docstring."""
+        return self.doc or f"Call ``{self.name}`` on the remote object."
+
+    @property
+    def server_doc(self) -> str:
+        """The skeleton method's docstring."""
+        return self.doc or f"Implement ``{self.name}``: return the result or an awaitable of it."
+
+    @property
+    def client_def(self) -> str:
+        """The stub method's ``async def`` line(s)."""
+        ret = self.returns.render(Mode.STUB)
+        return fit_def(f"async def {self.name}", self._params(Mode.ARG), ret, 4)
+
+    @property
+    def client_body(self) -> str:
+        """The stub method's one statement: delegate to the runtime, typed by a cast."""
+        args = literal_tuple([p.name for p in self.params if not p.kw_only])
+        kwargs = literal_dict([p.name for p in self.params if p.kw_only])
+        invoke = call(
+            "await _pb.invoke", [self.interface, "self", f'"{self.name}"', args, kwargs], 12
+        )
+        return "return " + call(
+            "_cast", [self.returns.render(Mode.STUB), invoke], 8, prefix=7, suffix=0
+        )
+
+    @property
+    def server_def(self) -> str:
+        """The skeleton's abstract ``def remote_<name>`` line(s)."""
+        ret = self.returns.render(Mode.RESULT)
+        return fit_def(
+            f"def remote_{self.name}", self._params(Mode.STUB), f"{ret} | Awaitable[{ret}]", 4
+        )
+
+    @property
+    def spec(self) -> str:
+        """The ``name=_pb.method(...)`` entry of the interface's runtime spec."""
+        items = [p.spec for p in self.params] + [f"returns={self.returns.render(Mode.STUB)}"]
+        return call(f"{self.name}=_pb.method", items, 4)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Interface:
+    """A ``typing.Protocol`` of the schema: becomes ``<Name>Client`` and ``<Name>Server``."""
+
+    name: str
+    doc: str
+    wire_name: str
+    spec_var: str
+    methods: tuple[Method, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Field:
+    """A dataclass field."""
+
+    name: str
+    type: TypeRef
+    default: str | None
+
+    @property
+    def line(self) -> str:
+        """The field's line in the class body."""
+        text = f"{self.name}: {self.type.render(Mode.PLAIN)}"
+        return text if self.default is None else f"{text} = {self.default}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CopyType:
+    """A ``@dataclass`` passed by copy."""
+
+    name: str
+    doc: str
+    wire_name: str
+    decorator: str  # e.g. ``dataclasses.dataclass(frozen=True)``
+    fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EnumType:
+    """An ``enum.Enum`` (or IntEnum/StrEnum) passed by copy."""
+
+    name: str
+    doc: str
+    wire_name: str
+    base: str
+    members: tuple[tuple[str, str], ...]  # (name, value source)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorType:
+    """A ``pb.Error`` subclass that may cross the wire."""
+
+    name: str
+    doc: str
+    wire_name: str
+    base: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Import:
+    """Names taken from a sibling generated module."""
+
+    module: str
+    names: tuple[str, ...]
+    registry_alias: str
+
+    @property
+    def line(self) -> str:
+        """The ``from .module import ...`` statement (its registry under a private alias)."""
+        names = [f"REGISTRY as {self.registry_alias}", *self.names]
+        one = f"from .{self.module} import {', '.join(names)}"
+        if len(one) <= LINE:
+            return one
+        return f"from .{self.module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Module:
+    """One schema module and everything its generated module holds."""
+
+    name: str
+    source: str  # shown in the header, relative (e.g. ``schemas/one.py``)
+    enums: tuple[EnumType, ...]
+    copy_types: tuple[CopyType, ...]
+    errors: tuple[ErrorType, ...]
+    interfaces: tuple[Interface, ...]
+    imports: tuple[Import, ...]
+    typing_names: tuple[str, ...]  # names imported from typing, sorted
+    stdlib_imports: tuple[str, ...]  # ``import x`` lines needed, sorted
+    exports: tuple[str, ...]  # ``__all__``, sorted
+
+    @property
+    def registered_types(self) -> tuple[EnumType | CopyType, ...]:
+        """The pass-by-copy types to register, enums first."""
+        return (*self.enums, *self.copy_types)

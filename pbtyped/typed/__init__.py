@@ -1,0 +1,1 @@
+"""Runtime support for generated code: schema checks and the plumbing stubs delegate to."""

@@ -1,0 +1,186 @@
+"""What generated stubs and skeletons delegate to: method tables, binding, calls, dispatch.
+
+Generated modules build one ``InterfaceSpec`` per interface at import time; every checker is
+made then, never per call.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .._exceptions import NoSuchMethod, ValidationError
+from ..protocol.objects import Referenceable, find_remote_method
+from ..runtime.reference import RemoteReference, Stub
+from .checks import Checker, checker_for
+
+__all__ = [
+    "REQUIRED",
+    "InterfaceSpec",
+    "MethodSpec",
+    "Param",
+    "dispatch",
+    "interface",
+    "invoke",
+    "local_object",
+    "method",
+    "param",
+]
+
+
+class _Required:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+#: The default of a parameter that has none.
+REQUIRED: Any = _Required()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Param:
+    """One declared parameter: its checker, whether it is keyword-only, its default."""
+
+    name: str
+    check: Checker
+    kw_only: bool
+    default: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MethodSpec:
+    """A declared method: parameters, and checkers for the result in both directions."""
+
+    name: str
+    params: tuple[Param, ...]
+    result_in: Checker
+    result_out: Checker
+
+    def bind(self, args: list[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Validate and convert wire arguments into the positional and keyword ones to call with."""
+        positional = [p for p in self.params if not p.kw_only]
+        if len(args) > len(positional):
+            raise ValidationError(
+                f"{self.name}() takes {len(positional)} positional arguments, got {len(args)}"
+            )
+        given: dict[str, Any] = dict(zip((p.name for p in positional), args, strict=False))
+        for key, value in kwargs.items():
+            if key in given:
+                raise ValidationError(f"{self.name}() got two values for argument {key!r:.40}")
+            given[key] = value
+        known = {p.name for p in self.params}
+        for key in given:
+            if key not in known:
+                raise ValidationError(f"{self.name}() got an unexpected argument {key!r:.40}")
+        call_args: list[Any] = []
+        call_kwargs: dict[str, Any] = {}
+        for p in self.params:
+            if p.name in given:
+                value = p.check(given[p.name], "$." + p.name)
+            elif p.default is REQUIRED:
+                raise ValidationError(f"$.{p.name}: missing argument")
+            else:
+                value = p.default
+            if p.kw_only:
+                call_kwargs[p.name] = value
+            else:
+                call_args.append(value)
+        return call_args, call_kwargs
+
+
+@dataclass(frozen=True, slots=True)
+class InterfaceSpec:
+    """An interface: its wire-visible name and its methods by name."""
+
+    name: str
+    methods: Mapping[str, MethodSpec]
+
+
+def param(name: str, annotation: Any, *, kw_only: bool = False, default: Any = REQUIRED) -> Any:
+    """A parameter for ``method()``: name, annotation, and how it may be passed."""
+    return (name, annotation, kw_only, default)
+
+
+def method(*params: Any, returns: Any) -> Any:
+    """A method for ``interface()``: its ``param()`` entries and its return annotation."""
+    return (params, returns)
+
+
+def interface(name: str, **methods: Any) -> InterfaceSpec:
+    """Build an interface's spec (and every checker it needs) from ``method()`` entries."""
+    specs: dict[str, MethodSpec] = {}
+    for method_name, (params, returns) in methods.items():
+        specs[method_name] = MethodSpec(
+            name=method_name,
+            params=tuple(
+                Param(name=n, check=checker_for(a), kw_only=k, default=d) for n, a, k, d in params
+            ),
+            result_in=checker_for(returns),
+            result_out=checker_for(returns, outbound=True),
+        )
+    return InterfaceSpec(name, specs)
+
+
+async def invoke(
+    spec: InterfaceSpec,
+    stub: Stub,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Call ``name`` through a stub: over its connection, or directly if the object is ours."""
+    target: Any = stub.pb_reference
+    if isinstance(target, RemoteReference):
+        result = await target.call(name, args, kwargs)
+    elif isinstance(target, Referenceable):
+        # Our own object came back to us: call it here, through the same checks.
+        result = target.pb_dispatch(name, list(args), kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+    else:
+        raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
+    return spec.methods[name].result_in(result, "$")
+
+
+def dispatch(
+    spec: InterfaceSpec,
+    obj: Referenceable,
+    name: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+) -> Any:
+    """Validate a call's arguments, run ``remote_<name>``, then check its result.
+
+    Raises NoSuchMethod for a method the interface does not declare (or the object lacks), and
+    ValidationError naming the path when an argument does not match: the method never runs.
+    """
+    entry = spec.methods.get(name)
+    if entry is None:
+        raise NoSuchMethod(f"interface {spec.name} has no method {name!r:.60}")
+    func = find_remote_method(obj, name)
+    call_args, call_kwargs = entry.bind(args, kwargs)
+    result = func(*call_args, **call_kwargs)
+    if inspect.isawaitable(result):
+        return _checked(entry, result)
+    return _check_result(entry, result)
+
+
+def _check_result(entry: MethodSpec, result: Any) -> Any:
+    try:
+        return entry.result_out(result, "$")
+    except ValidationError as exc:
+        raise ValidationError(f"result of {entry.name}(): {exc}") from None
+
+
+async def _checked(entry: MethodSpec, pending: Awaitable[Any]) -> Any:
+    return _check_result(entry, await pending)
+
+
+def local_object(stub: Stub) -> Referenceable | None:
+    """The local object a stub stands for, when a reference to it came back home; else None."""
+    target: Any = stub.pb_reference
+    return target if isinstance(target, Referenceable) else None
