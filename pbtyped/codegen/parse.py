@@ -139,7 +139,8 @@ class _ModuleParser:
             return "enum"
         if len(bases) == 1 and bases[0] == "pbtyped.Error":
             return "error"
-        if len(bases) == 1 and earlier.get((bases[0] or "").removeprefix("local:")) == "error":
+        base = node.bases[0] if len(node.bases) == 1 else None
+        if isinstance(base, ast.Name) and earlier.get(base.id) == "error":
             return "error"
         raise self.scope.error(
             node,

@@ -1,0 +1,106 @@
+"""Every annotation the generator supports, for golden and behaviour tests."""
+
+from __future__ import annotations
+
+import datetime
+import enum
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Literal, Optional, Protocol, Union
+from uuid import UUID
+
+from extra import Tag, Tagger  # type: ignore[import-not-found]
+
+import pbtyped as pb
+
+
+class Color(enum.Enum):
+    """A colour."""
+
+    RED = "red"
+    GREEN = "green"
+
+
+class Level(enum.IntEnum):
+    LOW = 1
+    HIGH = 2
+
+
+@dataclass(frozen=True)
+class Point:
+    """A point."""
+
+    x: int
+    y: int
+
+
+@dataclass
+class Shape:
+    """A shape: nested copies, an enum default, a limit."""
+
+    name: Annotated[str, pb.MaxLen(20)]
+    points: list[Point]
+    color: Color = Color.RED
+    label: Optional[str] = None  # noqa: UP045 (the generator must accept the old spelling)
+    tags: "list[Tag] | None" = None  # noqa: UP037 (a string annotation)
+
+
+class Invalid(pb.Error):
+    """The input was refused."""
+
+
+class TooBig(Invalid):
+    """The input was too big."""
+
+
+class Sink(Protocol):
+    """Takes bytes."""
+
+    def feed(self, data: bytes) -> int: ...
+
+
+class Kitchen(Protocol):
+    """One method per family of types."""
+
+    def scalars(self, a: None, b: bool, c: int, d: float, e: str, f: bytes) -> None: ...
+
+    def stamps(
+        self, when: datetime.datetime, day: datetime.date, ident: UUID, amount: Decimal
+    ) -> datetime.datetime: ...
+
+    def containers(
+        self,
+        xs: list[int],
+        m: dict[str, list[Point]],
+        t: tuple[int, str],
+        vt: tuple[float, ...],
+        s: set[str],
+        empty: tuple[()],
+    ) -> dict[bytes, int]: ...
+
+    def unions(
+        self,
+        a: int | None,
+        b: Union[int, str],  # noqa: UP007
+        c: Optional[Color],  # noqa: UP045
+        d: "Point | None",  # noqa: UP037
+    ) -> int | str | None: ...
+
+    def literals(self, mode: Literal["fast", "slow"], n: Literal[1, 2, -3] = 1) -> Literal["ok"]:
+        """Only the listed values are accepted."""
+        ...
+
+    def limited(
+        self,
+        name: Annotated[str, pb.MaxLen(8)],
+        blob: Annotated[bytes, pb.MaxLen(1024)],
+        items: Annotated[list[int], pb.MaxLen(3)],
+    ) -> Level: ...
+
+    def copies(self, shape: Shape, *, scale: float = 1.0, color: Color = Color.GREEN) -> Shape: ...
+
+    def sinks(self, sink: Sink, others: list[Sink]) -> Sink | None: ...
+
+    def tagged(self, tagger: Tagger, tag: Tag) -> Tag: ...
+
+    async def flagged(self, on: bool = True, *, reason: str = "none") -> bytes: ...

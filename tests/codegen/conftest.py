@@ -1,0 +1,39 @@
+"""Shared fixtures: the repository root on sys.path (for ``gen`` and ``examples``), and the
+every-type schema generated once into a temporary package ``agen``."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from pbtyped.codegen import generate
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def tool(name: str) -> str | None:
+    """A command-line tool installed beside this Python, else on PATH."""
+    beside = Path(sys.executable).with_name(name)
+    return str(beside) if beside.exists() else shutil.which(name)
+
+
+def write_package(files: dict[str, str], target: Path) -> None:
+    """Write generated files into the package directory ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (target / name).write_text(text, encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def agen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory holding the generated package ``agen`` (importable once on sys.path)."""
+    base = tmp_path_factory.mktemp("agen")
+    write_package(generate(HERE / "alltypes"), base / "agen")
+    sys.path.insert(0, str(base))
+    return base
