@@ -1,0 +1,129 @@
+"""Schemas the generator refuses: one clear ``file:line: why`` error each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pbtyped.codegen import SchemaError, generate
+
+HEAD = "from dataclasses import dataclass\nfrom typing import Protocol\nimport pbtyped as pb\n\n"
+
+CASES = {
+    "unsupported annotation": (
+        "class One(Protocol):\n    def f(self, x: frozenset[int]) -> None: ...\n",
+        "bad/one.py:6: One.f: parameter 'x': unsupported annotation 'frozenset[int]'",
+    ),
+    "unsupported result": (
+        "class One(Protocol):\n    def f(self) -> object: ...\n",
+        "bad/one.py:6: One.f: return: unsupported annotation 'object'",
+    ),
+    "missing annotation": (
+        "class One(Protocol):\n    def f(self, x) -> None: ...\n",
+        "bad/one.py:6: One.f: parameter 'x': missing annotation",
+    ),
+    "missing return annotation": (
+        "class One(Protocol):\n    def f(self, x: int): ...\n",
+        "bad/one.py:6: One.f: missing return annotation",
+    ),
+    "name clash between classes": (
+        "class One(Protocol):\n    def f(self) -> None: ...\n\n"
+        "@dataclass\nclass One:\n    x: int\n",
+        "bad/one.py:9: name clash: One is defined twice",
+    ),
+    "name clash with generated class": (
+        "class One(Protocol):\n    def f(self) -> None: ...\n\n"
+        "@dataclass\nclass OneClient:\n    x: int\n",
+        "bad/one.py:9: name clash: OneClient is also generated for interface One",
+    ),
+    "name clash between methods": (
+        "class One(Protocol):\n    def f(self) -> None: ...\n    def f(self) -> int: ...\n",
+        "bad/one.py:7: One.f: name clash: method defined twice",
+    ),
+    "parameter shadowing a type": (
+        "class One(Protocol):\n    def f(self, int: int) -> None: ...\n",
+        "bad/one.py:6: One.f: parameter 'int': name clash: 'int' is reserved here",
+    ),
+    "method without self": (
+        "class One(Protocol):\n    def f(x: int) -> None: ...\n",
+        "bad/one.py:6: One.f: a method's first parameter must be self",
+    ),
+    "static method": (
+        "class One(Protocol):\n    @staticmethod\n    def f() -> None: ...\n",
+        "bad/one.py:7: One.f: decorators are not supported on methods",
+    ),
+    "var args": (
+        "class One(Protocol):\n    def f(self, *xs: int) -> None: ...\n",
+        "bad/one.py:6: One.f: /, *args and **kwargs are not supported",
+    ),
+    "dict with int keys": (
+        "class One(Protocol):\n    def f(self, m: dict[int, str]) -> None: ...\n",
+        "bad/one.py:6: One.f: parameter 'm': unsupported annotation 'dict[int, str]' "
+        "(dict keys must be str or bytes)",
+    ),
+    "bare list": (
+        "class One(Protocol):\n    def f(self, xs: list) -> None: ...\n",
+        "bad/one.py:6: One.f: parameter 'xs': unsupported annotation 'list' "
+        "(give the item types, e.g. list[int])",
+    ),
+    "limit on an int": (
+        "from typing import Annotated\nclass One(Protocol):\n"
+        "    def f(self, n: Annotated[int, pb.MaxLen(3)]) -> None: ...\n",
+        "bad/one.py:7: One.f: parameter 'n': unsupported annotation "
+        "'Annotated[int, pb.MaxLen(3)]' (MaxLen applies to str, bytes, list, dict, set and "
+        "tuple[T, ...])",
+    ),
+    "error as a value": (
+        "class Oops(pb.Error): ...\nclass One(Protocol):\n    def f(self, e: Oops) -> None: ...\n",
+        "bad/one.py:7: One.f: parameter 'e': unsupported annotation 'Oops' "
+        "(errors are raised, not passed as values)",
+    ),
+    "reference inside a copy": (
+        "class Two(Protocol):\n    def f(self) -> None: ...\n"
+        "@dataclass\nclass Box:\n    two: Two\n",
+        "bad/one.py:9: Box.two: unsupported annotation 'Two' "
+        "(a dataclass passed by copy cannot hold a reference)",
+    ),
+    "plain class": (
+        "class Thing:\n    pass\n",
+        "bad/one.py:5: Thing: unsupported class; use a typing.Protocol, a @dataclass, "
+        "an enum.Enum or a pb.Error subclass",
+    ),
+    "computed default": (
+        "class One(Protocol):\n    def f(self, n: int = 1 + 1) -> None: ...\n",
+        "bad/one.py:6: One.f: parameter 'n': unsupported default '1 + 1' "
+        "(use a constant or a member of an enum of this schema)",
+    ),
+    "statement at top level": (
+        "X = 1\n",
+        "bad/one.py:5: a schema holds only imports, classes and a docstring at top level",
+    ),
+    "syntax error": (
+        "class One(Protocol:\n",
+        "bad/one.py:5: syntax error: invalid syntax",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_schema_gives_one_clear_error(tmp_path: Path, case: str) -> None:
+    source, expected = CASES[case]
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "one.py").write_text(HEAD + source, encoding="utf-8")
+    with pytest.raises(SchemaError) as info:
+        generate(bad)
+    assert str(info.value) == expected
+
+
+def test_import_cycle_between_schemas(tmp_path: Path) -> None:
+    for name, other in (("a", "b"), ("b", "a")):
+        (tmp_path / f"{name}.py").write_text(
+            f"from dataclasses import dataclass\nfrom {other} import T{other.upper()}\n\n"
+            f"@dataclass\nclass T{name.upper()}:\n    x: T{other.upper()} | None = None\n"
+        )
+    with pytest.raises(
+        SchemaError, match=r"a\.py:1: schema modules import each other: a -> b -> a"
+    ):
+        generate(tmp_path)
