@@ -65,6 +65,7 @@ class Connection(asyncio.Protocol):
         self._writing_paused = False
         self._can_write: asyncio.Event | None = None
         self._last_activity = 0.0
+        self._peer_reason: str | None = None
         self.broker = Broker(
             registry=registry,
             limits=limits,
@@ -131,6 +132,8 @@ class Connection(asyncio.Protocol):
                 task = self._running.get(event.question_id)
                 if task is not None:
                     task.cancel()
+                else:
+                    self._cancel_deferred(event.question_id)
             elif type(event) is HandshakeComplete:
                 if not self.handshake.done():
                     self.handshake.set_result(None)
@@ -139,6 +142,7 @@ class Connection(asyncio.Protocol):
                 self._logs.warning(
                     "pbtyped: peer %s closed the connection: %s", self.peer, event.reason
                 )
+                self._peer_reason = event.reason
                 self.close()
                 return
         self._flush()
@@ -157,7 +161,12 @@ class Connection(asyncio.Protocol):
             self.broker.connection_lost()
         except PbtypedError:
             pass
-        lost = ConnectionLost("connection closed" if exc is None else f"connection lost: {exc}")
+        if self._peer_reason is not None:
+            lost = ConnectionLost(f"connection closed by the peer: {self._peer_reason}")
+        elif exc is None:
+            lost = ConnectionLost("connection closed")
+        else:
+            lost = ConnectionLost(f"connection lost: {exc}")
         if exc is not None:
             lost.__cause__ = exc
         if not self.handshake.done():
@@ -235,6 +244,14 @@ class Connection(asyncio.Protocol):
             task.add_done_callback(lambda t: self._finished(qid, t, target, event.method))
             return
         self._write_later(self.broker.send_return(qid, result))
+
+    def _cancel_deferred(self, qid: int) -> None:
+        for event in self._deferred:
+            if event.question_id == qid:
+                self._deferred.remove(event)
+                cancelled = CallCancelled("the caller cancelled the call")
+                self._write_later(self.broker.send_failure(qid, cancelled))
+                return
 
     def _finished(self, qid: int, task: asyncio.Future[Any], target: object, method: str) -> None:
         self._running.pop(qid, None)

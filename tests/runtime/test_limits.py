@@ -123,7 +123,7 @@ def test_max_connections_refuses_extra_clients(run) -> None:
     async def body() -> None:
         async with pb.serve(Busy(), limits=pb.Limits(max_connections=1)) as server:
             async with pb.connect("127.0.0.1", server.port) as first:
-                with pytest.raises(pb.ConnectionLost):
+                with pytest.raises(pb.ConnectionLost, match=r"by the peer: server full \(1 conn"):
                     await pb.connect("127.0.0.1", server.port)
                 root = await first.root()
                 assert await root.call_remote("echo", "still served") == "still served"
@@ -146,9 +146,15 @@ def test_calls_in_flight_are_bounded_by_backpressure(run) -> None:
             for _ in range(50):
                 await asyncio.sleep(0.01)
             assert busy.running == 3  # the rest wait in TCP, not in our memory
+            # Cancelled while it waits; its FINISH queues in TCP behind the paused reading, so the
+            # server may still run it: either way its question id must be freed.
+            calls[10].cancel()
             busy.gate.set()
-            assert await asyncio.gather(*calls) == list(range(20))
+            results = await asyncio.gather(*calls, return_exceptions=True)
+            assert isinstance(results[10], asyncio.CancelledError)
+            assert results[:10] + results[11:] == [i for i in range(20) if i != 10]
             assert busy.peak == 3
+            assert client.connection.broker.pending_questions == 0
 
     run(body)
 
@@ -239,3 +245,37 @@ def test_flood_of_bad_connections_is_rate_limited(run, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="pbtyped"):
         run(body)
     assert len([r for r in caplog.records if "closing connection" in r.getMessage()]) == 5
+
+
+def test_cancelling_a_call_still_waiting_for_a_slot_answers_it_at_once(run) -> None:
+    async def body() -> None:
+        busy = Busy()
+        async with pb.serve(busy, limits=pb.Limits(max_calls_in_flight=1)) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            hello = frame([0, {"protocol": "pbtyped", "version": 1, "max_frame_size": 1 << 20}])
+            calls = b"".join(frame([1, q, [0, 0], "work", [q], {}]) for q in (1, 2, 3))
+            writer.write(hello + calls + frame([4, 3]))  # FINISH question 3, all in one write
+            # Question 1 runs (and blocks); 2 and 3 wait for a slot; 3 is answered at once.
+            answers = []
+            async with asyncio.timeout(5):
+                while not answers:
+                    (size, att) = struct.unpack(">II", await reader.readexactly(8))
+                    msg = cbor2.loads(await reader.readexactly(size + att))
+                    if msg[0] == 3:
+                        answers.append(msg)
+            assert answers == [
+                [
+                    3,
+                    3,
+                    {
+                        "type": "pbtyped.CallCancelled",
+                        "message": "the caller cancelled the call",
+                        "registered": True,
+                    },
+                ]
+            ]
+            assert busy.running == 1
+            busy.gate.set()
+            writer.close()
+
+    run(body)
