@@ -1,0 +1,265 @@
+"""Generated stubs and skeletons over real sockets on 127.0.0.1 (the PB scenarios and checks)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import decimal
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pbtyped as pb
+from examples.typed import exc, pb1, pb2, pb3, pbsimple, trap
+
+ADDR = re.compile(r"0x[0-9a-f]+")
+
+
+def lines(capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return ADDR.sub("0x…", capsys.readouterr().out).splitlines()
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    async def bounded() -> Any:
+        async with asyncio.timeout(30):  # a hang fails the test instead of the suite
+            return await coro
+
+    return asyncio.run(bounded())
+
+
+def test_pbsimple(capsys: pytest.CaptureFixture[str]) -> None:
+    run(pbsimple.main())
+    assert lines(capsys) == ["echoing: hello network", "server echoed: hello network"]
+
+
+def test_pb1_reference_returned(capsys: pytest.CaptureFixture[str]) -> None:
+    run(pb1.main())
+    assert lines(capsys) == [
+        "got first object: <OneClient for <pbtyped.RemoteReference #0 at 0x…>>",
+        "asking it to getTwo",
+        "returning a Two called <examples.typed.pb1.Two object at 0x…>",
+        "got second object: <TwoClient for <pbtyped.RemoteReference #1 at 0x…>>",
+        "telling it to do three(12)",
+        "Two.three was given 12",
+    ]
+
+
+def test_pb2_reference_comes_home_as_the_original(capsys: pytest.CaptureFixture[str]) -> None:
+    async def scenario() -> bool:
+        async with pb.serve(pb2.One(), registry=pb2.REGISTRY) as server:
+            return await pb2.client(server.port)
+
+    assert run(scenario()) is True
+    out = lines(capsys)
+    assert out[-1] == "One.checkTwo(): our twos are the same"
+    assert out[-3].endswith("comparing my two <examples.typed.pb2.Two object at 0x…>")
+
+
+def test_pb3_server_calls_back_into_the_client(capsys: pytest.CaptureFixture[str]) -> None:
+    run(pb3.main())
+    assert lines(capsys) == [
+        "got One: <OneClient for <pbtyped.RemoteReference #0 at 0x…>>",
+        "giving it our two",
+        "received a Two called <TwoClient for <pbtyped.RemoteReference #1 at 0x…>>",
+        "telling it to print(12)",
+        "Two.print() called with 12",
+    ]
+
+
+def test_exc_expected_and_unexpected(capsys: pytest.CaptureFixture[str]) -> None:
+    run(exc.main())
+    assert lines(capsys) == [
+        "raising a MyError exception with data 'fall down go boom'",
+        "got remote Exception",
+        " .__class__ = MyError",
+        " .message = fall down go boom",
+        "raising a MyError2 exception with data 'hadda owie'",
+        "got remote Exception",
+        " .__class__ = RemoteError",
+        " .message = hadda owie",
+        " .remote_type = examples.typed.exc.MyError2",
+    ]
+
+
+def test_trap_tells_errors_apart(capsys: pytest.CaptureFixture[str]) -> None:
+    run(trap.main())
+    assert lines(capsys) == [
+        "callOne: call with safe object",
+        " method successful, response: response",
+        "callTwo: call with dangerous object",
+        " InsecureTypeError: you tried to send something unsafe to them",
+        "callThree: call that raises remote exception",
+        " remote raised a MyException",
+        "telling them to shut down",
+        "callFour: call on stale reference",
+        " stale reference: the client disconnected or crashed",
+    ]
+
+
+# -- checks on the every-type schema (generated into a temporary package) -------------------
+
+
+def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None]]) -> None:
+    from agen import alltypes, extra
+
+    calls: list[str] = []
+
+    class Sink(alltypes.SinkServer):
+        def remote_feed(self, data: bytes) -> int:
+            return len(data)
+
+    class Tagger(extra.TaggerServer):
+        def remote_tag(self, name: str) -> extra.Tag:
+            return extra.Tag(name)
+
+    class Kitchen(alltypes.KitchenServer):
+        def __init__(self) -> None:
+            self.sink = Sink()
+
+        def remote_scalars(self, a: None, b: bool, c: int, d: float, e: str, f: bytes) -> None:
+            calls.append(f"scalars {a} {b} {c} {d!r} {e} {f!r}")
+
+        def remote_stamps(self, when: Any, day: Any, ident: Any, amount: Any) -> Any:
+            calls.append(f"stamps {day} {ident} {amount}")
+            return when
+
+        def remote_containers(self, xs: Any, m: Any, t: Any, vt: Any, s: Any, empty: Any) -> Any:
+            calls.append(f"containers {xs} {m} {t} {vt} {sorted(s)} {empty}")
+            return {b"n": len(xs)}
+
+        def remote_unions(self, a: Any, b: Any, c: Any, d: Any) -> Any:
+            calls.append(f"unions {a} {b} {c} {d}")
+            return b
+
+        def remote_literals(self, mode: Any, n: Any = 1) -> Any:
+            calls.append(f"literals {mode} {n}")
+            return "ok" if mode == "fast" else "not ok"  # "slow" breaks the declared result
+
+        def remote_limited(self, name: str, blob: bytes, items: list[int]) -> Any:
+            calls.append(f"limited {name}")
+            return alltypes.Level.HIGH
+
+        def remote_copies(self, shape: Any, *, scale: float = 1.0, color: Any = None) -> Any:
+            calls.append(f"copies {shape.name} {scale!r} {color}")
+            return shape
+
+        async def remote_sinks(self, sink: Any, others: list[Any]) -> Any:
+            fed = await sink.feed(b"abc")
+            calls.append(f"sinks fed {fed} others {len(others)}")
+            return self.sink
+
+        async def remote_tagged(self, tagger: Any, tag: Any) -> Any:
+            return await tagger.tag(tag.name + "!")
+
+        async def remote_flagged(self, on: bool = True, *, reason: str = "none") -> bytes:
+            calls.append(f"flagged {on} {reason}")
+            return b"done"
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(Kitchen(), registry=alltypes.REGISTRY) as server,
+            pb.connect("127.0.0.1", server.port, registry=alltypes.REGISTRY) as conn,
+        ):
+            kitchen = await conn.root(alltypes.KitchenClient)
+            await body(kitchen, (alltypes, extra, Sink, Tagger), calls)
+
+    run(scenario())
+
+
+def test_every_type_round_trips(agen: Path) -> None:
+    async def body(k: Any, mods: Any, calls: list[str]) -> None:
+        alltypes, extra, Sink, Tagger = mods
+        assert await k.scalars(None, True, 3, 2, "s", b"b") is None
+        when = datetime.datetime(2024, 1, 2, 3, 4, tzinfo=datetime.UTC)
+        day, ident, amount = datetime.date(2024, 1, 2), uuid.UUID(int=7), decimal.Decimal("1.5")
+        assert await k.stamps(when, day, ident, amount) == when
+        P = alltypes.Point
+        got = await k.containers([1, 2], {"a": [P(1, 2)]}, (1, "x"), (1.5,), {"q"}, ())
+        assert got == {b"n": 2}
+        assert await k.unions(None, "x", alltypes.Color.RED, P(0, 0)) == "x"
+        assert await k.literals("fast", -3) == "ok"
+        assert await k.limited("12345678", b"", [1, 2, 3]) is alltypes.Level.HIGH
+        shape = alltypes.Shape("s", [P(1, 2)], tags=[extra.Tag("t")])
+        assert await k.copies(shape, scale=2) == shape
+        local_sink = Sink()
+        back = await k.sinks(local_sink, [local_sink])
+        assert isinstance(back, alltypes.SinkClient)
+        assert await back.feed(b"12345") == 5
+        assert await k.tagged(Tagger(), extra.Tag("x")) == extra.Tag("x!")
+        assert await k.flagged(reason="why") == b"done"
+        assert calls == [
+            "scalars None True 3 2.0 s b'b'",
+            "stamps 2024-01-02 00000000-0000-0000-0000-000000000007 1.5",
+            "containers [1, 2] {'a': [Point(x=1, y=2)]} (1, 'x') (1.5,) ['q'] ()",
+            "unions None x Color.RED Point(x=0, y=0)",
+            "literals fast -3",
+            "limited 12345678",
+            "copies s 2.0 Color.GREEN",
+            "sinks fed 3 others 1",
+            "flagged True why",
+        ]
+
+    kitchen_run(agen, body)
+
+
+BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
+    ("scalars", (None, True, "3", 2.0, "s", b""), {}, "$.c: expected int, got str"),
+    ("scalars", (None, 1, 3, 2.0, "s", b""), {}, "$.b: expected bool, got int"),
+    ("scalars", (None, True, 3, 2.0, "s"), {}, "$.f: missing argument"),
+    ("scalars", (None, True, 3, 2.0, "s", b"", 7), {},
+     "scalars() takes 6 positional arguments, got 7"),
+    ("limited", ("123456789", b"", []), {}, "$.name: longer than 8 (length 9)"),
+    ("limited", ("n", b"", [1, 2, 3, 4]), {}, "$.items: longer than 3 (length 4)"),
+    ("literals", ("medium",), {}, "$.mode: expected 'fast' | 'slow', got 'medium'"),
+    ("literals", ("fast", True), {}, "$.n: expected 1 | 2 | -3, got True"),
+    ("containers", ([1, "2"], {}, (1, "x"), (), set(), ()), {}, "$.xs[1]: expected int, got str"),
+    ("containers", ([], {"k": [{"x": 1}]}, (1, "x"), (), set(), ()), {},
+     "$.m['k'][0]: expected Point, got dict"),
+    ("containers", ([], {}, (1,), (), set(), ()), {}, "$.t: expected 2 items, got 1"),
+    ("unions", (1.5, 1, None, None), {}, "$.a: expected int | None, got float"),
+    ("stamps", (datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC), datetime.date(2024, 1, 1),
+                "u", decimal.Decimal(1)), {}, "$.ident: expected UUID, got str"),
+    ("copies", (), {"shape": None, "scale": 1.0}, "$.shape: expected Shape, got NoneType"),
+    ("copies", (None,), {"colour": 1}, "copies() got an unexpected argument 'colour'"),
+    ("literals", ("slow",), {}, "result of literals(): $: expected 'ok', got 'not ok'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "args", "kwargs", "message"), BAD_CALLS)
+def test_bad_arguments_never_reach_the_method(
+    agen: Path, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], message: str
+) -> None:
+    async def body(k: Any, mods: Any, calls: list[str]) -> None:
+        with pytest.raises(pb.ValidationError) as info:
+            await k.pb_reference.call(method, args, kwargs)
+        assert str(info.value) == message
+        if not message.startswith("result"):
+            assert calls == []  # the method never ran
+        await k.flagged()  # the connection is still fine
+
+    kitchen_run(agen, body)
+
+
+def test_nested_path_and_unknown_method(agen: Path) -> None:
+    async def body(k: Any, mods: Any, calls: list[str]) -> None:
+        alltypes = mods[0]
+        bad = alltypes.Shape("s", [alltypes.Point(1, "2")])
+        with pytest.raises(
+            pb.ValidationError, match=r"^\$\.shape\.points\[0\]\.y: expected int, got str$"
+        ):
+            await k.copies(bad)
+        with pytest.raises(
+            pb.ValidationError, match=r"^\$\.shape\.name: longer than 20 \(length 21\)$"
+        ):
+            await k.copies(alltypes.Shape("x" * 21, []))
+        with pytest.raises(pb.NoSuchMethod):
+            await k.pb_reference.call_remote("cook")
+        with pytest.raises(pb.NoSuchMethod):
+            await k.pb_reference.call_remote("pb_dispatch")
+        assert calls == []
+
+    kitchen_run(agen, body)
