@@ -1,0 +1,152 @@
+"""Type tests: mypy --strict accepts correct uses of generated code and rejects misuses.
+
+Every snippet goes through one mypy run. A rejected snippet marks the line that must fail
+with ``# E``; any error on another line fails the test too, so each snippet is otherwise sound.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from pbtyped.codegen import generate
+
+from .conftest import HERE, ROOT, write_package
+
+PRELUDE = """\
+from typing import Literal, assert_type
+
+import pbtyped as pb
+from agen.alltypes import Color, KitchenClient, Level, Point, Shape, SinkClient, SinkServer
+from gen.pb1 import OneClient, TwoClient, TwoServer
+from gen.pb3 import OneServer as One3Server, TwoClient as Two3Client
+
+
+class Sink(SinkServer):
+    def remote_feed(self, data: bytes) -> int:
+        return len(data)
+
+
+"""
+
+ACCEPTED = """\
+async def client(conn: pb.Client) -> None:
+    one = await conn.root(OneClient)
+    assert_type(one, OneClient)
+    two = await one.get_two()
+    assert_type(two, TwoClient)
+    await two.three(12)
+    k = await conn.root(KitchenClient)
+    assert_type(await k.copies(Shape("s", [Point(1, 2)]), scale=2.0), Shape)
+    assert_type(await k.copies(Shape("s", []), color=Color.RED), Shape)
+    assert_type(await k.literals("fast", 2), Literal["ok"])
+    assert_type(await k.limited("a", b"", [1]), Level)
+    assert_type(await k.containers([1], {"a": []}, (1, "x"), (), {"s"}, ()), dict[bytes, int])
+    assert_type(await k.unions(None, "x", None, None), int | str | None)
+    sink = await k.sinks(Sink(), [])
+    assert_type(sink, SinkClient | None)
+    if sink is not None:
+        assert_type(await k.sinks(sink, []), SinkClient | None)
+        assert_type(await sink.feed(b"x"), int)
+    assert_type(await k.flagged(reason="r"), bytes)
+
+
+class Two(TwoServer):
+    def remote_three(self, arg: int) -> None:
+        pass
+
+
+class AsyncTwo(TwoServer):
+    async def remote_three(self, arg: int) -> None:
+        pass
+
+
+class One3(One3Server):
+    async def remote_take_two(self, two: Two3Client) -> None:
+        await two.print(12)
+"""
+
+REJECTED = {
+    "wrong_argument_type": "async def f(two: TwoClient) -> None:\n    await two.three('12')  # E\n",
+    "missing_argument": "async def f(two: TwoClient) -> None:\n    await two.three()  # E\n",
+    "keyword_only_by_position": (
+        "async def f(k: KitchenClient) -> None:\n    await k.copies(Shape('s', []), 2.0)  # E\n"
+    ),
+    "literal_outside_values": (
+        "async def f(k: KitchenClient) -> None:\n    await k.literals('medium')  # E\n"
+    ),
+    "unknown_method": "async def f(one: OneClient) -> None:\n    await one.get_three()  # E\n",
+    "result_without_await": (
+        "async def f(one: OneClient) -> None:\n    two: TwoClient = one.get_two()  # E\n"
+    ),
+    "call_never_awaited": "async def f(one: OneClient) -> None:\n    one.get_two()  # E\n",
+    "misused_result": (
+        "async def f(k: KitchenClient) -> None:\n    n: int = await k.flagged()  # E\n"
+    ),
+    "wrong_object_for_interface": (
+        "async def f(k: KitchenClient, one: OneClient) -> None:\n    await k.sinks(one, [])  # E\n"
+    ),
+    "override_wrong_argument": (
+        "class Bad(TwoServer):\n    def remote_three(self, arg: str) -> None:  # E\n        pass\n"
+    ),
+    "override_wrong_result": (
+        "class Bad(TwoServer):\n"
+        "    def remote_three(self, arg: int) -> int:  # E\n"
+        "        return 1\n"
+    ),
+    "override_missing_parameter": (
+        "class Bad(TwoServer):\n    def remote_three(self) -> None:  # E\n        pass\n"
+    ),
+    "server_param_is_a_stub": (
+        "class Bad(One3Server):\n"
+        "    async def remote_take_two(self, two: Two3Client) -> None:\n"
+        "        await two.print('12')  # E\n"
+    ),
+}
+
+ERROR = re.compile(r"^(?P<file>[\w.]+):(?P<line>\d+): error: (?P<text>.*)$")
+
+
+@pytest.fixture(scope="module")
+def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[int, str]]]:
+    base = tmp_path_factory.mktemp("types")
+    write_package(generate(ROOT / "schemas"), base / "gen")
+    write_package(generate(HERE / "alltypes"), base / "agen")
+    files = {"accepted.py": PRELUDE + ACCEPTED}
+    files.update({f"bad_{name}.py": PRELUDE + text for name, text in REJECTED.items()})
+    for name, text in files.items():
+        (base / name).write_text(text, encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir",
+         str(base / ".cache"), "gen", "agen", *sorted(files)],
+        cwd=base, capture_output=True, text=True,
+    )  # fmt: skip
+    errors: dict[str, list[tuple[int, str]]] = {name: [] for name in [*files, "gen", "agen"]}
+    for line in done.stdout.splitlines():
+        match = ERROR.match(line)
+        if match is None:
+            continue
+        key = match["file"] if match["file"] in files else match["file"].partition("/")[0]
+        errors.setdefault(key, []).append((int(match["line"]), match["text"]))
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    return errors
+
+
+def test_generated_code_and_correct_uses_pass(
+    mypy_errors: dict[str, list[tuple[int, str]]],
+) -> None:
+    assert mypy_errors["accepted.py"] == []
+    assert mypy_errors["gen"] == []
+    assert mypy_errors["agen"] == []
+
+
+@pytest.mark.parametrize("name", sorted(REJECTED))
+def test_misuse_is_rejected(mypy_errors: dict[str, list[tuple[int, str]]], name: str) -> None:
+    source = (PRELUDE + REJECTED[name]).splitlines()
+    marked = [i + 1 for i, line in enumerate(source) if line.endswith("# E")]
+    found = mypy_errors[f"bad_{name}.py"]
+    assert found, "mypy accepted it"
+    assert {line for line, _ in found} == set(marked), found
