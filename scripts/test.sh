@@ -12,5 +12,8 @@ echo "== ruff"
 .venv/bin/ruff check pbtyped tests examples
 echo "== mypy --strict"
 .venv/bin/mypy pbtyped examples
+echo "== pbtyped generate --check"
+.venv/bin/pbtyped generate --check schemas/
+.venv/bin/mypy gen
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
