@@ -1,0 +1,225 @@
+"""In-memory plumbing for the sans-IO broker: hand-made frames and two brokers back to back.
+
+No sockets and no event loop: bytes move between two ``Broker`` objects by hand, and calls are
+answered synchronously, the way the asyncio runtime answers a sync ``remote_*`` method.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from typing import Any
+
+import cbor2
+
+from pbtyped import Referenceable, Registry, Root
+from pbtyped.protocol.broker import Broker, ImportedReference
+from pbtyped.protocol.events import (
+    AnswerReceived,
+    CallReceived,
+    Event,
+    FailureReceived,
+    HandshakeComplete,
+)
+from pbtyped.wire.limits import Limits
+
+HEADER = struct.Struct(">II")
+
+
+def frame(body: bytes, attachments: bytes = b"") -> bytes:
+    """A frame as the wire carries it: 8-byte header, CBOR body, raw attachment section."""
+    return HEADER.pack(len(body), len(attachments)) + body + attachments
+
+
+def msg(*items: Any) -> bytes:
+    """A frame whose body is the CBOR array ``items`` (a message as a hostile peer writes it)."""
+    return frame(cbor2.dumps(list(items)))
+
+
+def hello(version: int = 1, max_frame_size: int = 1 << 20, **extra: Any) -> bytes:
+    """A Hello frame from a well-behaved peer (or not, depending on the arguments)."""
+    info = {"protocol": "pbtyped", "version": version, "max_frame_size": max_frame_size}
+    info.update(extra)
+    return msg(0, info)
+
+
+def split_frames(data: bytes) -> list[tuple[int, int, bytes, bytes]]:
+    """Cut bytes a broker produced into ``(body_len, att_len, body, attachments)`` frames."""
+    out = []
+    while data:
+        body_len, att_len = HEADER.unpack_from(data)
+        end = 8 + body_len + att_len
+        assert len(data) >= end, "truncated frame in broker output"
+        out.append((body_len, att_len, data[8 : 8 + body_len], data[8 + body_len : end]))
+        data = data[end:]
+    return out
+
+
+def decode_frames(data: bytes) -> list[Any]:
+    """The messages in ``data``, decoded by plain cbor2 (our tags stay ``CBORTag`` objects)."""
+    return [cbor2.loads(body) for _, _, body, _ in split_frames(data)]
+
+
+def exactly(message: str) -> str:
+    """A ``pytest.raises(match=...)`` pattern that matches ``message`` whole and literally."""
+    return f"^{re.escape(message)}\\Z"
+
+
+class Echoer(Root):
+    """The root every test serves: a few methods, nothing else."""
+
+    def remote_echo(self, value: Any) -> Any:
+        return value
+
+    def remote_kind(self, value: Any) -> str:
+        return type(value).__name__
+
+    def remote_make(self) -> Referenceable:
+        return Thing()
+
+    def remote_keep(self, ref: Any) -> None:
+        self.kept = ref
+
+    def remote_drop(self) -> None:
+        self.kept = None
+
+
+class Thing(Referenceable):
+    """An ordinary exported object."""
+
+    __slots__ = ()
+
+    def remote_ping(self) -> str:
+        return "pong"
+
+
+def open_broker(
+    *, root: Referenceable | None = None, registry: Registry | None = None, **kw: Any
+) -> Broker:
+    """A serving broker that has received a Hello from a hand-crafted peer (so it is OPEN)."""
+    broker = Broker(registry=registry or Registry(), root=root or Echoer(), **kw)
+    broker.initiate()
+    assert broker.receive_data(hello()) == [HandshakeComplete()]
+    return broker
+
+
+def answer_calls(broker: Broker, events: list[Event]) -> tuple[bytes, list[Event]]:
+    """Answer every CallReceived at once (as the runtime does for sync methods).
+
+    Returns the bytes to send back (answers, then whatever ``take_pending`` owes) and the
+    events that were not calls.
+    """
+    out: list[bytes] = []
+    rest: list[Event] = []
+    for event in events:
+        if isinstance(event, CallReceived):
+            target = event.target
+            try:
+                assert isinstance(target, Referenceable)
+                result = target.pb_dispatch(event.method, event.args, event.kwargs)
+            except Exception as exc:
+                out.append(broker.send_failure(event.question_id, exc))
+            else:
+                out.append(broker.send_return(event.question_id, result))
+        else:
+            rest.append(event)
+    out.append(broker.take_pending())
+    return b"".join(out), rest
+
+
+class Pair:
+    """Two brokers wired back to back: ``a`` is the client, ``b`` serves ``root``.
+
+    ``pump()`` moves bytes both ways until both sides are quiet, answering calls on either
+    side; the other events each side saw collect in ``a_events`` / ``b_events``.
+    """
+
+    def __init__(
+        self,
+        *,
+        root: Referenceable | None = None,
+        registry: Registry | None = None,
+        a_registry: Registry | None = None,
+        b_registry: Registry | None = None,
+        a_limits: Limits | None = None,
+        b_limits: Limits | None = None,
+        a_root: Referenceable | None = None,
+        b_tracebacks: bool = False,
+        b_options: dict[str, Any] | None = None,
+    ) -> None:
+        shared = registry or Registry()
+        self.root = root if root is not None else Echoer()
+        self.a = Broker(registry=a_registry or shared, limits=a_limits, root=a_root)
+        self.b = Broker(
+            registry=b_registry or shared,
+            limits=b_limits,
+            root=self.root,
+            send_tracebacks=b_tracebacks,
+            **(b_options or {}),
+        )
+        self.a_events: list[Event] = []
+        self.b_events: list[Event] = []
+        self._to_a = bytearray()
+        self._to_b = bytearray()
+        self._to_b += self.a.initiate()
+        self._to_a += self.b.initiate()
+        self.pump()
+        assert self.a_events == [HandshakeComplete()]
+        assert self.b_events == [HandshakeComplete()]
+        self.a_events.clear()
+        self.b_events.clear()
+        # Held for the pair's life: a fresh root proxy per call would die after each call
+        # and owe a Release of the (pinned) root every time.
+        self.root_proxy = self.a.root_reference()
+
+    def send_to_a(self, data: bytes) -> None:
+        self._to_a += data
+
+    def send_to_b(self, data: bytes) -> None:
+        self._to_b += data
+
+    def pump(self) -> None:
+        """Deliver until quiet; also flushes what either broker owes (``take_pending``)."""
+        self._to_a += self.b.take_pending()
+        self._to_b += self.a.take_pending()
+        while self._to_a or self._to_b:
+            if self._to_b:
+                data = bytes(self._to_b)
+                self._to_b.clear()
+                out, rest = answer_calls(self.b, self.b.receive_data(data))
+                self._to_a += out
+                self.b_events += rest
+            if self._to_a:
+                data = bytes(self._to_a)
+                self._to_a.clear()
+                out, rest = answer_calls(self.a, self.a.receive_data(data))
+                self._to_b += out
+                self.a_events += rest
+
+    def root_ref(self) -> ImportedReference:
+        """``a``'s proxy for ``b``'s root."""
+        return self.root_proxy
+
+    def call(self, ref: ImportedReference, method: str, *args: Any, **kwargs: Any) -> Event:
+        """Call through whichever broker owns ``ref``; return the event that answered it."""
+        broker = ref.pb_broker
+        qid, data = broker.send_call(ref, method, args, kwargs)
+        if broker is self.a:
+            self.send_to_b(data)
+        else:
+            self.send_to_a(data)
+        self.pump()
+        events = self.a_events if broker is self.a else self.b_events
+        for event in events:
+            if isinstance(event, AnswerReceived | FailureReceived) and event.question_id == qid:
+                events.remove(event)
+                return event
+        raise AssertionError(f"no answer to question {qid}; events: {events!r}")
+
+    def value(self, ref: ImportedReference, method: str, *args: Any, **kwargs: Any) -> Any:
+        """The result of a call, or its error raised."""
+        event = self.call(ref, method, *args, **kwargs)
+        if isinstance(event, FailureReceived):
+            raise event.error
+        assert isinstance(event, AnswerReceived)
+        return event.value
