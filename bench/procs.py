@@ -1,0 +1,133 @@
+"""Start bench worker processes and stop them again: bounded waits, only our own PIDs."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+HERE = Path(__file__).resolve().parent
+
+
+class BenchError(Exception):
+    """A worker did not start, crashed or timed out; the message says which and why."""
+
+
+@dataclass
+class Server:
+    proc: subprocess.Popen[bytes]
+    port: int
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+def worker_cmd(script: str, role: str, *args: str, flags: tuple[str, ...] = ()) -> list[str]:
+    return [sys.executable, *flags, str(HERE / script), role, *args]
+
+
+def read_line(stream: IO[bytes], timeout: float) -> bytes:
+    """One line from a pipe, or b"" if none came within ``timeout`` seconds."""
+    sel = selectors.DefaultSelector()
+    sel.register(stream, selectors.EVENT_READ)
+    try:
+        deadline = time.monotonic() + timeout
+        buf = b""
+        while not buf.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not sel.select(left):
+                return b""
+            chunk = os.read(stream.fileno(), 1)
+            if not chunk:
+                return buf
+            buf += chunk
+        return buf
+    finally:
+        sel.close()
+
+
+def start_server(
+    script: str,
+    args: list[str],
+    log: Path,
+    env: dict[str, str] | None = None,
+    flags: tuple[str, ...] = (),
+) -> Server:
+    """Start a worker's server side; it prints ``PORT <n>`` once listening."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "wb") as err:
+        proc = subprocess.Popen(
+            worker_cmd(script, "server", *args, flags=flags),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=env,
+        )
+    assert proc.stdout is not None
+    line = read_line(proc.stdout, 30.0)
+    if not line.startswith(b"PORT "):
+        stop(proc)
+        raise BenchError(f"{script} server did not start: {tail(log)}")
+    return Server(proc, int(line.split()[1]), log)
+
+
+def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Close its stdin (the stop signal), wait ``grace`` seconds, then kill that PID."""
+    if proc.stdin is not None and not proc.stdin.closed:
+        try:
+            proc.stdin.close()
+        except OSError:
+            pass
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=grace)
+    if proc.stdout is not None:
+        proc.stdout.close()
+
+
+def run_client(
+    script: str,
+    args: list[str],
+    timeout: float,
+    log: Path,
+    env: dict[str, str] | None = None,
+    flags: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Run a worker's client side to completion and return its RESULT."""
+    with open(log, "wb") as err:
+        try:
+            done = subprocess.run(
+                worker_cmd(script, "client", *args, flags=flags),
+                stdout=subprocess.PIPE,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                timeout=timeout,
+                env=env,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            # subprocess.run kills the child it started before raising.
+            raise BenchError(f"{script} client timed out after {timeout:.0f} s") from None
+    for line in done.stdout.decode(errors="replace").splitlines():
+        if line.startswith("RESULT "):
+            result: dict[str, Any] = json.loads(line[len("RESULT ") :])
+            return result
+    raise BenchError(f"{script} client failed (exit {done.returncode}): {tail(log)}")
+
+
+def tail(path: Path, lines: int = 6) -> str:
+    try:
+        text = path.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "(no log)"
+    return " | ".join(text[-lines:]) or "(empty log)"

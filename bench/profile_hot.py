@@ -1,0 +1,93 @@
+"""Where pbtyped's time goes: cProfile of the server and the client on one workload at a time.
+
+    python bench/profile_hot.py [--workloads latency,throughput,records] [--api stubs|runtime]
+                                [--top 15] [--loop uvloop]
+
+Runs sys_pbtyped.py's server and client (separate processes, pinned as in run.py) with
+cProfile on, one workload per pair, and prints the top functions by own time and by cumulative
+time for each side. cProfile roughly doubles the cost of every Python call, so read the shares,
+not the absolute times. Stats are kept in ``<out>/profile-<workload>-<role>.pstats``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import json
+import os
+import pstats
+import sys
+from pathlib import Path
+
+from common import Config
+from procs import HERE, run_client, start_server, stop
+from run import generate_stubs
+
+COUNTS = {
+    "latency": Config(latency_warmup=200, latency_calls=5000, workloads=("latency",)),
+    "throughput": Config(tput_calls=20000, workloads=("throughput",)),
+    "records": Config(records_calls=30, records_cap_s=30.0, workloads=("records",)),
+    "bytes": Config(big_calls=30, big_sizes=(1024 * 1024,), workloads=("bytes",)),
+}
+
+
+def top(path: Path, key: str, n: int) -> str:
+    buf = io.StringIO()
+    stats = pstats.Stats(str(path), stream=buf)
+    stats.strip_dirs().sort_stats(key).print_stats(n)
+    lines = buf.getvalue().splitlines()
+    # Keep pstats' column header and rows, drop its preamble.
+    start = next((i for i, ln in enumerate(lines) if ln.lstrip().startswith("ncalls")), 0)
+    return "\n".join(ln.rstrip() for ln in lines[start:] if ln.strip())
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--workloads", default="latency,throughput,records")
+    p.add_argument("--api", choices=["stubs", "runtime"], default="stubs")
+    p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
+    p.add_argument("--top", type=int, default=15)
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    args = p.parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if args.api == "stubs":
+        gen_dir, why = generate_stubs(out)
+        if gen_dir is None:
+            print(f"error: {why}", file=sys.stderr)
+            return 2
+        env["PBTYPED_BENCH_GENERATED"] = str(gen_dir)
+    flags = ("-O",) if args.loop == "uvloop" else ()
+    common = ["--loop", args.loop, "--api", args.api]
+    for workload in args.workloads.split(","):
+        cfg = COUNTS[workload]
+        prefix = out / f"profile-{workload}"
+        env["PBTYPED_BENCH_PROFILE"] = str(prefix)
+        log = out / "logs" / f"profile-{workload}"
+        server = start_server(
+            "sys_pbtyped.py", ["--cpu", "0", *common], log.with_suffix(".server.log"), env, flags
+        )
+        try:
+            client_args = ["--cpu", "1", "--port", str(server.port), *common]
+            client_args += ["--config", json.dumps(dataclasses.asdict(cfg))]
+            result = run_client(
+                "sys_pbtyped.py", client_args, 600.0, log.with_suffix(".client.log"), env, flags
+            )
+        finally:
+            stop(server.proc)
+        result.pop("api", None)
+        print(f"\n#### {workload} ({args.api}, {args.loop}), under cProfile: {json.dumps(result)}")
+        for role in ("server", "client"):
+            path = Path(f"{prefix}-{role}.pstats")
+            for key, what in (("tottime", "own time"), ("cumulative", "cumulative time")):
+                print(f"\n{workload} · {role} · top {args.top} by {what}\n")
+                with contextlib.suppress(OSError):
+                    print(top(path, key, args.top))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

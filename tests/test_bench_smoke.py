@@ -1,0 +1,48 @@
+"""The bench still runs: bench/run.py and bench/scale.py with tiny counts (no timing asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+# Every system row run.py prints (a system whose package is missing prints a "skipped" row).
+ROWS = [
+    "pbtyped",
+    "pbtyped + uvloop",
+    "Twisted PB",
+    "bare asyncio+cbor2",
+    "bare uvloop+cbor2",
+]
+
+
+def _run(script: str, out: Path, *args: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(BENCH / script), "--tiny", "--out", str(out), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
+def test_run_py_tiny_prints_every_system_row(tmp_path: Path) -> None:
+    stdout = _run("run.py", tmp_path)
+    rows = {line.split("|")[1].strip() for line in stdout.splitlines() if line.startswith("| ")}
+    for row in ROWS:
+        assert row in rows, f"no table row for {row!r}:\n{stdout}"
+    assert "pbtyped / Twisted PB" in stdout
+    assert "pbtyped / bare floor" in stdout
+    assert (tmp_path / "latest.json").exists()
+    assert (tmp_path / "latest.md").exists()
+
+
+def test_scale_py_tiny_prints_its_table(tmp_path: Path) -> None:
+    stdout = _run("scale.py", tmp_path, "--levels", "1,3", "--procs", "2", "--refs", "50")
+    assert "| 1 |" in stdout
+    assert "| 3 |" in stdout
+    assert "per exported reference" in stdout
