@@ -1,0 +1,205 @@
+"""Hostile and damaged frames fed to sans-IO brokers (issue 4, item 2a).
+
+Each property feeds a whole connection's worth of hostile bytes, split at arbitrary points,
+into a broker that behaves as the runtime does (``sansio.Side``). Allowed: events, Fail
+answers for the offending call, ``RemoteProtocolError``/``FrameTooLarge``; the tables stay
+within their limits after every chunk, and everything is empty once the line closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import cbor2
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import pbtyped as pb
+
+from .cbor_gen import chunks, encode, frame, hostile_stream, messages
+from .peers import Point, Thing
+from .profiles import fuzz_settings
+from .sansio import ALLOWED, Side
+
+cuts = st.lists(st.integers(min_value=0), max_size=6)
+
+
+def _hello() -> bytes:
+    return frame(cbor2.dumps([0, {"protocol": "pbtyped", "version": 1, "max_frame_size": 1 << 20}]))
+
+
+def _feed_all(side: Side, data: bytes, cut: list[int]) -> None:
+    with contextlib.suppress(*ALLOWED):
+        for chunk in chunks(data, cut):
+            side.feed(chunk)
+
+
+@fuzz_settings(300)
+@given(st.binary(max_size=200), cuts)
+def test_arbitrary_bytes_into_a_server_broker(data: bytes, cut: list[int]) -> None:
+    server = Side(server=True)
+    _feed_all(server, data, cut)
+    server.finish()
+
+
+@fuzz_settings(300)
+@given(st.binary(max_size=200), cuts)
+def test_arbitrary_bytes_after_the_handshake(data: bytes, cut: list[int]) -> None:
+    server = Side(server=True)
+    server.feed(_hello())
+    _feed_all(server, data, cut)
+    server.finish()
+
+
+@fuzz_settings(200)
+@given(hostile_stream(), cuts)
+def test_mutated_frames_into_a_server_broker(data: bytes, cut: list[int]) -> None:
+    server = Side(server=True)
+    _feed_all(server, data, cut)
+    server.finish()
+
+
+@fuzz_settings(150)
+@given(st.integers(1, 5), hostile_stream(answers=True, hello=False), cuts)
+def test_mutated_answers_into_a_client_broker(asked: int, data: bytes, cut: list[int]) -> None:
+    client = Side(server=False)
+    client.feed(_hello())
+    for i in range(asked):
+        client.call("echo", i)
+    _feed_all(client, data, cut)
+    client.finish()
+
+
+@fuzz_settings(150)
+@given(st.lists(messages(), min_size=1, max_size=5))
+def test_whole_hostile_messages_between_genuine_calls(hostile: list[Any]) -> None:
+    """Well-framed hostile messages interleaved with a genuine client's calls.
+
+    Until the server closes the connection, every genuine call gets exactly one answer.
+    """
+    client, server = Side(server=False), Side(server=True)
+    server.feed(client.take_output())
+    client.feed(server.take_output())
+    closed = False
+    for item in hostile:
+        data = client.call("echo", "marker")
+        try:
+            server.feed(frame(encode(item)) + data)
+            client.feed(server.take_output())
+        except ALLOWED:
+            closed = True
+            break
+    if not closed:
+        assert client.answered == client.asked
+    client.finish()
+    server.finish()
+
+
+@fuzz_settings(150)
+@given(
+    st.lists(
+        st.sampled_from(["echo", "make", "keep", "drop", "copy", "boom", "kind"]),
+        min_size=1,
+        max_size=8,
+    ),
+    st.sampled_from(["up", "down"]),
+    st.integers(min_value=0, max_value=4096),
+    st.binary(min_size=1, max_size=4),
+)
+def test_pair_with_a_corrupting_link(
+    workload: list[str], direction: str, offset: int, damage: bytes
+) -> None:
+    """Two brokers talking genuinely while the link overwrites bytes at one offset.
+
+    Once either side closes, both do (TCP carries the close), every pending call is handed
+    back as lost, and both sides' tables are empty.
+    """
+    client, server = Side(server=False), Side(server=True)
+    carried = {"up": 0, "down": 0}
+
+    def carry(way: str, data: bytes) -> bytes:
+        start = carried[way]
+        carried[way] += len(data)
+        if way != direction or not start <= offset < carried[way]:
+            return data
+        buf = bytearray(data)
+        i = offset - start
+        buf[i : i + len(damage)] = damage
+        return bytes(buf)
+
+    def pump() -> None:
+        for _ in range(20):  # a few round trips at most; bounded whatever the damage
+            up, down = client.take_output(), server.take_output()
+            if not up and not down:
+                return
+            if up:
+                server.feed(carry("up", up))
+            if down:
+                client.feed(carry("down", down))
+
+    refs: list[Any] = []
+    try:
+        pump()
+        for op in workload:
+            args: tuple[Any, ...] = ()
+            if op == "keep" and refs:
+                args = (refs[-1],)
+            elif op == "echo":
+                args = ([1, "two", Point(x=3, y=4), (5,)],)
+            client.outbox += client.call(op, *args)
+            pump()
+            refs.extend(v for v in client.values if isinstance(v, pb.RemoteReference | Thing))
+    except ALLOWED:
+        pass
+    refs.clear()
+    if client.closed or server.closed:
+        # TCP carries the close to the other side: pending calls come back as lost.
+        lost = client.broker.connection_lost()
+        assert set(lost) <= client.asked - client.answered
+    client.finish()
+    server.finish()
+
+
+# -- the bug pinned below ----------------------------------------------------------------------
+
+HUGE = 10**5000  # more decimal digits than int-to-str conversion allows (4300)
+
+HUGE_SHAPES = {
+    "unknown kind": lambda n: [n],
+    "return question id": lambda n: [2, n, "x"],
+    "fail question id": lambda n: [3, n, {"type": "t", "message": "m"}],
+    "finish question id": lambda n: [4, n],
+    "release count": lambda n: [5, 1, n],
+    "call question id": lambda n: [1, n, [0, 0], "echo", [], {}],
+    "call target": lambda n: [1, 1, [0, n], "echo", [], {}],
+}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="bug: an integer over 4300 decimal digits (CBOR bignum, tag 2) where the broker "
+    "formats an id or kind into an error message raises ValueError out of "
+    "Broker.receive_data instead of RemoteProtocolError",
+)
+@pytest.mark.parametrize("shape", sorted(HUGE_SHAPES))
+def test_huge_integers_are_a_protocol_error(shape: str) -> None:
+    server = Side(server=True)
+    server.feed(_hello())
+    with pytest.raises(pb.RemoteProtocolError):
+        server.feed(frame(cbor2.dumps(HUGE_SHAPES[shape](-HUGE))))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=ValueError,
+    reason="bug: a Hello whose max_frame_size is a huge bignum raises ValueError "
+    "(int-to-str limit) instead of RemoteProtocolError",
+)
+def test_huge_integer_in_hello_is_a_protocol_error() -> None:
+    server = Side(server=True)
+    body = cbor2.dumps([0, {"protocol": "pbtyped", "version": 1, "max_frame_size": -HUGE}])
+    with pytest.raises(pb.RemoteProtocolError):
+        server.feed(frame(body))
