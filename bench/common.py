@@ -86,6 +86,7 @@ def worker_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     p.add_argument("--api", default="runtime")
     p.add_argument("--config", default="{}")
+    p.add_argument("--server-pid", type=int, default=0, help="to read the server's CPU time")
     return p.parse_args(argv)
 
 
@@ -133,6 +134,16 @@ def rss_kib(pid: int | str = "self") -> int:
     return 0
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """User + system CPU time of a process, from /proc (10 ms ticks); NaN where unavailable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return math.nan
+
+
 # -- statistics ----------------------------------------------------------------------------
 
 
@@ -174,6 +185,8 @@ class Target:
     gather: Gather
     #: The class of the records sent (a generated module has its own ``Record``).
     record_cls: type[Any] = Record
+    #: The server's PID, to read its CPU time (0: unknown).
+    server_pid: int = 0
 
 
 def _describe(exc: BaseException) -> str:
@@ -196,7 +209,7 @@ async def run_workloads(t: Target, cfg: Config) -> dict[str, Any]:
     if "records" in cfg.workloads:
         records = make_records(cfg.records_n, t.record_cls)
         out["records"] = await _timed_loop(
-            t.echo_records, records, cfg.records_calls, cfg.records_cap_s
+            t.echo_records, records, cfg.records_calls, cfg.records_cap_s, t.server_pid
         )
     return out
 
@@ -224,25 +237,38 @@ async def _throughput(t: Target, cfg: Config) -> dict[str, float]:
             await t.echo(SMALL)
 
     await t.gather([caller() for _ in range(cfg.tput_inflight)])  # warm-up round
+    server = t.server_pid or "none"
+    cpu0, scpu0 = time.process_time(), cpu_seconds(server)
     t0 = perf()
     await t.gather([caller() for _ in range(cfg.tput_inflight)])
     elapsed = (perf() - t0) / 1e9
+    cpu, scpu = time.process_time() - cpu0, cpu_seconds(server) - scpu0
     total = per_caller * cfg.tput_inflight
-    return {"calls": total, "seconds": elapsed, "calls_per_s": total / elapsed}
+    # CPU time per call is far less disturbed by a busy machine than wall-clock figures.
+    return {
+        "calls": total,
+        "seconds": elapsed,
+        "calls_per_s": total / elapsed,
+        "client_cpu_us_per_call": cpu / total * 1e6,
+        "server_cpu_us_per_call": scpu / total * 1e6,
+    }
 
 
 async def _bytes(t: Target, cfg: Config) -> dict[str, Any]:
     """3. Large bytes echo, one call at a time. MB/s counts the payload once (1 MB = 10**6 B)."""
     out = {}
     for size in cfg.big_sizes:
-        entry = await _timed_loop(t.echo_bytes, os.urandom(size), cfg.big_calls, cfg.big_cap_s)
+        payload = os.urandom(size)
+        entry = await _timed_loop(t.echo_bytes, payload, cfg.big_calls, cfg.big_cap_s, t.server_pid)
         if entry["ok"]:
             entry["mb_s"] = size * entry["calls"] / entry["seconds"] / 1e6
         out[str(size)] = entry
     return out
 
 
-async def _timed_loop(call: Call, payload: Any, calls: int, cap_s: float) -> dict[str, Any]:
+async def _timed_loop(
+    call: Call, payload: Any, calls: int, cap_s: float, server_pid: int
+) -> dict[str, Any]:
     """Call until ``calls`` are done or ``cap_s`` has passed (at least 3 calls after warm-up)."""
     try:
         first = await call(payload)
@@ -251,6 +277,7 @@ async def _timed_loop(call: Call, payload: Any, calls: int, cap_s: float) -> dic
     if first != payload:
         return {"ok": False, "error": "the echo came back different"}
     perf = time.perf_counter_ns
+    cpu0, scpu0 = time.process_time(), cpu_seconds(server_pid or "none")
     t0 = perf()
     deadline = t0 + int(cap_s * 1e9)
     done = 0
@@ -258,4 +285,12 @@ async def _timed_loop(call: Call, payload: Any, calls: int, cap_s: float) -> dic
         await call(payload)
         done += 1
     elapsed = (perf() - t0) / 1e9
-    return {"ok": True, "calls": done, "seconds": elapsed, "calls_per_s": done / elapsed}
+    cpu, scpu = time.process_time() - cpu0, cpu_seconds(server_pid or "none") - scpu0
+    return {
+        "ok": True,
+        "calls": done,
+        "seconds": elapsed,
+        "calls_per_s": done / elapsed,
+        "client_cpu_us_per_call": cpu / done * 1e6,
+        "server_cpu_us_per_call": scpu / done * 1e6,
+    }

@@ -2,17 +2,50 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import selectors
 import subprocess
 import sys
+import tarfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 HERE = Path(__file__).resolve().parent
+
+
+def pbtyped_source(rev: str, out: Path) -> tuple[dict[str, str], str]:
+    """The environment that makes workers import pbtyped as of git ``rev``, and a description.
+
+    ``rev`` "worktree" uses the files as they are; otherwise ``pbtyped/`` and
+    ``codegen/templates`` of that commit are exported under ``out`` and put first on
+    PYTHONPATH, so a bench measures one known commit even while the tree is being edited.
+    """
+    env = dict(os.environ)
+    if rev == "worktree":
+        return env, "the working tree"
+    git = ["git", "-C", str(HERE.parent)]
+    sha = subprocess.run(
+        [*git, "rev-parse", "--short", rev], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    if not sha:
+        return env, f"the working tree (git rev {rev!r} not found)"
+    target = out / f"src-{sha}"
+    if not (target / "pbtyped" / "__init__.py").exists():
+        target.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(
+            [*git, "archive", "--format=tar", sha, "pbtyped", "codegen"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target, filter="data")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(target), env.get("PYTHONPATH")]))
+    return env, f"commit {sha}"
 
 
 class BenchError(Exception):

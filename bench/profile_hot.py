@@ -16,13 +16,12 @@ import contextlib
 import dataclasses
 import io
 import json
-import os
 import pstats
 import sys
 from pathlib import Path
 
 from common import Config
-from procs import HERE, run_client, start_server, stop
+from procs import HERE, pbtyped_source, run_client, start_server, stop
 from run import generate_stubs
 
 COUNTS = {
@@ -50,12 +49,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     p.add_argument("--top", type=int, default=15)
     p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--at", default="HEAD", help="git revision of pbtyped, or 'worktree'")
     args = p.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
+    env, source = pbtyped_source(args.at, out)
+    print(f"pbtyped from {source}")
     if args.api == "stubs":
-        gen_dir, why = generate_stubs(out)
+        gen_dir, why = generate_stubs(out, env)
         if gen_dir is None:
             print(f"error: {why}", file=sys.stderr)
             return 2

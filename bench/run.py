@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from common import Config
-from procs import HERE, BenchError, run_client, start_server, stop
+from procs import HERE, BenchError, pbtyped_source, run_client, start_server, stop
 
 MIB = 1024 * 1024
 KIB = 1024
@@ -97,13 +97,20 @@ def all_systems(stubs: bool) -> list[System]:
 # -- running ---------------------------------------------------------------------------------
 
 
-def generate_stubs(out: Path) -> tuple[Path | None, str]:
+def generate_stubs(out: Path, env: dict[str, str]) -> tuple[Path | None, str]:
     """Run ``pbtyped generate`` on bench/schemas; the package dir, or None and why not."""
-    target = out / "gen"
+    target = (out / "gen").resolve()
     cmd = [sys.executable, "-m", "pbtyped.cli", "generate", str(HERE / "schemas"), "--out"]
     try:
+        # cwd: not the checkout, so that `-m` imports the pbtyped that env selects.
         done = subprocess.run(
-            [*cmd, str(target)], capture_output=True, text=True, timeout=120, check=False
+            [*cmd, str(target)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env=env,
+            cwd=str(out.resolve()),
         )
     except subprocess.TimeoutExpired:
         return None, "pbtyped generate timed out"
@@ -134,7 +141,8 @@ def run_pair(
         flags=system.flags,
     )
     try:
-        args = ["--cpu", "1", "--port", str(server.port), "--config", json.dumps(cfg_dict(cfg))]
+        args = ["--cpu", "1", "--port", str(server.port), "--server-pid", str(server.pid)]
+        args += ["--config", json.dumps(cfg_dict(cfg))]
         return run_client(
             system.script,
             [*args, *common],
@@ -176,6 +184,12 @@ def summarise(runs: list[dict[str, Any]], sizes: tuple[int, ...]) -> dict[str, A
     for q in ("p50", "p90", "p99", "p99.9"):
         s[f"lat_{q}"] = median_of(ok, lambda r, q=q: r["latency"][q])
     s["tput"] = median_of(ok, lambda r: r["throughput"]["calls_per_s"])
+    s["tput_cpu"] = median_of(
+        ok,
+        lambda r: (
+            r["throughput"]["client_cpu_us_per_call"] + r["throughput"]["server_cpu_us_per_call"]
+        ),
+    )
     for size in sizes:
         entries = [r["bytes"][str(size)] for r in ok]
         failed = [e for e in entries if not e["ok"]]
@@ -188,6 +202,9 @@ def summarise(runs: list[dict[str, Any]], sizes: tuple[int, ...]) -> dict[str, A
         s["records"] = {"fails": next(e["error"] for e in recs if not e["ok"])}
     else:
         s["records"] = {"calls_per_s": statistics.median(e["calls_per_s"] for e in recs)}
+        s["records_cpu"] = statistics.median(
+            (e["client_cpu_us_per_call"] + e["server_cpu_us_per_call"]) / 1000 for e in recs
+        )
     return s
 
 
@@ -217,7 +234,9 @@ def records_cell(entry: dict[str, Any] | None) -> str:
 
 def main_table(systems: list[System], summary: dict[str, Any], sizes: tuple[int, ...]) -> str:
     head = ["system", "echo p50 µs", "echo p99 µs", "calls/s, 100 in flight"]
+    head += ["CPU µs per call, 100 in flight (client + server)"]
     head += [f"{size_label(s)} echo MB/s" for s in sizes] + ["1,000-record echo calls/s"]
+    head += ["CPU ms per 1,000-record call (client + server)"]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for system in systems:
         s = summary[system.key]
@@ -227,8 +246,10 @@ def main_table(systems: list[System], summary: dict[str, Any], sizes: tuple[int,
             cells = [system.label, *(["failed"] * (len(head) - 1))]
         else:
             cells = [system.label, fmt(s["lat_p50"]), fmt(s["lat_p99"]), fmt(s["tput"])]
+            cells.append(fmt(s.get("tput_cpu"), 1))
             cells += [bytes_cell(s.get(f"bytes_{size}")) for size in sizes]
             cells.append(records_cell(s.get("records")))
+            cells.append(fmt(s.get("records_cpu"), 1))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -250,9 +271,11 @@ TARGETS: list[tuple[str, str, bool, list[tuple[str, float]]]] = [
     ("lat_p50", "echo latency p50 (lower is better)", False, [("bare", 1.2)]),
     ("lat_p99", "echo latency p99 (lower is better)", False, []),
     ("tput", "calls/s, 100 in flight", True, [("bare", 0.8), ("twisted", 6.0)]),
+    ("tput_cpu", "CPU per call, 100 in flight (lower is better)", False, []),
     (f"bytes_{MIB}", "1 MiB echo MB/s", True, [("bare", 1.0)]),
     (f"bytes_{512 * KIB}", "512 KiB echo MB/s", True, []),
     ("records", "1,000-record echo calls/s", True, [("twisted", 50.0)]),
+    ("records_cpu", "CPU per 1,000-record call (lower is better)", False, []),
 ]
 
 
@@ -285,6 +308,27 @@ def ratio_table(summary: dict[str, Any], subject: str, versus: list[str]) -> str
             cells.append(cell)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def loadavg() -> str:
+    """The 1, 5 and 15 minute load averages: how busy the shared machine was."""
+    try:
+        with open("/proc/loadavg") as f:
+            return " ".join(f.read().split()[:3])
+    except OSError:
+        return "?"
+
+
+def wait_idle(seconds: float, below: float = 0.5) -> None:
+    """Wait up to ``seconds`` for the 1-minute load average to drop below ``below``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if float(loadavg().split()[0]) < below:
+                return
+        except ValueError:
+            return
+        time.sleep(5)
 
 
 def machine_facts() -> dict[str, Any]:
@@ -321,6 +365,7 @@ def machine_facts() -> dict[str, Any]:
             n: version(n) for n in ("pbtyped", "cbor2", "twisted", "uvloop", "matplotlib")
         },
         "commit": commit,
+        "loadavg_start": loadavg(),
     }
 
 
@@ -395,7 +440,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--systems", default=None, help="comma-separated keys (default: all)")
     p.add_argument("--api", choices=["auto", "stubs", "runtime"], default="auto")
     p.add_argument("--out", type=Path, default=HERE / "results", help="where results go")
+    p.add_argument(
+        "--at",
+        default="HEAD",
+        help="git revision of pbtyped to measure (default HEAD), or 'worktree'",
+    )
     p.add_argument("--publish", action="store_true", help="update bench/latest.png, RESULTS.md")
+    p.add_argument(
+        "--wait-idle", type=float, default=0, help="first wait up to this many s for load < 0.5"
+    )
     return p.parse_args(argv)
 
 
@@ -408,9 +461,10 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     command = "python bench/run.py" + "".join(f" {shlex.quote(a)}" for a in (argv or sys.argv[1:]))
 
+    env, source = pbtyped_source(args.at, out)
     gen_dir, gen_note = (None, "runtime API requested") if args.api == "runtime" else (None, "")
     if args.api != "runtime":
-        gen_dir, gen_note = generate_stubs(out)
+        gen_dir, gen_note = generate_stubs(out, env)
         if gen_dir is None and args.api == "stubs":
             print(f"error: {gen_note}", file=sys.stderr)
             return 2
@@ -422,14 +476,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown systems {sorted(unknown)}", file=sys.stderr)
             return 2
         systems = [s for s in systems if s.key in keys]
-    env = dict(os.environ)
     if gen_dir is not None:
         env["PBTYPED_BENCH_GENERATED"] = str(gen_dir)
     timeout = {"full": 300.0, "quick": 60.0, "tiny": 60.0}[mode]
 
+    if args.wait_idle:
+        wait_idle(args.wait_idle)
     facts = machine_facts()
     print(f"{command}\nmode {mode}, {runs} run(s); {facts['nproc']} CPUs, Python {facts['python']}")
-    print(f"pbtyped records: {gen_note or 'runtime API'}", flush=True)
+    print(f"pbtyped from {source}; stubs: {gen_note or 'runtime API'}", flush=True)
+    facts["pbtyped_source"] = source
     raw: dict[str, list[dict[str, Any]]] = {s.key: [] for s in systems}
     skipped = {s.key: why for s in systems if (why := missing(s)) is not None}
     started = time.monotonic()
@@ -448,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
             status = result.get("error") or "ok"
             print(f"  run {run + 1} {system.label:<24} {time.monotonic() - t0:5.1f} s  {status}")
     elapsed = time.monotonic() - started
+    facts["loadavg_end"] = loadavg()
 
     summary: dict[str, Any] = {}
     for system in systems:
@@ -487,9 +544,10 @@ def main(argv: list[str] | None = None) -> int:
         [
             f"Command: `{command}` ({mode} mode, medians of {runs} run(s), {elapsed:.0f} s)",
             f"Machine: nproc {facts['nproc']}, {facts['cpu']}, Python {facts['python']} "
-            f"({facts['platform']}); pbtyped {facts['commit']}, cbor2 "
+            f"({facts['platform']}); pbtyped from {source}, cbor2 "
             f"{facts['versions']['cbor2']}, Twisted {facts['versions']['twisted']}, uvloop "
-            f"{facts['versions']['uvloop']}",
+            f"{facts['versions']['uvloop']}; load average (1/5/15 min) {facts['loadavg_start']} at "
+            f"start, {facts['loadavg_end']} at end",
             table,
             "Ratios, pbtyped / others (same run; for latency lower is better):",
             ratios,

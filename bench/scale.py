@@ -23,16 +23,19 @@ from pathlib import Path
 from typing import Any
 
 from common import latency_summary, rss_kib
-from procs import HERE, BenchError, read_line, start_server, stop, worker_cmd
+from procs import HERE, BenchError, pbtyped_source, read_line, start_server, stop, worker_cmd
 
 
-def spawn_client(args: list[str], log: Path, flags: tuple[str, ...]) -> subprocess.Popen[bytes]:
+def spawn_client(
+    args: list[str], log: Path, flags: tuple[str, ...], env: dict[str, str]
+) -> subprocess.Popen[bytes]:
     with open(log, "ab") as err:
         return subprocess.Popen(
             worker_cmd("scale_client.py", *args, flags=flags),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=err,
+            env=env,
         )
 
 
@@ -51,12 +54,19 @@ def tell(proc: subprocess.Popen[bytes], line: str) -> None:
 
 
 def one_level(
-    n: int, procs: int, duration: float, loop: str, flags: tuple[str, ...], logs: Path
+    n: int,
+    procs: int,
+    duration: float,
+    loop: str,
+    flags: tuple[str, ...],
+    logs: Path,
+    env: dict[str, str],
 ) -> dict[str, Any]:
     server = start_server(
         "sys_pbtyped.py",
         ["--cpu", "0", "--loop", loop],
         logs / f"scale-{n}-server.log",
+        env=env,
         flags=flags,
     )
     clients: list[subprocess.Popen[bytes]] = []
@@ -68,7 +78,7 @@ def one_level(
         for share in shares:
             args = ["--port", str(server.port), "--cpu", "1", "--loop", loop]
             args += ["--conns", str(share), "--duration", str(duration)]
-            clients.append(spawn_client(args, log, flags))
+            clients.append(spawn_client(args, log, flags, env))
         for c in clients:
             expect(c, "READY", 180.0, log)
         rss_open = rss_kib(server.pid)
@@ -97,11 +107,14 @@ def one_level(
     }
 
 
-def references(refs: int, loop: str, flags: tuple[str, ...], logs: Path) -> dict[str, Any]:
+def references(
+    refs: int, loop: str, flags: tuple[str, ...], logs: Path, env: dict[str, str]
+) -> dict[str, Any]:
     server = start_server(
         "sys_pbtyped.py",
         ["--cpu", "0", "--loop", loop],
         logs / "scale-refs-server.log",
+        env=env,
         flags=flags,
     )
     log = logs / "scale-refs-client.log"
@@ -109,7 +122,7 @@ def references(refs: int, loop: str, flags: tuple[str, ...], logs: Path) -> dict
     try:
         time.sleep(0.2)
         args = ["--port", str(server.port), "--cpu", "1", "--loop", loop, "--refs", str(refs)]
-        client = spawn_client(args, log, flags)
+        client = spawn_client(args, log, flags, env)
         expect(client, "READY", 60.0, log)  # connected, one call made
         before = rss_kib(server.pid)
         tell(client, "GO")
@@ -173,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--publish", action="store_true")
+    p.add_argument("--at", default="HEAD", help="git revision of pbtyped, or 'worktree'")
     args = p.parse_args(argv)
     default_levels = "1,10" if args.tiny else "1,10,100,1000"
     levels = [int(x) for x in (args.levels or default_levels).split(",")]
@@ -185,21 +199,23 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/scale.py" + "".join(
         f" {shlex.quote(a)}" for a in (argv or sys.argv[1:])
     )
-    print(command, flush=True)
+    env, source = pbtyped_source(args.at, out)
+    print(f"{command}\npbtyped from {source}", flush=True)
     results = []
     for n in levels:
         t0 = time.monotonic()
-        results.append(one_level(n, args.procs, duration, args.loop, flags, logs))
+        results.append(one_level(n, args.procs, duration, args.loop, flags, logs, env))
         print(f"  {n:>5} connections: {time.monotonic() - t0:5.1f} s", flush=True)
-    refs = references(nrefs, args.loop, flags, logs) if nrefs > 0 else None
+    refs = references(nrefs, args.loop, flags, logs, env) if nrefs > 0 else None
     md = (
-        f"Command: `{command}` (loop {args.loop}; {duration:g} s of closed-loop load per level, "
-        f"every connection one call at a time)\n\n{table(results, refs)}"
+        f"Command: `{command}` (pbtyped from {source}; loop {args.loop}; {duration:g} s of "
+        f"closed-loop load per level, every connection one call at a time)\n\n"
+        f"{table(results, refs)}"
     )
     print()
     print(md)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    doc = {"command": command, "levels": results, "refs": refs, "loop": args.loop}
+    doc = {"command": command, "source": source, "levels": results, "refs": refs, "loop": args.loop}
     (out / f"scale-{stamp}.json").write_text(json.dumps(doc, indent=1))
     (out / f"scale-{stamp}.md").write_text(md + "\n")
     if args.publish:

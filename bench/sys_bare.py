@@ -110,7 +110,7 @@ async def serve(port: int) -> None:
         await stop
 
 
-async def client(port: int, config: str) -> dict[str, Any]:
+async def client(port: int, config: str, server_pid: int) -> dict[str, Any]:
     from common import Config
 
     loop = asyncio.get_running_loop()
@@ -125,6 +125,7 @@ async def client(port: int, config: str) -> dict[str, Any]:
         echo_bytes=lambda x: conn.call(ECHO_BYTES, x),
         echo_records=lambda x: conn.call(ECHO_RECORDS, x),
         gather=gather,
+        server_pid=server_pid,
     )
     result = await run_workloads(target, Config.from_json(config))
     assert conn.transport is not None
@@ -138,7 +139,7 @@ def main() -> None:
     if args.role == "server":
         run_asyncio(lambda: serve(args.port), args.loop)
     else:
-        result = run_asyncio(lambda: client(args.port, args.config), args.loop)
+        result = run_asyncio(lambda: client(args.port, args.config, args.server_pid), args.loop)
         emit_result({"api": "asyncio Protocol + cbor2, no checks", **result})
 
 

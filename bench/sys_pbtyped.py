@@ -100,7 +100,7 @@ async def gather(coros: list[Any]) -> Any:
     return await asyncio.gather(*coros)
 
 
-async def client(port: int, api: str, config: str) -> dict[str, Any]:
+async def client(port: int, api: str, config: str, server_pid: int) -> dict[str, Any]:
     cfg = Config.from_json(config)
     if api == "runtime":
         async with pb.connect("127.0.0.1", port, registry=runtime_registry()) as conn:
@@ -110,6 +110,7 @@ async def client(port: int, api: str, config: str) -> dict[str, Any]:
                 echo_bytes=lambda x: root.call_remote(ECHO_BYTES, x),
                 echo_records=lambda x: root.call_remote(ECHO_RECORDS, x),
                 gather=gather,
+                server_pid=server_pid,
             )
             return await run_workloads(target, cfg)
     gen = generated()
@@ -121,6 +122,7 @@ async def client(port: int, api: str, config: str) -> dict[str, Any]:
             echo_records=stub.echo_records,
             gather=gather,
             record_cls=gen.Record,
+            server_pid=server_pid,
         )
         return await run_workloads(target, cfg)
 
@@ -137,7 +139,9 @@ def main() -> None:
         if args.role == "server":
             run_asyncio(lambda: serve(args.port, args.api), args.loop)
         else:
-            result = run_asyncio(lambda: client(args.port, args.api, args.config), args.loop)
+            result = run_asyncio(
+                lambda: client(args.port, args.api, args.config, args.server_pid), args.loop
+            )
     finally:
         if profiler is not None:
             profiler.disable()

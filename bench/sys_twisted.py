@@ -53,7 +53,7 @@ def serve(port: int) -> None:
     reactor.run()
 
 
-def client(port: int, config: str) -> dict[str, Any]:
+def client(port: int, config: str, server_pid: int) -> dict[str, Any]:
     cfg = Config.from_json(config)
     factory = pb.PBClientFactory()
     reactor.connectTCP("127.0.0.1", port, factory)
@@ -70,6 +70,7 @@ def client(port: int, config: str) -> dict[str, Any]:
             echo_records=lambda x: root.callRemote(ECHO_RECORDS, x),
             gather=gather,
             record_cls=TRecord,
+            server_pid=server_pid,
         )
         return await run_workloads(target, cfg)
 
@@ -92,7 +93,7 @@ def main() -> None:
     if args.role == "server":
         serve(args.port)
     else:
-        result = client(args.port, args.config)
+        result = client(args.port, args.config, args.server_pid)
         emit_result({"api": "callRemote, pb.Copyable records", **result})
 
 
