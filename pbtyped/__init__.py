@@ -20,6 +20,7 @@ from ._exceptions import (
     ProtocolError,
     RemoteError,
     RemoteProtocolError,
+    UnauthorizedLogin,
     ValidationError,
 )
 from .protocol.objects import Referenceable, Root
@@ -56,6 +57,7 @@ __all__ = [
     "Root",
     "Server",
     "Stub",
+    "UnauthorizedLogin",
     "ValidationError",
     "connect",
     "local_object",

@@ -22,6 +22,7 @@ __all__ = [
     "ProtocolError",
     "RemoteError",
     "RemoteProtocolError",
+    "UnauthorizedLogin",
     "ValidationError",
 ]
 
@@ -105,6 +106,16 @@ class ConnectionLost(PbtypedError):
 
 class CallCancelled(PbtypedError):
     """The caller cancelled the call; sent by a callee whose work was stopped."""
+
+
+class UnauthorizedLogin(PbtypedError):
+    """A login was refused (``pbtyped.cred``): wrong user name or password, anonymous login
+    not allowed, too many failed logins on this connection, or a server that could not prove
+    it knows the password.
+
+    The message never says whether the user exists. Check the credentials; after repeated
+    failures, open a new connection.
+    """
 
 
 class ProtocolError(PbtypedError):

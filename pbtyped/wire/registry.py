@@ -16,6 +16,7 @@ from .._exceptions import (
     LimitExceeded,
     NoSuchMethod,
     ProtocolError,
+    UnauthorizedLogin,
     ValidationError,
 )
 
@@ -34,6 +35,7 @@ _BUILTIN_ERRORS: dict[str, type[BaseException]] = {
     "pbtyped.DeadReferenceError": DeadReferenceError,
     "pbtyped.LimitExceeded": LimitExceeded,
     "pbtyped.ProtocolError": ProtocolError,
+    "pbtyped.UnauthorizedLogin": UnauthorizedLogin,
 }
 
 
