@@ -1,0 +1,1 @@
+"""Who is calling: login through a portal to a per-user avatar (work in progress)."""
