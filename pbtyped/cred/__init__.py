@@ -1,1 +1,44 @@
-"""Who is calling: login through a portal to a per-user avatar (work in progress)."""
+"""Who is calling: login through a portal to a per-user avatar, and ``Viewable``.
+
+Server::
+
+    store = InMemoryScramStore()
+    store.add_user("alice", "correct horse")
+    portal = Portal(MyRealm(), [ScramChecker(store)])
+    async with pb.serve(portal.root(), "127.0.0.1", 8800) as server:
+        ...
+
+Client::
+
+    async with pb.connect("127.0.0.1", 8800) as client:
+        avatar = await login(client, "alice", "correct horse")
+        await avatar.call_remote("balance")
+"""
+
+from __future__ import annotations
+
+from .checkers import AllowAnonymous, Checker, InMemoryScramStore, ScramChecker, ScramStore
+from .client import login, login_anonymous
+from .perspective import Avatar, Viewable, ViewPoint, view_point
+from .portal import LoginResult, Portal, Realm
+from .scram import DEFAULT_ITERATIONS, ScramRecord, create_record
+
+__all__ = [
+    "DEFAULT_ITERATIONS",
+    "AllowAnonymous",
+    "Avatar",
+    "Checker",
+    "InMemoryScramStore",
+    "LoginResult",
+    "Portal",
+    "Realm",
+    "ScramChecker",
+    "ScramRecord",
+    "ScramStore",
+    "ViewPoint",
+    "Viewable",
+    "create_record",
+    "login",
+    "login_anonymous",
+    "view_point",
+]

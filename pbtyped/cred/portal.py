@@ -1,0 +1,284 @@
+"""The server side of logging in: ``Portal``, the realm it asks for avatars, and the login root.
+
+A client logs in through the portal's login root. Every login step takes, first, a reference
+to a fresh object of the caller (``pbtyped.cred.login`` sends one): references are confined to
+their connection, so it names the caller's connection without trusting anything it says. The
+portal counts failed logins per connection with it, and watches it to log out on disconnect.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import weakref
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .._exceptions import DeadReferenceError, LimitExceeded, UnauthorizedLogin, ValidationError
+from ..protocol.objects import Referenceable, Root
+from ..runtime.logs import LogLimiter
+from ..runtime.reference import RemoteReference
+from .checkers import AllowAnonymous, Checker, ScramChecker
+from .perspective import as_seen_by, unwrap_arguments
+from .scram import MECHANISM, ScramServer, fake_record, parse_client_first
+
+__all__ = ["LoginResult", "Portal", "Realm"]
+
+log = logging.getLogger("pbtyped")
+
+#: What a realm returns: the avatar, and the callback to run once when that login ends.
+LoginResult = tuple[Referenceable, Callable[[], None]]
+
+
+class Realm(Protocol):
+    """Makes the avatar of a user who logged in (Twisted cred's realm)."""
+
+    def request_avatar(
+        self, user_id: str | None, mind: RemoteReference | None
+    ) -> LoginResult | Awaitable[LoginResult]:
+        """The avatar of ``user_id`` (None: an anonymous login) and its logout callback.
+
+        ``mind`` is the object the client offered at login, or None. The avatar is usually an
+        ``Avatar`` (``perspective_*`` methods) or a generated server skeleton. The logout
+        callback runs exactly once: when the client drops its last reference to the avatar
+        or disconnects.
+        """
+        ...
+
+
+@dataclass(eq=False)
+class _ConnectionState:
+    failures: int = 0
+    exchanges: weakref.WeakSet[_ScramExchange] = field(default_factory=weakref.WeakSet)
+
+
+class Portal:
+    """Checks credentials and asks the realm for avatars; serve ``portal.root()``.
+
+    ``checkers`` say which logins are allowed (``ScramChecker``, ``AllowAnonymous``). After
+    ``max_failures`` failed logins on one connection, every further login on it is refused at
+    once (successful logins do not reset the count): a password guesser must reconnect, and a
+    server's ``Limits.max_connections`` bounds how many connections it can hold.
+    ``max_pending`` bounds the password logins in progress at once on one connection.
+    """
+
+    def __init__(
+        self,
+        realm: Realm,
+        checkers: Iterable[Checker],
+        *,
+        max_failures: int = 5,
+        max_pending: int = 4,
+        log_rate_per_minute: int = 30,
+    ) -> None:
+        self.realm = realm
+        self._checkers: dict[str, Checker] = {}
+        for checker in checkers:
+            if checker.mechanism in self._checkers:
+                raise ValueError(f"two checkers for {checker.mechanism}")
+            self._checkers[checker.mechanism] = checker
+        if max_failures < 1 or max_pending < 1:
+            raise ValueError("max_failures and max_pending must be at least 1")
+        self.max_failures = max_failures
+        self.max_pending = max_pending
+        self._states: weakref.WeakKeyDictionary[object, _ConnectionState] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._logs = LogLimiter(log_rate_per_minute)
+        self._root = _LoginRoot(self)
+
+    @property
+    def mechanisms(self) -> list[str]:
+        """The names of the logins this portal allows, e.g. ``["SCRAM-SHA-256"]``."""
+        return sorted(self._checkers)
+
+    def root(self) -> Root:
+        """The login root to serve: ``serve(portal.root(), ...)`` (or hand it out yourself)."""
+        return self._root
+
+    # -- used by the login root and exchanges --------------------------------------------
+
+    def _admit(self, caller: object) -> _ConnectionState:
+        if not isinstance(caller, RemoteReference):
+            raise ValidationError(
+                "login: the first argument must be a reference to an object of the caller "
+                "(pbtyped.cred.login sends one)"
+            )
+        if not caller.is_connected:
+            raise DeadReferenceError("the connection closed during the login")
+        state = self._states.setdefault(caller.pb_broker, _ConnectionState())
+        if state.failures >= self.max_failures:
+            raise UnauthorizedLogin(
+                f"too many failed logins on this connection ({self.max_failures}); "
+                "open a new connection to try again"
+            )
+        return state
+
+    def _failed(
+        self, state: _ConnectionState, who: str | None, why: str, error: UnauthorizedLogin
+    ) -> UnauthorizedLogin:
+        state.failures += 1
+        last = state.failures >= self.max_failures
+        self._logs.warning(
+            "pbtyped: failed login as %s: %s (failure %d of %d on this connection%s)",
+            "anonymous" if who is None else repr(who[:64]),
+            why,
+            state.failures,
+            self.max_failures,
+            "; further logins on it are refused" if last else "",
+        )
+        return error
+
+    async def _login(self, user_id: str | None, mind: object, caller: RemoteReference) -> _Session:
+        if mind is not None and not isinstance(mind, RemoteReference):
+            raise ValidationError("login: the mind must be an object of the caller, or None")
+        result = self.realm.request_avatar(user_id, mind)
+        if inspect.isawaitable(result):
+            result = await result
+        avatar, logout = result
+        if not isinstance(avatar, Referenceable) or not callable(logout):
+            raise TypeError("the realm must return (a pbtyped.Referenceable, a logout callback)")
+        return _Session(avatar, logout, caller)
+
+
+class _LoginRoot(Root):
+    """The steps of logging in, as the client's ``pbtyped.cred.login`` takes them."""
+
+    __slots__ = ("_portal",)
+
+    def __init__(self, portal: Portal) -> None:
+        self._portal = portal
+
+    def remote_mechanisms(self) -> list[str]:
+        return self._portal.mechanisms
+
+    async def remote_login_anonymous(self, caller: object, mind: object = None) -> _Session:
+        portal = self._portal
+        state = portal._admit(caller)
+        assert isinstance(caller, RemoteReference)  # _admit checked it
+        if AllowAnonymous.mechanism not in portal._checkers:
+            error = UnauthorizedLogin("anonymous login is not allowed on this server")
+            raise portal._failed(state, None, "anonymous login is not allowed", error)
+        return await portal._login(None, mind, caller)
+
+    async def remote_scram_start(self, caller: object, client_first: object) -> list[Any]:
+        portal = self._portal
+        state = portal._admit(caller)
+        assert isinstance(caller, RemoteReference)  # _admit checked it
+        checker = portal._checkers.get(MECHANISM)
+        if not isinstance(checker, ScramChecker):
+            error = UnauthorizedLogin("password login is not enabled on this server")
+            raise portal._failed(state, None, "password login is not enabled", error)
+        if len(state.exchanges) >= portal.max_pending:
+            raise LimitExceeded(
+                f"{portal.max_pending} logins are already in progress on this connection"
+            )
+        if not isinstance(client_first, str):
+            raise ValidationError("login: the client-first message must be a str")
+        try:
+            first = parse_client_first(client_first)
+        except UnauthorizedLogin as exc:
+            raise portal._failed(state, None, str(exc), exc) from None
+        record = checker.store.lookup(first.username)
+        if inspect.isawaitable(record):
+            record = await record
+        known = record is not None
+        if record is None:
+            record = fake_record(checker.fake_secret, first.username, checker.fake_iterations)
+        exchange = _ScramExchange(portal, state, ScramServer(first, record, known=known), caller)
+        state.exchanges.add(exchange)
+        return [exchange, exchange.first_message]
+
+
+class _ScramExchange(Referenceable):
+    """One password login between server-first and client-final; used once."""
+
+    __slots__ = ("_caller", "_portal", "_server", "_state", "first_message")
+
+    def __init__(
+        self,
+        portal: Portal,
+        state: _ConnectionState,
+        server: ScramServer,
+        caller: RemoteReference,
+    ) -> None:
+        self._portal: Portal | None = portal
+        self._state = state
+        self._server = server
+        self._caller: RemoteReference | None = caller
+        self.first_message = server.first_message()
+
+    async def remote_finish(self, client_final: object, mind: object = None) -> list[Any]:
+        portal, caller, server = self._portal, self._caller, self._server
+        if portal is None or caller is None:
+            raise UnauthorizedLogin("this login exchange is already finished")
+        self._spent()
+        if not isinstance(client_final, str):
+            raise ValidationError("login: the client-final message must be a str")
+        try:
+            server_final = server.final_message(client_final)
+        except UnauthorizedLogin as exc:
+            why = str(exc)
+            if why.startswith("login failed"):  # the client cannot tell these apart; we can
+                why = "wrong password" if server.user_known else "unknown user"
+            raise portal._failed(self._state, server.username, why, exc) from None
+        return [server_final, await portal._login(server.username, mind, caller)]
+
+    def pb_detached(self, connection: object) -> None:
+        self._spent()
+
+    def _spent(self) -> None:
+        self._portal = None
+        self._caller = None
+        self._state.exchanges.discard(self)
+
+
+class _Session(Referenceable):
+    """What the client holds for its avatar: one per login, even for the same avatar.
+
+    Forwards calls to the avatar's ``pb_dispatch`` (turning Viewables into ViewPoints) and
+    runs the logout callback once, when the client releases it or the connection closes.
+    """
+
+    __slots__ = ("_avatar", "_caller", "_logout")
+
+    def __init__(
+        self, avatar: Referenceable, logout: Callable[[], None], caller: RemoteReference
+    ) -> None:
+        self._avatar: Referenceable | None = avatar
+        self._logout: Callable[[], None] | None = logout
+        self._caller: RemoteReference | None = caller
+        # If the answer carrying this session is never delivered (the line dropped first),
+        # pb_detached never comes: the disconnect of the caller's connection logs out then.
+        caller.notify_on_disconnect(self._disconnected)
+
+    @property
+    def avatar(self) -> Referenceable | None:
+        """The avatar, until logout."""
+        return self._avatar
+
+    def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        avatar = self._avatar
+        if avatar is None:
+            raise DeadReferenceError("this login has ended")
+        args, kwargs = unwrap_arguments(args, kwargs)
+        return as_seen_by(avatar, avatar.pb_dispatch(method, args, kwargs))
+
+    def pb_detached(self, connection: object) -> None:
+        self._end()
+
+    def _disconnected(self, caller: RemoteReference) -> None:
+        self._end()
+
+    def _end(self) -> None:
+        logout, caller = self._logout, self._caller
+        if logout is None:
+            return
+        self._logout = self._caller = self._avatar = None
+        if caller is not None:
+            caller.dont_notify_on_disconnect(self._disconnected)
+        try:
+            logout()
+        except Exception:
+            log.exception("pbtyped: logout callback %r failed", logout)
