@@ -1,16 +1,16 @@
-"""Who is calling: login through a portal to a per-user avatar, and ``Viewable``.
+"""Who is calling: login through a portal to a per-user avatar, ``Viewable``, and TLS helpers.
 
 Server::
 
     store = InMemoryScramStore()
     store.add_user("alice", "correct horse")
     portal = Portal(MyRealm(), [ScramChecker(store)])
-    async with pb.serve(portal.root(), "127.0.0.1", 8800) as server:
+    async with pb.serve(portal.root(), "127.0.0.1", 8800, ssl=server_context(...)) as server:
         ...
 
 Client::
 
-    async with pb.connect("127.0.0.1", 8800) as client:
+    async with pb.connect("127.0.0.1", 8800, ssl=client_context(...)) as client:
         avatar = await login(client, "alice", "correct horse")
         await avatar.call_remote("balance")
 """
@@ -22,6 +22,7 @@ from .client import login, login_anonymous
 from .perspective import Avatar, Viewable, ViewPoint, view_point
 from .portal import LoginResult, Portal, Realm
 from .scram import DEFAULT_ITERATIONS, ScramRecord, create_record
+from .tls import client_context, server_context
 
 __all__ = [
     "DEFAULT_ITERATIONS",
@@ -37,8 +38,10 @@ __all__ = [
     "ScramStore",
     "ViewPoint",
     "Viewable",
+    "client_context",
     "create_record",
     "login",
     "login_anonymous",
+    "server_context",
     "view_point",
 ]

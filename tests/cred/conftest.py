@@ -11,6 +11,8 @@ import pytest
 
 from pbtyped.cred import InMemoryScramStore
 
+from .certs import Certificates, have_openssl, make_certificates
+
 #: Records for tests use RFC 7677's floor, to keep each login fast.
 ITERATIONS = 4096
 
@@ -47,3 +49,11 @@ def store() -> InMemoryScramStore:
     users.add_user("alice", "wonderland", iterations=ITERATIONS)
     users.add_user("bob", "builder", iterations=ITERATIONS)
     return users
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    """Certificates made with the openssl command (the cryptography package is absent)."""
+    if not have_openssl():
+        pytest.skip("the openssl command is needed to make test certificates")
+    return make_certificates(tmp_path_factory.mktemp("certs"))
