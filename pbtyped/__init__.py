@@ -63,3 +63,11 @@ __all__ = [
     "local_object",
     "serve",
 ]
+
+# Public names print as ``pbtyped.X`` (in reprs, tracebacks and error type names), not as
+# the private module that defines them.
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and _obj.__module__.startswith("pbtyped."):
+        _obj.__module__ = "pbtyped"
+del _name, _obj

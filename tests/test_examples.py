@@ -92,7 +92,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
     "exc_broken2": (
         [
             "got remote Exception",
-            " .__class__ = <class 'pbtyped._exceptions.RemoteError'>",
+            " .__class__ = <class 'pbtyped.RemoteError'>",
             " .message = hadda owie",
             " .remote_type = __main__.MyError2",
         ],

@@ -21,6 +21,7 @@ from .._exceptions import (
     InsecureTypeError,
     LimitExceeded,
     LocalProtocolError,
+    NoSuchMethod,
     ProtocolError,
     RemoteProtocolError,
 )
@@ -40,7 +41,7 @@ from .events import (
     HandshakeComplete,
     PeerAborted,
 )
-from .objects import Referenceable
+from .objects import Referenceable, is_method_name
 from .state import ConnectionState, transition
 
 __all__ = ["ROOT_ID", "Broker", "ImportedReference"]
@@ -152,6 +153,7 @@ class Broker:
         self._imports.clear()
         self._import_counts.clear()
         self._dropped.clear()
+        self._owed.clear()
         if self._on_unexported is not None:
             for obj in gone:
                 self._on_unexported(obj)
@@ -201,7 +203,11 @@ class Broker:
         FrameTooLarge if the arguments cannot be sent (nothing is sent, nothing is pending).
         """
         if self.state is not ConnectionState.OPEN:
+            if self.state is ConnectionState.AWAIT_HELLO:
+                raise LocalProtocolError("the handshake is not complete yet: await it first")
             raise DeadReferenceError("the connection of this reference is closed")
+        if not is_method_name(method):
+            raise NoSuchMethod(f"{method[:60]!r} can never name a remote method")
         if target.pb_broker is not self:
             raise LocalProtocolError("reference used with a broker it does not belong to")
         qid = self._next_question
@@ -229,7 +235,16 @@ class Broker:
         if not self._answer_done(question_id):
             return b""
         info = error_info(exc, self.registry, send_traceback=self.send_tracebacks)
-        return self._codec.encode([_FAIL, question_id, m.error_wire(info)])
+        data = self._codec.encode([_FAIL, question_id, m.error_wire(info)])
+        if len(data) - 8 > min(self.peer_max_frame_size, self.peer_max_body_size):
+            # Too big for the peer: drop the traceback and cut the message to fit.
+            info = m.ErrorInfo(
+                type_name=info.type_name,
+                message=info.message[:200] + " [cut: too long for the peer's limit]",
+                registered=info.registered,
+            )
+            data = self._codec.encode([_FAIL, question_id, m.error_wire(info)])
+        return data
 
     def send_finish(self, question_id: int) -> bytes:
         """Tell the peer we no longer want the answer to our call (cancellation).
@@ -384,8 +399,9 @@ class Broker:
     def receive_data(self, data: bytes) -> list[Event]:
         """Feed bytes from the peer; return what happened.
 
-        Raises RemoteProtocolError (FrameTooLarge, a malformed frame or message, a protocol
-        violation): the caller then sends ``abort(...)`` and closes the connection.
+        Raises RemoteProtocolError (a malformed frame or message, a protocol violation) or
+        FrameTooLarge (a frame over our limits): the caller then sends ``abort(...)`` and
+        closes the connection. Events of earlier frames in the same ``data`` are lost then.
         """
         if self.state is ConnectionState.CLOSED:
             return []
@@ -405,7 +421,7 @@ class Broker:
 
     def _handle(self, raw: Any, problem: str | None) -> Event | None:
         # Fast path first: answers and calls once open.
-        if self.state is ConnectionState.OPEN and type(raw) is list and raw:
+        if self.state is ConnectionState.OPEN and type(raw) is list and raw and type(raw[0]) is int:
             kind = raw[0]
             if kind == _RETURN and len(raw) == 3 and type(raw[1]) is int and raw[1] >= 0:
                 return self._on_return(raw[1], raw[2], problem)
@@ -418,6 +434,7 @@ class Broker:
                     and 0 <= qid <= m.MAX_ID
                     and type(target) is list
                     and len(target) == 2
+                    and type(target[0]) is int
                     and target[0] == 0
                     and type(target[1]) is int
                     and 0 <= target[1] <= m.MAX_ID
@@ -513,8 +530,8 @@ class Broker:
         )
 
     def _on_release(self, msg: m.Release) -> None:
-        if msg.export_id == ROOT_ID and self._exports.get(ROOT_ID) is not None:
-            return  # the root is pinned for the life of the connection
+        if msg.export_id == ROOT_ID:
+            return  # the root is pinned for the life of the connection (or absent)
         entry = self._exports.get(msg.export_id)
         if entry is None:
             raise RemoteProtocolError(f"release of reference #{msg.export_id}, which is not held")

@@ -11,6 +11,7 @@ from .messages import ErrorInfo
 __all__ = ["error_info", "exception_from_info", "is_expected"]
 
 _MAX_MESSAGE = 16 * 1024
+_MAX_TRACEBACK = 64 * 1024
 
 
 def is_expected(exc: BaseException, registry: Registry) -> bool:
@@ -29,6 +30,8 @@ def error_info(exc: BaseException, registry: Registry, *, send_traceback: bool) 
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE] + "..."
     tb = "".join(traceback.format_exception(exc)) if send_traceback else None
+    if tb is not None and len(tb) > _MAX_TRACEBACK:
+        tb = "[... cut ...]\n" + tb[-_MAX_TRACEBACK:]  # the innermost frames matter most
     return ErrorInfo(type_name=name[:200], message=message, registered=registered, traceback=tb)
 
 

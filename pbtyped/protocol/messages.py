@@ -143,7 +143,7 @@ Message = Hello | Call | Return | Fail | Finish | Release | Abort
 def hello_wire(msg: Hello) -> list[Any]:
     """Wire form of a Hello."""
     return [
-        Kind.HELLO,
+        int(Kind.HELLO),
         {
             "protocol": PROTOCOL_NAME,
             "version": msg.version,
@@ -184,7 +184,7 @@ def _str(value: Any, what: str, limit: int = MAX_NAME) -> str:
 
 
 def _parse_target(value: Any) -> Target:
-    if type(value) is list and len(value) == 2:
+    if type(value) is list and len(value) == 2 and type(value[0]) is int:
         if value[0] == 0:
             return ExportTarget(export_id=_id(value[1], "call target id"))
         if value[0] == 1:
@@ -242,9 +242,12 @@ def parse(raw: Any) -> Message:
         if type(feats) is not list or not all(type(f) is str for f in feats) or len(feats) > 64:
             raise RemoteProtocolError("malformed hello features")
         body = info.get("max_body_size")
+        frame = _id(info.get("max_frame_size"), "max_frame_size")
+        if frame < 64 or (body is not None and _id(body, "max_body_size") < 64):
+            raise RemoteProtocolError("the peer announced a frame size limit below 64 bytes")
         return Hello(
             version=_id(info.get("version"), "protocol version"),
-            max_frame_size=_id(info.get("max_frame_size"), "max_frame_size"),
+            max_frame_size=frame,
             max_body_size=None if body is None else _id(body, "max_body_size"),
             features=tuple(feats),
         )

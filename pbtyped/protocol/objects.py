@@ -8,9 +8,14 @@ from typing import Any
 
 from .._exceptions import NoSuchMethod
 
-__all__ = ["Referenceable", "Root", "find_remote_method"]
+__all__ = ["Referenceable", "Root", "find_remote_method", "is_method_name"]
 
-_METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+_METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,199}\Z")
+
+
+def is_method_name(method: str) -> bool:
+    """True if ``method`` could name a ``remote_*`` method (identifier, no leading _)."""
+    return type(method) is str and _METHOD_NAME.match(method) is not None
 
 
 class Referenceable:
@@ -43,7 +48,7 @@ def find_remote_method(obj: object, method: str) -> Callable[..., Any]:
     The name must be a plain identifier not starting with ``_``, and the method must be defined
     on the class (not put on the instance), so nothing else is reachable.
     """
-    if not _METHOD_NAME.match(method):
+    if not is_method_name(method):
         raise NoSuchMethod(f"{method!r} is not a valid remote method name")
     attr = "remote_" + method
     for klass in type(obj).__mro__:

@@ -53,12 +53,12 @@ class Connection(asyncio.Protocol):
         send_tracebacks: bool = False,
         on_close: Callable[[Connection], None] | None = None,
         logs: LogLimiter | None = None,
-        refuse: str | None = None,
+        admit: Callable[[Connection], str | None] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self.limits = limits
         self._logs = logs or LogLimiter(limits.log_rate_per_minute)
-        self._refuse = refuse
+        self._admit = admit
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = ""
         self._reading_paused = False
@@ -95,11 +95,23 @@ class Connection(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         self.peer = transport.get_extra_info("peername")
-        if self._refuse is not None:
-            self._logs.warning("pbtyped: refusing connection from %s: %s", self.peer, self._refuse)
-            self._abort(self._refuse)
+        # Admission happens here, not when asyncio builds the protocol: a TLS handshake that
+        # fails never reaches connection_made, so it must never count as a connection.
+        refusal = self._admit(self) if self._admit is not None else None
+        if refusal is not None:
+            self._logs.warning("pbtyped: refusing connection from %s: %s", self.peer, refusal)
+            self._abort(refusal)
             return
-        transport.write(self.broker.initiate())
+        try:
+            transport.write(self.broker.initiate())
+        except Exception as exc:  # fail connect() now, not at its timeout
+            log.exception("pbtyped: could not start the connection to %s", self.peer)
+            if not self.handshake.done():
+                failure = ConnectionLost(f"could not start the connection: {exc}")
+                failure.__cause__ = exc
+                self.handshake.set_exception(failure)
+            transport.abort()
+            return
         self._arm("handshake", self.limits.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:

@@ -49,19 +49,21 @@ class Server:
         self._logs = LogLimiter(self.limits.log_rate_per_minute)
 
     def _protocol(self) -> Connection:
-        full = len(self.connections) >= self.limits.max_connections
-        conn = Connection(
+        return Connection(
             registry=self.registry,
             limits=self.limits,
             root=self.root,
             send_tracebacks=self._send_tracebacks,
             on_close=self.connections.discard,
             logs=self._logs,
-            refuse=f"server full ({self.limits.max_connections} connections)" if full else None,
+            admit=self._admit,
         )
-        if not full:
-            self.connections.add(conn)
-        return conn
+
+    def _admit(self, conn: Connection) -> str | None:
+        if len(self.connections) >= self.limits.max_connections:
+            return f"server full ({self.limits.max_connections} connections)"
+        self.connections.add(conn)
+        return None
 
     async def start(self) -> Server:
         """Start listening (``async with serve(...)`` does this for you)."""

@@ -1,20 +1,17 @@
 """The CBOR codec bound to a registry: values to bytes and back, refusing all that is not allowed.
 
 Encoding walks values in cbor2's native code and calls back into Python only for values that
-need us: registered dataclasses and enums, tuples, references and large bytes. Anything else
-cbor2 would encode on its own but we do not admit (regexps, MIME messages, IP addresses, ...) is
-refused at the sender. Decoding admits only our tags and a short list of standard ones.
+need us (see ``encoding.EncoderTable``); anything cbor2 would encode on its own but we do not
+admit (regexps, MIME messages, IP addresses, raw tags, ...) is refused at the sender. Decoding
+admits only our tags and a short list of standard ones.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import email.message
+import decimal
 import enum
-import fractions
 import io
-import ipaddress
-import re
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -22,27 +19,12 @@ import cbor2
 
 from .._exceptions import DecodeError, InsecureTypeError
 from . import tags
+from .encoding import EncoderTable
 from .frames import pack_frame
 from .limits import Limits
 from .registry import Registry
 
 __all__ = ["Codec", "ReferenceHooks", "Refused"]
-
-_REFUSED_NATIVE = (
-    re.Pattern,
-    email.message.Message,
-    fractions.Fraction,
-    complex,
-    frozenset,
-    ipaddress.IPv4Address,
-    ipaddress.IPv6Address,
-    ipaddress.IPv4Network,
-    ipaddress.IPv6Network,
-    ipaddress.IPv4Interface,
-    ipaddress.IPv6Interface,
-    bytearray,
-    memoryview,
-)
 
 
 class Refused:
@@ -105,7 +87,6 @@ class Codec:
         self._att_size = 0
         self._att_in: bytes = b""
         self._registry_version = -1
-        self._encoders: dict[type[Any], Callable[[Any, Any], None]] = {}
         self._build_encoders()
         decoders = _Decoders(self)
         decoders[tags.COPY] = self._decode_copy
@@ -114,6 +95,7 @@ class Codec:
         decoders[tags.SENDER_REF] = self._decode_sender_ref
         decoders[tags.RECEIVER_REF] = self._decode_receiver_ref
         decoders[tags.ATTACHMENT] = self._decode_attachment
+        decoders[tags.DECIMAL_TEXT] = self._decode_decimal_text
         self._decoders = decoders
         # One decoder per connection, re-pointed at each frame: no per-frame setup.
         self._decoder = cbor2.CBORDecoder(
@@ -127,16 +109,18 @@ class Codec:
     # -- encoding -------------------------------------------------------------------------
 
     def _build_encoders(self) -> None:
-        encoders: dict[type[Any], Callable[[Any, Any], None]] = {
-            tuple: self._encode_tuple,
-            bytes: self._encode_bytes,
-        }
-        for cls in _REFUSED_NATIVE:
-            encoders[cls] = self._encode_refused
-        for cls in self.registry.types():
-            encoders[cls] = self._encode_enum if issubclass(cls, enum.Enum) else self._encode_copy
-        self._encoders = encoders
+        self._encoders = EncoderTable(self)
         self._registry_version = self.registry.version
+
+    @property
+    def attachment_size(self) -> int:
+        """Bytes of attachments collected so far for the frame being encoded."""
+        return self._att_size
+
+    def add_attachment(self, data: bytes) -> None:
+        """Append raw bytes to the attachment section of the frame being encoded."""
+        self._attachments.append(data)
+        self._att_size += len(data)
 
     def encode(self, message: Any) -> bytes:
         """A whole frame for ``message``; raises InsecureTypeError for what may not be sent."""
@@ -161,7 +145,7 @@ class Codec:
     def _default(self, encoder: Any, value: Any) -> None:
         tag = self._refs.encode_reference(value)
         if tag is not None:
-            encoder.encode(tag)
+            encoder.encode_semantic(tag.tag, tag.value)
             return
         cls = type(value)
         if isinstance(value, enum.Enum) or dataclasses.is_dataclass(value):
@@ -175,32 +159,6 @@ class Codec:
             f"{cls.__module__}.{cls.__qualname__} cannot be sent: it is neither a registered "
             "copyable type, a Referenceable, nor a CBOR native value"
         )
-
-    def _encode_refused(self, encoder: Any, value: Any) -> None:
-        raise InsecureTypeError(
-            f"values of type {type(value).__qualname__} are not sent by pbtyped"
-        )
-
-    def _encode_tuple(self, encoder: Any, value: tuple[Any, ...]) -> None:
-        encoder.encode(cbor2.CBORTag(tags.TUPLE, list(value)))
-
-    def _encode_bytes(self, encoder: Any, value: bytes) -> None:
-        if len(value) < self.limits.attachment_threshold:
-            encoder.encode_bytes(value)
-            return
-        encoder.encode(cbor2.CBORTag(tags.ATTACHMENT, [self._att_size, len(value)]))
-        self._attachments.append(value)
-        self._att_size += len(value)
-
-    def _encode_copy(self, encoder: Any, value: Any) -> None:
-        cls = type(value)
-        fields = self.registry.fields_of(cls)
-        name = self.registry.type_name(cls)
-        encoder.encode(cbor2.CBORTag(tags.COPY, [name, {f: getattr(value, f) for f in fields}]))
-
-    def _encode_enum(self, encoder: Any, value: enum.Enum) -> None:
-        name = self.registry.type_name(type(value))
-        encoder.encode(cbor2.CBORTag(tags.ENUM, [name, value.value]))
 
     # -- decoding -------------------------------------------------------------------------
 
@@ -272,6 +230,14 @@ class Codec:
             return self._refs.decode_receiver_ref(value)
         except DecodeError as exc:
             return self.refuse(str(exc))
+
+    def _decode_decimal_text(self, value: Any, immutable: bool) -> Any:
+        if type(value) is not str or len(value) > 64:
+            return self.refuse("malformed decimal text")
+        try:
+            return decimal.Decimal(value)
+        except decimal.InvalidOperation:
+            return self.refuse(f"malformed decimal text {value!r}")
 
     def _decode_attachment(self, value: Any, immutable: bool) -> Any:
         if not (

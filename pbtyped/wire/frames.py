@@ -24,7 +24,7 @@ def pack_frame(body: bytes, attachments: list[bytes] | None = None) -> bytes:
 
 
 class FrameReader:
-    """Sans-IO frame splitter: ``feed(data)`` then iterate ``frames()``.
+    """Sans-IO frame splitter: ``feed(data)``, then ``next_frame()`` until it returns None.
 
     Each frame comes out as ``(body, attachments)``, both ``bytes``. A header that announces
     more than ``max_frame_size`` in all, or a body over ``max_body_size``, raises

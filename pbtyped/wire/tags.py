@@ -10,6 +10,7 @@ __all__ = [
     "ATTACHMENT",
     "BUILTIN_TAGS",
     "COPY",
+    "DECIMAL_TEXT",
     "ENUM",
     "RECEIVER_REF",
     "SENDER_REF",
@@ -33,6 +34,8 @@ ANSWER_REF = 41005
 ATTACHMENT = 41006
 #: Reserved for streams: ``stream_id``.
 STREAM = 41007
+#: A Decimal that tag 4 cannot carry (NaN, sNaN, +-Infinity, -0): its text.
+DECIMAL_TEXT = 41008
 
 #: Standard tags decoded by cbor2 itself that we admit: date/time (0, 1, 100, 1004),
 #: bignums (2, 3), decimal fractions (4), UUID (37), sets (258).

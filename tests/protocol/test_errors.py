@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pbtyped import (
     CallCancelled,
     Error,
-    FrameTooLarge,
     InsecureTypeError,
     Limits,
     NoSuchMethod,
     Registry,
     RemoteError,
-    RemoteProtocolError,
 )
 from pbtyped.protocol.events import FailureReceived
 
@@ -139,26 +135,12 @@ def test_long_messages_are_cut_at_16_kib() -> None:
     assert failure(pair, "huge", 100_000).message == "x" * 16384 + "..."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RemoteProtocolError,
-    reason="with send_tracebacks=True the traceback text is not truncated: past 262144 "
-    "characters the caller's broker raises RemoteProtocolError('error traceback must be a "
-    "string of at most 262144 characters') and the whole connection closes",
-)
 def test_huge_traceback_costs_only_that_call() -> None:
     pair = Pair(root=Failing(), b_tracebacks=True)
     error = failure(pair, "huge", 300_000)
     assert type(error) is RemoteError
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=FrameTooLarge,
-    reason="send_failure does not check the Fail frame against the peer's max_frame_size "
-    "(send_return does): a 2,000-character error message to a peer with a 1 KiB limit "
-    "makes the peer raise FrameTooLarge and close the connection",
-)
 def test_failure_larger_than_the_peer_limit_costs_only_that_call() -> None:
     pair = Pair(root=Failing(), a_limits=Limits(max_frame_size=1024))
     error = failure(pair, "huge", 2000)

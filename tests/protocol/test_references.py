@@ -321,11 +321,6 @@ def test_connection_lost_drops_every_table() -> None:
     assert pair.a.take_pending() == b""  # no Release on a closed connection
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Broker.connection_lost() clears every table but not the bytes owed (_owed): "
-    "take_pending() still returns an automatic Fail (or Release) after the connection is gone",
-)
 def test_nothing_is_owed_after_connection_lost() -> None:
     broker = open_broker()
     assert broker.receive_data(msg(1, 1, [0, 9], "echo", [], {})) == []  # owes a Fail

@@ -127,3 +127,20 @@ def test_connect_failure_is_an_os_error(run) -> None:
             await pb.connect("127.0.0.1", port)
 
     run(body)
+
+
+def test_failure_to_start_a_connection_fails_connect_at_once(run, monkeypatch, caplog) -> None:
+    from pbtyped.protocol.broker import Broker
+
+    async def body() -> None:
+        async with pb.serve(Echoer()) as server:
+
+            def broken(self: Broker) -> bytes:
+                raise pb.InsecureTypeError("simulated")
+
+            monkeypatch.setattr(Broker, "initiate", broken)
+            with pytest.raises(pb.ConnectionLost, match="could not start the connection"):
+                # Far below the 30 s default: a hang would hit the run() bound instead.
+                await pb.connect("127.0.0.1", server.port)
+
+    run(body, limit=10)

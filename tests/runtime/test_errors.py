@@ -103,7 +103,7 @@ def test_expected_but_unregistered_error_is_remote_error_and_not_logged(run, cap
             root = await client.root()
             with pytest.raises(pb.RemoteError) as info:
                 await root.call_remote("unregistered_expected")
-            assert info.value.remote_type == "pbtyped._exceptions.Error"
+            assert info.value.remote_type == "pbtyped.Error"
             # A client that did not register MyError gets RemoteError, never MyError.
             with pytest.raises(pb.RemoteError) as info2:
                 await root.call_remote("broken")
