@@ -139,13 +139,6 @@ def test_client_without_a_trusted_certificate_never_reaches_the_broker(
     run(body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="runtime bug: Server._protocol adds each Connection to server.connections when "
-    "asyncio creates it, but after a failed TLS handshake asyncio never calls connection_made "
-    "or connection_lost: the entry stays for ever, counts against Limits.max_connections (1024 "
-    "bad handshakes lock every client out) and makes Server.aclose() wait for ever",
-)
 def test_failed_tls_handshakes_are_not_counted_as_connections(run, certs: Certificates) -> None:
     async def body() -> None:
         server_ssl = server_context(certs.server_cert, certs.server_key, client_ca=certs.ca)
