@@ -1,0 +1,1 @@
+"""A small bank over pbtyped: login (SCRAM-SHA-256), per-user avatars, and TLS."""
