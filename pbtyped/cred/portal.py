@@ -116,13 +116,14 @@ class Portal:
         return state
 
     def _failed(
-        self, state: _ConnectionState, who: str | None, why: str, error: UnauthorizedLogin
+        self, state: _ConnectionState, who: str, why: str, error: UnauthorizedLogin
     ) -> UnauthorizedLogin:
+        """Count and log a failed login (once); return the error to raise."""
         state.failures += 1
         last = state.failures >= self.max_failures
         self._logs.warning(
-            "pbtyped: failed login as %s: %s (failure %d of %d on this connection%s)",
-            "anonymous" if who is None else repr(who[:64]),
+            "pbtyped: failed login %s: %s (failure %d of %d on this connection%s)",
+            who,
             why,
             state.failures,
             self.max_failures,
@@ -151,25 +152,28 @@ class _LoginRoot(Root):
         self._portal = portal
 
     def remote_mechanisms(self) -> list[str]:
+        """The logins this server allows."""
         return self._portal.mechanisms
 
     async def remote_login_anonymous(self, caller: object, mind: object = None) -> _Session:
+        """Log in without credentials (if an ``AllowAnonymous`` checker is present)."""
         portal = self._portal
         state = portal._admit(caller)
         assert isinstance(caller, RemoteReference)  # _admit checked it
         if AllowAnonymous.mechanism not in portal._checkers:
             error = UnauthorizedLogin("anonymous login is not allowed on this server")
-            raise portal._failed(state, None, "anonymous login is not allowed", error)
+            raise portal._failed(state, "as anonymous", "anonymous login is not allowed", error)
         return await portal._login(None, mind, caller)
 
     async def remote_scram_start(self, caller: object, client_first: object) -> list[Any]:
+        """SCRAM's first step: returns ``[exchange, server-first-message]``."""
         portal = self._portal
         state = portal._admit(caller)
         assert isinstance(caller, RemoteReference)  # _admit checked it
         checker = portal._checkers.get(MECHANISM)
         if not isinstance(checker, ScramChecker):
             error = UnauthorizedLogin("password login is not enabled on this server")
-            raise portal._failed(state, None, "password login is not enabled", error)
+            raise portal._failed(state, "with a password", "password login is not enabled", error)
         if len(state.exchanges) >= portal.max_pending:
             raise LimitExceeded(
                 f"{portal.max_pending} logins are already in progress on this connection"
@@ -179,13 +183,15 @@ class _LoginRoot(Root):
         try:
             first = parse_client_first(client_first)
         except UnauthorizedLogin as exc:
-            raise portal._failed(state, None, str(exc), exc) from None
+            raise portal._failed(state, "with a password", str(exc), exc) from None
+        # Made for every login, used for unknown users: both cases cost the same.
+        fake = fake_record(checker.fake_secret, first.username, checker.fake_iterations)
         record = checker.store.lookup(first.username)
         if inspect.isawaitable(record):
             record = await record
         known = record is not None
         if record is None:
-            record = fake_record(checker.fake_secret, first.username, checker.fake_iterations)
+            record = fake
         exchange = _ScramExchange(portal, state, ScramServer(first, record, known=known), caller)
         state.exchanges.add(exchange)
         return [exchange, exchange.first_message]
@@ -210,6 +216,7 @@ class _ScramExchange(Referenceable):
         self.first_message = server.first_message()
 
     async def remote_finish(self, client_final: object, mind: object = None) -> list[Any]:
+        """SCRAM's last step: returns ``[server-final-message, avatar]``."""
         portal, caller, server = self._portal, self._caller, self._server
         if portal is None or caller is None:
             raise UnauthorizedLogin("this login exchange is already finished")
@@ -222,7 +229,8 @@ class _ScramExchange(Referenceable):
             why = str(exc)
             if why.startswith("login failed"):  # the client cannot tell these apart; we can
                 why = "wrong password" if server.user_known else "unknown user"
-            raise portal._failed(self._state, server.username, why, exc) from None
+            who = f"as {server.username[:64]!r}"
+            raise portal._failed(self._state, who, why, exc) from None
         return [server_final, await portal._login(server.username, mind, caller)]
 
     def pb_detached(self, connection: object) -> None:

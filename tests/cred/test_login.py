@@ -356,3 +356,20 @@ def test_portal_configuration_errors() -> None:
         Portal(Realm(), [ScramChecker(store), ScramChecker(store)])
     with pytest.raises(ValueError, match="at least 1"):
         Portal(Realm(), [], max_failures=0)
+
+
+def test_malformed_login_messages_fail_and_are_counted(run, store, failures) -> None:
+    async def body() -> None:
+        async with (
+            pb.serve(make_portal(store).root()) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            with pytest.raises(pb.UnauthorizedLogin, match="only the GS2 header"):
+                await root.call_remote("scram_start", Mind(), "y,,n=alice,r=clientnonce")
+
+    run(body)
+    assert failures.lines() == [
+        "pbtyped: failed login with a password: SCRAM: only the GS2 header 'n,,' is supported "
+        "(no channel binding, no authzid) (failure 1 of 5 on this connection)"
+    ]
