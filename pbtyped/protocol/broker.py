@@ -30,6 +30,7 @@ from ..wire.codec import Codec
 from ..wire.frames import FrameReader
 from ..wire.limits import Limits
 from ..wire.registry import Registry
+from ..wire.show import show
 from . import messages as m
 from .errors import error_info, exception_from_info
 from .events import (
@@ -115,6 +116,7 @@ class Broker:
         )
         self._journal: list[tuple[int, bool]] | None = None
         self._owed: list[bytes] = []
+        self._frames = 0
         if root is not None:
             self._exports[ROOT_ID] = _Export(root)
             self._export_ids[id(root)] = ROOT_ID
@@ -173,6 +175,11 @@ class Broker:
     def import_count(self) -> int:
         """The peer's objects we currently hold live references to."""
         return len(self._imports)
+
+    @property
+    def frames_received(self) -> int:
+        """Frames received whole so far."""
+        return self._frames
 
     @property
     def has_partial_frame(self) -> bool:
@@ -347,8 +354,8 @@ class Broker:
 
     def decode_sender_ref(self, export_id: Any) -> ImportedReference:
         """The proxy for the peer's object ``export_id`` (one live proxy per id)."""
-        if type(export_id) is not int or export_id < 0:
-            raise DecodeError("malformed reference id")
+        if type(export_id) is not int or not 0 <= export_id <= m.MAX_ID:
+            raise DecodeError(f"malformed reference id {show(export_id)}")
         old = self._imports.get(export_id)
         ref = old() if old is not None else None
         if ref is None:
@@ -390,7 +397,8 @@ class Broker:
         entry = self._exports.get(export_id) if type(export_id) is int else None
         if entry is None:
             raise DecodeError(
-                f"reference #{export_id!r:.20} was never given on this connection or was released"
+                f"reference #{show(export_id, 20)} was never given on this connection or was "
+                "released"
             )
         return entry.obj
 
@@ -411,6 +419,7 @@ class Broker:
             frame = self._reader.next_frame()
             if frame is None:
                 return events
+            self._frames += 1
             try:
                 raw, problem = self._codec.decode(*frame)
             except DecodeError as exc:
@@ -423,7 +432,12 @@ class Broker:
         # Fast path first: answers and calls once open.
         if self.state is ConnectionState.OPEN and type(raw) is list and raw and type(raw[0]) is int:
             kind = raw[0]
-            if kind == _RETURN and len(raw) == 3 and type(raw[1]) is int and raw[1] >= 0:
+            if (
+                kind == _RETURN
+                and len(raw) == 3
+                and type(raw[1]) is int
+                and 0 <= raw[1] <= m.MAX_ID
+            ):
                 return self._on_return(raw[1], raw[2], problem)
             if kind == _CALL and len(raw) == 6:
                 # The common call shape, checked exactly as messages.parse would; anything

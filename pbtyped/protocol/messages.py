@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import RemoteProtocolError
+from ..wire.show import show
 
 __all__ = [
     "MAX_ID",
@@ -173,7 +174,7 @@ def error_wire(error: ErrorInfo) -> dict[str, Any]:
 
 def _id(value: Any, what: str) -> int:
     if type(value) is not int or not 0 <= value <= MAX_ID:
-        raise RemoteProtocolError(f"{what} must be a non-negative integer, got {value!r:.40}")
+        raise RemoteProtocolError(f"{what} must be a non-negative integer, got {show(value)}")
     return value
 
 
@@ -189,7 +190,7 @@ def _parse_target(value: Any) -> Target:
             return ExportTarget(export_id=_id(value[1], "call target id"))
         if value[0] == 1:
             return AnswerTarget(question_id=_id(value[1], "call target question id"))
-    raise RemoteProtocolError(f"malformed call target {value!r:.60}")
+    raise RemoteProtocolError(f"malformed call target {show(value, 60)}")
 
 
 def _parse_error(value: Any) -> ErrorInfo:
@@ -255,4 +256,4 @@ def parse(raw: Any) -> Message:
         return Abort(reason=_str(raw[1], "abort reason", 4096))
     if kind in Kind.__members__.values():
         raise RemoteProtocolError(f"malformed {Kind(kind).name} message ({n} items)")
-    raise RemoteProtocolError(f"unknown message kind {kind}")
+    raise RemoteProtocolError(f"unknown message kind {show(kind)}")

@@ -40,6 +40,9 @@ __all__ = ["Connection"]
 
 log = logging.getLogger("pbtyped")
 
+#: Answers buffered within one read before they are written out (see _write_later).
+_OUT_FLUSH = 64 * 1024
+
 
 class Connection(asyncio.Protocol):
     """One pbtyped connection on an asyncio transport (server or client side)."""
@@ -84,6 +87,8 @@ class Connection(asyncio.Protocol):
         self._on_close = on_close
         self._flush_scheduled = False
         self._out: list[bytes] = []
+        self._out_size = 0
+        self._frames_at_arm = 0
         self.handshake: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self.peer: Any = None
@@ -122,8 +127,13 @@ class Connection(asyncio.Protocol):
             self._logs.warning("pbtyped: closing connection from %s: %s", self.peer, exc)
             self._abort(str(exc))
             return
-        except Exception:  # a bug of ours: cost only this connection, never the process
-            log.exception("pbtyped: internal error, closing connection from %s", self.peer)
+        except Exception as exc:  # a bug of ours: cost only this connection, never the process
+            self._logs.log(
+                logging.ERROR,
+                "pbtyped: internal error, closing connection from %s",
+                self.peer,
+                exc_info=exc,
+            )
             self._abort("internal error")
             return
         for event in events:
@@ -132,7 +142,7 @@ class Connection(asyncio.Protocol):
                 if fut is not None and not fut.done():
                     fut.set_result(event.value)
             elif type(event) is CallReceived:
-                if self._deferred or len(self._running) >= self.limits.max_calls_in_flight:
+                if self._must_wait():
                     self._deferred.append(event)  # bounded: reading pauses below
                 else:
                     self._dispatch(event)
@@ -213,7 +223,22 @@ class Connection(asyncio.Protocol):
         kwargs: dict[str, Any],
         timeout: float | None,
     ) -> Any:
-        """Send a call and await its answer (see RemoteReference.call_remote)."""
+        """Send a call and await its answer (see RemoteReference.call_remote).
+
+        ``timeout`` covers everything: waiting for a peer that is not reading, and the answer.
+        """
+        if timeout is None:
+            return await self._call(ref, method, args, kwargs)
+        async with asyncio.timeout(timeout):
+            return await self._call(ref, method, args, kwargs)
+
+    async def _call(
+        self,
+        ref: RemoteReference,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+    ) -> Any:
         transport = self._transport
         if transport is None or transport.is_closing():
             raise DeadReferenceError("the connection of this reference is closed")
@@ -228,11 +253,8 @@ class Connection(asyncio.Protocol):
         if self._timer is None and self.limits.idle_timeout is not None:
             self._watch_timers()
         try:
-            if timeout is None:
-                return await fut
-            async with asyncio.timeout(timeout):
-                return await fut
-        except (asyncio.CancelledError, TimeoutError):
+            return await fut
+        except asyncio.CancelledError:
             if self._pending.pop(qid, None) is not None:
                 self._write(self.broker.send_finish(qid))
             raise
@@ -257,6 +279,29 @@ class Connection(asyncio.Protocol):
             return
         self._write_later(self.broker.send_return(qid, result))
 
+    def _must_wait(self) -> bool:
+        """True while a new call from the peer must wait: calls already wait, too many run,
+        or the peer is not reading our answers."""
+        return (
+            bool(self._deferred)
+            or self._writing_paused
+            or len(self._running) >= self.limits.max_calls_in_flight
+        )
+
+    def _drain_deferred(self) -> None:
+        """Start waiting calls while there is room; read again once none wait."""
+        limit = self.limits.max_calls_in_flight
+        while (
+            self._deferred
+            and len(self._running) < limit
+            and not self._writing_paused
+            and not self.closed.done()
+        ):
+            self._dispatch(self._deferred.popleft())
+        self._write(b"")
+        if self._reading_paused and not self._deferred:
+            self._resume_reading()
+
     def _cancel_deferred(self, qid: int) -> None:
         for event in self._deferred:
             if event.question_id == qid:
@@ -267,11 +312,7 @@ class Connection(asyncio.Protocol):
 
     def _finished(self, qid: int, task: asyncio.Future[Any], target: object, method: str) -> None:
         self._running.pop(qid, None)
-        limit = self.limits.max_calls_in_flight
-        while self._deferred and len(self._running) < limit and not self.closed.done():
-            self._dispatch(self._deferred.popleft())
-        if self._reading_paused and not self._deferred:
-            self._resume_reading()
+        self._drain_deferred()
         if task.cancelled():
             data = self.broker.send_failure(qid, CallCancelled("the caller cancelled the call"))
         elif (exc := task.exception()) is not None:
@@ -296,9 +337,14 @@ class Connection(asyncio.Protocol):
     # -- output ----------------------------------------------------------------------------
 
     def _write_later(self, data: bytes) -> None:
-        # Answers produced inside data_received go out in one write at its end.
+        # Answers produced inside data_received go out in one write at its end, unless they
+        # pile up: then out they go now, so the transport can tell us to stop (pause_writing)
+        # before the rest of the batch is answered.
         if data:
             self._out.append(data)
+            self._out_size += len(data)
+            if self._out_size >= _OUT_FLUSH:
+                self._write(b"")
 
     def _write(self, data: bytes) -> None:
         pending = self.broker.take_pending()
@@ -306,6 +352,7 @@ class Connection(asyncio.Protocol):
             self._out.append(data)
             data = b"".join(self._out)
             self._out.clear()
+            self._out_size = 0
         if pending:
             data = data + pending
         if data and self._transport is not None and not self._transport.is_closing():
@@ -339,8 +386,7 @@ class Connection(asyncio.Protocol):
         self._writing_paused = False
         if self._can_write is not None:
             self._can_write.set()
-        if not self._deferred:
-            self._resume_reading()
+        self._loop.call_soon(self._drain_deferred)
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and self._transport is not None:
@@ -367,7 +413,11 @@ class Connection(asyncio.Protocol):
     def _watch_timers(self) -> None:
         # After each read: a half-arrived frame must complete in time; an idle line may close.
         if self.broker.has_partial_frame:
-            if self._timer_kind != "frame":
+            # Timed from the start of the frame now arriving: a fast peer whose frames
+            # straddle reads completes frames, so its clock restarts.
+            frames = self.broker.frames_received
+            if self._timer_kind != "frame" or frames != self._frames_at_arm:
+                self._frames_at_arm = frames
                 self._arm("frame", self.limits.frame_timeout)
         elif self.limits.idle_timeout is not None:
             self._last_activity = self._loop.time()

@@ -9,34 +9,20 @@ admits only our tags and a short list of standard ones.
 from __future__ import annotations
 
 import dataclasses
-import decimal
 import enum
 import io
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import cbor2
 
 from .._exceptions import DecodeError, InsecureTypeError
-from . import tags
+from .decoding import DecodeState, Refused, TagDecoders
 from .encoding import EncoderTable
 from .frames import pack_frame
 from .limits import Limits
 from .registry import Registry
 
-__all__ = ["Codec", "ReferenceHooks", "Refused"]
-
-
-class Refused:
-    """Placeholder for a value the decoder refused; the codec records why."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "<refused value>"
-
-
-REFUSED = Refused()
+__all__ = ["Codec", "ReferenceHooks", "Refused"]  # Refused: re-exported for the broker/tests
 
 
 class ReferenceHooks(Protocol):
@@ -52,24 +38,6 @@ class ReferenceHooks(Protocol):
         """Our own exported object the peer sent back (raise DecodeError to refuse)."""
 
 
-class _Decoders(dict[int, Callable[[Any, bool], Any]]):
-    """semantic_decoders mapping: our tags, cbor2's for BUILTIN_TAGS, a refusal for the rest."""
-
-    def __init__(self, codec: Codec) -> None:
-        super().__init__()
-        self._codec = codec
-
-    def __missing__(self, tag: int) -> Callable[[Any, bool], Any]:
-        if tag in tags.BUILTIN_TAGS:
-            raise KeyError(tag)  # cbor2 decodes it itself
-        codec = self._codec
-
-        def refuse(value: Any, immutable: bool) -> Any:
-            return codec.refuse(f"CBOR tag {tag} is not allowed")
-
-        return refuse
-
-
 class Codec:
     """Encodes and decodes message bodies for one connection.
 
@@ -82,25 +50,15 @@ class Codec:
         self.registry = registry
         self.limits = limits
         self._refs = refs
-        self._problem: str | None = None
         self._attachments: list[bytes] = []
         self._att_size = 0
-        self._att_in: bytes = b""
         self._registry_version = -1
         self._build_encoders()
-        decoders = _Decoders(self)
-        decoders[tags.COPY] = self._decode_copy
-        decoders[tags.ENUM] = self._decode_enum
-        decoders[tags.TUPLE] = self._decode_tuple
-        decoders[tags.SENDER_REF] = self._decode_sender_ref
-        decoders[tags.RECEIVER_REF] = self._decode_receiver_ref
-        decoders[tags.ATTACHMENT] = self._decode_attachment
-        decoders[tags.DECIMAL_TEXT] = self._decode_decimal_text
-        self._decoders = decoders
+        self._state = DecodeState(registry, refs)
         # One decoder per connection, re-pointed at each frame: no per-frame setup.
         self._decoder = cbor2.CBORDecoder(
-            io.BytesIO(b""),
-            semantic_decoders=decoders,
+            _NOTHING,
+            semantic_decoders=TagDecoders(self._state),
             max_depth=limits.max_depth,
             allow_indefinite=False,
             strict_hashable_types=limits.strict_map_keys,
@@ -164,8 +122,9 @@ class Codec:
 
     def decode(self, body: bytes, attachments: bytes = b"") -> tuple[Any, str | None]:
         """Decode one frame body. Raises DecodeError when the frame itself is malformed."""
-        self._problem = None
-        self._att_in = attachments
+        state = self._state
+        state.problem = None
+        state.attachments = attachments
         fp = io.BytesIO(body)
         decoder = self._decoder
         decoder.fp = fp
@@ -173,84 +132,20 @@ class Codec:
             value = decoder.decode()
             consumed = fp.tell()
         except cbor2.CBORError as exc:
-            raise DecodeError(f"malformed CBOR: {exc}{_cause(exc)}") from None
+            raise DecodeError(f"malformed CBOR: {str(exc)[:200]}{_cause(exc)}") from None
         except RecursionError:
             raise DecodeError("malformed CBOR: nesting too deep") from None
         finally:
-            self._att_in = b""
+            state.attachments = b""
+            decoder.fp = _NOTHING  # do not keep the last frame alive
         if consumed != len(body):
             raise DecodeError(f"{len(body) - consumed} trailing bytes after the message")
-        return value, self._problem
-
-    def refuse(self, why: str) -> Refused:
-        """Record a refused value (the first one wins) and return its placeholder."""
-        if self._problem is None:
-            self._problem = why
-        return REFUSED
-
-    def _decode_copy(self, value: Any, immutable: bool) -> Any:
-        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
-            return self.refuse("malformed copy: expected [type name, fields]")
-        name, fields = value
-        cls = self.registry.type_for(name)
-        if cls is None or issubclass(cls, enum.Enum):
-            return self.refuse(f"type name {name!r} is not registered on this side (refused)")
-        expected = self.registry.fields_of(cls)
-        if not isinstance(fields, dict) or set(fields) != set(expected):
-            return self.refuse(f"{name}: expected fields {list(expected)}")
-        try:
-            return cls(**fields)
-        except Exception as exc:  # the registered class refused these values
-            return self.refuse(f"{name}: cannot build from peer data: {type(exc).__name__}: {exc}")
-
-    def _decode_enum(self, value: Any, immutable: bool) -> Any:
-        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
-            return self.refuse("malformed enum: expected [type name, value]")
-        cls = self.registry.type_for(value[0])
-        if cls is None or not issubclass(cls, enum.Enum):
-            return self.refuse(f"enum name {value[0]!r} is not registered on this side (refused)")
-        try:
-            return cls(value[1])
-        except (ValueError, TypeError):
-            return self.refuse(f"{value[0]}: {value[1]!r} is not a member")
-
-    def _decode_tuple(self, value: Any, immutable: bool) -> Any:
-        if not isinstance(value, list | tuple):
-            return self.refuse("malformed tuple: expected an array")
-        return tuple(value)
-
-    def _decode_sender_ref(self, value: Any, immutable: bool) -> Any:
-        try:
-            return self._refs.decode_sender_ref(value)
-        except DecodeError as exc:
-            return self.refuse(str(exc))
-
-    def _decode_receiver_ref(self, value: Any, immutable: bool) -> Any:
-        try:
-            return self._refs.decode_receiver_ref(value)
-        except DecodeError as exc:
-            return self.refuse(str(exc))
-
-    def _decode_decimal_text(self, value: Any, immutable: bool) -> Any:
-        if type(value) is not str or len(value) > 64:
-            return self.refuse("malformed decimal text")
-        try:
-            return decimal.Decimal(value)
-        except decimal.InvalidOperation:
-            return self.refuse(f"malformed decimal text {value!r}")
-
-    def _decode_attachment(self, value: Any, immutable: bool) -> Any:
-        if not (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(type(v) is int and v >= 0 for v in value)
-            and value[0] + value[1] <= len(self._att_in)
-        ):
-            return self.refuse("attachment reference out of the frame's attachment section")
-        start, length = value
-        return self._att_in[start : start + length]
+        return value, state.problem
 
 
 def _cause(exc: BaseException) -> str:
     cause = exc.__cause__
-    return f" ({cause})" if cause is not None else ""
+    return f" ({str(cause)[:200]})" if cause is not None else ""
+
+
+_NOTHING = io.BytesIO(b"")

@@ -26,6 +26,7 @@ import cbor2
 
 from .._exceptions import InsecureTypeError
 from . import tags
+from .show import show
 
 if TYPE_CHECKING:
     from .codec import Codec
@@ -130,7 +131,7 @@ class EncoderTable(dict[type[Any], Handler]):
         for key in value:
             if type(key) is not str and type(key) is not bytes:
                 raise InsecureTypeError(
-                    f"map key {key!r:.40} refused: keys must be str or bytes "
+                    f"map key {show(key)} refused: keys must be str or bytes "
                     "(Limits.strict_map_keys)"
                 )
         encoder.encode_map(value)
@@ -141,7 +142,7 @@ class EncoderTable(dict[type[Any], Handler]):
             for item in items:
                 if type(item) is not str and type(item) is not bytes:
                     raise InsecureTypeError(
-                        f"set member {item!r:.40} refused: members must be str or bytes "
+                        f"set member {show(item)} refused: members must be str or bytes "
                         "(Limits.strict_map_keys)"
                     )
         encoder.encode_semantic(258, items)

@@ -7,22 +7,12 @@ import gc
 import struct
 import weakref
 
-import pytest
-
 import pbtyped as pb
 from pbtyped.protocol.broker import Broker
 
 from .harness import BOUND, HELLO, GoodClient, Service, registry, server_settles
 
-LEAK = (
-    "bug: every connection's Broker/Codec/Connection stay alive after it closes: "
-    "Codec's cbor2.CBORDecoder (a Rust type without GC support) holds semantic_decoders "
-    "whose bound methods point back at the Codec, a cycle the garbage collector cannot see "
-    "through, so it is never freed (nor the partial frame in its read buffer)"
-)
 
-
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LEAK)
 def test_closed_connections_are_freed(run) -> None:
     async def body() -> None:
         async with pb.serve(Service(), registry=registry()) as server:
@@ -40,7 +30,6 @@ def test_closed_connections_are_freed(run) -> None:
     run(body)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=LEAK)
 def test_peers_that_leave_mid_frame_leave_no_buffer_behind(run) -> None:
     async def body() -> None:
         async with (

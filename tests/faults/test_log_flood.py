@@ -7,7 +7,6 @@ import logging
 import struct
 
 import cbor2
-import pytest
 
 import pbtyped as pb
 
@@ -30,13 +29,6 @@ async def _hit(port: int, data: bytes) -> None:
         writer.transport.abort()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: Connection.data_received logs unexpected broker exceptions with "
-    "log.exception() outside the LogLimiter, so a peer that triggers one (e.g. a bignum "
-    "message kind) writes one ERROR line with a traceback per connection, without limit",
-)
 def test_internal_errors_caused_by_peers_are_rate_limited(run, caplog) -> None:
     async def body() -> None:
         limits = pb.Limits(log_rate_per_minute=5)

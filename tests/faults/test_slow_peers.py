@@ -72,14 +72,6 @@ def test_a_peer_that_never_reads_costs_bounded_memory_and_nothing_else(run) -> N
     run(body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: answers are not held back while the peer is not reading, and sync remote "
-    "methods do not count against max_calls_in_flight (async ones are dispatched from the "
-    "deferred queue as others finish): one read of 500 small calls to a method returning "
-    "100 kB leaves ~46 MB buffered for a peer that never reads, with max_calls_in_flight=4",
-)
 @pytest.mark.parametrize("method", ["blob", "ablob"])
 def test_a_non_reading_peer_cannot_make_the_server_buffer_without_bound(run, method) -> None:
     async def body() -> None:
@@ -151,13 +143,6 @@ def test_calls_to_a_server_that_stops_reading_end_when_it_hangs_up(run) -> None:
     run(body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: Connection.call waits for the transport to drain (peer not reading) before "
-    "the per-call timeout starts, so call(..., timeout=0.2) blocks until the peer reads or "
-    "the connection closes",
-)
 def test_per_call_timeout_holds_when_the_server_stops_reading(run) -> None:
     async def body() -> None:
         async with DeafServer() as deaf:
@@ -248,13 +233,6 @@ def test_slowloris_after_the_handshake_is_cut_off_by_frame_timeout(run, caplog) 
     assert len(closing) == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="bug: frame_timeout runs from when the read buffer first held a partial frame, "
-    "not from the start of the current frame; a fast peer whose frames straddle reads is "
-    "cut off after frame_timeout although each frame arrives in milliseconds",
-)
 def test_frame_timeout_does_not_cut_a_fast_peer_whose_frames_straddle_reads(run) -> None:
     async def body() -> None:
         async with pb.serve(Service(), registry=registry(), limits=TIMEOUTS) as server:

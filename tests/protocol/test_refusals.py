@@ -206,11 +206,11 @@ REFUSED_ARGS = {
     ),
     "sender ref negative": (
         cbor2.dumps(cbor2.CBORTag(tags.SENDER_REF, -1)),
-        "malformed reference id",
+        "malformed reference id -1",
     ),
     "sender ref not an int": (
         cbor2.dumps(cbor2.CBORTag(tags.SENDER_REF, "1")),
-        "malformed reference id",
+        "malformed reference id '1'",
     ),
 }
 
