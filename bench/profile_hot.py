@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             client_args = ["--cpu", "1", "--port", str(server.port), *common]
+            client_args += ["--server-pid", str(server.pid)]
             client_args += ["--config", json.dumps(dataclasses.asdict(cfg))]
             result = run_client(
                 "sys_pbtyped.py", client_args, 600.0, log.with_suffix(".client.log"), env, flags

@@ -190,15 +190,17 @@ def summarise(runs: list[dict[str, Any]], sizes: tuple[int, ...]) -> dict[str, A
             r["throughput"]["client_cpu_us_per_call"] + r["throughput"]["server_cpu_us_per_call"]
         ),
     )
-    for size in sizes:
+    for size in sizes if all("bytes" in r for r in ok) else ():
         entries = [r["bytes"][str(size)] for r in ok]
         failed = [e for e in entries if not e["ok"]]
         if failed:
             s[f"bytes_{size}"] = {"fails": failed[0]["error"]}
         else:
             s[f"bytes_{size}"] = {"mb_s": statistics.median(e["mb_s"] for e in entries)}
-    recs = [r["records"] for r in ok]
-    if any(not e["ok"] for e in recs):
+    recs = [r["records"] for r in ok if "records" in r]
+    if not recs:
+        pass
+    elif any(not e["ok"] for e in recs):
         s["records"] = {"fails": next(e["error"] for e in recs if not e["ok"])}
     else:
         s["records"] = {"calls_per_s": statistics.median(e["calls_per_s"] for e in recs)}
@@ -391,7 +393,8 @@ def chart(systems: list[System], summary: dict[str, Any], path: Path, title: str
     for i, q in enumerate(qs):
         xs = [j + (i - 1.5) * width for j in range(len(shown))]
         ax.bar(xs, [d[f"lat_{q}"] or 0 for d in data], width, label=q)
-    ax.set_title("sequential small echo: latency percentiles (µs, lower is better)")
+    ax.set_title("sequential small echo: latency percentiles (µs, log scale, lower is better)")
+    ax.set_yscale("log")
     ax.legend()
 
     def bars(ax: Any, values: list[float | None], title: str, log: bool = False) -> None:
@@ -439,6 +442,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=None, help="runs per system (default 3; quick 1)")
     p.add_argument("--systems", default=None, help="comma-separated keys (default: all)")
     p.add_argument("--api", choices=["auto", "stubs", "runtime"], default="auto")
+    p.add_argument("--sizes", default=None, help="bytes echo sizes in KiB (default 1024,512)")
+    p.add_argument(
+        "--workloads", default=None, help="subset of latency,throughput,bytes,records (default all)"
+    )
     p.add_argument("--out", type=Path, default=HERE / "results", help="where results go")
     p.add_argument(
         "--at",
@@ -456,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     cfg = PRESETS[mode]
+    if args.sizes:
+        cfg = dataclasses.replace(cfg, big_sizes=tuple(int(k) * KIB for k in args.sizes.split(",")))
+    if args.workloads:
+        cfg = dataclasses.replace(cfg, workloads=tuple(args.workloads.split(",")))
     runs = args.runs or (3 if mode == "full" else 1)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)

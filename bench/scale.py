@@ -2,7 +2,8 @@
 
     python bench/scale.py [--quick | --tiny] [--levels 1,10,100,1000] [--loop uvloop]
 
-For each level a fresh server process (pinned to core 0) gets that many client connections,
+For each level and system (pbtyped, and the bare asyncio+cbor2 floor for reference) a fresh
+server process (pinned to core 0) gets that many client connections,
 spread over up to ``--procs`` client processes (pinned to core 1). The server's RSS is read from
 /proc before any connection, once all are open and have made one call, and after a closed-loop
 load in which every connection makes sequential echo calls for ``--duration`` seconds. Then one
@@ -54,6 +55,7 @@ def tell(proc: subprocess.Popen[bytes], line: str) -> None:
 
 
 def one_level(
+    system: str,
     n: int,
     procs: int,
     duration: float,
@@ -63,9 +65,9 @@ def one_level(
     env: dict[str, str],
 ) -> dict[str, Any]:
     server = start_server(
-        "sys_pbtyped.py",
+        f"sys_{system}.py",
         ["--cpu", "0", "--loop", loop],
-        logs / f"scale-{n}-server.log",
+        logs / f"scale-{system}-{n}-server.log",
         env=env,
         flags=flags,
     )
@@ -74,10 +76,10 @@ def one_level(
         time.sleep(0.2)
         rss0 = rss_kib(server.pid)
         shares = [n // procs + (1 if i < n % procs else 0) for i in range(min(procs, n))]
-        log = logs / f"scale-{n}-clients.log"
+        log = logs / f"scale-{system}-{n}-clients.log"
         for share in shares:
             args = ["--port", str(server.port), "--cpu", "1", "--loop", loop]
-            args += ["--conns", str(share), "--duration", str(duration)]
+            args += ["--conns", str(share), "--duration", str(duration), "--system", system]
             clients.append(spawn_client(args, log, flags, env))
         for c in clients:
             expect(c, "READY", 180.0, log)
@@ -97,6 +99,7 @@ def one_level(
         stop(server.proc)
     lat = latency_summary(samples)
     return {
+        "system": system,
         "connections": n,
         "client_procs": len(shares),
         "rss_kib": {"idle": rss0, "open": rss_open, "after_load": rss_load},
@@ -143,27 +146,30 @@ def references(
 
 def table(levels: list[dict[str, Any]], refs: dict[str, Any] | None) -> str:
     head = (
-        "| connections | echo p50 µs | echo p99 µs | calls/s (all connections) | server RSS "
-        "idle → open → after load, MiB | KiB per connection (open / after load) |"
+        "| system | connections | echo p50 µs | echo p99 µs | calls/s (all connections) | "
+        "server RSS idle → open → after load, MiB | KiB per connection (open / after load) |"
     )
-    lines = [head, "|---:|---:|---:|---:|---|---:|"]
+    lines = [head, "|---|---:|---:|---:|---:|---|---:|"]
     for lv in levels:
         r = lv["rss_kib"]
         lines.append(
-            f"| {lv['connections']:,} | {lv['latency_us']['p50']:,.0f} | "
+            f"| {lv['system']} | {lv['connections']:,} | {lv['latency_us']['p50']:,.0f} | "
             f"{lv['latency_us']['p99']:,.0f} | {lv['calls_per_s']:,.0f} | "
             f"{r['idle'] / 1024:.1f} → {r['open'] / 1024:.1f} → {r['after_load'] / 1024:.1f} | "
             f"{lv['kib_per_connection']:,.1f} / {lv['kib_per_connection_after_load']:,.1f} |"
         )
     out = "\n".join(lines)
-    if len(levels) >= 2:
-        a, b = levels[-2], levels[-1]
+    for system in dict.fromkeys(lv["system"] for lv in levels):
+        mine = [lv for lv in levels if lv["system"] == system]
+        if len(mine) < 2:
+            continue
+        a, b = mine[-2], mine[-1]
         marginal = (b["rss_kib"]["open"] - a["rss_kib"]["open"]) / (
             b["connections"] - a["connections"]
         )
         out += (
-            f"\n\nMarginal server memory per connection between {a['connections']:,} and "
-            f"{b['connections']:,} connections (open, one call made): {marginal:,.1f} KiB."
+            f"\n\n{system}: marginal server memory per connection between {a['connections']:,} "
+            f"and {b['connections']:,} connections (open, one call made): {marginal:,.1f} KiB."
         )
     if refs:
         out += (
@@ -180,7 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--tiny", action="store_true", help="proves the script runs")
     p.add_argument("--levels", default=None, help="connection counts (default 1,10,100,1000)")
-    p.add_argument("--procs", type=int, default=4, help="client processes at most")
+    p.add_argument("--procs", type=int, default=2, help="client processes at most")
+    p.add_argument("--systems", default="pbtyped,bare", help="pbtyped and/or bare (the floor)")
     p.add_argument("--duration", type=float, default=None, help="load seconds per level")
     p.add_argument("--refs", type=int, default=None, help="references for the per-ref figure")
     p.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio")
@@ -203,10 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{command}\npbtyped from {source}", flush=True)
     results = []
     for n in levels:
-        t0 = time.monotonic()
-        results.append(one_level(n, args.procs, duration, args.loop, flags, logs, env))
-        print(f"  {n:>5} connections: {time.monotonic() - t0:5.1f} s", flush=True)
-    refs = references(nrefs, args.loop, flags, logs, env) if nrefs > 0 else None
+        for system in args.systems.split(","):
+            t0 = time.monotonic()
+            results.append(one_level(system, n, args.procs, duration, args.loop, flags, logs, env))
+            print(f"  {system:<8} {n:>5} connections: {time.monotonic() - t0:5.1f} s", flush=True)
+    wanted = nrefs > 0 and "pbtyped" in args.systems.split(",")
+    refs = references(nrefs, args.loop, flags, logs, env) if wanted else None
     md = (
         f"Command: `{command}` (pbtyped from {source}; loop {args.loop}; {duration:g} s of "
         f"closed-loop load per level, every connection one call at a time)\n\n"

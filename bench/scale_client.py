@@ -2,9 +2,10 @@
 
 Talks to scale.py over stdin/stdout, one line at a time:
 
-- ``--conns N``: open N connections, one call each, print ``READY``; on ``GO`` every connection
-  makes sequential echo calls for ``--duration`` seconds, then ``RESULT <json>`` (the latency
-  samples); the connections stay open until stdin closes.
+- ``--conns N``: open N connections (pbtyped, or the bare floor's with ``--system bare``), one
+  call each, print ``READY``; on ``GO`` every connection makes sequential echo calls for
+  ``--duration`` seconds, then ``RESULT <json>`` (the latency samples); the connections stay
+  open until stdin closes.
 - ``--refs N``: on one connection, fetch N references to new server objects and hold them;
   print ``RESULT <json>`` (this process's own RSS growth), hold them until stdin closes.
 """
@@ -16,9 +17,10 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from common import SMALL, pin, rss_kib, run_asyncio
+from common import SMALL, Call, pin, rss_kib, run_asyncio
 
 import pbtyped as pb
 
@@ -33,19 +35,20 @@ def say(line: str) -> None:
     print(line, flush=True)
 
 
-async def many_connections(port: int, conns: int, duration: float) -> None:
-    clients: list[pb.Client] = []
-    roots: list[pb.RemoteReference] = []
-    limits = pb.Limits(handshake_timeout=120.0)
+async def many_connections(port: int, conns: int, duration: float, system: str) -> None:
+    if system == "bare":
+        opener: Callable[[], Awaitable[tuple[Call, Callable[[], Awaitable[None]]]]] = _open_bare
+    else:
+        opener = _open_pbtyped
+    calls: list[Call] = []
+    closers: list[Callable[[], Awaitable[None]]] = []
     try:
         for start in range(0, conns, CONNECT_BATCH):
             batch = range(start, min(conns, start + CONNECT_BATCH))
-            opened = await asyncio.gather(
-                *(pb.connect("127.0.0.1", port, limits=limits, timeout=120.0) for _ in batch)
-            )
-            clients.extend(opened)
-        roots = [await c.root() for c in clients]
-        await asyncio.gather(*(r.call_remote("echo", SMALL) for r in roots))
+            opened = await asyncio.gather(*(opener(port) for _ in batch))
+            calls.extend(c for c, _ in opened)
+            closers.extend(close for _, close in opened)
+        await asyncio.gather(*(call(SMALL) for call in calls))
         say("READY")
         if await read_line() != "GO":
             return
@@ -53,21 +56,44 @@ async def many_connections(port: int, conns: int, duration: float) -> None:
         perf = time.perf_counter_ns
         stop_at = perf() + int(duration * 1e9)
 
-        async def load(root: pb.RemoteReference) -> None:
+        async def load(call: Call) -> None:
             while perf() < stop_at:
                 t0 = perf()
-                await root.call_remote("echo", SMALL)
+                await call(SMALL)
                 samples.append(perf() - t0)
 
         t0 = perf()
-        await asyncio.gather(*(load(r) for r in roots))
+        await asyncio.gather(*(load(c) for c in calls))
         elapsed = (perf() - t0) / 1e9
         say("RESULT " + json.dumps({"samples_ns": samples, "seconds": elapsed}))
         await read_line()  # hold the connections open until scale.py has read the server's RSS
     finally:
-        for c in clients:
-            c.connection.close(grace=1.0)
-        await asyncio.gather(*(c.connection.wait_closed() for c in clients))
+        await asyncio.gather(*(close() for close in closers))
+
+
+async def _open_pbtyped(port: int) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    limits = pb.Limits(handshake_timeout=120.0)
+    client = await pb.connect("127.0.0.1", port, limits=limits, timeout=120.0)
+    root = await client.root()
+
+    async def close() -> None:
+        client.connection.close(grace=1.0)
+        await client.connection.wait_closed()
+
+    return (lambda x: root.call_remote("echo", x)), close
+
+
+async def _open_bare(port: int) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from sys_bare import ClientSide
+
+    loop = asyncio.get_running_loop()
+    transport, conn = await loop.create_connection(ClientSide, "127.0.0.1", port)
+    conn.transport = transport
+
+    async def close() -> None:
+        transport.close()
+
+    return (lambda x: conn.call("echo", x)), close
 
 
 async def many_references(port: int, refs: int) -> None:
@@ -96,12 +122,15 @@ def main() -> None:
     p.add_argument("--conns", type=int, default=0)
     p.add_argument("--refs", type=int, default=0)
     p.add_argument("--duration", type=float, default=3.0)
+    p.add_argument("--system", choices=["pbtyped", "bare"], default="pbtyped")
     args = p.parse_args()
     pin(args.cpu)
     if args.refs:
         run_asyncio(lambda: many_references(args.port, args.refs), args.loop)
     else:
-        run_asyncio(lambda: many_connections(args.port, args.conns, args.duration), args.loop)
+        run_asyncio(
+            lambda: many_connections(args.port, args.conns, args.duration, args.system), args.loop
+        )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,152 @@
+"""In-process microbenchmarks of the pieces the profiles point at (evidence for optimisations).
+
+    python bench/micro.py [--at HEAD]
+
+Times, as the best of several repeats (the minimum is the figure least disturbed by a busy
+machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through
+the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]``
+that generated skeletons and stubs run, against an identity-preserving check. Not a test: it
+prints figures. It imports pbtyped's private modules, which may change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import timeit
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from procs import HERE
+
+
+def best_us(fn: Callable[[], Any], number: int, repeat: int = 7) -> float:
+    return min(timeit.repeat(fn, number=number, repeat=repeat)) / number * 1e6
+
+
+def measure() -> None:
+    import cbor2
+    from common import Record, make_records
+    from sys_bare import _DECODERS, _default
+
+    import pbtyped as pb
+    from pbtyped.protocol.broker import Broker
+    from pbtyped.typed.checks import checker_for
+
+    registry = pb.Registry()
+    registry.register_type(Record, "bench.Record")
+    codec = Broker(registry=registry)._codec
+    rows: list[tuple[str, float]] = []
+
+    call = [1, 12345, [0, 0], "echo", ["hello network"], {}]
+    rows.append(("small CALL: cbor2.dumps(msg)", best_us(lambda: cbor2.dumps(call), 20000)))
+    enc, dflt = codec._encoders, codec._default
+    rows.append(
+        (
+            f"small CALL: cbor2.dumps(msg, encoders=<{len(enc)} entries>, default=...)",
+            best_us(lambda: cbor2.dumps(call, encoders=enc, default=dflt), 20000),
+        )
+    )
+    rows.append(
+        (
+            "small CALL: pbtyped Codec.encode (whole frame)",
+            best_us(lambda: codec.encode(call), 20000),
+        )
+    )
+    frame = codec.encode(call)
+    body = frame[8:]
+    rows.append(("small CALL: pbtyped Codec.decode", best_us(lambda: codec.decode(body), 20000)))
+    rows.append(("small CALL: cbor2.loads", best_us(lambda: cbor2.loads(body), 20000)))
+
+    records = make_records(1000)
+    msg = [2, 7, records]
+    rows.append(("1,000 records: pbtyped Codec.encode", best_us(lambda: codec.encode(msg), 20)))
+    rec_body = codec.encode(msg)[8:]
+    rows.append(
+        ("1,000 records: pbtyped Codec.decode", best_us(lambda: codec.decode(rec_body), 20))
+    )
+    rows.append(
+        (
+            "1,000 records: bare tag hook dumps",
+            best_us(lambda: cbor2.dumps(msg, default=_default), 20),
+        )
+    )
+    bare_body = cbor2.dumps(msg, default=_default)
+    rows.append(
+        (
+            "1,000 records: bare tag hook loads",
+            best_us(lambda: cbor2.loads(bare_body, semantic_decoders=_DECODERS), 20),
+        )
+    )
+
+    def to_rows() -> bytes:
+        return cbor2.dumps([2, 7, [[r.id, r.name, r.score, r.values] for r in records]])
+
+    rows_body = to_rows()
+
+    def from_rows() -> list[Record]:
+        out = []
+        for i, n, s, v in cbor2.loads(rows_body)[2]:
+            if type(i) is not int or type(n) is not str or type(s) is not float:
+                raise TypeError("bad record")
+            if type(v) is not list or any(type(x) is not int for x in v):
+                raise TypeError("bad values")
+            out.append(Record(i, n, s, v))
+        return out
+
+    rows.append(("1,000 records: plain rows dumps (schema-directed encode)", best_us(to_rows, 20)))
+    rows.append(("1,000 records: plain rows loads + checked rebuild", best_us(from_rows, 20)))
+    print(
+        f"wire size of 1,000 records: pbtyped {len(rec_body):,} B, "
+        f"bare tags {len(bare_body):,} B, rows {len(rows_body):,} B"
+    )
+
+    check = checker_for(list[Record])
+    rows.append(
+        ("check list[Record] (pbtyped.typed.checks)", best_us(lambda: check(records, "$"), 20))
+    )
+
+    def lean(value: Any) -> Any:
+        # The same checks, keeping objects that pass and building paths only on failure.
+        if type(value) is not list:
+            raise TypeError("$: expected list")
+        for r in value:
+            if type(r) is not Record:
+                raise TypeError("expected Record")
+            if type(r.id) is not int or type(r.name) is not str or type(r.score) is not float:
+                raise TypeError("bad field")
+            v = r.values
+            if type(v) is not list or any(type(x) is not int for x in v):
+                raise TypeError("bad values")
+        return value
+
+    rows.append(
+        ("check list[Record], identity-preserving, lazy paths", best_us(lambda: lean(records), 20))
+    )
+    width = max(len(name) for name, _ in rows)
+    for name, us in rows:
+        print(f"{name:<{width}}  {us:>10,.1f} µs")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--at", default="HEAD", help="git revision of pbtyped, or 'worktree'")
+    p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.inner:
+        measure()
+        return 0
+    from procs import pbtyped_source
+
+    env, source = pbtyped_source(args.at, args.out)
+    print(f"python bench/micro.py --at {args.at}  (pbtyped from {source})", flush=True)
+    cmd = [sys.executable, str(HERE / "micro.py"), "--inner"]
+    return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode
+
+
+if __name__ == "__main__":
+    sys.exit(main())
