@@ -122,6 +122,23 @@ def run_asyncio(main: Callable[[], Coroutine[Any, Any, Any]], loop: str) -> Any:
     return asyncio.run(main())
 
 
+def profiled(role: str, fn: Callable[[], Any]) -> Any:
+    """Run ``fn()``; under profile_hot.py (PBTYPED_BENCH_PROFILE=<prefix>) with cProfile on,
+    dumping the stats to ``<prefix>-<role>.pstats``."""
+    prefix = os.environ.get("PBTYPED_BENCH_PROFILE")
+    if not prefix:
+        return fn()
+    import cProfile
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    try:
+        return fn()
+    finally:
+        profiler.disable()
+        profiler.dump_stats(f"{prefix}-{role}.pstats")
+
+
 def rss_kib(pid: int | str = "self") -> int:
     """Resident set size of a process in KiB, from /proc (0 where /proc is missing)."""
     try:

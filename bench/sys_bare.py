@@ -21,6 +21,7 @@ from common import (
     emit_result,
     on_stdin_closed,
     pin,
+    profiled,
     run_asyncio,
     run_workloads,
     worker_args,
@@ -137,9 +138,12 @@ def main() -> None:
     args = worker_args()
     pin(args.cpu)
     if args.role == "server":
-        run_asyncio(lambda: serve(args.port), args.loop)
+        profiled("server", lambda: run_asyncio(lambda: serve(args.port), args.loop))
     else:
-        result = run_asyncio(lambda: client(args.port, args.config, args.server_pid), args.loop)
+        result = profiled(
+            "client",
+            lambda: run_asyncio(lambda: client(args.port, args.config, args.server_pid), args.loop),
+        )
         emit_result({"api": "asyncio Protocol + cbor2, no checks", **result})
 
 

@@ -10,7 +10,6 @@ argument and result is checked against the schema.
 from __future__ import annotations
 
 import asyncio
-import cProfile
 import importlib
 import os
 import sys
@@ -27,6 +26,7 @@ from common import (
     emit_result,
     on_stdin_closed,
     pin,
+    profiled,
     run_asyncio,
     run_workloads,
     worker_args,
@@ -130,24 +130,16 @@ async def client(port: int, api: str, config: str, server_pid: int) -> dict[str,
 def main() -> None:
     args = worker_args()
     pin(args.cpu)
-    # profile_hot.py: a cProfile of the whole run, dumped to <prefix>-<role>.pstats.
-    prefix = os.environ.get("PBTYPED_BENCH_PROFILE")
-    profiler = cProfile.Profile() if prefix else None
-    if profiler is not None:
-        profiler.enable()
-    try:
-        if args.role == "server":
-            run_asyncio(lambda: serve(args.port, args.api), args.loop)
-        else:
-            result = run_asyncio(
-                lambda: client(args.port, args.api, args.config, args.server_pid), args.loop
-            )
-    finally:
-        if profiler is not None:
-            profiler.disable()
-            profiler.dump_stats(f"{prefix}-{args.role}.pstats")
-    if args.role == "client":
-        emit_result({"api": API_RUNTIME if args.api == "runtime" else API_STUBS, **result})
+    if args.role == "server":
+        profiled("server", lambda: run_asyncio(lambda: serve(args.port, args.api), args.loop))
+        return
+    result = profiled(
+        "client",
+        lambda: run_asyncio(
+            lambda: client(args.port, args.api, args.config, args.server_pid), args.loop
+        ),
+    )
+    emit_result({"api": API_RUNTIME if args.api == "runtime" else API_STUBS, **result})
 
 
 if __name__ == "__main__":
