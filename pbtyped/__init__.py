@@ -24,7 +24,7 @@ from ._exceptions import (
     ValidationError,
 )
 from .protocol.objects import Referenceable, Root
-from .runtime.connection import Connection
+from .runtime.connection import Connection, current_connection
 from .runtime.endpoints import Client, Server, connect, serve
 from .runtime.reference import RemoteReference, Stub
 from .typed.checks import MaxLen
@@ -60,6 +60,7 @@ __all__ = [
     "UnauthorizedLogin",
     "ValidationError",
     "connect",
+    "current_connection",
     "local_object",
     "serve",
 ]

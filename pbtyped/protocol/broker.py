@@ -191,6 +191,24 @@ class Broker:
         """Our calls still waiting for an answer."""
         return len(self._questions)
 
+    def release(self, ref: ImportedReference) -> None:
+        """Release ``ref`` now instead of when it is garbage collected (explicit disposal).
+
+        The Release goes out with the next ``take_pending()``; calls through ``ref`` raise
+        DeadReferenceError from here on. Releasing twice is harmless.
+        """
+        if ref.pb_broker is not self or not self._holds(ref):
+            return
+        export_id = ref.pb_export_id
+        del self._imports[export_id]
+        count = self._import_counts.pop(export_id)
+        if self.state is ConnectionState.OPEN:
+            self._owed.append(self._codec.encode([int(m.Kind.RELEASE), export_id, count]))
+
+    def _holds(self, ref: ImportedReference) -> bool:
+        held = self._imports.get(ref.pb_export_id)
+        return held is not None and held() is ref
+
     def root_reference(self) -> ImportedReference:
         """The proxy for the peer's root object (export id 0)."""
         return self.decode_sender_ref(ROOT_ID)
@@ -217,6 +235,8 @@ class Broker:
             raise NoSuchMethod(f"{method[:60]!r} can never name a remote method")
         if target.pb_broker is not self:
             raise LocalProtocolError("reference used with a broker it does not belong to")
+        if not self._holds(target):
+            raise DeadReferenceError("this reference was released")
         qid = self._next_question
         data = self._encode_tracked(
             [_CALL, qid, [0, target.pb_export_id], method, list(args), kwargs]
@@ -327,7 +347,7 @@ class Broker:
                     "a RemoteReference is valid only on the connection it was received on; "
                     "it cannot be passed to another peer"
                 )
-            if obj.pb_export_id not in self._imports:
+            if not self._holds(obj):
                 raise DeadReferenceError("this reference was already released")
             return cbor2.CBORTag(tags.RECEIVER_REF, obj.pb_export_id)
         if isinstance(obj, Referenceable):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextvars
 import inspect
 import logging
 import weakref
@@ -36,9 +37,24 @@ from ..wire.registry import Registry
 from .logs import LogLimiter
 from .reference import RemoteReference
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "current_connection"]
 
 log = logging.getLogger("pbtyped")
+
+_current: contextvars.ContextVar[Connection] = contextvars.ContextVar("pbtyped_connection")
+
+
+def current_connection() -> Connection:
+    """The connection whose peer made the remote call now running.
+
+    Call it inside a ``remote_*`` method (or code it awaits) to learn who is calling: the
+    peer's address (``.peer``), or to close that connection. Raises LookupError elsewhere.
+    """
+    try:
+        return _current.get()
+    except LookupError:
+        raise LookupError("current_connection() is only known inside a remote call") from None
+
 
 #: Answers buffered within one read before they are written out (see _write_later).
 _OUT_FLUSH = 64 * 1024
@@ -264,19 +280,22 @@ class Connection(asyncio.Protocol):
     def _dispatch(self, event: CallReceived) -> None:
         qid = event.question_id
         target = event.target
+        token = _current.set(self)  # a task made below copies this context: it sees it too
         try:
             if not isinstance(target, Referenceable):
                 raise NoSuchMethod(f"{type(target).__name__} has no remote methods")
             result = target.pb_dispatch(event.method, event.args, event.kwargs)
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._running[qid] = task
+                task.add_done_callback(lambda t: self._finished(qid, t, target, event.method))
+                return
         except Exception as exc:  # the remote method raised: that is its answer
             self._report(target, event.method, exc)
             self._write_later(self.broker.send_failure(qid, exc))
             return
-        if inspect.isawaitable(result):
-            task = asyncio.ensure_future(result)
-            self._running[qid] = task
-            task.add_done_callback(lambda t: self._finished(qid, t, target, event.method))
-            return
+        finally:
+            _current.reset(token)
         self._write_later(self.broker.send_return(qid, result))
 
     def _must_wait(self) -> bool:
@@ -458,6 +477,11 @@ class Connection(asyncio.Protocol):
 
     def _make_reference(self, broker: Broker, export_id: int) -> RemoteReference:
         return RemoteReference(broker, export_id, self)
+
+    def release(self, ref: RemoteReference) -> None:
+        """Release ``ref`` on the peer now (see RemoteReference.release)."""
+        self.broker.release(ref)
+        self._write(b"")
 
     def watch(self, ref: RemoteReference) -> None:
         """Remember ``ref`` so its disconnect callbacks run when the line drops."""

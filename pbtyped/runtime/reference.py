@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from ..protocol.broker import Broker, ImportedReference
 
@@ -50,6 +50,20 @@ class RemoteReference(ImportedReference):
         """
         return await self._connection.call(self, name, args, dict(kwargs or {}), timeout)
 
+    def release(self) -> None:
+        """Tell the peer now that we are done with its object (idempotent).
+
+        Without it, the release happens when this proxy is garbage collected. Afterwards,
+        calls through this proxy raise DeadReferenceError. ``with ref: ...`` releases on exit.
+        """
+        self._connection.release(self)
+
+    def __enter__(self) -> RemoteReference:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
     @property
     def is_connected(self) -> bool:
         """True while the reference's connection is open."""
@@ -81,6 +95,14 @@ class Stub:
 
     def __init__(self, reference: RemoteReference) -> None:
         self.pb_reference = reference
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # A stub may wrap one of our own objects (a reference come home): nothing to release.
+        if isinstance(self.pb_reference, RemoteReference):
+            self.pb_reference.release()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} for {self.pb_reference!r}>"

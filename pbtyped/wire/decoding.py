@@ -90,20 +90,19 @@ class DecodeState:
         return tuple(value)
 
     def sender_ref(self, value: Any, immutable: bool) -> Any:
-        refs = self._refs()
-        if refs is None:
-            return self.refuse("the connection is gone")
-        try:
-            return refs.decode_sender_ref(value)
-        except DecodeError as exc:
-            return self.refuse(str(exc))
+        return self._reference(value, sender=True)
 
     def receiver_ref(self, value: Any, immutable: bool) -> Any:
+        return self._reference(value, sender=False)
+
+    def _reference(self, export_id: Any, *, sender: bool) -> Any:
         refs = self._refs()
         if refs is None:
             return self.refuse("the connection is gone")
         try:
-            return refs.decode_receiver_ref(value)
+            if sender:
+                return refs.decode_sender_ref(export_id)
+            return refs.decode_receiver_ref(export_id)
         except DecodeError as exc:
             return self.refuse(str(exc))
 

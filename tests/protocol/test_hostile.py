@@ -125,7 +125,9 @@ def test_call_to_never_issued_id_fails_that_call_with_dead_reference() -> None:
 
 def test_caller_gets_dead_reference_error_for_a_never_issued_id() -> None:
     pair = Pair()
-    forged = ImportedReference(pair.a, 42)  # an id the server never gave
+    # A side that believes it holds id 42, which the server never gave (a buggy or forging
+    # peer): the callee's check refuses it.
+    forged = pair.a.decode_sender_ref(42)
     event = pair.call(forged, "echo", "x")
     assert isinstance(event, FailureReceived)
     assert type(event.error) is DeadReferenceError
@@ -146,7 +148,10 @@ def test_call_to_a_released_id_fails_with_dead_reference_error() -> None:
     gc.collect()
     pair.pump()  # the Release goes out
     assert pair.b.export_count == start
-    event = pair.call(ImportedReference(pair.a, export_id), "ping")
+    # Our side forgets it released the id (a buggy or forging peer): the callee refuses.
+    # (Kept alive to the end: its own Release would be refused too.)
+    forged = pair.a.decode_sender_ref(export_id)
+    event = pair.call(forged, "ping")
     assert isinstance(event, FailureReceived)
     assert type(event.error) is DeadReferenceError
     assert str(event.error) == (
@@ -547,3 +552,11 @@ def test_call_target_kind_must_be_an_int(target: list[object]) -> None:
     broker = open_broker()
     with pytest.raises(RemoteProtocolError, match=exactly(f"malformed call target {target!r}")):
         broker.receive_data(msg(1, 1, target, "echo", [], {}))
+
+
+def test_a_reference_not_held_is_refused_before_sending() -> None:
+    pair = Pair()
+    stray = ImportedReference(pair.a, 42)  # never decoded from the peer, never held
+    with pytest.raises(DeadReferenceError, match=exactly("this reference was released")):
+        pair.a.send_call(stray, "echo", ("x",), {})
+    assert pair.a.pending_questions == 0

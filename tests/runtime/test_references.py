@@ -183,3 +183,56 @@ def test_detached_hook_runs_once_on_release_and_on_disconnect(run) -> None:
             del kept
 
     run(body)
+
+
+def test_explicit_release_frees_the_export_at_once(run) -> None:
+    async def body() -> None:
+        async with pb.serve(One()) as server, pb.connect("127.0.0.1", server.port) as client:
+            root = await client.root()
+            (conn,) = server.connections
+            kept = await root.call_remote("new_two")  # held by Python, released by hand
+            with await root.call_remote("new_two") as scoped:
+                assert await scoped.call_remote("three", 1) == 3
+                assert conn.broker.export_count == 3
+            await eventually(lambda: conn.broker.export_count == 2)
+            with pytest.raises(pb.DeadReferenceError, match="released"):
+                await scoped.call_remote("three", 1)
+            kept.release()
+            kept.release()  # twice is harmless
+            await eventually(lambda: conn.broker.export_count == 1)
+            with pytest.raises(pb.DeadReferenceError, match="released"):
+                await root.call_remote("check_two", kept)
+            # The same object sent again arrives as a fresh, usable proxy.
+            again = await root.call_remote("get_two")
+            assert await again.call_remote("three", 2) == 6
+
+    run(body)
+
+
+class WhoCalls(pb.Root):
+    def remote_peer(self) -> str:
+        return str(pb.current_connection().peer[0])
+
+    async def remote_peer_later(self) -> bool:
+        import asyncio
+
+        conn = pb.current_connection()
+        await asyncio.sleep(0)
+        return pb.current_connection() is conn
+
+    def remote_hang_up(self) -> None:
+        pb.current_connection().close()
+
+
+def test_current_connection_names_the_caller(run) -> None:
+    async def body() -> None:
+        async with pb.serve(WhoCalls()) as server, pb.connect("127.0.0.1", server.port) as client:
+            root = await client.root()
+            assert await root.call_remote("peer") == "127.0.0.1"
+            assert await root.call_remote("peer_later") is True
+            with pytest.raises(pb.ConnectionLost):
+                await root.call_remote("hang_up")
+        with pytest.raises(LookupError, match="only known inside a remote call"):
+            pb.current_connection()
+
+    run(body)
