@@ -14,7 +14,8 @@ At the end the clients drop everything, and the server's ``remote_stats`` must s
 connection's export table back to the root alone and its import table empty, while still
 connected; then, once they have gone, a single connection left. Reported: calls completed,
 errors by kind (expected ones, and unexpected ones that fail the run), server RSS from
-/proc at start, after warm-up, peak and end, and the server's log line count.
+/proc at start, after warm-up, peak and end, the server's log record count, and how many
+closed connections the server still holds in memory (``--strict`` makes that fatal too).
 Exit status 0 only if nothing unexpected happened and the tables came back to empty.
 """
 
@@ -115,7 +116,10 @@ class SoakRoot(pb.Root):
     def remote_stats(self) -> dict[str, Any]:
         assert self.server is not None
         conns = list(self.server.connections)
+        gc.collect()
         return {
+            # Connection objects still in memory, open or not: beyond the open ones, a leak.
+            "connection_objects": sum(isinstance(o, pb.Connection) for o in gc.get_objects()),
             "connections": len(conns),
             "exports": [c.broker.export_count for c in conns],
             "imports": [c.broker.import_count for c in conns],
@@ -407,12 +411,13 @@ async def conduct(args: argparse.Namespace) -> dict[str, Any]:
         deadline = time.monotonic() + 10
         while True:
             after = await stats(port)
-            gone = after["connections"] == 1 and after["exports"] == [1]
+            gone = after["connections"] == 1 and after["exports"] == [1] and not after["imports"][0]
             if gone or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
         gc.collect()
         rss_end = rss_kib(server.pid)
+        leaked = after["connection_objects"] - after["connections"]
     finally:
         for proc in procs:
             if proc.returncode is None:
@@ -451,7 +456,8 @@ async def conduct(args: argparse.Namespace) -> dict[str, Any]:
         },
         "server_log_records": len(log_records),
         "server_log_by_level": dict(collections.Counter(r.split()[1] for r in log_records)),
-        "ok": clean and gone and not unexpected,
+        "closed_connections_in_memory": after["connection_objects"] - after["connections"],
+        "ok": clean and gone and not unexpected and (not args.strict or not leaked),
     }
 
 
@@ -470,6 +476,8 @@ def report(result: dict[str, Any]) -> str:
         f"export/import tables back to the root alone while connected: "
         f"{result['tables_empty_while_connected']}",
         f"after the clients left: {result['tables_after_disconnect']}",
+        f"closed connections still in memory (a leak if > 0): "
+        f"{result['closed_connections_in_memory']}",
         f"server log records: {result['server_log_records']} "
         f"{result['server_log_by_level']} (rate-limited: Limits.log_rate_per_minute)",
         "OK" if result["ok"] else "FAILED",
@@ -483,6 +491,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--procs", type=int, default=2, help="client processes")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--strict", action="store_true", help="also fail if closed connections stay in memory"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--client", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, default=0, help=argparse.SUPPRESS)

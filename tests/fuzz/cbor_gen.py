@@ -25,6 +25,7 @@ from .peers import METHODS
 
 __all__ = [
     "BIG_INT",
+    "HUGE_INTS",
     "Arr",
     "Byt",
     "Map",
@@ -42,10 +43,10 @@ __all__ = [
 
 HEADER = struct.Struct(">II")
 
-#: Largest integer magnitude drawn in general. Integers whose decimal form is longer than
-#: Python's int-to-str limit (4300 digits) make the broker raise ValueError instead of a
-#: protocol error; that bug is pinned by its own xfail test (test_broker_fuzz.py), so the
-#: general properties stay below it and keep guarding everything else.
+#: Largest integer magnitude drawn in general (a bignum, tag 2/3). Integers whose decimal form
+#: is longer than Python's int-to-str limit (4300 digits) once made the broker raise ValueError
+#: while formatting an error message; ``HUGE_INTS`` keeps drawing a few of those (pre-encoded:
+#: hypothesis itself cannot repr such an int).
 BIG_INT = 10**1000
 
 
@@ -160,9 +161,12 @@ def frame(body: bytes, attachments: bytes = b"") -> bytes:
 
 # -- values ------------------------------------------------------------------------------------
 
+HUGE_INTS = [Raw(cbor2.dumps(n)) for n in (10**5000, -(10**5000), 2**20000 + 1)]
+
 small_ids = st.integers(min_value=0, max_value=6)
 forged_ids = st.one_of(
     small_ids,
+    st.sampled_from(HUGE_INTS),
     st.integers(min_value=-(2**64), max_value=2**64 + 10),
     st.sampled_from([-1, 2**31, 2**63 - 1, 2**63, 2**64 - 1]),
     st.text(max_size=3),
@@ -175,6 +179,7 @@ scalars = st.one_of(
     st.booleans(),
     st.integers(min_value=-(2**64) - 5, max_value=2**64 + 5),
     st.integers(min_value=-BIG_INT, max_value=BIG_INT),
+    st.sampled_from(HUGE_INTS),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=20),
     st.binary(max_size=40),
@@ -212,6 +217,9 @@ def _our_tag(child: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(Tag, st.just(tags.TUPLE), st.lists(child, max_size=3) | child),
         st.builds(Tag, st.just(tags.ATTACHMENT), attachment | child),
         st.builds(Tag, st.sampled_from([tags.ANSWER_REF, tags.STREAM]), child),
+        # DECIMAL_TEXT: Decimal NaN/Infinity/-0 as text, at most 64 characters.
+        st.builds(Tag, st.just(41008), st.sampled_from(["NaN", "-0", "sNaN", "1e999999"]) | child),
+        st.builds(Tag, st.just(41008), st.text(max_size=70)),
     )
 
 

@@ -162,7 +162,7 @@ def test_pair_with_a_corrupting_link(
     server.finish()
 
 
-# -- the bug pinned below ----------------------------------------------------------------------
+# -- huge integers where the broker names a value in an error message -------------------------
 
 HUGE = 10**5000  # more decimal digits than int-to-str conversion allows (4300)
 
