@@ -377,7 +377,7 @@ def hostile_stream(draw: st.DrawFn, answers: bool = False, hello: bool = True) -
         body_len, att_len = HEADER.unpack_from(f)
         if op == "lie body":
             claim = draw(st.sampled_from([0, 1, body_len - 1, body_len + 1, 2**32 - 1]))
-            frames[i] = HEADER.pack(max(claim, 0), att_len) + f[8:]
+            frames[i] = HEADER.pack(min(max(claim, 0), 2**32 - 1), att_len) + f[8:]
         elif op == "lie att":
             claim = draw(st.sampled_from([1, att_len + 1, 2**24, 2**32 - 1]))
             frames[i] = HEADER.pack(body_len, min(claim, 2**32 - 1)) + f[8:]
