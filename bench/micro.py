@@ -1,12 +1,13 @@
 """In-process microbenchmarks of the pieces the profiles point at (evidence for optimisations).
 
-    python bench/micro.py [--at HEAD]
+    python bench/micro.py [--at HEAD] [--memory 500]
 
 Times, as the best of several repeats (the minimum is the figure least disturbed by a busy
 machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through
 the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]``
-that generated skeletons and stubs run, against an identity-preserving check. Not a test: it
-prints figures. It imports pbtyped's private modules, which may change.
+that generated skeletons and stubs run, against an identity-preserving check. ``--memory N``
+instead breaks a server's memory per connection down by source line. Not a test: it prints
+figures. It imports pbtyped's private modules, which may change.
 """
 
 from __future__ import annotations
@@ -131,20 +132,71 @@ def measure() -> None:
         print(f"{name:<{width}}  {us:>10,.1f} µs")
 
 
+def memory(n: int) -> None:
+    """Server-side allocations per connection, by source line (tracemalloc), ``n`` connections
+    opened by a scale_client.py process."""
+    import asyncio
+    import tracemalloc
+
+    from sys_pbtyped import Echoer, runtime_registry
+
+    import pbtyped as pb
+
+    async def run() -> None:
+        tracemalloc.start(1)
+        async with pb.serve(Echoer(), "127.0.0.1", 0, registry=runtime_registry()) as server:
+            cmd = [sys.executable, str(HERE / "scale_client.py"), "--port", str(server.port)]
+            proc = await asyncio.create_subprocess_exec(
+                *cmd,
+                "--conns",
+                str(n),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+            )
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            try:
+                before = tracemalloc.take_snapshot()
+                line = await asyncio.wait_for(proc.stdout.readline(), 120)
+                if line.strip() != b"READY":
+                    raise SystemExit(f"scale_client.py did not get ready: {line!r}")
+                after = tracemalloc.take_snapshot()
+            finally:
+                proc.stdin.close()
+                await asyncio.wait_for(proc.wait(), 60)
+        stats = after.compare_to(before, "lineno")
+        total = sum(st.size_diff for st in stats)
+        print(
+            f"server-side allocations per connection ({n} connections, tracemalloc): "
+            f"{total / n / 1024:,.1f} KiB in all; the largest sites:"
+        )
+        for st in stats[:15]:
+            frame = st.traceback[0]
+            where = f"{Path(frame.filename).name}:{frame.lineno}"
+            print(f"  {st.size_diff / n:>9,.0f} B  {st.count_diff / n:>6.1f} blocks  {where}")
+
+    asyncio.run(run())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--at", default="HEAD", help="git revision of pbtyped, or 'worktree'")
     p.add_argument("--out", type=Path, default=HERE / "results")
+    p.add_argument("--memory", type=int, default=0, help="connections for the memory section")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inner:
-        measure()
+        if args.memory:
+            memory(args.memory)
+        else:
+            measure()
         return 0
     from procs import pbtyped_source
 
     env, source = pbtyped_source(args.at, args.out)
     print(f"python bench/micro.py --at {args.at}  (pbtyped from {source})", flush=True)
     cmd = [sys.executable, str(HERE / "micro.py"), "--inner"]
+    cmd += ["--memory", str(args.memory)] if args.memory else []
     return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode
 
 
