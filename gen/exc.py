@@ -52,12 +52,12 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
         return _pb.dispatch(_SPEC_One, self, method, args, kwargs)
 
     @abc.abstractmethod
-    def remote_broken(self) -> None | Awaitable[None]:
+    def remote_broken(self) -> Awaitable[None] | None:
         """Raises MyError."""
         raise NotImplementedError
 
     @abc.abstractmethod
-    def remote_broken2(self) -> None | Awaitable[None]:
+    def remote_broken2(self) -> Awaitable[None] | None:
         """Raises an unregistered exception: the caller gets a RemoteError."""
         raise NotImplementedError
 

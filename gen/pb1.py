@@ -33,7 +33,8 @@ class TwoClient(pb.Stub):
 
 
 class TwoServer(pb.Root, metaclass=abc.ABCMeta):
-    """The object the root hands out. Server skeleton: subclass it, implement each ``remote_*``.
+    """The object the root hands out. Server skeleton: subclass it, implement each
+    ``remote_*``.
 
     Arguments are checked against the schema before a method runs, results after it.
     """
@@ -45,7 +46,7 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
         return _pb.dispatch(_SPEC_Two, self, method, args, kwargs)
 
     @abc.abstractmethod
-    def remote_three(self, arg: int) -> None | Awaitable[None]:
+    def remote_three(self, arg: int) -> Awaitable[None] | None:
         """Implement ``three``: return the result or an awaitable of it."""
         raise NotImplementedError
 

@@ -45,7 +45,7 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
         return _pb.dispatch(_SPEC_Two, self, method, args, kwargs)
 
     @abc.abstractmethod
-    def remote_print(self, arg: int) -> None | Awaitable[None]:
+    def remote_print(self, arg: int) -> Awaitable[None] | None:
         """Implement ``print``: return the result or an awaitable of it."""
         raise NotImplementedError
 

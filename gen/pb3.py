@@ -33,7 +33,8 @@ class TwoClient(pb.Stub):
 
 
 class TwoServer(pb.Root, metaclass=abc.ABCMeta):
-    """An object on the client side. Server skeleton: subclass it, implement each ``remote_*``.
+    """An object on the client side. Server skeleton: subclass it, implement each
+    ``remote_*``.
 
     Arguments are checked against the schema before a method runs, results after it.
     """
@@ -45,7 +46,7 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
         return _pb.dispatch(_SPEC_Two, self, method, args, kwargs)
 
     @abc.abstractmethod
-    def remote_print(self, arg: int) -> None | Awaitable[None]:
+    def remote_print(self, arg: int) -> Awaitable[None] | None:
         """Implement ``print``: return the result or an awaitable of it."""
         raise NotImplementedError
 
@@ -74,7 +75,7 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
         return _pb.dispatch(_SPEC_One, self, method, args, kwargs)
 
     @abc.abstractmethod
-    def remote_take_two(self, two: TwoClient) -> None | Awaitable[None]:
+    def remote_take_two(self, two: TwoClient) -> Awaitable[None] | None:
         """Call ``two.print(12)`` back on the caller's side."""
         raise NotImplementedError
 

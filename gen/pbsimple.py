@@ -31,7 +31,8 @@ class EchoerClient(pb.Stub):
 
 
 class EchoerServer(pb.Root, metaclass=abc.ABCMeta):
-    """Echoes what it is given. Server skeleton: subclass it, implement each ``remote_*``.
+    """Echoes what it is given. Server skeleton: subclass it, implement each
+    ``remote_*``.
 
     Arguments are checked against the schema before a method runs, results after it.
     """

@@ -36,7 +36,7 @@ class OneClient(pb.Stub):
     pb_interface: ClassVar[str] = "trap.One"
 
     async def foo_method(self, arg: str) -> str:
-        """Call ``foo_method`` on the remote object."""
+        """Return "response", or raise MyException if ``arg`` is "panic!"."""
         return _cast(str, await _pb.invoke(_SPEC_One, self, "foo_method", (arg,), {}))
 
     async def shutdown(self) -> None:
@@ -58,11 +58,11 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def remote_foo_method(self, arg: str) -> str | Awaitable[str]:
-        """Implement ``foo_method``: return the result or an awaitable of it."""
+        """Return "response", or raise MyException if ``arg`` is "panic!"."""
         raise NotImplementedError
 
     @abc.abstractmethod
-    def remote_shutdown(self) -> None | Awaitable[None]:
+    def remote_shutdown(self) -> Awaitable[None] | None:
         """Stop the server."""
         raise NotImplementedError
 

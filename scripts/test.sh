@@ -9,7 +9,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 echo "== ruff"
-.venv/bin/ruff check pbtyped tests examples
+.venv/bin/ruff check pbtyped tests examples gen
 echo "== mypy --strict"
 .venv/bin/mypy pbtyped examples
 echo "== pbtyped generate --check"

@@ -164,6 +164,8 @@ def _union(options: list[TypeRef]) -> TypeRef:
         for item in option.args if option.kind is Kind.UNION else (option,):
             if item not in flat:
                 flat.append(item)
+    # None goes last, as ruff wants it written (RUF036); checking order does not matter.
+    flat.sort(key=lambda item: item.kind is Kind.NONE)
     return flat[0] if len(flat) == 1 else TypeRef(kind=Kind.UNION, args=tuple(flat))
 
 

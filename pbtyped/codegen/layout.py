@@ -1,4 +1,5 @@
-"""Line fitting that matches ``ruff format``, so generated code needs no formatter.
+"""Line fitting and ordering that match ``ruff format`` and ``ruff check``, so generated code
+needs no formatter and passes the linter.
 
 A construct goes on one line when it fits in 88 columns (ruff's default width, stricter than
 this repo's 100, so the output is stable under either). Otherwise it is exploded one item per
@@ -7,9 +8,29 @@ line with a trailing comma, which ruff keeps as it is (the "magic trailing comma
 
 from __future__ import annotations
 
-__all__ = ["LINE", "call", "fit_def", "literal_dict", "literal_tuple"]
+import re
+import textwrap
+
+__all__ = [
+    "LINE",
+    "all_key",
+    "call",
+    "docstring",
+    "fit_def",
+    "literal_dict",
+    "literal_tuple",
+    "member_key",
+    "module_key",
+]
 
 LINE = 88
+
+# Runs of three quotes would end the literal.
+_QUOTES = re.compile(r'"{3,}')
+# A quote at either end would make ruff add a space there (one not already escaped, at the end).
+_FIRST_QUOTE = re.compile(r'^"')
+_LAST_QUOTE = re.compile(r'(?<!\\)((?:\\\\)*)"$')
+_DIGITS = re.compile(r"(\d+)")
 
 
 def call(head: str, items: list[str], indent: int, *, prefix: int = 0, suffix: int = 1) -> str:
@@ -45,3 +66,96 @@ def literal_tuple(names: list[str]) -> str:
 def literal_dict(names: list[str]) -> str:
     """A dict display mapping each name (as a string) to the variable of that name."""
     return "{" + ", ".join(f'"{n}": {n}' for n in names) + "}"
+
+
+def _escape_char(ch: str) -> str:
+    if ch == "\\":
+        return "\\\\"
+    if " " <= ch <= "~":
+        return ch
+    # Everything else is escaped, so no control, invisible or confusable character (ruff's
+    # RUF001-RUF003) reaches the generated source; the docstring's value is unchanged.
+    code = ord(ch)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _escape(line: str) -> str:
+    text = "".join(_escape_char(ch) for ch in line)
+    return _QUOTES.sub(lambda m: '\\"' * len(m[0]), text)
+
+
+def docstring(text: str, indent: int) -> str:
+    """A docstring literal for ``text`` (already cleaned, as ``ast.get_docstring`` does),
+    written at ``indent`` columns; continuation lines carry the indentation.
+
+    Its value is ``text`` with long lines wrapped at spaces (to fit 88 columns) and trailing
+    spaces dropped: backslashes, non-ASCII characters and the quotes that would end the literal
+    or make ruff add a space are escaped. A docstring of several lines closes on a line of its
+    own (``ruff format`` leaves both forms as they are).
+    """
+    width = LINE - indent - 3  # room for the opening or the closing quotes
+    escaped = [_escape(raw.rstrip()) for raw in text.strip().split("\n")]
+    escaped[0] = _FIRST_QUOTE.sub(r'\\"', escaped[0])
+    escaped[-1] = _LAST_QUOTE.sub(r'\1\\"', escaped[-1])
+    lines: list[str] = []
+    for line in escaped:
+        if len(line) <= width:
+            lines.append(line)
+            continue
+        body = line.lstrip(" ")
+        lead = " " * (len(line) - len(body))
+        lines.extend(
+            textwrap.wrap(
+                body,
+                width,
+                initial_indent=lead,
+                subsequent_indent=lead,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    pad = " " * indent
+    source = "\n".join(f"{pad}{line}" if line and i else line for i, line in enumerate(lines))
+    if len(lines) == 1:
+        return f'"""{source}"""'
+    leads = [len(line) - len(line.lstrip(" ")) for line in lines[1:] if line]
+    if leads and min(leads) > 0:
+        # Every later line is indented more than the first: only a first line of its own keeps
+        # that when the docstring is cleaned (the first line never counts for the margin).
+        source = f"\n{pad}{source}"
+    return f'"""{source}\n{pad}"""'
+
+
+def _natural(text: str) -> tuple[tuple[int, int], ...]:
+    # Natural order (``Item2`` before ``Item10``), comparing characters by code point.
+    key: list[tuple[int, int]] = []
+    for i, part in enumerate(_DIGITS.split(text)):
+        if i % 2:
+            key.append((ord("0"), int(part)))
+        else:
+            key.extend((ord(ch), 0) for ch in part)
+    return tuple(key)
+
+
+def _member_type(name: str) -> int:
+    # isort's "order by type": CONSTANTS, then Classes, then variables.
+    if len(name) > 1 and name.upper() == name and name.lower() != name:
+        return 0
+    return 1 if name[:1].isupper() else 2
+
+
+def member_key(name: str) -> tuple[object, ...]:
+    """Where ruff's isort puts ``name`` among the names of one ``from ... import``."""
+    return (_member_type(name), _natural(name.lower()), _natural(name))
+
+
+def module_key(module: str) -> tuple[object, ...]:
+    """Where ruff's isort puts ``from .module import ...`` among sibling imports."""
+    return (_natural(module.lower()), _natural(module))
+
+
+def all_key(name: str) -> tuple[object, ...]:
+    """Where ruff (RUF022, isort-style) puts ``name`` in ``__all__``."""
+    return (_member_type(name), _natural(name))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from .layout import LINE, call, fit_def, literal_dict, literal_tuple
+from .layout import LINE, call, docstring, fit_def, literal_dict, literal_tuple, member_key
 
 __all__ = [
     "CopyType",
@@ -25,6 +25,18 @@ __all__ = [
     "Param",
     "TypeRef",
 ]
+
+
+_CLIENT_DOC = "Client stub: await its methods."
+_SERVER_DOC = "Server skeleton: subclass it, implement each ``remote_*``."
+_SERVER_DOC_MORE = (
+    "Arguments are checked against the schema before a method runs, results after it."
+)
+
+
+def _joined(doc: str, more: str) -> str:
+    # A one-line docstring runs on; a longer one gets a paragraph more.
+    return f"{doc}\n\n{more}" if "\n" in doc else f"{doc} {more}"
 
 
 class Kind(enum.Enum):
@@ -103,6 +115,10 @@ class TypeRef:
             return client
         return str(k.value)
 
+    def options(self) -> tuple[TypeRef, ...]:
+        """The members of a union (without its limit), or this type alone."""
+        return self.args if self.kind is Kind.UNION and self.max_len is None else (self,)
+
     def walk(self) -> tuple[TypeRef, ...]:
         """This node and every node below it, depth first."""
         nodes: list[TypeRef] = [self]
@@ -158,13 +174,14 @@ class Method:
 
     @property
     def client_doc(self) -> str:
-        """The stub method's docstring."""
-        return self.doc or f"Call ``{self.name}`` on the remote object."
+        """The stub method's docstring literal."""
+        return docstring(self.doc or f"Call ``{self.name}`` on the remote object.", 8)
 
     @property
     def server_doc(self) -> str:
-        """The skeleton method's docstring."""
-        return self.doc or f"Implement ``{self.name}``: return the result or an awaitable of it."
+        """The skeleton method's docstring literal."""
+        fallback = f"Implement ``{self.name}``: return the result or an awaitable of it."
+        return docstring(self.doc or fallback, 8)
 
     @property
     def client_def(self) -> str:
@@ -188,9 +205,12 @@ class Method:
     def server_def(self) -> str:
         """The skeleton's abstract ``def remote_<name>`` line(s)."""
         ret = self.returns.render(Mode.RESULT)
-        return fit_def(
-            f"def remote_{self.name}", self._params(Mode.STUB), f"{ret} | Awaitable[{ret}]", 4
-        )
+        # ``None`` goes last in a union (ruff's RUF036): ``int | Awaitable[int | None] | None``.
+        options = [a for a in self.returns.options() if a.kind is not Kind.NONE]
+        plain = [a.render(Mode.RESULT) for a in options]
+        none = [] if len(options) == len(self.returns.options()) else ["None"]
+        returns = " | ".join([*plain, f"Awaitable[{ret}]", *none])
+        return fit_def(f"def remote_{self.name}", self._params(Mode.STUB), returns, 4)
 
     @property
     def spec(self) -> str:
@@ -208,6 +228,16 @@ class Interface:
     wire_name: str
     spec_var: str
     methods: tuple[Method, ...]
+
+    @property
+    def client_doc(self) -> str:
+        """The stub class's docstring literal."""
+        return docstring(_joined(self.doc, _CLIENT_DOC), 4)
+
+    @property
+    def server_doc(self) -> str:
+        """The skeleton class's docstring literal."""
+        return docstring(f"{_joined(self.doc, _SERVER_DOC)}\n\n{_SERVER_DOC_MORE}", 4)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -235,6 +265,11 @@ class CopyType:
     decorator: str  # e.g. ``dataclasses.dataclass(frozen=True)``
     fields: tuple[Field, ...]
 
+    @property
+    def doc_literal(self) -> str:
+        """The class's docstring literal."""
+        return docstring(self.doc, 4)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnumType:
@@ -246,6 +281,11 @@ class EnumType:
     base: str
     members: tuple[tuple[str, str], ...]  # (name, value source)
 
+    @property
+    def doc_literal(self) -> str:
+        """The class's docstring literal."""
+        return docstring(self.doc, 4)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorType:
@@ -256,19 +296,30 @@ class ErrorType:
     wire_name: str
     base: str
 
+    @property
+    def doc_literal(self) -> str:
+        """The class's docstring literal."""
+        return docstring(self.doc, 4)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Import:
     """Names taken from a sibling generated module."""
 
     module: str
-    names: tuple[str, ...]
+    names: tuple[str, ...]  # in isort's order (``layout.member_key``)
     registry_alias: str
 
     @property
     def line(self) -> str:
-        """The ``from .module import ...`` statement (its registry under a private alias)."""
-        names = [f"REGISTRY as {self.registry_alias}", *self.names]
+        """The ``from .module import ...`` statements: its registry, under a private alias, is
+        imported alone (as ruff's isort wants it), before or after the others as it sorts."""
+        statements = [(member_key("REGISTRY"), self._line([f"REGISTRY as {self.registry_alias}"]))]
+        if self.names:
+            statements.append((member_key(self.names[0]), self._line(list(self.names))))
+        return "\n".join(text for _, text in sorted(statements))
+
+    def _line(self, names: list[str]) -> str:
         one = f"from .{self.module} import {', '.join(names)}"
         if len(one) <= LINE:
             return one

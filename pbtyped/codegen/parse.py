@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .annotations import Scope, literal_source, resolve_default, resolve_type
 from .errors import SchemaError
+from .layout import all_key, member_key, module_key
 from .model import (
     CopyType,
     EnumType,
@@ -39,12 +40,9 @@ _RESERVED = {
 
 
 def _doc(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, fallback: str) -> str:
-    """The first line of a docstring, if it can be re-emitted verbatim; else ``fallback``."""
-    text = ast.get_docstring(node)
-    line = text.strip().splitlines()[0].strip() if text and text.strip() else ""
-    if not line or '"' in line or "\\" in line or not line.isprintable():
-        return fallback
-    return line
+    """The docstring, cleaned (any text: the generator escapes it), or ``fallback``."""
+    text = (ast.get_docstring(node, clean=True) or "").strip()
+    return text or fallback
 
 
 def _body(node: ast.ClassDef) -> list[ast.stmt]:
@@ -349,8 +347,12 @@ class _ModuleParser:
             else:
                 names.add(name)
         imports = tuple(
-            Import(module=mod, names=tuple(sorted(names)), registry_alias=f"_REGISTRY_{mod}")
-            for mod, names in sorted(by_module.items())
+            Import(
+                module=mod,
+                names=tuple(sorted(names, key=member_key)),
+                registry_alias=f"_REGISTRY_{mod}",
+            )
+            for mod, names in sorted(by_module.items(), key=lambda item: module_key(item[0]))
         )
         exports = [e.name for e in enums] + [c.name for c in copies] + [e.name for e in errors]
         exports.append("REGISTRY")
@@ -365,7 +367,7 @@ class _ModuleParser:
             imports=imports,
             typing_names=tuple(sorted(typing_names)),
             stdlib_imports=tuple(sorted(stdlib)),
-            exports=tuple(sorted(exports, key=lambda n: (not n.isupper(), n))),
+            exports=tuple(sorted(exports, key=all_key)),
         )
 
 

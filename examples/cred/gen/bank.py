@@ -62,7 +62,8 @@ class InboxClient(pb.Stub):
 
 
 class InboxServer(pb.Root, metaclass=abc.ABCMeta):
-    """The customer's side, given at login as the mind. Server skeleton: subclass it, implement each ``remote_*``.
+    """The customer's side, given at login as the mind. Server skeleton: subclass it,
+    implement each ``remote_*``.
 
     Arguments are checked against the schema before a method runs, results after it.
     """
@@ -74,7 +75,7 @@ class InboxServer(pb.Root, metaclass=abc.ABCMeta):
         return _pb.dispatch(_SPEC_Inbox, self, method, args, kwargs)
 
     @abc.abstractmethod
-    def remote_credited(self, amount: int, payer: str) -> None | Awaitable[None]:
+    def remote_credited(self, amount: int, payer: str) -> Awaitable[None] | None:
         """``payer`` sent ``amount`` cents to this customer."""
         raise NotImplementedError
 
@@ -123,7 +124,8 @@ class AccountClient(pb.Stub):
 
 
 class AccountServer(pb.Root, metaclass=abc.ABCMeta):
-    """A customer's own account, and nobody else's. Server skeleton: subclass it, implement each ``remote_*``.
+    """A customer's own account, and nobody else's. Server skeleton: subclass it,
+    implement each ``remote_*``.
 
     Arguments are checked against the schema before a method runs, results after it.
     """

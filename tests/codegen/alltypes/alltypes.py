@@ -50,7 +50,7 @@ class Invalid(pb.Error):
 
 
 class TooBig(Invalid):
-    """The input was too big."""
+    """The input was "too big\""""
 
 
 class Sink(Protocol):
@@ -104,3 +104,18 @@ class Kitchen(Protocol):
     def tagged(self, tagger: Tagger, tag: Tag) -> Tag: ...
 
     async def flagged(self, on: bool = True, *, reason: str = "none") -> bytes: ...
+
+
+class Quoted(Protocol):
+    """Docstrings survive whole: "quotes", a \\backslash\\, ''' and \"\"\" quotes, \
+non-ASCII (na\u00efve \u2013 \u201csmart\u201d), and a line longer than any width allows, wrapped.
+
+    Indented lines keep their place:
+
+        path = "C:\\new\\table" + '\\n'
+
+    It ends with a quote: \""""
+
+    def said(self) -> str:
+        """\"hi", as it is: \\ and \\\\ stay, and so do \'\'\' and \"\"\"."""
+        ...
