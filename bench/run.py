@@ -395,7 +395,7 @@ def chart(systems: list[System], summary: dict[str, Any], path: Path, title: str
         ax.bar(xs, [d[f"lat_{q}"] or 0 for d in data], width, label=q)
     ax.set_title("sequential small echo: latency percentiles (µs, log scale, lower is better)")
     ax.set_yscale("log")
-    ax.legend()
+    ax.legend(fontsize=8, loc="upper left", ncol=4)
 
     def bars(ax: Any, values: list[float | None], title: str, log: bool = False) -> None:
         ax.bar(range(len(values)), [v or 0 for v in values], color="tab:blue")
@@ -453,6 +453,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="git revision of pbtyped to measure (default HEAD), or 'worktree'",
     )
     p.add_argument("--publish", action="store_true", help="update bench/latest.png, RESULTS.md")
+    p.add_argument("--redraw", type=Path, default=None, help="only redraw the chart of a JSON")
     p.add_argument(
         "--wait-idle", type=float, default=0, help="first wait up to this many s for load < 0.5"
     )
@@ -461,6 +462,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.redraw is not None:
+        return redraw(args.redraw, args.publish)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     cfg = PRESETS[mode]
     if args.sizes:
@@ -549,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     stamp = time.strftime("%Y%m%d-%H%M%S")
     title = (
         f"{command}  |  {facts['nproc']} CPUs ({facts['cpu']}), Python {facts['python']}, "
-        f"medians of {runs} run(s), {time.strftime('%Y-%m-%d')}"
+        f"medians of {runs} run(s), pbtyped from {source}"
     )
     md = "\n\n".join(
         [
@@ -593,6 +596,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.publish:
         publish(md, png if not why_not else None)
     return 0 if all(summary[s.key].get("runs") or s.key in skipped for s in systems) else 1
+
+
+def redraw(path: Path, publish_it: bool) -> int:
+    """Draw the chart of a results JSON again (next to it, or as bench/latest.png)."""
+    doc = json.loads(path.read_text())
+    summary = doc["summary"]
+    systems = [s for s in all_systems(stubs=True) if s.key in summary]
+    facts = doc["machine"]
+    title = (
+        f"{doc['command']}  |  {facts['nproc']} CPUs ({facts['cpu']}), Python {facts['python']}, "
+        f"medians of {doc['runs']} run(s), pbtyped from {facts.get('pbtyped_source', '?')}"
+    )
+    png = HERE / "latest.png" if publish_it else path.with_suffix(".png")
+    why_not = chart(systems, summary, png, title)
+    print(why_not or f"wrote {png.name}")
+    return 0 if why_not is None else 1
 
 
 def publish(md: str, png: Path | None) -> None:
