@@ -25,24 +25,34 @@ class MyError(pb.Error):
 
 
 class OneClient(pb.Stub):
-    """The root. Client stub: await its methods."""
+    """The root.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "exc.One"
 
-    async def broken(self) -> None:
+    async def broken(self, *, pb_timeout: float | None = None) -> None:
         """Raises MyError."""
-        return _cast(None, await _pb.invoke(_SPEC_One, self, "broken", (), {}))
+        return _cast(
+            None,
+            await _pb.invoke(_SPEC_One, self, "broken", (), {}, pb_timeout),
+        )
 
-    async def broken2(self) -> None:
+    async def broken2(self, *, pb_timeout: float | None = None) -> None:
         """Raises an unregistered exception: the caller gets a RemoteError."""
-        return _cast(None, await _pb.invoke(_SPEC_One, self, "broken2", (), {}))
+        return _cast(
+            None,
+            await _pb.invoke(_SPEC_One, self, "broken2", (), {}, pb_timeout),
+        )
 
 
 class OneServer(pb.Root, metaclass=abc.ABCMeta):
-    """The root. Server skeleton: subclass it, implement each ``remote_*``.
+    """The root.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "exc.One"

@@ -22,21 +22,27 @@ __all__ = [
 
 
 class TwoClient(pb.Stub):
-    """The object the root hands out. Client stub: await its methods."""
+    """The object the root hands out.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb1.Two"
 
-    async def three(self, arg: int) -> None:
+    async def three(self, arg: int, *, pb_timeout: float | None = None) -> None:
         """Call ``three`` on the remote object."""
-        return _cast(None, await _pb.invoke(_SPEC_Two, self, "three", (arg,), {}))
+        return _cast(
+            None,
+            await _pb.invoke(_SPEC_Two, self, "three", (arg,), {}, pb_timeout),
+        )
 
 
 class TwoServer(pb.Root, metaclass=abc.ABCMeta):
-    """The object the root hands out. Server skeleton: subclass it, implement each
-    ``remote_*``.
+    """The object the root hands out.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "pb1.Two"
@@ -52,20 +58,27 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
 
 
 class OneClient(pb.Stub):
-    """The root. Client stub: await its methods."""
+    """The root.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb1.One"
 
-    async def get_two(self) -> TwoClient:
+    async def get_two(self, *, pb_timeout: float | None = None) -> TwoClient:
         """A new Two, passed by reference."""
-        return _cast(TwoClient, await _pb.invoke(_SPEC_One, self, "get_two", (), {}))
+        return _cast(
+            TwoClient,
+            await _pb.invoke(_SPEC_One, self, "get_two", (), {}, pb_timeout),
+        )
 
 
 class OneServer(pb.Root, metaclass=abc.ABCMeta):
-    """The root. Server skeleton: subclass it, implement each ``remote_*``.
+    """The root.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "pb1.One"

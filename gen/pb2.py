@@ -22,20 +22,27 @@ __all__ = [
 
 
 class TwoClient(pb.Stub):
-    """The root's single Two. Client stub: await its methods."""
+    """The root's single Two.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb2.Two"
 
-    async def print(self, arg: int) -> None:
+    async def print(self, arg: int, *, pb_timeout: float | None = None) -> None:
         """Call ``print`` on the remote object."""
-        return _cast(None, await _pb.invoke(_SPEC_Two, self, "print", (arg,), {}))
+        return _cast(
+            None,
+            await _pb.invoke(_SPEC_Two, self, "print", (arg,), {}, pb_timeout),
+        )
 
 
 class TwoServer(pb.Root, metaclass=abc.ABCMeta):
-    """The root's single Two. Server skeleton: subclass it, implement each ``remote_*``.
+    """The root's single Two.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "pb2.Two"
@@ -51,27 +58,39 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
 
 
 class OneClient(pb.Stub):
-    """The root. Client stub: await its methods."""
+    """The root.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb2.One"
 
-    async def get_two(self) -> TwoClient:
+    async def get_two(self, *, pb_timeout: float | None = None) -> TwoClient:
         """The root's one Two (the same object every time)."""
-        return _cast(TwoClient, await _pb.invoke(_SPEC_One, self, "get_two", (), {}))
+        return _cast(
+            TwoClient,
+            await _pb.invoke(_SPEC_One, self, "get_two", (), {}, pb_timeout),
+        )
 
-    async def check_two(self, newtwo: TwoClient | TwoServer) -> bool:
+    async def check_two(
+        self,
+        newtwo: TwoClient | TwoServer,
+        *,
+        pb_timeout: float | None = None,
+    ) -> bool:
         """Whether ``newtwo`` is the root's own Two."""
         return _cast(
             bool,
-            await _pb.invoke(_SPEC_One, self, "check_two", (newtwo,), {}),
+            await _pb.invoke(_SPEC_One, self, "check_two", (newtwo,), {}, pb_timeout),
         )
 
 
 class OneServer(pb.Root, metaclass=abc.ABCMeta):
-    """The root. Server skeleton: subclass it, implement each ``remote_*``.
+    """The root.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "pb2.One"

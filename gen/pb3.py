@@ -22,21 +22,27 @@ __all__ = [
 
 
 class TwoClient(pb.Stub):
-    """An object on the client side. Client stub: await its methods."""
+    """An object on the client side.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb3.Two"
 
-    async def print(self, arg: int) -> None:
+    async def print(self, arg: int, *, pb_timeout: float | None = None) -> None:
         """Call ``print`` on the remote object."""
-        return _cast(None, await _pb.invoke(_SPEC_Two, self, "print", (arg,), {}))
+        return _cast(
+            None,
+            await _pb.invoke(_SPEC_Two, self, "print", (arg,), {}, pb_timeout),
+        )
 
 
 class TwoServer(pb.Root, metaclass=abc.ABCMeta):
-    """An object on the client side. Server skeleton: subclass it, implement each
-    ``remote_*``.
+    """An object on the client side.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "pb3.Two"
@@ -52,20 +58,32 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
 
 
 class OneClient(pb.Stub):
-    """The root. Client stub: await its methods."""
+    """The root.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb3.One"
 
-    async def take_two(self, two: TwoClient | TwoServer) -> None:
+    async def take_two(
+        self,
+        two: TwoClient | TwoServer,
+        *,
+        pb_timeout: float | None = None,
+    ) -> None:
         """Call ``two.print(12)`` back on the caller's side."""
-        return _cast(None, await _pb.invoke(_SPEC_One, self, "take_two", (two,), {}))
+        return _cast(
+            None,
+            await _pb.invoke(_SPEC_One, self, "take_two", (two,), {}, pb_timeout),
+        )
 
 
 class OneServer(pb.Root, metaclass=abc.ABCMeta):
-    """The root. Server skeleton: subclass it, implement each ``remote_*``.
+    """The root.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "pb3.One"

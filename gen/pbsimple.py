@@ -20,21 +20,27 @@ __all__ = [
 
 
 class EchoerClient(pb.Stub):
-    """Echoes what it is given. Client stub: await its methods."""
+    """Echoes what it is given.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pbsimple.Echoer"
 
-    async def echo(self, st: str) -> str:
+    async def echo(self, st: str, *, pb_timeout: float | None = None) -> str:
         """Return ``st`` unchanged."""
-        return _cast(str, await _pb.invoke(_SPEC_Echoer, self, "echo", (st,), {}))
+        return _cast(
+            str,
+            await _pb.invoke(_SPEC_Echoer, self, "echo", (st,), {}, pb_timeout),
+        )
 
 
 class EchoerServer(pb.Root, metaclass=abc.ABCMeta):
-    """Echoes what it is given. Server skeleton: subclass it, implement each
-    ``remote_*``.
+    """Echoes what it is given.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "pbsimple.Echoer"

@@ -30,24 +30,34 @@ class MyOtherException(pb.Error):
 
 
 class OneClient(pb.Stub):
-    """The root. Client stub: await its methods."""
+    """The root.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "trap.One"
 
-    async def foo_method(self, arg: str) -> str:
+    async def foo_method(self, arg: str, *, pb_timeout: float | None = None) -> str:
         """Return "response", or raise MyException if ``arg`` is "panic!"."""
-        return _cast(str, await _pb.invoke(_SPEC_One, self, "foo_method", (arg,), {}))
+        return _cast(
+            str,
+            await _pb.invoke(_SPEC_One, self, "foo_method", (arg,), {}, pb_timeout),
+        )
 
-    async def shutdown(self) -> None:
+    async def shutdown(self, *, pb_timeout: float | None = None) -> None:
         """Stop the server."""
-        return _cast(None, await _pb.invoke(_SPEC_One, self, "shutdown", (), {}))
+        return _cast(
+            None,
+            await _pb.invoke(_SPEC_One, self, "shutdown", (), {}, pb_timeout),
+        )
 
 
 class OneServer(pb.Root, metaclass=abc.ABCMeta):
-    """The root. Server skeleton: subclass it, implement each ``remote_*``.
+    """The root.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "trap.One"

@@ -27,16 +27,11 @@ __all__ = [
 ]
 
 
-_CLIENT_DOC = "Client stub: await its methods."
-_SERVER_DOC = "Server skeleton: subclass it, implement each ``remote_*``."
-_SERVER_DOC_MORE = (
-    "Arguments are checked against the schema before a method runs, results after it."
+_CLIENT_DOC = "Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call."
+_SERVER_DOC = (
+    "Server skeleton: subclass it and implement each ``remote_*``. Arguments are checked "
+    "against the schema before a method runs, results after it."
 )
-
-
-def _joined(doc: str, more: str) -> str:
-    # A one-line docstring runs on; a longer one gets a paragraph more.
-    return f"{doc}\n\n{more}" if "\n" in doc else f"{doc} {more}"
 
 
 class Kind(enum.Enum):
@@ -162,7 +157,7 @@ class Method:
     returns: TypeRef
     interface: str  # the interface's spec variable in the generated module
 
-    def _params(self, mode: Mode) -> list[str]:
+    def _params(self, mode: Mode, *extra: str) -> list[str]:
         items = ["self"]
         star = False
         for p in self.params:
@@ -170,7 +165,9 @@ class Method:
                 items.append("*")
                 star = True
             items.append(p.signature(mode))
-        return items
+        if extra and not star:
+            items.append("*")
+        return items + list(extra)
 
     @property
     def client_doc(self) -> str:
@@ -187,16 +184,20 @@ class Method:
     def client_def(self) -> str:
         """The stub method's ``async def`` line(s)."""
         ret = self.returns.render(Mode.STUB)
-        return fit_def(f"async def {self.name}", self._params(Mode.ARG), ret, 4)
+        params = self._params(Mode.ARG, "pb_timeout: float | None = None")
+        return fit_def(f"async def {self.name}", params, ret, 4)
 
     @property
     def client_body(self) -> str:
-        """The stub method's one statement: delegate to the runtime, typed by a cast."""
+        """The stub method's one statement: delegate to the runtime, typed by a cast.
+
+        ``pb_timeout`` goes to the runtime: on expiry the peer is told to stop, and the call
+        raises TimeoutError.
+        """
         args = literal_tuple([p.name for p in self.params if not p.kw_only])
         kwargs = literal_dict([p.name for p in self.params if p.kw_only])
-        invoke = call(
-            "await _pb.invoke", [self.interface, "self", f'"{self.name}"', args, kwargs], 12
-        )
+        items = [self.interface, "self", f'"{self.name}"', args, kwargs, "pb_timeout"]
+        invoke = call("await _pb.invoke", items, 12)
         return "return " + call(
             "_cast", [self.returns.render(Mode.STUB), invoke], 8, prefix=7, suffix=0
         )
@@ -232,12 +233,12 @@ class Interface:
     @property
     def client_doc(self) -> str:
         """The stub class's docstring literal."""
-        return docstring(_joined(self.doc, _CLIENT_DOC), 4)
+        return docstring(f"{self.doc}\n\n{_CLIENT_DOC}", 4)
 
     @property
     def server_doc(self) -> str:
         """The skeleton class's docstring literal."""
-        return docstring(f"{_joined(self.doc, _SERVER_DOC)}\n\n{_SERVER_DOC_MORE}", 4)
+        return docstring(f"{self.doc}\n\n{_SERVER_DOC}", 4)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

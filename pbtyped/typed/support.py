@@ -6,6 +6,7 @@ made then, never per call.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -131,16 +132,22 @@ async def invoke(
     name: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
+    timeout: float | None = None,
 ) -> Any:
-    """Call ``name`` through a stub: over its connection, or directly if the object is ours."""
+    """Call ``name`` through a stub: over its connection, or directly if the object is ours.
+
+    After ``timeout`` seconds (None: no limit) the call raises TimeoutError; a remote peer is
+    told to stop the work, a local coroutine is cancelled.
+    """
     target: Any = stub.pb_reference
     if isinstance(target, RemoteReference):
-        result = await target.call(name, args, kwargs)
+        result = await target.call(name, args, kwargs, timeout=timeout)
     elif isinstance(target, Referenceable):
         # Our own object came back to us: call it here, through the same checks.
-        result = target.pb_dispatch(name, list(args), kwargs)
-        if inspect.isawaitable(result):
-            result = await result
+        async with asyncio.timeout(timeout):
+            result = target.pb_dispatch(name, list(args), kwargs)
+            if inspect.isawaitable(result):
+                result = await result
     else:
         raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
     return spec.methods[name].result_in(result, "$")

@@ -107,6 +107,7 @@ def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None
     from agen import alltypes, extra
 
     calls: list[str] = []
+    stopped = asyncio.Event()  # set when a slow call is cancelled
 
     class Sink(alltypes.SinkServer):
         def remote_feed(self, data: bytes) -> int:
@@ -156,6 +157,13 @@ def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None
             return await tagger.tag(tag.name + "!")
 
         async def remote_flagged(self, on: bool = True, *, reason: str = "none") -> bytes:
+            if reason == "slow":
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    calls.append("flagged cancelled")
+                    stopped.set()
+                    raise
             calls.append(f"flagged {on} {reason}")
             return b"done"
 
@@ -165,14 +173,14 @@ def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None
             pb.connect("127.0.0.1", server.port, registry=alltypes.REGISTRY) as conn,
         ):
             kitchen = await conn.root(alltypes.KitchenClient)
-            await body(kitchen, (alltypes, extra, Sink, Tagger), calls)
+            await body(kitchen, (alltypes, extra, Sink, Tagger, Kitchen, stopped), calls)
 
     run(scenario())
 
 
 def test_every_type_round_trips(agen: Path) -> None:
     async def body(k: Any, mods: Any, calls: list[str]) -> None:
-        alltypes, extra, Sink, Tagger = mods
+        alltypes, extra, Sink, Tagger, _, _ = mods
         assert await k.scalars(None, True, 3, 2, "s", b"b") is None
         when = datetime.datetime(2024, 1, 2, 3, 4, tzinfo=datetime.UTC)
         day, ident, amount = datetime.date(2024, 1, 2), uuid.UUID(int=7), decimal.Decimal("1.5")
@@ -261,5 +269,22 @@ def test_nested_path_and_unknown_method(agen: Path) -> None:
         with pytest.raises(pb.NoSuchMethod):
             await k.pb_reference.call_remote("pb_dispatch")
         assert calls == []
+
+    kitchen_run(agen, body)
+
+
+def test_pb_timeout_stops_a_slow_call(agen: Path) -> None:
+    async def body(k: Any, mods: Any, calls: list[str]) -> None:
+        alltypes, Kitchen, stopped = mods[0], mods[4], mods[5]
+        with pytest.raises(TimeoutError):
+            await k.flagged(reason="slow", pb_timeout=0.05)
+        async with asyncio.timeout(5):
+            await stopped.wait()  # the server was told to stop the work
+        assert await k.flagged(reason="quick", pb_timeout=5) == b"done"
+        # A stub for one of our own objects (a reference come home) calls it in place.
+        local = alltypes.KitchenClient(Kitchen())
+        with pytest.raises(TimeoutError):
+            await local.flagged(reason="slow", pb_timeout=0.05)
+        assert calls == ["flagged cancelled", "flagged True quick", "flagged cancelled"]
 
     kitchen_run(agen, body)

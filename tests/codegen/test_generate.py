@@ -201,7 +201,7 @@ def test_cli_generate_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[s
     before = generated.read_text()
     assert main(["generate", str(schemas), "--check"]) == 1
     out = capsys.readouterr()
-    assert "+    async def echo(self, st: str, times: int) -> str:" in out.out
+    assert "+        times: int,\n" in out.out
     assert "stale" in out.err
     assert generated.read_text() == before  # --check writes nothing
 

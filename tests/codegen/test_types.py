@@ -52,6 +52,9 @@ async def client(conn: pb.Client) -> None:
         assert_type(await k.sinks(sink, []), SinkClient | None)
         assert_type(await sink.feed(b"x"), int)
     assert_type(await k.flagged(reason="r"), bytes)
+    assert_type(await k.flagged(reason="r", pb_timeout=0.5), bytes)
+    assert_type(await two.three(12, pb_timeout=None), None)
+    assert_type(await one.get_two(pb_timeout=1), TwoClient)
 
 
 class Two(TwoServer):
@@ -83,6 +86,12 @@ REJECTED = {
         "async def f(one: OneClient) -> None:\n    two: TwoClient = one.get_two()  # E\n"
     ),
     "call_never_awaited": "async def f(one: OneClient) -> None:\n    one.get_two()  # E\n",
+    "timeout_not_a_number": (
+        "async def f(two: TwoClient) -> None:\n    await two.three(12, pb_timeout='x')  # E\n"
+    ),
+    "timeout_by_position": (
+        "async def f(two: TwoClient) -> None:\n    await two.three(12, 0.5)  # E\n"
+    ),
     "misused_result": (
         "async def f(k: KitchenClient) -> None:\n    n: int = await k.flagged()  # E\n"
     ),

@@ -48,24 +48,40 @@ class InvalidAmount(pb.Error):
 
 
 class InboxClient(pb.Stub):
-    """The customer's side, given at login as the mind. Client stub: await its methods."""
+    """The customer's side, given at login as the mind.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "bank.Inbox"
 
-    async def credited(self, amount: int, payer: str) -> None:
+    async def credited(
+        self,
+        amount: int,
+        payer: str,
+        *,
+        pb_timeout: float | None = None,
+    ) -> None:
         """``payer`` sent ``amount`` cents to this customer."""
         return _cast(
             None,
-            await _pb.invoke(_SPEC_Inbox, self, "credited", (amount, payer), {}),
+            await _pb.invoke(
+                _SPEC_Inbox,
+                self,
+                "credited",
+                (amount, payer),
+                {},
+                pb_timeout,
+            ),
         )
 
 
 class InboxServer(pb.Root, metaclass=abc.ABCMeta):
-    """The customer's side, given at login as the mind. Server skeleton: subclass it,
-    implement each ``remote_*``.
+    """The customer's side, given at login as the mind.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "bank.Inbox"
@@ -81,53 +97,82 @@ class InboxServer(pb.Root, metaclass=abc.ABCMeta):
 
 
 class AccountClient(pb.Stub):
-    """A customer's own account, and nobody else's. Client stub: await its methods."""
+    """A customer's own account, and nobody else's.
+
+    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "bank.Account"
 
-    async def owner(self) -> str:
+    async def owner(self, *, pb_timeout: float | None = None) -> str:
         """Whose account this is."""
-        return _cast(str, await _pb.invoke(_SPEC_Account, self, "owner", (), {}))
+        return _cast(
+            str,
+            await _pb.invoke(_SPEC_Account, self, "owner", (), {}, pb_timeout),
+        )
 
-    async def balance(self) -> int:
+    async def balance(self, *, pb_timeout: float | None = None) -> int:
         """The balance in cents."""
-        return _cast(int, await _pb.invoke(_SPEC_Account, self, "balance", (), {}))
+        return _cast(
+            int,
+            await _pb.invoke(_SPEC_Account, self, "balance", (), {}, pb_timeout),
+        )
 
-    async def deposit(self, amount: int) -> int:
+    async def deposit(self, amount: int, *, pb_timeout: float | None = None) -> int:
         """Pay ``amount`` cents in; returns the new balance."""
         return _cast(
             int,
-            await _pb.invoke(_SPEC_Account, self, "deposit", (amount,), {}),
+            await _pb.invoke(_SPEC_Account, self, "deposit", (amount,), {}, pb_timeout),
         )
 
-    async def withdraw(self, amount: int) -> int:
+    async def withdraw(self, amount: int, *, pb_timeout: float | None = None) -> int:
         """Take ``amount`` cents out; returns the new balance."""
         return _cast(
             int,
-            await _pb.invoke(_SPEC_Account, self, "withdraw", (amount,), {}),
+            await _pb.invoke(
+                _SPEC_Account,
+                self,
+                "withdraw",
+                (amount,),
+                {},
+                pb_timeout,
+            ),
         )
 
-    async def transfer(self, payee: str, amount: int) -> int:
+    async def transfer(
+        self,
+        payee: str,
+        amount: int,
+        *,
+        pb_timeout: float | None = None,
+    ) -> int:
         """Send ``amount`` cents to another customer; returns the new balance."""
         return _cast(
             int,
-            await _pb.invoke(_SPEC_Account, self, "transfer", (payee, amount), {}),
+            await _pb.invoke(
+                _SPEC_Account,
+                self,
+                "transfer",
+                (payee, amount),
+                {},
+                pb_timeout,
+            ),
         )
 
-    async def statement(self) -> list[Entry]:
+    async def statement(self, *, pb_timeout: float | None = None) -> list[Entry]:
         """Every movement on this account, oldest first."""
         return _cast(
             list[Entry],
-            await _pb.invoke(_SPEC_Account, self, "statement", (), {}),
+            await _pb.invoke(_SPEC_Account, self, "statement", (), {}, pb_timeout),
         )
 
 
 class AccountServer(pb.Root, metaclass=abc.ABCMeta):
-    """A customer's own account, and nobody else's. Server skeleton: subclass it,
-    implement each ``remote_*``.
+    """A customer's own account, and nobody else's.
 
-    Arguments are checked against the schema before a method runs, results after it.
+    Server skeleton: subclass it and implement each ``remote_*``. Arguments are
+    checked against the schema before a method runs, results after it.
     """
 
     pb_interface: ClassVar[str] = "bank.Account"
