@@ -33,7 +33,7 @@ def pbtyped_source(rev: str, out: Path) -> tuple[dict[str, str], str]:
     ).stdout.strip()
     if not sha:
         return env, f"the working tree (git rev {rev!r} not found)"
-    target = out / f"src-{sha}"
+    target = (out / f"src-{sha}").resolve()
     if not (target / "pbtyped" / "__init__.py").exists():
         target.mkdir(parents=True, exist_ok=True)
         archive = subprocess.run(

@@ -71,6 +71,8 @@ class System:
     #: asserts isinstance(transport, asyncio.Transport), which uvloop's transports are not
     #: (the bare floor gets the same flag, for symmetry).
     flags: tuple[str, ...] = ()
+    #: Run unless --systems names others (experiments run only when named).
+    default: bool = True
 
 
 UV = ("-O",)
@@ -87,6 +89,14 @@ def all_systems(stubs: bool) -> list[System]:
         System("bare", "bare asyncio+cbor2", "sys_bare.py"),
         System(
             "bare+uvloop", "bare uvloop+cbor2", "sys_bare.py", "uvloop", needs=("uvloop",), flags=UV
+        ),
+        # An experiment: the floor with its client's writes batched per loop turn.
+        System(
+            "bare-batched",
+            "bare, batched client writes",
+            "sys_bare.py",
+            api="coalesce",
+            default=False,
         ),
     ]
     if stubs:
@@ -490,6 +500,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: unknown systems {sorted(unknown)}", file=sys.stderr)
             return 2
         systems = [s for s in systems if s.key in keys]
+    else:
+        systems = [s for s in systems if s.default]
     if gen_dir is not None:
         env["PBTYPED_BENCH_GENERATED"] = str(gen_dir)
     timeout = {"full": 300.0, "quick": 60.0, "tiny": 60.0}[mode]

@@ -83,18 +83,31 @@ class ServerSide(Framed):
 
 
 class ClientSide(Framed):
-    def __init__(self) -> None:
+    def __init__(self, coalesce: bool = False) -> None:
         super().__init__()
         self.next_id = 0
         self.pending: dict[int, asyncio.Future[Any]] = {}
+        self.coalesce = coalesce
+        self.out: list[bytes] = []
 
     def call(self, method: str, arg: Any) -> asyncio.Future[Any]:
         self.next_id += 1
         fut = asyncio.get_running_loop().create_future()
         self.pending[self.next_id] = fut
-        assert self.transport is not None
-        self.transport.write(frame([self.next_id, method, arg]))
+        data = frame([self.next_id, method, arg])
+        if self.coalesce:  # one write per loop turn for all calls made in it
+            if not self.out:
+                asyncio.get_running_loop().call_soon(self.flush)
+            self.out.append(data)
+        else:
+            assert self.transport is not None
+            self.transport.write(data)
         return fut
+
+    def flush(self) -> None:
+        assert self.transport is not None
+        self.transport.write(b"".join(self.out))
+        self.out.clear()
 
     def handle(self, message: Any) -> None:
         qid, result = message
@@ -111,11 +124,11 @@ async def serve(port: int) -> None:
         await stop
 
 
-async def client(port: int, config: str, server_pid: int) -> dict[str, Any]:
+async def client(port: int, config: str, server_pid: int, coalesce: bool) -> dict[str, Any]:
     from common import Config
 
     loop = asyncio.get_running_loop()
-    transport, conn = await loop.create_connection(ClientSide, "127.0.0.1", port)
+    transport, conn = await loop.create_connection(lambda: ClientSide(coalesce), "127.0.0.1", port)
     conn.transport = transport  # uvloop may call connection_made only after this returns
 
     async def gather(coros: list[Any]) -> Any:
@@ -136,15 +149,21 @@ async def client(port: int, config: str, server_pid: int) -> dict[str, Any]:
 
 def main() -> None:
     args = worker_args()
+    coalesce = args.api == "coalesce"  # an experiment: what batching the client's writes buys
     pin(args.cpu)
     if args.role == "server":
         profiled("server", lambda: run_asyncio(lambda: serve(args.port), args.loop))
     else:
         result = profiled(
             "client",
-            lambda: run_asyncio(lambda: client(args.port, args.config, args.server_pid), args.loop),
+            lambda: run_asyncio(
+                lambda: client(args.port, args.config, args.server_pid, coalesce), args.loop
+            ),
         )
-        emit_result({"api": "asyncio Protocol + cbor2, no checks", **result})
+        api = "asyncio Protocol + cbor2, no checks"
+        if coalesce:
+            api += "; the client writes once per loop turn"
+        emit_result({"api": api, **result})
 
 
 if __name__ == "__main__":
