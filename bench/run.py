@@ -86,6 +86,7 @@ def all_systems(stubs: bool) -> list[System]:
             "pbtyped+uvloop", "pbtyped + uvloop", "sys_pbtyped.py", "uvloop", api, ("uvloop",), UV
         ),
         System("twisted", "Twisted PB", "sys_twisted.py", needs=("twisted",)),
+        System("grpc", "gRPC aio", "sys_grpc.py", needs=("grpc",)),
         System("bare", "bare asyncio+cbor2", "sys_bare.py"),
         System(
             "bare+uvloop", "bare uvloop+cbor2", "sys_bare.py", "uvloop", needs=("uvloop",), flags=UV
@@ -294,6 +295,7 @@ TARGETS: list[tuple[str, str, bool, list[tuple[str, float]]]] = [
 def ratio_table(summary: dict[str, Any], subject: str, versus: list[str]) -> str:
     """pbtyped's figures divided by the others', with the issue's targets where it sets them."""
     names = {"bare": "bare floor", "twisted": "Twisted PB", "bare+uvloop": "bare uvloop floor"}
+    names["grpc"] = "gRPC aio"
     names["pbtyped"] = "pbtyped (asyncio loop)"
     head = ["metric", *[f"{subject} / {names.get(v, v)}" for v in versus]]
     lines = ["| " + " | ".join(head) + " |", "|---|" + "---:|" * len(versus)]
@@ -374,7 +376,7 @@ def machine_facts() -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "versions": {
-            n: version(n) for n in ("pbtyped", "cbor2", "twisted", "uvloop", "matplotlib")
+            n: version(n) for n in ("pbtyped", "cbor2", "twisted", "uvloop", "grpcio", "matplotlib")
         },
         "commit": commit,
         "loadavg_start": loadavg(),
@@ -540,7 +542,8 @@ def main(argv: list[str] | None = None) -> int:
             summary[system.key] = summarise(raw[system.key], cfg.big_sizes)
 
     table = main_table(systems, summary, cfg.big_sizes)
-    ratios = ratio_table(summary, "pbtyped", ["twisted", "bare"])
+    versus = ["twisted", "bare"] + (["grpc"] if summary.get("grpc", {}).get("runs") else [])
+    ratios = ratio_table(summary, "pbtyped", versus)
     extra = []
     if "pbtyped+uvloop" in summary and summary["pbtyped+uvloop"].get("runs"):
         extra.append(
