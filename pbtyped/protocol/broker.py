@@ -478,14 +478,7 @@ class Broker:
                     and type(kwargs) is dict
                     and all(type(k) is str for k in kwargs)
                 ):
-                    call = m.Call(
-                        question_id=qid,
-                        target=m.ExportTarget(export_id=target[1]),
-                        method=method,
-                        args=args,
-                        kwargs=kwargs,
-                    )
-                    return self._on_call(call, problem)
+                    return self._on_call(qid, target[1], method, args, kwargs, problem)
         msg = m.parse(raw)
         if self.state is ConnectionState.AWAIT_HELLO:
             if isinstance(msg, m.Abort):
@@ -503,7 +496,14 @@ class Broker:
             self.state = transition(self.state, ConnectionState.OPEN)
             return HandshakeComplete()
         if isinstance(msg, m.Call):
-            return self._on_call(msg, problem)
+            if isinstance(msg.target, m.AnswerTarget):
+                return self._refuse_call(
+                    msg.question_id,
+                    ProtocolError("promise pipelining is not supported by this peer yet"),
+                )
+            return self._on_call(
+                msg.question_id, msg.target.export_id, msg.method, msg.args, msg.kwargs, problem
+            )
         if isinstance(msg, m.Return):
             return self._on_return(msg.question_id, msg.value, problem)
         if isinstance(msg, m.Fail):
@@ -536,32 +536,40 @@ class Broker:
             )
         return AnswerReceived(question_id=question_id, value=value)
 
-    def _on_call(self, msg: m.Call, problem: str | None) -> Event | None:
-        qid = msg.question_id
+    def _on_call(
+        self,
+        qid: int,
+        export_id: int,
+        method: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        problem: str | None,
+    ) -> Event | None:
+        entry = self._exports.get(export_id)
+        if entry is None:
+            return self._refuse_call(
+                qid,
+                DeadReferenceError(
+                    f"no object #{export_id} on this connection: it was never given to you, "
+                    "or it was released"
+                ),
+            )
+        if problem is not None:
+            return self._refuse_call(qid, InsecureTypeError(f"arguments refused: {problem}"))
         if qid in self._answers:
             raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
         self._answers.add(qid)
-        failure: BaseException | None = None
-        target: object = None
-        if isinstance(msg.target, m.AnswerTarget):
-            failure = ProtocolError("promise pipelining is not supported by this peer yet")
-        else:
-            entry = self._exports.get(msg.target.export_id)
-            if entry is None:
-                failure = DeadReferenceError(
-                    f"no object #{msg.target.export_id} on this connection: it was never "
-                    "given to you, or it was released"
-                )
-            else:
-                target = entry.obj
-        if failure is None and problem is not None:
-            failure = InsecureTypeError(f"arguments refused: {problem}")
-        if failure is not None:
-            self._owed.append(self.send_failure(qid, failure))
-            return None
         return CallReceived(
-            question_id=qid, target=target, method=msg.method, args=msg.args, kwargs=msg.kwargs
+            question_id=qid, target=entry.obj, method=method, args=args, kwargs=kwargs
         )
+
+    def _refuse_call(self, qid: int, failure: BaseException) -> Event | None:
+        """Answer a call that cannot run with ``failure``, by ourselves (no event)."""
+        if qid in self._answers:
+            raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
+        self._answers.add(qid)
+        self._owed.append(self.send_failure(qid, failure))
+        return None
 
     def _on_release(self, msg: m.Release) -> None:
         if msg.export_id == ROOT_ID:

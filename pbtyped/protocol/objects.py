@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -48,13 +49,29 @@ def find_remote_method(obj: object, method: str) -> Callable[..., Any]:
     The name must be a plain identifier not starting with ``_``, and the method must be defined
     on the class (not put on the instance), so nothing else is reachable.
     """
+    cls = type(obj)
+    methods = _found.get(cls)
+    if methods is None:
+        methods = _found[cls] = {}
+    func = methods.get(method)
+    if func is None:
+        func = methods[method] = _lookup(cls, method)  # only names that exist: bounded
+    return func.__get__(obj, cls)  # type: ignore[no-any-return]
+
+
+def _lookup(cls: type, method: str) -> Any:
     if not is_method_name(method):
         raise NoSuchMethod(f"{method!r} is not a valid remote method name")
     attr = "remote_" + method
-    for klass in type(obj).__mro__:
+    for klass in cls.__mro__:
         if attr in klass.__dict__:
-            func = getattr(obj, attr)
-            if callable(func):
-                return func  # type: ignore[no-any-return]
+            func = klass.__dict__[attr]
+            if callable(func) and hasattr(func, "__get__"):
+                return func
             break
-    raise NoSuchMethod(f"{type(obj).__name__} has no remote method {method!r}")
+    raise NoSuchMethod(f"{cls.__name__} has no remote method {method!r}")
+
+
+# class -> {method name: the function found on the class}: a cache, not a registry. Entries
+# exist only for methods that exist, so a peer cannot grow it, and classes are held weakly.
+_found: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()

@@ -7,6 +7,7 @@ import collections
 import contextvars
 import inspect
 import logging
+import types
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -56,6 +57,9 @@ def current_connection() -> Connection:
         raise LookupError("current_connection() is only known inside a remote call") from None
 
 
+#: Result types that are never awaitable: skip the (slow) ABC check for them.
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, dict, tuple})
+
 #: Answers buffered within one read before they are written out (see _write_later).
 _OUT_FLUSH = 64 * 1024
 
@@ -104,6 +108,7 @@ class Connection(asyncio.Protocol):
         self._flush_scheduled = False
         self._out: list[bytes] = []
         self._out_size = 0
+        self._burst = False
         self._frames_at_arm = 0
         self.handshake: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[None] = self._loop.create_future()
@@ -265,7 +270,14 @@ class Connection(asyncio.Protocol):
         qid, data = self.broker.send_call(ref, method, args, kwargs)
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._pending[qid] = fut
-        transport.write(data)
+        if self._burst:
+            # More calls in this turn of the loop: they leave together, in one write.
+            self._out.append(data)
+            self._out_size += len(data)
+        else:
+            transport.write(data)  # a lone call goes out at once: no added latency
+            self._burst = True
+            self._loop.call_soon(self._end_burst)
         if self._timer is None and self.limits.idle_timeout is not None:
             self._watch_timers()
         try:
@@ -285,7 +297,9 @@ class Connection(asyncio.Protocol):
             if not isinstance(target, Referenceable):
                 raise NoSuchMethod(f"{type(target).__name__} has no remote methods")
             result = target.pb_dispatch(event.method, event.args, event.kwargs)
-            if inspect.isawaitable(result):
+            if type(result) is types.CoroutineType or (
+                type(result) not in _PLAIN and inspect.isawaitable(result)
+            ):
                 task = asyncio.ensure_future(result)
                 self._running[qid] = task
                 task.add_done_callback(lambda t: self._finished(qid, t, target, event.method))
@@ -376,6 +390,10 @@ class Connection(asyncio.Protocol):
             data = data + pending
         if data and self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
+
+    def _end_burst(self) -> None:
+        self._burst = False
+        self._write(b"")
 
     def _flush(self) -> None:
         self._flush_scheduled = False

@@ -58,16 +58,19 @@ class DecodeState:
 
     def copy(self, value: Any, immutable: bool) -> Any:
         if not (type(value) is list and len(value) == 2 and type(value[0]) is str):
-            return self.refuse("malformed copy: expected [type name, fields]")
-        name, fields = value
-        cls = self.registry.type_for(name)
+            return self.refuse("malformed copy: expected [type name, [field values]]")
+        name, values = value
+        registry = self.registry
+        cls = registry.type_for(name)
         if cls is None or issubclass(cls, enum.Enum):
             return self.refuse(f"type name {show(name)} is not registered on this side (refused)")
-        expected = self.registry.fields_of(cls)
-        if type(fields) is not dict or set(fields) != set(expected):
-            return self.refuse(f"{name}: expected fields {list(expected)}")
+        fields = registry.fields_of(cls)
+        if type(values) is not list or len(values) != len(fields):
+            return self.refuse(f"{name}: expected {len(fields)} field values {list(fields)}")
         try:
-            return cls(**fields)
+            if registry.takes_positional(cls):
+                return cls(*values)
+            return cls(**dict(zip(fields, values, strict=True)))
         except Exception as exc:  # the registered class refused these values
             return self.refuse(f"{name}: cannot build from peer data: {type(exc).__name__}")
 

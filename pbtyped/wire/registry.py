@@ -50,6 +50,7 @@ class Registry:
         self._types_by_name: dict[str, type[Any]] = {}
         self._type_names: dict[type[Any], str] = {}
         self._fields: dict[type[Any], tuple[str, ...]] = {}
+        self._positional: dict[type[Any], bool] = {}
         self._errors_by_name: dict[str, type[BaseException]] = dict(_BUILTIN_ERRORS)
         self._error_names: dict[type[BaseException], str] = {
             cls: name for name, cls in _BUILTIN_ERRORS.items()
@@ -64,12 +65,14 @@ class Registry:
         wire_name = self._check_name(name or _default_name(cls))
         if not isinstance(cls, type):
             raise TypeError(f"register_type expects a class, got {cls!r}")
+        positional = True
         if issubclass(cls, enum.Enum):
             fields: tuple[str, ...] = ()
         elif dataclasses.is_dataclass(cls):
             fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)
             if any(not f.init for f in dataclasses.fields(cls)):
                 raise TypeError(f"{cls.__qualname__}: fields with init=False cannot be copied")
+            positional = not any(f.kw_only for f in dataclasses.fields(cls))
         else:
             raise TypeError(
                 f"{cls.__qualname__} is neither a dataclass nor an Enum: only those travel by copy"
@@ -85,6 +88,7 @@ class Registry:
         self._types_by_name[wire_name] = cls
         self._type_names[cls] = wire_name
         self._fields[cls] = fields
+        self._positional[cls] = positional
         self.version += 1
         return cls
 
@@ -127,6 +131,10 @@ class Registry:
     def fields_of(self, cls: type[Any]) -> tuple[str, ...]:
         """Names of the fields sent for a registered dataclass, in declaration order."""
         return self._fields[cls]
+
+    def takes_positional(self, cls: type[Any]) -> bool:
+        """True if a registered dataclass can be built as ``cls(*values)`` (no kw_only)."""
+        return self._positional[cls]
 
     def types(self) -> Iterable[type[Any]]:
         """Every registered copyable type."""
