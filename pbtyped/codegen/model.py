@@ -228,7 +228,23 @@ class Interface:
     doc: str
     wire_name: str
     spec_var: str
-    methods: tuple[Method, ...]
+    bases: tuple[str, ...]  # the interfaces it extends, in order
+    methods: tuple[Method, ...]  # its own; the bases' are inherited
+
+    @property
+    def client_bases(self) -> str:
+        """The stub class's bases: the bases' stubs (their methods come with them)."""
+        return ", ".join(f"{b}Client" for b in self.bases) or "pb.Stub"
+
+    @property
+    def server_bases(self) -> str:
+        """The skeleton class's bases: the bases' skeletons (their abstract methods too)."""
+        return ", ".join(f"{b}Server" for b in self.bases) or "pb.Root"
+
+    @property
+    def spec_bases(self) -> tuple[str, ...]:
+        """The bases' spec variables: their methods join this interface's spec."""
+        return tuple(f"_SPEC_{b}" for b in self.bases)
 
     @property
     def client_doc(self) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .annotations import Scope, literal_source, resolve_default, resolve_type
 from .errors import SchemaError
+from .inherit import Declared, Key, bases_first, check
 from .layout import all_key, member_key, module_key
 from .model import (
     CopyType,
@@ -66,6 +67,8 @@ class _ModuleParser:
         self.siblings = siblings
         self.classes: dict[str, ast.ClassDef] = {}
         self.enum_members: dict[str, set[str]] = {}
+        self.declared: dict[Key, Declared] = {}  # this module's interfaces, for ``inherit``
+        self.base_specs: set[str] = set()  # sibling interfaces extended here
 
     # -- pass 1: names and what kind of class each one is ---------------------------------
 
@@ -131,8 +134,20 @@ class _ModuleParser:
         if node.decorator_list:
             raise self.scope.error(node, f"{node.name}: unsupported class decorator")
         bases = [self.scope.qualify(b) for b in node.bases]
-        if len(bases) == 1 and bases[0] in _PROTOCOL:
-            return "interface"
+        if any(b in _PROTOCOL for b in bases):
+            return "interface"  # its other bases are checked once every module is declared
+        extends = [
+            ast.unparse(b)
+            for b, q in zip(node.bases, bases, strict=True)
+            if (q or "").startswith("sibling:")
+            or (isinstance(b, ast.Name) and earlier.get(b.id) == "interface")
+        ]
+        if extends:
+            raise self.scope.error(
+                node,
+                f"{node.name}: an interface extending {extends[0]} must list Protocol among "
+                f"its bases too: class {node.name}({extends[0]}, Protocol)",
+            )
         if len(bases) == 1 and bases[0] in _ENUMS:
             return "enum"
         if len(bases) == 1 and bases[0] == "pbtyped.Error":
@@ -159,7 +174,14 @@ class _ModuleParser:
             # Enums first: defaults elsewhere may name their members.
             if self.scope.kinds[f"local:{name}"] == "enum":
                 enums.append(self._enum(node, f"{self.name}.{name}"))
-        for name, node in self.classes.items():
+        local_bases = {
+            name: [b.id for b in node.bases if isinstance(b, ast.Name)]
+            for name, node in self.classes.items()
+            if self.scope.kinds[f"local:{name}"] == "interface"
+        }
+        # Class statements need their bases defined first; otherwise the schema's order.
+        order = bases_first(list(local_bases), local_bases)
+        for name, node in sorted(self.classes.items(), key=lambda c: _position(order, c[0])):
             kind = self.scope.kinds[f"local:{name}"]
             wire = f"{self.name}.{name}"
             if kind == "enum":
@@ -249,27 +271,59 @@ class _ModuleParser:
 
     def _interface(self, node: ast.ClassDef, wire: str) -> Interface:
         methods: list[Method] = []
-        seen: set[str] = set()
+        seen: dict[str, ast.stmt] = {}
         spec_var = f"_SPEC_{node.name}"
+        bases = self._bases(node)
         for stmt in _body(node):
             if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
                 raise self.scope.error(stmt, f"{node.name}: an interface holds only methods")
             where = f"{node.name}.{stmt.name}"
             if stmt.name in seen:
                 raise self.scope.error(stmt, f"{where}: name clash: method defined twice")
-            seen.add(stmt.name)
+            seen[stmt.name] = stmt
             if stmt.name.startswith("_") or stmt.name.startswith("pb_"):
                 raise self.scope.error(
                     stmt, f"{where}: remote method names may not start with _ or pb_"
                 )
             methods.append(self._method(stmt, where, spec_var))
+        key = (self.name, node.name)
+        self.declared[key] = Declared(
+            key=key, path=self.scope.path, node=node, bases=tuple(bases), methods=seen
+        )
         return Interface(
             name=node.name,
             doc=_doc(node, f"The interface {node.name}."),
             wire_name=wire,
             spec_var=spec_var,
+            bases=tuple(name for _, name in bases),
             methods=tuple(methods),
         )
+
+    def _bases(self, node: ast.ClassDef) -> list[Key]:
+        """The interfaces ``node`` extends, besides Protocol; SchemaError for anything else."""
+        if node.keywords:
+            raise self.scope.error(node, f"{node.name}: class keywords are not supported")
+        bases: list[Key] = []
+        for base in node.bases:
+            q = self.scope.qualify(base)
+            if q in _PROTOCOL:
+                continue
+            if q is None or self.scope.kinds.get(q) != "interface":
+                raise self.scope.error(
+                    base,
+                    f"{node.name}: base {ast.unparse(base)!r} is not an interface; an "
+                    "interface may extend only Protocol classes of these schemas",
+                )
+            if q.startswith("sibling:"):
+                self.scope.used.add(q)
+                self.base_specs.add(q)
+                module, _, name = q.removeprefix("sibling:").partition(".")
+            else:
+                module, name = self.name, q.removeprefix("local:")
+            if (module, name) in bases:
+                raise self.scope.error(base, f"{node.name}: base {name} is listed twice")
+            bases.append((module, name))
+        return bases
 
     def _method(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, where: str, spec: str) -> Method:
         a = fn.args
@@ -346,6 +400,8 @@ class _ModuleParser:
                 names.update({name + "Client", name + "Server"})
             else:
                 names.add(name)
+            if q in self.base_specs:
+                names.add(f"_SPEC_{name}")  # an extended interface's methods join ours
         imports = tuple(
             Import(
                 module=mod,
@@ -400,8 +456,13 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
                     for other, kind in declared.get(module, {}).items():
                         p.scope.kinds[f"{target}.{other}"] = kind
     modules = [p.build() for p in parsers]
+    check({key: d for p in parsers for key, d in p.declared.items()})
     _check_cycles(modules, parsers)
     return modules
+
+
+def _position(order: list[str], name: str) -> int:
+    return order.index(name) if name in order else -1
 
 
 def _check_cycles(modules: list[Module], parsers: list[_ModuleParser]) -> None:

@@ -318,9 +318,14 @@ def _interface(stub: type[Stub], outbound: bool) -> Checker:
         if isinstance(value, RemoteReference):
             # The peer's word is all we have about what its object implements.
             return value if outbound else stub(value)
-        if isinstance(value, Referenceable) and getattr(value, "pb_interface", None) == interface:
+        if isinstance(value, Referenceable) and _implements(type(value), interface):
             # Our own object, sent out earlier and now back home: keep it usable as a stub.
             return value if outbound else stub(typing.cast(Any, value))
         raise _fail(path, expected, value)
 
     return check
+
+
+def _implements(cls: type[Any], interface: str) -> bool:
+    # A skeleton of an interface extending this one implements it too: look along the MRO.
+    return any(c.__dict__.get("pb_interface") == interface for c in cls.__mro__)

@@ -111,9 +111,16 @@ def method(*params: Any, returns: Any) -> Any:
     return (params, returns)
 
 
-def interface(name: str, **methods: Any) -> InterfaceSpec:
-    """Build an interface's spec (and every checker it needs) from ``method()`` entries."""
+def interface(name: str, /, *bases: InterfaceSpec, **methods: Any) -> InterfaceSpec:
+    """Build an interface's spec (and every checker it needs) from ``method()`` entries.
+
+    The methods of the ``bases`` (the specs of the interfaces it extends) are part of it.
+    """
     specs: dict[str, MethodSpec] = {}
+    for base in bases:
+        specs.update(base.methods)
+    if clash := sorted(specs.keys() & methods.keys()):
+        raise ValueError(f"interface {name} declares {clash[0]} again")
     for method_name, (params, returns) in methods.items():
         specs[method_name] = MethodSpec(
             name=method_name,

@@ -21,6 +21,8 @@ from typing import Literal, assert_type
 
 import pbtyped as pb
 from agen.alltypes import Color, KitchenClient, Level, Point, Shape, SinkClient, SinkServer
+from agen.alltypes import CounterClient, CounterServer, GaugeClient, GaugeServer
+from agen.extra import Tag, TaggerClient
 from gen.pb1 import OneClient, TwoClient, TwoServer
 from gen.pb3 import OneServer as One3Server, TwoClient as Two3Client
 
@@ -57,6 +59,33 @@ async def client(conn: pb.Client) -> None:
     assert_type(await one.get_two(pb_timeout=1), TwoClient)
 
 
+async def derived(gauge: GaugeClient, counter: CounterClient) -> None:
+    assert_type(await gauge.count(), int)
+    assert_type(await gauge.tag("x"), Tag)
+    as_counter: CounterClient = gauge
+    as_tagger: TaggerClient = gauge
+    assert_type(await gauge.compare(gauge, [as_counter, counter]), int)
+    await gauge.compare(MyGauge(), [])
+    await gauge.compare(MyCounter(), [])
+    del as_tagger
+
+
+class MyCounter(CounterServer):
+    def remote_count(self) -> int:
+        return 1
+
+
+class MyGauge(GaugeServer):
+    def remote_count(self) -> int:
+        return 2
+
+    def remote_tag(self, name: str) -> Tag:
+        return Tag(name)
+
+    async def remote_compare(self, other: CounterClient, others: list[CounterClient]) -> int:
+        return await other.count() - len(others)
+
+
 class Two(TwoServer):
     def remote_three(self, arg: int) -> None:
         pass
@@ -91,6 +120,26 @@ REJECTED = {
     ),
     "timeout_by_position": (
         "async def f(two: TwoClient) -> None:\n    await two.three(12, 0.5)  # E\n"
+    ),
+    "derived_skeleton_missing_base_method": (
+        "class Half(GaugeServer):\n"
+        "    def remote_compare(self, other: CounterClient, others: list[CounterClient]) -> int:\n"
+        "        return 0\n\n\n"
+        "half = Half()  # E\n"
+    ),
+    "derived_skeleton_wrong_base_signature": (
+        "class Bad(GaugeServer):\n    def remote_count(self) -> str:  # E\n        return ''\n"
+    ),
+    "base_stub_lacks_derived_method": (
+        "async def f(counter: CounterClient) -> None:\n"
+        "    await counter.compare(counter, [])  # E\n"
+    ),
+    "base_skeleton_where_derived_expected": (
+        "def f(g: GaugeClient | GaugeServer) -> None: ...\n\n\n"
+        "f(MyCounter())  # E\n\n\n"
+        "class MyCounter(CounterServer):\n"
+        "    def remote_count(self) -> int:\n"
+        "        return 1\n"
     ),
     "misused_result": (
         "async def f(k: KitchenClient) -> None:\n    n: int = await k.flagged()  # E\n"

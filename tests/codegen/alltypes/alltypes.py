@@ -119,3 +119,15 @@ non-ASCII (na\u00efve \u2013 \u201csmart\u201d), and a line longer than any widt
     def said(self) -> str:
         """\"hi", as it is: \\ and \\\\ stay, and so do \'\'\' and \"\"\"."""
         ...
+
+
+class Counter(Protocol):
+    """Counts."""
+
+    def count(self) -> int: ...
+
+
+class Gauge(Counter, Tagger, Protocol):
+    """Extends a local and a sibling interface: a counter that tags, and compares."""
+
+    def compare(self, other: Counter, others: list[Counter]) -> int: ...
