@@ -88,9 +88,11 @@ class TypeRef:
     def _render(self, mode: Mode) -> str:
         k = self.kind
         if k is Kind.LIST or k is Kind.SET:
-            return f"{k.value}[{self.args[0].render(mode)}]"
+            head = "Sequence" if mode is Mode.ARG and self.covariant else k.value
+            return f"{head}[{self.args[0].render(mode)}]"
         if k is Kind.DICT:
-            return f"dict[{self.args[0].render(mode)}, {self.args[1].render(mode)}]"
+            head = "Mapping" if mode is Mode.ARG and self.covariant else "dict"
+            return f"{head}[{self.args[0].render(mode)}, {self.args[1].render(mode)}]"
         if k is Kind.TUPLE:
             return f"tuple[{', '.join(a.render(mode) for a in self.args) or '()'}]"
         if k is Kind.VARTUPLE:
@@ -109,6 +111,22 @@ class TypeRef:
                 return f"{server} | {client}"
             return client
         return str(k.value)
+
+    @property
+    def covariant(self) -> bool:
+        """Whether a client parameter of this list or dict type is written ``Sequence`` or
+        ``Mapping``: when its items hold interfaces, written ``XClient | XServer`` there, so an
+        invariant ``list`` would refuse a ``list[XServer]``. The runtime sends such arguments as
+        lists and dicts (``pbtyped.typed.checks.sender_for``).
+        """
+        if self.kind is Kind.LIST:
+            return self.args[0].holds_interface
+        return self.kind is Kind.DICT and self.args[1].holds_interface
+
+    @property
+    def holds_interface(self) -> bool:
+        """Whether an interface appears anywhere in this type."""
+        return any(n.kind is Kind.INTERFACE for n in self.walk())
 
     def options(self) -> tuple[TypeRef, ...]:
         """The members of a union (without its limit), or this type alone."""
@@ -354,6 +372,7 @@ class Module:
     errors: tuple[ErrorType, ...]
     interfaces: tuple[Interface, ...]
     imports: tuple[Import, ...]
+    abc_names: tuple[str, ...]  # names imported from collections.abc, sorted
     typing_names: tuple[str, ...]  # names imported from typing, sorted
     stdlib_imports: tuple[str, ...]  # ``import x`` lines needed, sorted
     exports: tuple[str, ...]  # ``__all__``, sorted

@@ -34,7 +34,8 @@ _SHADOWS = {"abc", "dataclasses", "datetime", "decimal", "enum", "pbtyped", "typ
 _DATACLASS_OPTIONS = ("frozen", "eq", "order", "kw_only", "slots")
 # Names every generated module binds itself; schema names must not take them.
 _RESERVED = {
-    "REGISTRY", "Annotated", "Any", "Awaitable", "ClassVar", "Literal", "abc", "annotations",
+    "REGISTRY", "Annotated", "Any", "Awaitable", "ClassVar", "Literal", "Mapping", "Sequence",
+    "abc", "annotations",
     "dataclasses", "datetime", "decimal", "enum", "pb", "uuid",
     "bool", "bytes", "dict", "float", "int", "list", "set", "str", "tuple",
 }  # fmt: skip
@@ -377,6 +378,12 @@ class _ModuleParser:
                 refs.extend(p.type for p in m.params)
                 refs.append(m.returns)
         nodes = [n for r in refs for n in r.walk()]
+        args = [n for i in interfaces for m in i.methods for p in m.params for n in p.type.walk()]
+        abc_names = {"Awaitable"} if interfaces else set()
+        if any(n.kind is Kind.LIST and n.covariant for n in args):
+            abc_names.add("Sequence")
+        if any(n.kind is Kind.DICT and n.covariant for n in args):
+            abc_names.add("Mapping")
         typing_names = set()
         if any(n.kind is Kind.LITERAL for n in nodes):
             typing_names.add("Literal")
@@ -421,6 +428,7 @@ class _ModuleParser:
             errors=tuple(errors),
             interfaces=tuple(interfaces),
             imports=imports,
+            abc_names=tuple(sorted(abc_names)),
             typing_names=tuple(sorted(typing_names)),
             stdlib_imports=tuple(sorted(stdlib)),
             exports=tuple(sorted(exports, key=all_key)),

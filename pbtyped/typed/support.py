@@ -16,6 +16,7 @@ from .._exceptions import NoSuchMethod, ValidationError
 from ..protocol.objects import Referenceable, find_remote_method
 from ..runtime.reference import RemoteReference, Stub
 from .checks import Checker, checker_for
+from .senders import Sender, sender_for
 
 __all__ = [
     "REQUIRED",
@@ -50,6 +51,7 @@ class Param:
     check: Checker
     kw_only: bool
     default: Any
+    send: Sender | None = None  # a client's conversion to wire form (see ``senders``)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -60,6 +62,25 @@ class MethodSpec:
     params: tuple[Param, ...]
     result_in: Checker
     result_out: Checker
+
+    def outgoing(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """A client's arguments in wire form: Sequences sent as lists where lists of references
+        are declared, Mappings as dicts (the stubs accept either; the peer checks for lists)."""
+        if all(p.send is None for p in self.params):
+            return args, kwargs
+        positional = [p for p in self.params if not p.kw_only]
+        out_args = (
+            tuple(
+                p.send(v) if p.send is not None else v
+                for p, v in zip(positional, args, strict=False)
+            )
+            + args[len(positional) :]
+        )
+        sends = {p.name: p.send for p in self.params if p.send is not None}
+        out_kwargs = {k: sends[k](v) if k in sends else v for k, v in kwargs.items()}
+        return out_args, out_kwargs
 
     def bind(self, args: list[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Validate and convert wire arguments into the positional and keyword ones to call with."""
@@ -125,7 +146,8 @@ def interface(name: str, /, *bases: InterfaceSpec, **methods: Any) -> InterfaceS
         specs[method_name] = MethodSpec(
             name=method_name,
             params=tuple(
-                Param(name=n, check=checker_for(a), kw_only=k, default=d) for n, a, k, d in params
+                Param(name=n, check=checker_for(a), kw_only=k, default=d, send=sender_for(a))
+                for n, a, k, d in params
             ),
             result_in=checker_for(returns),
             result_out=checker_for(returns, outbound=True),
@@ -147,6 +169,7 @@ async def invoke(
     told to stop the work, a local coroutine is cancelled.
     """
     target: Any = stub.pb_reference
+    args, kwargs = spec.methods[name].outgoing(args, kwargs)
     if isinstance(target, RemoteReference):
         result = await target.call(name, args, kwargs, timeout=timeout)
     elif isinstance(target, Referenceable):

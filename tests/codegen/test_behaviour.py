@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import decimal
 import re
+import types
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -153,6 +155,15 @@ def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None
             calls.append(f"sinks fed {fed} others {len(others)}")
             return self.sink
 
+        def remote_held(self, by_name: Any, nested: Any, pair: Any, more: Any) -> int:
+            sinks = [*by_name.values(), *(s for row in nested or [] for s in row), *pair[0], *more]
+            assert type(by_name) is dict  # as declared, whatever the client held
+            assert type(pair[0]) is list
+            assert all(type(row) is list for row in nested or [])
+            assert all(isinstance(s, alltypes.SinkClient) for s in sinks)
+            calls.append(f"held {len(sinks)}")
+            return len(sinks)
+
         async def remote_tagged(self, tagger: Any, tag: Any) -> Any:
             return await tagger.tag(tag.name + "!")
 
@@ -286,5 +297,23 @@ def test_pb_timeout_stops_a_slow_call(agen: Path) -> None:
         with pytest.raises(TimeoutError):
             await local.flagged(reason="slow", pb_timeout=0.05)
         assert calls == ["flagged cancelled", "flagged True quick", "flagged cancelled"]
+
+    kitchen_run(agen, body)
+
+
+def test_sequences_of_references_are_sent_as_lists(agen: Path) -> None:
+    # Client stubs accept any Sequence/Mapping where lists/dicts hold references (typing them
+    # covariantly); they are sent as lists and dicts, which the server's checks require.
+    async def body(k: Any, mods: Any, calls: list[str]) -> None:
+        Sink = mods[2]
+        a, b = Sink(), Sink()
+        proxy = types.MappingProxyType({"a": a})
+        assert await k.held(proxy, ((a,), collections.deque([b])), ((a, b), 1), [b]) == 6
+        assert await k.held({}, None, ([], 0), ()) == 0
+        assert await k.sinks(a, (a, b)) is not None
+        # Something else than a Sequence still reaches the server's checks, and fails there.
+        with pytest.raises(pb.ValidationError, match=r"^\$\.nested: expected "):
+            await k.held({}, 5, ([], 0), ())
+        assert calls == ["held 6", "held 0", "sinks fed 3 others 2"]
 
     kitchen_run(agen, body)

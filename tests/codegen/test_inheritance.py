@@ -178,3 +178,21 @@ def test_derived_interface_over_sockets(agen: Path) -> None:
             await scenario()
 
     asyncio.run(bounded())
+
+
+def test_method_names_that_are_spec_arguments(tmp_path: Path) -> None:
+    # interface()'s own parameter is positional-only: a method may be called ``name``.
+    schemas = tmp_path / "schemas"
+    schemas.mkdir()
+    (schemas / "names.py").write_text(
+        "from typing import Protocol\n\n"
+        "class Base(Protocol):\n    def name(self) -> str: ...\n\n"
+        "class Named(Base, Protocol):\n    def returns(self, name: str) -> str: ...\n"
+    )
+    write_package(generate(schemas), tmp_path / "ngen")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        mod = importlib.import_module("ngen.names")
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert sorted(mod._SPEC_Named.methods) == ["name", "returns"]

@@ -48,7 +48,11 @@ async def client(conn: pb.Client) -> None:
     assert_type(await k.limited("a", b"", [1]), Level)
     assert_type(await k.containers([1], {"a": []}, (1, "x"), (), {"s"}, ()), dict[bytes, int])
     assert_type(await k.unions(None, "x", None, None), int | str | None)
-    sink = await k.sinks(Sink(), [])
+    servers: list[SinkServer] = [Sink()]
+    clients: tuple[SinkClient, ...] = ()
+    by_name: dict[str, Sink] = {"a": Sink()}
+    assert_type(await k.held(by_name, [servers, clients], (servers, 1), tuple(servers)), int)
+    sink = await k.sinks(Sink(), servers)
     assert_type(sink, SinkClient | None)
     if sink is not None:
         assert_type(await k.sinks(sink, []), SinkClient | None)
@@ -140,6 +144,14 @@ REJECTED = {
         "class MyCounter(CounterServer):\n"
         "    def remote_count(self) -> int:\n"
         "        return 1\n"
+    ),
+    "list_of_other_references": (
+        "async def f(k: KitchenClient, ones: list[OneClient]) -> None:\n"
+        "    await k.sinks(Sink(), ones)  # E\n"
+    ),
+    "mapping_of_other_references": (
+        "async def f(k: KitchenClient, ones: dict[str, OneClient]) -> None:\n"
+        "    await k.held(ones, None, ([], 1), ())  # E\n"
     ),
     "misused_result": (
         "async def f(k: KitchenClient) -> None:\n    n: int = await k.flagged()  # E\n"

@@ -101,6 +101,16 @@ class Kitchen(Protocol):
 
     def sinks(self, sink: Sink, others: list[Sink]) -> Sink | None: ...
 
+    def held(
+        self,
+        by_name: dict[str, Sink],
+        nested: list[list[Sink]] | None,
+        pair: tuple[list[Sink], int],
+        more: tuple[Sink, ...],
+    ) -> int:
+        """References in containers: the client may pass any Sequence or Mapping."""
+        ...
+
     def tagged(self, tagger: Tagger, tag: Tag) -> Tag: ...
 
     async def flagged(self, on: bool = True, *, reason: str = "none") -> bytes: ...
