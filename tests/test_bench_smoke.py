@@ -13,6 +13,7 @@ ROWS = [
     "pbtyped",
     "pbtyped + uvloop",
     "Twisted PB",
+    "gRPC aio",
     "bare asyncio+cbor2",
     "bare uvloop+cbor2",
 ]
