@@ -78,7 +78,8 @@ def resolve_type(scope: Scope, node: ast.expr, where: str, *, in_copy: bool = Fa
                 inner = ast.parse(n.value, mode="eval").body
             except SyntaxError:
                 raise bad(n, "not a valid type expression") from None
-            return go(ast.copy_location(inner, n))
+            # Errors inside a string annotation point at the string's line.
+            return go(ast.increment_lineno(inner, n.lineno - 1))
         if isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr):
             return _union([go(n.left), go(n.right)])
         if isinstance(n, ast.Subscript):
@@ -91,7 +92,13 @@ def resolve_type(scope: Scope, node: ast.expr, where: str, *, in_copy: bool = Fa
             if kind == "error":
                 raise bad(n, "errors are raised, not passed as values")
             if kind == "interface" and in_copy:
-                raise bad(n, "a dataclass passed by copy cannot hold a reference")
+                # A copy is a value: one class on both sides could not type a field that holds
+                # a local object on one side and a stub on the other, nor compare or hash it.
+                raise bad(
+                    n,
+                    "a dataclass passed by copy cannot hold a reference; pass the "
+                    "interface as a parameter or result of its own",
+                )
             if q.startswith("sibling:"):
                 scope.used.add(q)
             return TypeRef(kind=_CLASS_KINDS[kind], name=q.rpartition(".")[2].split(":")[-1])

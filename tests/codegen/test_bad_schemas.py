@@ -82,8 +82,14 @@ CASES = {
     "reference inside a copy": (
         "class Two(Protocol):\n    def f(self) -> None: ...\n"
         "@dataclass\nclass Box:\n    two: Two\n",
-        "bad/one.py:9: Box.two: unsupported annotation 'Two' "
-        "(a dataclass passed by copy cannot hold a reference)",
+        "bad/one.py:9: Box.two: unsupported annotation 'Two' (a dataclass passed by copy "
+        "cannot hold a reference; pass the interface as a parameter or result of its own)",
+    ),
+    "reference deep inside a copy": (
+        "class Two(Protocol):\n    def f(self) -> None: ...\n"
+        "@dataclass\nclass Box:\n    n: int\n    twos: 'dict[str, list[Two | None]]'\n",
+        "bad/one.py:10: Box.twos: unsupported annotation 'Two' (a dataclass passed by copy "
+        "cannot hold a reference; pass the interface as a parameter or result of its own)",
     ),
     "plain class": (
         "class Thing:\n    pass\n",
@@ -115,6 +121,23 @@ def test_bad_schema_gives_one_clear_error(tmp_path: Path, case: str) -> None:
     with pytest.raises(SchemaError) as info:
         generate(bad)
     assert str(info.value) == expected
+
+
+def test_reference_inside_a_sibling_copy(tmp_path: Path) -> None:
+    (tmp_path / "refs.py").write_text(
+        "from typing import Protocol\n\nclass Two(Protocol):\n    def f(self) -> None: ...\n"
+    )
+    (tmp_path / "box.py").write_text(
+        "from dataclasses import dataclass\nfrom refs import Two\n\n"
+        "@dataclass(frozen=True)\nclass Box:\n    two: Two | None = None\n"
+    )
+    with pytest.raises(SchemaError) as info:
+        generate(tmp_path)
+    assert str(info.value) == (
+        f"{tmp_path.name}/box.py:6: Box.two: unsupported annotation 'Two' (a dataclass passed "
+        "by copy cannot hold a reference; pass the interface as a parameter or result of its "
+        "own)"
+    )
 
 
 def test_import_cycle_between_schemas(tmp_path: Path) -> None:
