@@ -250,14 +250,23 @@ class Interface:
     methods: tuple[Method, ...]  # its own; the bases' are inherited
 
     @property
-    def client_bases(self) -> str:
-        """The stub class's bases: the bases' stubs (their methods come with them)."""
-        return ", ".join(f"{b}Client" for b in self.bases) or "pb.Stub"
+    def client_head(self) -> str:
+        """The stub's ``class`` line(s): the bases' stubs are its bases (their methods too)."""
+        bases = [f"{b}Client" for b in self.bases] or ["pb.Stub"]
+        return call(f"class {self.name}Client", bases, 0) + ":"
 
     @property
-    def server_bases(self) -> str:
-        """The skeleton class's bases: the bases' skeletons (their abstract methods too)."""
-        return ", ".join(f"{b}Server" for b in self.bases) or "pb.Root"
+    def server_head(self) -> str:
+        """The skeleton's ``class`` line(s): the bases' skeletons are its bases (their abstract
+        methods too)."""
+        bases = [f"{b}Server" for b in self.bases] or ["pb.Root"]
+        return call(f"class {self.name}Server", [*bases, "metaclass=abc.ABCMeta"], 0) + ":"
+
+    @property
+    def dispatch_body(self) -> str:
+        """The skeleton's ``pb_dispatch`` statement: check and run through the spec."""
+        items = [self.spec_var, "self", "method", "args", "kwargs"]
+        return "return " + call("_pb.dispatch", items, 8, prefix=7, suffix=0)
 
     @property
     def spec_bases(self) -> tuple[str, ...]:
@@ -305,6 +314,11 @@ class CopyType:
         """The class's docstring literal."""
         return docstring(self.doc, 4)
 
+    @property
+    def register(self) -> str:
+        """The statement registering it in the module's REGISTRY under its wire name."""
+        return call("REGISTRY.register_type", [self.name, f'"{self.wire_name}"'], 0, suffix=0)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EnumType:
@@ -321,6 +335,11 @@ class EnumType:
         """The class's docstring literal."""
         return docstring(self.doc, 4)
 
+    @property
+    def register(self) -> str:
+        """The statement registering it in the module's REGISTRY under its wire name."""
+        return call("REGISTRY.register_type", [self.name, f'"{self.wire_name}"'], 0, suffix=0)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorType:
@@ -335,6 +354,11 @@ class ErrorType:
     def doc_literal(self) -> str:
         """The class's docstring literal."""
         return docstring(self.doc, 4)
+
+    @property
+    def register(self) -> str:
+        """The statement registering it in the module's REGISTRY under its wire name."""
+        return call("REGISTRY.register_error", [self.name, f'"{self.wire_name}"'], 0, suffix=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -101,6 +101,8 @@ AWKWARD = {
 from dataclasses import dataclass
 from typing import Protocol
 
+import pbtyped as pb
+
 
 @dataclass
 class URL:
@@ -134,6 +136,14 @@ class Abc:
 
 class Zed(Protocol):
     def f(self) -> None: ...
+
+
+@dataclass
+class ACopyTypeWithAVeryLongNameIndeedThatGoesOnAndOn:
+    x: int
+
+
+class AnErrorWithAVeryLongNameIndeedThatGoesOnAndOnAndOn(pb.Error): ...
 """,
     "Beta.py": """
 from dataclasses import dataclass
@@ -153,12 +163,26 @@ from Beta import B
 class User(Protocol):
     def f(self, a: URL, b: X, c: ABc, d: Abc, e: Item2, f: Item10, g: Zed, h: B) -> None: ...
     def g(self, a: None | int, b: Union[None, str, bytes], c: Optional[None]) -> None | Zed: ...
+
+
+class AVeryLongInterfaceNameNumberOne(Protocol):
+    def one(self) -> None: ...
+
+
+class AVeryLongInterfaceNameNumberTwo(Protocol):
+    def two(self) -> None: ...
+
+
+class Both(
+    AVeryLongInterfaceNameNumberOne, AVeryLongInterfaceNameNumberTwo, User, Protocol
+): ...
 """,
 }
 
 
 def test_awkward_names_and_unions_pass_ruff_check(tmp_path: Path) -> None:
-    # Imports and __all__ in isort's order (by type, naturally, case aside), None last in unions.
+    # Imports and __all__ in isort's order (by type, naturally, case aside), None last in unions,
+    # class lines with many bases fitted as ruff format would.
     ruff = tool("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed")
@@ -172,13 +196,18 @@ def test_awkward_names_and_unions_pass_ruff_check(tmp_path: Path) -> None:
     assert "from .Beta import REGISTRY as _REGISTRY_Beta\nfrom .Beta import B\n" in user
     assert "        a: int | None,\n        b: str | bytes | None,\n        c: None,\n" in user
     assert "    ) -> ZedClient | None:\n" in user
+    assert "class BothClient(\n    AVeryLongInterfaceNameNumberOneClient,\n" in user
     write_package(files, tmp_path / "gen")
-    done = subprocess.run(
-        [ruff, "check", "--no-cache", "--output-format", "concise", "--isolated", "--select",
-         RUFF_RULES, "--line-length", "88", "--target-version", "py311", "gen"],
-        cwd=tmp_path, capture_output=True, text=True,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
+    for command in (
+        ["check", "--no-cache", "--output-format", "concise", "--select", RUFF_RULES],
+        ["format", "--check", "--diff"],
+    ):
+        done = subprocess.run(
+            [ruff, *command, "--isolated", "--line-length", "88", "--target-version", "py311",
+             "gen"],
+            cwd=tmp_path, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_cli_generate_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
