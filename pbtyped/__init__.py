@@ -27,6 +27,7 @@ from .protocol.objects import Referenceable, Root
 from .runtime.connection import Connection, current_connection
 from .runtime.endpoints import Client, Server, connect, serve
 from .runtime.reference import RemoteReference, Stub
+from .runtime.running import run
 from .typed.checks import MaxLen
 from .typed.support import local_object
 from .wire.limits import Limits
@@ -62,6 +63,7 @@ __all__ = [
     "connect",
     "current_connection",
     "local_object",
+    "run",
     "serve",
 ]
 

@@ -10,7 +10,7 @@ import logging
 import types
 import weakref
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from .._exceptions import (
     CallCancelled,
@@ -118,8 +118,9 @@ class Connection(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # A stream transport, though not always an asyncio.Transport subclass (uvloop's).
+        self._transport = cast(asyncio.Transport, transport)
+        transport = self._transport
         self.peer = transport.get_extra_info("peername")
         # Admission happens here, not when asyncio builds the protocol: a TLS handshake that
         # fails never reaches connection_made, so it must never count as a connection.
