@@ -7,8 +7,6 @@ with distributed reference counts: an export stays alive while the peer holds a 
 
 from __future__ import annotations
 
-import collections
-import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -44,10 +42,10 @@ from .events import (
 )
 from .objects import Referenceable, is_method_name
 from .state import ConnectionState, transition
+from .tables import ROOT_ID, ExportTable, ImportTable
 
 __all__ = ["ROOT_ID", "Broker", "ImportedReference"]
 
-ROOT_ID = 0
 _CALL = int(m.Kind.CALL)
 _RETURN = int(m.Kind.RETURN)
 _FAIL = int(m.Kind.FAIL)
@@ -61,14 +59,6 @@ class ImportedReference:
     def __init__(self, broker: Broker, export_id: int) -> None:
         self.pb_broker = broker
         self.pb_export_id = export_id
-
-
-class _Export:
-    __slots__ = ("count", "obj")
-
-    def __init__(self, obj: object) -> None:
-        self.obj = obj
-        self.count = 0
 
 
 class Broker:
@@ -98,28 +88,18 @@ class Broker:
         self.send_tracebacks = send_tracebacks
         self.peer_max_frame_size = self.limits.max_frame_size
         self.peer_max_body_size = self.limits.max_frame_size
-        self._make_reference = make_reference
         self._on_unexported = on_unexported
-        self._wakeup = wakeup
         self._reader = FrameReader(self.limits.max_frame_size, self.limits.max_body_size)
         self._codec = Codec(registry, self.limits, self)
         self._next_question = 1
         self._questions: set[int] = set()  # our calls awaiting an answer
         self._answers: set[int] = set()  # peer calls we have not answered yet
-        self._exports: dict[int, _Export] = {}
-        self._export_ids: dict[int, int] = {}  # id(obj) -> export id
-        self._next_export = ROOT_ID + 1
-        self._imports: dict[int, weakref.ref[ImportedReference]] = {}
-        self._import_counts: dict[int, int] = {}
-        self._dropped: collections.deque[tuple[int, weakref.ref[ImportedReference]]] = (
-            collections.deque()
+        self.exports = ExportTable(root, self.limits.max_exports)
+        self.imports = ImportTable(
+            self.limits.max_imports, lambda export_id: make_reference(self, export_id), wakeup
         )
-        self._journal: list[tuple[int, bool]] | None = None
         self._owed: list[bytes] = []
         self._frames = 0
-        if root is not None:
-            self._exports[ROOT_ID] = _Export(root)
-            self._export_ids[id(root)] = ROOT_ID
 
     # -- connection life -------------------------------------------------------------------
 
@@ -149,12 +129,8 @@ class Broker:
         pending = sorted(self._questions)
         self._questions.clear()
         self._answers.clear()
-        gone = [e.obj for i, e in self._exports.items() if i != ROOT_ID]
-        self._exports.clear()
-        self._export_ids.clear()
-        self._imports.clear()
-        self._import_counts.clear()
-        self._dropped.clear()
+        gone = self.exports.clear()
+        self.imports.clear()
         self._owed.clear()
         if self._on_unexported is not None:
             for obj in gone:
@@ -169,12 +145,12 @@ class Broker:
     @property
     def export_count(self) -> int:
         """Objects the peer currently holds references to (the root included)."""
-        return len(self._exports)
+        return len(self.exports)
 
     @property
     def import_count(self) -> int:
         """The peer's objects we currently hold live references to."""
-        return len(self._imports)
+        return len(self.imports)
 
     @property
     def frames_received(self) -> int:
@@ -197,17 +173,8 @@ class Broker:
         The Release goes out with the next ``take_pending()``; calls through ``ref`` raise
         DeadReferenceError from here on. Releasing twice is harmless.
         """
-        if ref.pb_broker is not self or not self._holds(ref):
-            return
-        export_id = ref.pb_export_id
-        del self._imports[export_id]
-        count = self._import_counts.pop(export_id)
-        if self.state is ConnectionState.OPEN:
-            self._owed.append(self._codec.encode([int(m.Kind.RELEASE), export_id, count]))
-
-    def _holds(self, ref: ImportedReference) -> bool:
-        held = self._imports.get(ref.pb_export_id)
-        return held is not None and held() is ref
+        if ref.pb_broker is self:
+            self.imports.release(ref)
 
     def root_reference(self) -> ImportedReference:
         """The proxy for the peer's root object (export id 0)."""
@@ -235,7 +202,7 @@ class Broker:
             raise NoSuchMethod(f"{method[:60]!r} can never name a remote method")
         if target.pb_broker is not self:
             raise LocalProtocolError("reference used with a broker it does not belong to")
-        if not self._holds(target):
+        if not self.imports.holds(target):
             raise DeadReferenceError("this reference was released")
         qid = self._next_question
         data = self._encode_tracked(
@@ -285,17 +252,13 @@ class Broker:
 
     def take_pending(self) -> bytes:
         """Bytes the broker owes the peer: answers it gave by itself while receiving, and
-        Release messages for references dropped since the last call (may be empty)."""
+        Release messages for references dropped or released since the last call."""
         out = self._owed
         self._owed = []
-        while self._dropped:
-            export_id, ref = self._dropped.popleft()
-            if self._imports.get(export_id) is not ref:
-                continue  # already accounted for when the id was imported again
-            del self._imports[export_id]
-            count = self._import_counts.pop(export_id)
-            if self.state is ConnectionState.OPEN:
-                out.append(self._codec.encode([int(m.Kind.RELEASE), export_id, count]))
+        released = self.imports.take_released()
+        if self.state is ConnectionState.OPEN:
+            release = int(m.Kind.RELEASE)
+            out.extend(self._codec.encode([release, i, n]) for i, n in released)
         return b"".join(out)
 
     def _answer_done(self, question_id: int) -> bool:
@@ -306,8 +269,7 @@ class Broker:
 
     def _encode_tracked(self, message: list[Any]) -> bytes:
         """Encode, rolling back export-table changes if the message cannot be sent."""
-        journal: list[tuple[int, bool]] = []
-        self._journal = journal
+        self.exports.begin()
         try:
             data = self._codec.encode(message)
             if len(data) - 8 > self.peer_max_frame_size:
@@ -323,15 +285,9 @@ class Broker:
                     "travel outside the body)"
                 )
         except BaseException:
-            for export_id, is_new in reversed(journal):
-                entry = self._exports[export_id]
-                entry.count -= 1
-                if is_new:
-                    del self._exports[export_id]
-                    del self._export_ids[id(entry.obj)]
+            self.exports.rollback()
             raise
-        finally:
-            self._journal = None
+        self.exports.commit()
         return data
 
     # -- the codec's reference hooks -------------------------------------------------------
@@ -347,80 +303,28 @@ class Broker:
                     "a RemoteReference is valid only on the connection it was received on; "
                     "it cannot be passed to another peer"
                 )
-            if not self._holds(obj):
+            if not self.imports.holds(obj):
                 raise DeadReferenceError("this reference was already released")
             return cbor2.CBORTag(tags.RECEIVER_REF, obj.pb_export_id)
         if isinstance(obj, Referenceable):
-            return cbor2.CBORTag(tags.SENDER_REF, self._export(obj))
+            return cbor2.CBORTag(tags.SENDER_REF, self.exports.add(obj))
         return None
-
-    def _export(self, obj: Referenceable) -> int:
-        export_id = self._export_ids.get(id(obj))
-        is_new = export_id is None
-        if export_id is None:
-            if len(self._exports) >= self.limits.max_exports:
-                raise LimitExceeded(
-                    f"this connection already exports {len(self._exports)} objects "
-                    "(Limits.max_exports); the peer must release some first"
-                )
-            export_id = self._next_export
-            self._next_export += 1
-            self._exports[export_id] = _Export(obj)
-            self._export_ids[id(obj)] = export_id
-        self._exports[export_id].count += 1
-        if self._journal is not None:
-            self._journal.append((export_id, is_new))
-        return export_id
 
     def decode_sender_ref(self, export_id: Any) -> ImportedReference:
         """The proxy for the peer's object ``export_id`` (one live proxy per id)."""
         if type(export_id) is not int or not 0 <= export_id <= m.MAX_ID:
             raise DecodeError(f"malformed reference id {show(export_id)}")
-        old = self._imports.get(export_id)
-        ref = old() if old is not None else None
-        if ref is None:
-            if old is not None:  # the previous proxy died; its release is still owed
-                self._account_dead(export_id)
-            elif len(self._imports) >= self.limits.max_imports:
-                raise DecodeError(
-                    f"the peer sent more than {self.limits.max_imports} live references "
-                    "(Limits.max_imports)"
-                )
-            ref = self._make_reference(self, export_id)
-            self._imports[export_id] = weakref.ref(ref, self._on_reference_dropped(export_id))
-            self._import_counts[export_id] = 0
-        self._import_counts[export_id] += 1
-        return ref
-
-    def _account_dead(self, export_id: int) -> None:
-        # Owe the dead proxy's release now; its queued entry is then skipped in take_pending.
-        count = self._import_counts.pop(export_id)
-        del self._imports[export_id]
-        if self.state is ConnectionState.OPEN:
-            self._owed.append(self._codec.encode([int(m.Kind.RELEASE), export_id, count]))
-
-    def _on_reference_dropped(
-        self, export_id: int
-    ) -> Callable[[weakref.ref[ImportedReference]], None]:
-        dropped = self._dropped
-
-        def callback(ref: weakref.ref[ImportedReference]) -> None:
-            # May run inside the garbage collector, on any thread: only queue and wake.
-            dropped.append((export_id, ref))
-            if self._wakeup is not None:
-                self._wakeup()
-
-        return callback
+        return self.imports.receive(export_id)
 
     def decode_receiver_ref(self, export_id: Any) -> object:
         """Our own object coming home: the original, if we gave it on this connection."""
-        entry = self._exports.get(export_id) if type(export_id) is int else None
-        if entry is None:
+        obj = self.exports.get(export_id) if type(export_id) is int else None
+        if obj is None:
             raise DecodeError(
                 f"reference #{show(export_id, 20)} was never given on this connection or was "
                 "released"
             )
-        return entry.obj
+        return obj
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -545,8 +449,8 @@ class Broker:
         kwargs: dict[str, Any],
         problem: str | None,
     ) -> Event | None:
-        entry = self._exports.get(export_id)
-        if entry is None:
+        target = self.exports.get(export_id)
+        if target is None:
             return self._refuse_call(
                 qid,
                 DeadReferenceError(
@@ -559,9 +463,7 @@ class Broker:
         if qid in self._answers:
             raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
         self._answers.add(qid)
-        return CallReceived(
-            question_id=qid, target=entry.obj, method=method, args=args, kwargs=kwargs
-        )
+        return CallReceived(question_id=qid, target=target, method=method, args=args, kwargs=kwargs)
 
     def _refuse_call(self, qid: int, failure: BaseException) -> Event | None:
         """Answer a call that cannot run with ``failure``, by ourselves (no event)."""
@@ -572,18 +474,6 @@ class Broker:
         return None
 
     def _on_release(self, msg: m.Release) -> None:
-        if msg.export_id == ROOT_ID:
-            return  # the root is pinned for the life of the connection (or absent)
-        entry = self._exports.get(msg.export_id)
-        if entry is None:
-            raise RemoteProtocolError(f"release of reference #{msg.export_id}, which is not held")
-        if msg.count > entry.count:
-            raise RemoteProtocolError(
-                f"release of {msg.count} references to #{msg.export_id}; only {entry.count} given"
-            )
-        entry.count -= msg.count
-        if entry.count == 0:
-            del self._exports[msg.export_id]
-            del self._export_ids[id(entry.obj)]
-            if self._on_unexported is not None:
-                self._on_unexported(entry.obj)
+        gone = self.exports.release(msg.export_id, msg.count)
+        if gone is not None and self._on_unexported is not None:
+            self._on_unexported(gone)

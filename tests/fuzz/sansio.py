@@ -153,8 +153,8 @@ class Side:
         assert not broker._answers, "calls were answered, yet the broker still owes answers"
         assert broker._questions <= self.asked
         assert broker._reader.buffered <= 8 + limits.max_frame_size
-        for export_id, entry in broker._exports.items():
-            assert entry.count >= (0 if export_id == 0 else 1)
+        for export_id, count in broker.exports.counts().items():
+            assert count >= (0 if export_id == 0 else 1)
 
     def finish(self) -> None:
         """The application drops everything; releases flow; then the line closes cleanly."""

@@ -1,0 +1,209 @@
+"""The two reference tables of a connection, with distributed reference counts.
+
+``ExportTable``: our objects the peer may call, and how many references to each we sent.
+``ImportTable``: proxies for the peer's objects, and how many references to each we received.
+When the last proxy for an import dies, the count goes back in a Release so the exporter can
+subtract exactly what it sent, however the messages cross.
+"""
+
+from __future__ import annotations
+
+import collections
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .._exceptions import DecodeError, LimitExceeded, RemoteProtocolError
+
+if TYPE_CHECKING:
+    from .broker import ImportedReference
+
+__all__ = ["ROOT_ID", "ExportTable", "ImportTable"]
+
+ROOT_ID = 0
+
+
+class _Export:
+    __slots__ = ("count", "obj")
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+        self.count = 0
+
+
+class ExportTable:
+    """Our objects the peer holds references to. Ids are never reused; the root is pinned.
+
+    Additions made while encoding one message are journaled, so a message that cannot be sent
+    leaves the table as it was (``begin`` / ``rollback`` / ``commit``).
+    """
+
+    def __init__(self, root: object | None, max_exports: int) -> None:
+        self._entries: dict[int, _Export] = {}
+        self._ids: dict[int, int] = {}  # id(obj) -> export id
+        self._next = ROOT_ID + 1
+        self._max = max_exports
+        self._journal: list[tuple[int, bool]] | None = None
+        if root is not None:
+            self._entries[ROOT_ID] = _Export(root)
+            self._ids[id(root)] = ROOT_ID
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, export_id: int) -> object | None:
+        """The object exported as ``export_id``, or None."""
+        entry = self._entries.get(export_id)
+        return None if entry is None else entry.obj
+
+    def counts(self) -> dict[int, int]:
+        """Export id -> references the peer holds (for checks and tests)."""
+        return {export_id: e.count for export_id, e in self._entries.items()}
+
+    def add(self, obj: object) -> int:
+        """Count one more reference to ``obj`` sent to the peer; its export id."""
+        export_id = self._ids.get(id(obj))
+        is_new = export_id is None
+        if export_id is None:
+            if len(self._entries) >= self._max:
+                raise LimitExceeded(
+                    f"this connection already exports {len(self._entries)} objects "
+                    "(Limits.max_exports); the peer must release some first"
+                )
+            export_id = self._next
+            self._next += 1
+            self._entries[export_id] = _Export(obj)
+            self._ids[id(obj)] = export_id
+        self._entries[export_id].count += 1
+        if self._journal is not None:
+            self._journal.append((export_id, is_new))
+        return export_id
+
+    def begin(self) -> None:
+        """Start journaling additions (one message being encoded)."""
+        self._journal = []
+
+    def commit(self) -> None:
+        """Keep the journaled additions."""
+        self._journal = None
+
+    def rollback(self) -> None:
+        """Undo the journaled additions: the message was not sent."""
+        journal, self._journal = self._journal or [], None
+        for export_id, is_new in reversed(journal):
+            entry = self._entries[export_id]
+            entry.count -= 1
+            if is_new:
+                del self._entries[export_id]
+                del self._ids[id(entry.obj)]
+
+    def release(self, export_id: int, count: int) -> object | None:
+        """The peer dropped ``count`` references: the object if none are left, else None."""
+        if export_id == ROOT_ID:
+            return None  # the root is pinned for the life of the connection (or absent)
+        entry = self._entries.get(export_id)
+        if entry is None:
+            raise RemoteProtocolError(f"release of reference #{export_id}, which is not held")
+        if count > entry.count:
+            raise RemoteProtocolError(
+                f"release of {count} references to #{export_id}; only {entry.count} given"
+            )
+        entry.count -= count
+        if entry.count:
+            return None
+        del self._entries[export_id]
+        del self._ids[id(entry.obj)]
+        return entry.obj
+
+    def clear(self) -> list[object]:
+        """Forget everything (the connection closed); the objects that were exported."""
+        gone = [e.obj for export_id, e in self._entries.items() if export_id != ROOT_ID]
+        self._entries.clear()
+        self._ids.clear()
+        return gone
+
+
+class ImportTable:
+    """Proxies for the peer's objects: at most one live proxy per export id.
+
+    A proxy's death is noticed by a weakref callback, which may run inside the garbage
+    collector on any thread: it only queues, and ``take_released`` does the accounting.
+    """
+
+    def __init__(
+        self,
+        max_imports: int,
+        make: Callable[[int], ImportedReference],
+        wakeup: Callable[[], None] | None,
+    ) -> None:
+        self._refs: dict[int, weakref.ref[ImportedReference]] = {}
+        self._counts: dict[int, int] = {}
+        self._dropped: collections.deque[tuple[int, weakref.ref[ImportedReference]]] = (
+            collections.deque()
+        )
+        self._released: list[tuple[int, int]] = []
+        self._max = max_imports
+        self._make = make
+        self._wakeup = wakeup
+
+    def __len__(self) -> int:
+        return len(self._refs)
+
+    def receive(self, export_id: int) -> ImportedReference:
+        """The proxy for the peer's object ``export_id``, counting one more reference."""
+        old = self._refs.get(export_id)
+        ref = old() if old is not None else None
+        if ref is None:
+            if old is not None:  # the previous proxy died: its release is owed first
+                self._released.append((export_id, self._counts.pop(export_id)))
+                del self._refs[export_id]
+            elif len(self._refs) >= self._max:
+                raise DecodeError(
+                    f"the peer sent more than {self._max} live references (Limits.max_imports)"
+                )
+            ref = self._make(export_id)
+            self._refs[export_id] = weakref.ref(ref, self._on_dropped(export_id))
+            self._counts[export_id] = 0
+        self._counts[export_id] += 1
+        return ref
+
+    def holds(self, ref: ImportedReference) -> bool:
+        """True while ``ref`` is the live, unreleased proxy for its id."""
+        held = self._refs.get(ref.pb_export_id)
+        return held is not None and held() is ref
+
+    def release(self, ref: ImportedReference) -> None:
+        """Release ``ref`` now (explicit disposal); no-op if not held."""
+        if self.holds(ref):
+            export_id = ref.pb_export_id
+            del self._refs[export_id]
+            self._released.append((export_id, self._counts.pop(export_id)))
+
+    def take_released(self) -> list[tuple[int, int]]:
+        """``(export_id, count)`` for each reference released since the last call."""
+        while self._dropped:
+            export_id, ref = self._dropped.popleft()
+            if self._refs.get(export_id) is ref:  # else: already accounted for
+                del self._refs[export_id]
+                self._released.append((export_id, self._counts.pop(export_id)))
+        released, self._released = self._released, []
+        return released
+
+    def clear(self) -> None:
+        """Forget everything (the connection closed): nothing is owed any more."""
+        self._refs.clear()
+        self._counts.clear()
+        self._dropped.clear()
+        self._released.clear()
+
+    def _on_dropped(self, export_id: int) -> Callable[[weakref.ref[ImportedReference]], None]:
+        dropped = self._dropped
+        wakeup = self._wakeup
+
+        def callback(ref: weakref.ref[ImportedReference]) -> None:
+            # May run inside the garbage collector, on any thread: only queue and wake.
+            dropped.append((export_id, ref))
+            if wakeup is not None:
+                wakeup()
+
+        return callback
