@@ -164,6 +164,9 @@ def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None
             calls.append(f"held {len(sinks)}")
             return len(sinks)
 
+        def remote_many(self, n: int) -> Any:
+            return [Sink() for _ in range(n)]
+
         async def remote_tagged(self, tagger: Any, tag: Any) -> Any:
             return await tagger.tag(tag.name + "!")
 
@@ -315,5 +318,7 @@ def test_sequences_of_references_are_sent_as_lists(agen: Path) -> None:
         with pytest.raises(pb.ValidationError, match=r"^\$\.nested: expected "):
             await k.held({}, 5, ([], 0), ())
         assert calls == ["held 6", "held 0", "sinks fed 3 others 2"]
+        many = await k.many(2)
+        assert [await s.feed(b"xy") for s in many] == [2, 2]
 
     kitchen_run(agen, body)

@@ -163,6 +163,8 @@ from Beta import B
 class User(Protocol):
     def f(self, a: URL, b: X, c: ABc, d: Abc, e: Item2, f: Item10, g: Zed, h: B) -> None: ...
     def g(self, a: None | int, b: Union[None, str, bytes], c: Optional[None]) -> None | Zed: ...
+    def h(self) -> dict[str, list[Zed]] | None: ...
+    def i(self) -> list[list[Zed]]: ...
 
 
 class AVeryLongInterfaceNameNumberOne(Protocol):
@@ -197,6 +199,9 @@ def test_awkward_names_and_unions_pass_ruff_check(tmp_path: Path) -> None:
     assert "        a: int | None,\n        b: str | bytes | None,\n        c: None,\n" in user
     assert "    ) -> ZedClient | None:\n" in user
     assert "class BothClient(\n    AVeryLongInterfaceNameNumberOneClient,\n" in user
+    # Return types too long for the line: in parentheses, split at | if they must be.
+    assert "    ) -> (\n        dict[str, list[ZedServer | ZedClient]]\n        | Awaitable" in user
+    assert "    ) -> (\n        list[list[ZedServer | ZedClient]] | Awaitable[list[list[" in user
     write_package(files, tmp_path / "gen")
     for command in (
         ["check", "--no-cache", "--output-format", "concise", "--select", RUFF_RULES],

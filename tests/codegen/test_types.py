@@ -20,7 +20,8 @@ PRELUDE = """\
 from typing import Literal, assert_type
 
 import pbtyped as pb
-from agen.alltypes import Color, KitchenClient, Level, Point, Shape, SinkClient, SinkServer
+from agen.alltypes import Color, KitchenClient, KitchenServer, Level, Point, Shape
+from agen.alltypes import SinkClient, SinkServer
 from agen.alltypes import CounterClient, CounterServer, GaugeClient, GaugeServer
 from agen.extra import Tag, TaggerClient
 from gen.pb1 import OneClient, TwoClient, TwoServer
@@ -53,6 +54,7 @@ async def client(conn: pb.Client) -> None:
     by_name: dict[str, Sink] = {"a": Sink()}
     assert_type(await k.held(by_name, [servers, clients], (servers, 1), tuple(servers)), int)
     sink = await k.sinks(Sink(), servers)
+    assert_type(await k.many(2), list[SinkClient])
     assert_type(sink, SinkClient | None)
     if sink is not None:
         assert_type(await k.sinks(sink, []), SinkClient | None)
@@ -72,6 +74,11 @@ async def derived(gauge: GaugeClient, counter: CounterClient) -> None:
     await gauge.compare(MyGauge(), [])
     await gauge.compare(MyCounter(), [])
     del as_tagger
+
+
+class ManySinks(KitchenServer):
+    def remote_many(self, n: int) -> list[SinkServer | SinkClient]:
+        return [Sink() for _ in range(n)]
 
 
 class MyCounter(CounterServer):
