@@ -60,15 +60,14 @@ class DecodeState:
         if not (type(value) is list and len(value) == 2 and type(value[0]) is str):
             return self.refuse("malformed copy: expected [type name, [field values]]")
         name, values = value
-        registry = self.registry
-        cls = registry.type_for(name)
-        if cls is None or issubclass(cls, enum.Enum):
+        spec = self.registry.copy_spec(name)
+        if spec is None:
             return self.refuse(f"type name {show(name)} is not registered on this side (refused)")
-        fields = registry.fields_of(cls)
+        cls, fields, positional = spec
         if type(values) is not list or len(values) != len(fields):
             return self.refuse(f"{name}: expected {len(fields)} field values {list(fields)}")
         try:
-            if registry.takes_positional(cls):
+            if positional:
                 return cls(*values)
             return cls(**dict(zip(fields, values, strict=True)))
         except Exception as exc:  # the registered class refused these values

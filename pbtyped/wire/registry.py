@@ -51,6 +51,8 @@ class Registry:
         self._type_names: dict[type[Any], str] = {}
         self._fields: dict[type[Any], tuple[str, ...]] = {}
         self._positional: dict[type[Any], bool] = {}
+        # wire name -> (dataclass, field names, built positionally): one lookup per copy decoded
+        self._copies: dict[str, tuple[type[Any], tuple[str, ...], bool]] = {}
         self._errors_by_name: dict[str, type[BaseException]] = dict(_BUILTIN_ERRORS)
         self._error_names: dict[type[BaseException], str] = {
             cls: name for name, cls in _BUILTIN_ERRORS.items()
@@ -89,6 +91,8 @@ class Registry:
         self._type_names[cls] = wire_name
         self._fields[cls] = fields
         self._positional[cls] = positional
+        if not issubclass(cls, enum.Enum):
+            self._copies[wire_name] = (cls, fields, positional)
         self.version += 1
         return cls
 
@@ -131,6 +135,10 @@ class Registry:
     def fields_of(self, cls: type[Any]) -> tuple[str, ...]:
         """Names of the fields sent for a registered dataclass, in declaration order."""
         return self._fields[cls]
+
+    def copy_spec(self, name: str) -> tuple[type[Any], tuple[str, ...], bool] | None:
+        """For a registered dataclass's wire name: (class, field names, positional), else None."""
+        return self._copies.get(name)
 
     def takes_positional(self, cls: type[Any]) -> bool:
         """True if a registered dataclass can be built as ``cls(*values)`` (no kw_only)."""
