@@ -2,44 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import gc
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import pytest
 
 from pbtyped.cred import InMemoryScramStore
 
+from ..support import eventually
 from .certs import Certificates, have_openssl, make_certificates
+
+__all__ = ["ITERATIONS", "eventually"]
 
 #: Records for tests use RFC 7677's floor, to keep each login fast.
 ITERATIONS = 4096
-
-
-@pytest.fixture
-def run() -> Callable[..., Any]:
-    """Run an async test body with a hard bound so nothing can hang the suite."""
-
-    def runner(body: Callable[[], Awaitable[Any]], limit: float = 20.0) -> Any:
-        async def bounded() -> Any:
-            async with asyncio.timeout(limit):
-                return await body()
-
-        return asyncio.run(bounded())
-
-    return runner
-
-
-async def eventually(predicate: Callable[[], bool], limit: float = 5.0) -> None:
-    """Collect garbage and yield to the loop until ``predicate()`` holds (bounded)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + limit
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        gc.collect()
-        await asyncio.sleep(0.01)
 
 
 @pytest.fixture(scope="session")
