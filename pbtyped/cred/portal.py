@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from .._exceptions import DeadReferenceError, LimitExceeded, UnauthorizedLogin, ValidationError
 from ..protocol.objects import Referenceable, Root
+from ..runtime.connection import current_connection
 from ..runtime.logs import LogLimiter
 from ..runtime.reference import RemoteReference
 from .checkers import AllowAnonymous, Checker, ScramChecker
@@ -121,9 +122,14 @@ class Portal:
         """Count and log a failed login (once); return the error to raise."""
         state.failures += 1
         last = state.failures >= self.max_failures
+        try:
+            peer = current_connection().peer
+        except LookupError:  # not inside a remote call (direct use in tests)
+            peer = None
         self._logs.warning(
-            "pbtyped: failed login %s: %s (failure %d of %d on this connection%s)",
+            "pbtyped: failed login %s from %s: %s (failure %d of %d on this connection%s)",
             who,
+            peer,
             why,
             state.failures,
             self.max_failures,

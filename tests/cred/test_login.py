@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import pytest
@@ -31,6 +32,9 @@ def make_portal(store: InMemoryScramStore, *extra: Checker, **options: Any) -> P
     return Portal(Realm(), [ScramChecker(store, fake_iterations=ITERATIONS), *extra], **options)
 
 
+_PEER = re.compile(r"from \('127\.0\.0\.1', \d+\):")
+
+
 class FailureLog:
     """The failed-login lines logged by the "pbtyped" logger, read when compared."""
 
@@ -38,8 +42,9 @@ class FailureLog:
         self._caplog = caplog
 
     def lines(self) -> list[str]:
+        """The lines, with the peer's address (a loopback port that varies) as ``PEER``."""
         messages = (r.getMessage() for r in self._caplog.records if r.name == "pbtyped")
-        return [m for m in messages if "failed login" in m]
+        return [_PEER.sub("from PEER:", m) for m in messages if "failed login" in m]
 
 
 @pytest.fixture
@@ -119,8 +124,10 @@ def test_bad_password_and_unknown_user_fail_alike_and_are_logged_once(run, store
 
     assert run(body) == [FAILED, FAILED]
     assert failures.lines() == [
-        "pbtyped: failed login as 'alice': wrong password (failure 1 of 5 on this connection)",
-        "pbtyped: failed login as 'mallory': unknown user (failure 2 of 5 on this connection)",
+        "pbtyped: failed login as 'alice' from PEER: wrong password "
+        "(failure 1 of 5 on this connection)",
+        "pbtyped: failed login as 'mallory' from PEER: unknown user "
+        "(failure 2 of 5 on this connection)",
     ]
 
 
@@ -205,7 +212,7 @@ def test_anonymous_login_refused_clearly(run, store, failures) -> None:
 
     run(body)
     assert failures.lines() == [
-        "pbtyped: failed login as anonymous: anonymous login is not allowed "
+        "pbtyped: failed login as anonymous from PEER: anonymous login is not allowed "
         "(failure 1 of 5 on this connection)"
     ]
 
@@ -370,6 +377,6 @@ def test_malformed_login_messages_fail_and_are_counted(run, store, failures) -> 
 
     run(body)
     assert failures.lines() == [
-        "pbtyped: failed login with a password: SCRAM: only the GS2 header 'n,,' is supported "
-        "(no channel binding, no authzid) (failure 1 of 5 on this connection)"
+        "pbtyped: failed login with a password from PEER: SCRAM: only the GS2 header 'n,,' is "
+        "supported (no channel binding, no authzid) (failure 1 of 5 on this connection)"
     ]
