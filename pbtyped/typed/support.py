@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import NoSuchMethod, ValidationError
@@ -62,13 +62,28 @@ class MethodSpec:
     params: tuple[Param, ...]
     result_in: Checker
     result_out: Checker
+    # Derived once, for the per-call paths below.
+    _positional: tuple[Param, ...] = field(init=False, repr=False, compare=False)
+    _known: frozenset[str] = field(init=False, repr=False, compare=False)
+    _paths: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _plain: bool = field(init=False, repr=False, compare=False)
+    _sends: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        positional = tuple(p for p in self.params if not p.kw_only)
+        object.__setattr__(self, "_positional", positional)
+        object.__setattr__(self, "_known", frozenset(p.name for p in self.params))
+        object.__setattr__(self, "_paths", tuple("$." + p.name for p in self.params))
+        # Every parameter positional: a call passing exactly those positionally binds directly.
+        object.__setattr__(self, "_plain", len(positional) == len(self.params))
+        object.__setattr__(self, "_sends", any(p.send is not None for p in self.params))
 
     def outgoing(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """A client's arguments in wire form: Sequences sent as lists where lists of references
         are declared, Mappings as dicts (the stubs accept either; the peer checks for lists)."""
-        if all(p.send is None for p in self.params):
+        if not self._sends:
             return args, kwargs
         positional = [p for p in self.params if not p.kw_only]
         out_args = (
@@ -84,7 +99,13 @@ class MethodSpec:
 
     def bind(self, args: list[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Validate and convert wire arguments into the positional and keyword ones to call with."""
-        positional = [p for p in self.params if not p.kw_only]
+        if self._plain and not kwargs and len(args) == len(self.params):
+            # The common call: every argument given positionally, nothing to fill in.
+            return [
+                p.check(value, path)
+                for p, value, path in zip(self.params, args, self._paths, strict=True)
+            ], {}
+        positional = self._positional
         if len(args) > len(positional):
             raise ValidationError(
                 f"{self.name}() takes {len(positional)} positional arguments, got {len(args)}"
@@ -94,15 +115,15 @@ class MethodSpec:
             if key in given:
                 raise ValidationError(f"{self.name}() got two values for argument {key!r:.40}")
             given[key] = value
-        known = {p.name for p in self.params}
+        known = self._known
         for key in given:
             if key not in known:
                 raise ValidationError(f"{self.name}() got an unexpected argument {key!r:.40}")
         call_args: list[Any] = []
         call_kwargs: dict[str, Any] = {}
-        for p in self.params:
+        for p, path in zip(self.params, self._paths, strict=True):
             if p.name in given:
-                value = p.check(given[p.name], "$." + p.name)
+                value = p.check(given[p.name], path)
             elif p.default is REQUIRED:
                 raise ValidationError(f"$.{p.name}: missing argument")
             else:
@@ -169,7 +190,8 @@ async def invoke(
     told to stop the work, a local coroutine is cancelled.
     """
     target: Any = stub.pb_reference
-    args, kwargs = spec.methods[name].outgoing(args, kwargs)
+    entry = spec.methods[name]
+    args, kwargs = entry.outgoing(args, kwargs)
     if isinstance(target, RemoteReference):
         result = await target.call(name, args, kwargs, timeout=timeout)
     elif isinstance(target, Referenceable):
@@ -180,7 +202,7 @@ async def invoke(
                 result = await result
     else:
         raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
-    return spec.methods[name].result_in(result, "$")
+    return entry.result_in(result, "$")
 
 
 def dispatch(
