@@ -1,9 +1,14 @@
-"""Type annotations turned into checker closures, built once and run on every call.
+"""Type annotations turned into checkers, built once and run on every call.
 
 A checker is ``check(value, path) -> value``: it returns the value (converted where the wire
 form differs from the declared one) or raises ValidationError naming the path, in the style
 ``$.p.x: expected int, got str``. Inbound checkers also turn references into typed stubs;
 outbound checkers (for results a server sends) only validate.
+
+A valid value that needs no converting comes back as the very same object, however deeply
+nested; containers and dataclasses are rebuilt only along the parts that changed. Paths cost
+nothing until a check fails: a fast walk decides, and only a refused value is walked again to
+say where (see ``checknodes``).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import ValidationError
-from ..protocol.objects import Referenceable
-from ..runtime.reference import RemoteReference, Stub
+from ..runtime.reference import Stub
+from . import checknodes as nodes
+from .checknodes import Invalid, Node
 
 __all__ = ["Checker", "MaxLen", "checker_for", "describe"]
 
@@ -40,10 +46,6 @@ class MaxLen:
     def __post_init__(self) -> None:
         if self.n < 0:
             raise ValueError("MaxLen needs a length >= 0")
-
-
-def _fail(path: str, expected: str, value: Any) -> ValidationError:
-    return ValidationError(f"{path}: expected {expected}, got {type(value).__name__}")
 
 
 def describe(annotation: Any) -> str:
@@ -68,87 +70,45 @@ def describe(annotation: Any) -> str:
 
 def checker_for(annotation: Any, *, outbound: bool = False) -> Checker:
     """The checker for ``annotation``; ``outbound`` leaves references as they are."""
-    return _Builder(outbound).build(annotation)
+    node = _Builder(outbound).build(annotation)
+    fast, explain = node.fast, node.explain
+    expected = describe(annotation)
 
-
-def _exact(cls: type[Any], name: str) -> Checker:
     def check(value: Any, path: str) -> Any:
-        if type(value) is cls:
-            return value
-        raise _fail(path, name, value)
+        try:
+            return fast(value)
+        except Invalid:
+            pass
+        # Outside the except block, so the ValidationError carries no internal context.
+        explain(value, path)
+        raise ValidationError(f"{path}: refused as {expected}")  # explain always raises first
 
     return check
 
 
-def _instance(cls: type[Any], name: str) -> Checker:
-    def check(value: Any, path: str) -> Any:
-        if isinstance(value, cls):
-            return value
-        raise _fail(path, name, value)
-
-    return check
-
-
-def _check_none(value: Any, path: str) -> Any:
-    if value is None:
-        return None
-    raise _fail(path, "None", value)
-
-
-def _check_int(value: Any, path: str) -> Any:
-    if type(value) is int:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool | enum.Enum):
-        return int(value)
-    raise _fail(path, "int", value)
-
-
-def _check_float(value: Any, path: str) -> Any:
-    # An int is a valid float (as for the type checker); CBOR may send 2.0 as 2.
-    if type(value) is float:
-        return value
-    if type(value) is int:
-        return float(value)
-    raise _fail(path, "float", value)
-
-
-def _check_datetime(value: Any, path: str) -> Any:
-    if not isinstance(value, datetime.datetime):
-        raise _fail(path, "datetime", value)
-    if value.tzinfo is None:
-        raise ValidationError(f"{path}: expected an aware datetime, got a naive one")
-    return value
-
-
-def _check_date(value: Any, path: str) -> Any:
-    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
-        return value
-    raise _fail(path, "date", value)
-
-
-_SIMPLE: dict[Any, Checker] = {
-    None: _check_none,
-    type(None): _check_none,
-    bool: _exact(bool, "bool"),
-    int: _check_int,
-    float: _check_float,
-    str: _exact(str, "str"),
-    bytes: _instance(bytes, "bytes"),
-    datetime.datetime: _check_datetime,
-    datetime.date: _check_date,
-    uuid.UUID: _instance(uuid.UUID, "UUID"),
-    decimal.Decimal: _instance(decimal.Decimal, "Decimal"),
+_SIMPLE: dict[Any, Node] = {
+    None: nodes.NONE,
+    type(None): nodes.NONE,
+    bool: nodes.BOOL,
+    int: nodes.INT,
+    float: nodes.FLOAT,
+    str: nodes.STR,
+    bytes: nodes.instance_of(bytes, "bytes"),
+    datetime.datetime: nodes.datetime_node(),
+    datetime.date: nodes.DATE,
+    uuid.UUID: nodes.instance_of(uuid.UUID, "UUID"),
+    decimal.Decimal: nodes.instance_of(decimal.Decimal, "Decimal"),
 }
 
 
 class _Builder:
-    """Builds checkers; dataclass checkers are cached so recursive types terminate."""
+    """Builds nodes; dataclass nodes are cached so recursive types terminate."""
 
     def __init__(self, outbound: bool) -> None:
         self.outbound = outbound
-        self.dataclasses: dict[type[Any], Checker] = {}
+        self.dataclasses: dict[type[Any], Node] = {}
 
-    def build(self, ann: Any) -> Checker:
+    def build(self, ann: Any) -> Node:
         simple = _SIMPLE.get(ann) if _hashable(ann) else None
         if simple is not None:
             return simple
@@ -157,79 +117,70 @@ class _Builder:
         if origin is typing.Annotated:
             return self._annotated(args[0], args[1:])
         if origin is typing.Union or origin is types.UnionType:
-            return self._union(ann, [self.build(a) for a in args])
+            return nodes.union([self.build(a) for a in args], describe(ann))
         if origin is typing.Literal:
-            return _literal(ann, args)
+            return nodes.literal(args, describe(ann))
         if origin is list:
-            return _list(self.build(args[0]), describe(ann))
+            return nodes.list_of(self.build(args[0]), describe(ann))
         if origin is set or origin is frozenset:
-            return _set(self.build(args[0]), describe(ann))
+            return nodes.set_of(self.build(args[0]), describe(ann), origin)
         if origin is dict:
-            return _dict(self.build(args[0]), self.build(args[1]), describe(ann))
+            return nodes.mapping(self.build(args[0]), self.build(args[1]), describe(ann))
         if origin is tuple:
             if len(args) == 2 and args[1] is Ellipsis:
-                return _var_tuple(self.build(args[0]), describe(ann))
-            return _tuple([self.build(a) for a in args], describe(ann))
+                return nodes.var_tuple(self.build(args[0]), describe(ann))
+            return nodes.tuple_of([self.build(a) for a in args], describe(ann))
         if isinstance(ann, type):
             if issubclass(ann, enum.Enum):
-                return _instance(ann, ann.__name__)
+                return nodes.instance_of(ann, ann.__name__)
             if issubclass(ann, Stub):
-                return _interface(ann, self.outbound)
+                return nodes.interface(ann, self.outbound)
             if dataclasses.is_dataclass(ann):
                 return self._dataclass(ann)
         raise TypeError(f"pbtyped cannot check values of type {ann!r}")
 
-    def _annotated(self, inner: Any, extras: tuple[Any, ...]) -> Checker:
-        check = self.build(inner)
+    def _annotated(self, inner: Any, extras: tuple[Any, ...]) -> Node:
+        node = self.build(inner)
         limits = [e.n for e in extras if isinstance(e, MaxLen)]
         if not limits:
-            return check
+            return node
         limit = min(limits)
+        inner_fast = node.fast
 
-        def check_len(value: Any, path: str) -> Any:
-            value = check(value, path)
+        def fast(value: Any) -> Any:
+            value = inner_fast(value)
             if len(value) > limit:
-                raise ValidationError(f"{path}: longer than {limit} (length {len(value)})")
+                raise Invalid
             return value
 
-        return check_len
+        def explain(value: Any, path: str) -> None:
+            nodes.explain_part(node, value, path)
+            value = inner_fast(value)
+            if len(value) > limit:
+                raise ValidationError(f"{path}: longer than {limit} (length {len(value)})")
 
-    def _union(self, ann: Any, options: list[Checker]) -> Checker:
-        expected = describe(ann)
+        return Node(fast, explain, base=node.base)
 
-        def check(value: Any, path: str) -> Any:
-            for option in options:
-                try:
-                    return option(value, path)
-                except ValidationError:
-                    continue
-            raise _fail(path, expected, value)
-
-        return check
-
-    def _dataclass(self, cls: type[Any]) -> Checker:
+    def _dataclass(self, cls: type[Any]) -> Node:
         cached = self.dataclasses.get(cls)
         if cached is not None:
             return cached
-        fields: list[tuple[str, Checker]] = []
+        # A field of the same type (directly or deeper) refers back to the class while its
+        # fields are being built: give it a node that forwards to the one made from them.
+        made: list[Node] = []
 
-        def check(value: Any, path: str) -> Any:
-            if type(value) is not cls:
-                raise _fail(path, cls.__name__, value)
-            changes = {}
-            for name, field_check in fields:
-                old = getattr(value, name)
-                new = field_check(old, f"{path}.{name}")
-                if new is not old:
-                    changes[name] = new
-            return dataclasses.replace(value, **changes) if changes else value
+        def forward(value: Any) -> Any:
+            return made[0].fast(value)
 
-        # Cached before the fields are built: a field of the same type refers back to it.
-        self.dataclasses[cls] = check
+        def forward_explain(value: Any, path: str) -> None:
+            made[0].explain(value, path)
+
+        self.dataclasses[cls] = Node(forward, forward_explain, base=cls)
         hints = typing.get_type_hints(cls, include_extras=True)
-        for field in dataclasses.fields(cls):
-            fields.append((field.name, self.build(hints[field.name])))
-        return check
+        fields = [(f.name, self.build(hints[f.name])) for f in dataclasses.fields(cls)]
+        made.append(nodes.dataclass_of(cls, fields))
+        self.dataclasses[cls] = made[0]
+        return made[0]
 
 
 def _hashable(ann: Any) -> bool:
@@ -238,94 +189,3 @@ def _hashable(ann: Any) -> bool:
     except TypeError:
         return False
     return True
-
-
-def _literal(ann: Any, values: tuple[Any, ...]) -> Checker:
-    # Literal[1] must not accept True (1 == True), so compare types as well as values.
-    allowed = frozenset((type(v), v) for v in values)
-    expected = describe(ann)
-
-    def check(value: Any, path: str) -> Any:
-        if _hashable(value) and (type(value), value) in allowed:
-            return value
-        if isinstance(value, str | bytes | int):
-            raise ValidationError(f"{path}: expected {expected}, got {value!r:.40}")
-        raise _fail(path, expected, value)
-
-    return check
-
-
-def _list(item: Checker, expected: str) -> Checker:
-    def check(value: Any, path: str) -> Any:
-        if type(value) is not list:
-            raise _fail(path, expected, value)
-        return [item(v, f"{path}[{i}]") for i, v in enumerate(value)]
-
-    return check
-
-
-def _set(item: Checker, expected: str) -> Checker:
-    def check(value: Any, path: str) -> Any:
-        if not isinstance(value, set | frozenset):
-            raise _fail(path, expected, value)
-        return {item(v, f"{path}[{v!r:.40}]") for v in value}
-
-    return check
-
-
-def _dict(key: Checker, val: Checker, expected: str) -> Checker:
-    def check(value: Any, path: str) -> Any:
-        if type(value) is not dict:
-            raise _fail(path, expected, value)
-        out = {}
-        for k, v in value.items():
-            where = f"{path}[{k!r:.40}]"
-            out[key(k, where)] = val(v, where)
-        return out
-
-    return check
-
-
-def _var_tuple(item: Checker, expected: str) -> Checker:
-    def check(value: Any, path: str) -> Any:
-        if not isinstance(value, tuple | list):
-            raise _fail(path, expected, value)
-        return tuple(item(v, f"{path}[{i}]") for i, v in enumerate(value))
-
-    return check
-
-
-def _tuple(items: list[Checker], expected: str) -> Checker:
-    def check(value: Any, path: str) -> Any:
-        if not isinstance(value, tuple | list):
-            raise _fail(path, expected, value)
-        if len(value) != len(items):
-            raise ValidationError(f"{path}: expected {len(items)} items, got {len(value)}")
-        return tuple(
-            c(v, f"{path}[{i}]") for i, (c, v) in enumerate(zip(items, value, strict=True))
-        )
-
-    return check
-
-
-def _interface(stub: type[Stub], outbound: bool) -> Checker:
-    interface = str(getattr(stub, "pb_interface", stub.__name__))
-    expected = interface.rpartition(".")[2]
-
-    def check(value: Any, path: str) -> Any:
-        if isinstance(value, stub):
-            return value
-        if isinstance(value, RemoteReference):
-            # The peer's word is all we have about what its object implements.
-            return value if outbound else stub(value)
-        if isinstance(value, Referenceable) and _implements(type(value), interface):
-            # Our own object, sent out earlier and now back home: keep it usable as a stub.
-            return value if outbound else stub(typing.cast(Any, value))
-        raise _fail(path, expected, value)
-
-    return check
-
-
-def _implements(cls: type[Any], interface: str) -> bool:
-    # A skeleton of an interface extending this one implements it too: look along the MRO.
-    return any(c.__dict__.get("pb_interface") == interface for c in cls.__mro__)
