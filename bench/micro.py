@@ -5,9 +5,10 @@
 Times, as the best of several repeats (the minimum is the figure least disturbed by a busy
 machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through
 the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]``
-that generated skeletons and stubs run, against an identity-preserving check. ``--memory N``
-instead breaks a server's memory per connection down by source line. Not a test: it prints
-figures. It imports pbtyped's private modules, which may change.
+that generated skeletons and stubs run (valid, refused, converted), against a hand-written
+identity-preserving check. ``--memory N`` instead breaks a server's memory per connection
+down by source line. Not a test: it prints figures. It imports pbtyped's private modules,
+which may change.
 """
 
 from __future__ import annotations
@@ -108,6 +109,25 @@ def measure() -> None:
     check = checker_for(list[Record])
     rows.append(
         ("check list[Record] (pbtyped.typed.checks)", best_us(lambda: check(records, "$"), 20))
+    )
+    # The slower ways through the same check: a refusal that must name its path, and records
+    # that all need converting (an int where the float score is declared).
+    bad = [*records[:-1], Record(-1, "bad", 0.5, [1, "2"])]
+
+    def refuse() -> None:
+        try:
+            check(bad, "$")
+        except pb.ValidationError:
+            return
+        raise AssertionError("the bad record was accepted")
+
+    rows.append(("check list[Record], the last one refused (with its path)", best_us(refuse, 20)))
+    ints = [Record(r.id, r.name, int(r.score), r.values) for r in records]
+    rows.append(
+        (
+            "check list[Record], every score an int (converted)",
+            best_us(lambda: check(ints, "$"), 20),
+        )
     )
 
     def lean(value: Any) -> Any:
