@@ -60,8 +60,11 @@ def current_connection() -> Connection:
 #: Result types that are never awaitable: skip the (slow) ABC check for them.
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, dict, tuple})
 
-#: Answers buffered within one read before they are written out (see _write_later).
-_OUT_FLUSH = 64 * 1024
+#: Bytes of messages (answers within one read, calls within one loop turn) gathered before
+#: they are written. Small on purpose: the peer starts on the first messages while we produce
+#: the rest (measured: 48k -> 84k calls/s with 100 in flight, against 64 KiB), yet far fewer
+#: writes than one per message.
+_OUT_FLUSH = 1024
 
 
 class Connection(asyncio.Protocol):
@@ -272,9 +275,8 @@ class Connection(asyncio.Protocol):
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._pending[qid] = fut
         if self._burst:
-            # More calls in this turn of the loop: they leave together, in one write.
-            self._out.append(data)
-            self._out_size += len(data)
+            # More calls in this turn of the loop: they leave together, a few at a time.
+            self._write_later(data)
         else:
             transport.write(data)  # a lone call goes out at once: no added latency
             self._burst = True
