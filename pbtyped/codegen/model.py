@@ -299,8 +299,29 @@ class Field:
         return text if self.default is None else f"{text} = {self.default}"
 
 
+class _Registered:
+    """What copy, enum and error types share: a docstring and a REGISTRY registration."""
+
+    __slots__ = ()
+    name: str
+    doc: str
+    wire_name: str
+    #: The Registry method that admits this kind of class.
+    _register_with = "REGISTRY.register_type"
+
+    @property
+    def doc_literal(self) -> str:
+        """The class's docstring literal."""
+        return docstring(self.doc, 4)
+
+    @property
+    def register(self) -> str:
+        """The statement registering it in the module's REGISTRY under its wire name."""
+        return call(self._register_with, [self.name, f'"{self.wire_name}"'], 0, suffix=0)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
-class CopyType:
+class CopyType(_Registered):
     """A ``@dataclass`` passed by copy."""
 
     name: str
@@ -309,19 +330,9 @@ class CopyType:
     decorator: str  # e.g. ``dataclasses.dataclass(frozen=True)``
     fields: tuple[Field, ...]
 
-    @property
-    def doc_literal(self) -> str:
-        """The class's docstring literal."""
-        return docstring(self.doc, 4)
-
-    @property
-    def register(self) -> str:
-        """The statement registering it in the module's REGISTRY under its wire name."""
-        return call("REGISTRY.register_type", [self.name, f'"{self.wire_name}"'], 0, suffix=0)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EnumType:
+class EnumType(_Registered):
     """An ``enum.Enum`` (or IntEnum/StrEnum) passed by copy."""
 
     name: str
@@ -330,35 +341,17 @@ class EnumType:
     base: str
     members: tuple[tuple[str, str], ...]  # (name, value source)
 
-    @property
-    def doc_literal(self) -> str:
-        """The class's docstring literal."""
-        return docstring(self.doc, 4)
-
-    @property
-    def register(self) -> str:
-        """The statement registering it in the module's REGISTRY under its wire name."""
-        return call("REGISTRY.register_type", [self.name, f'"{self.wire_name}"'], 0, suffix=0)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ErrorType:
+class ErrorType(_Registered):
     """A ``pb.Error`` subclass that may cross the wire."""
+
+    _register_with = "REGISTRY.register_error"
 
     name: str
     doc: str
     wire_name: str
     base: str
-
-    @property
-    def doc_literal(self) -> str:
-        """The class's docstring literal."""
-        return docstring(self.doc, 4)
-
-    @property
-    def register(self) -> str:
-        """The statement registering it in the module's REGISTRY under its wire name."""
-        return call("REGISTRY.register_error", [self.name, f'"{self.wire_name}"'], 0, suffix=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
