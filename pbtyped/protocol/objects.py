@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import inspect
 import re
+import types
 import weakref
 from collections.abc import Callable
 from typing import Any
 
 from .._exceptions import NoSuchMethod
 
-__all__ = ["Referenceable", "Root", "find_remote_method", "is_method_name"]
+__all__ = ["Referenceable", "Root", "find_remote_method", "is_awaitable", "is_method_name"]
 
 _METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,199}\Z")
 
@@ -75,3 +77,14 @@ def _lookup(cls: type, method: str) -> Any:
 # class -> {method name: the function found on the class}: a cache, not a registry. Entries
 # exist only for methods that exist, so a peer cannot grow it, and classes are held weakly.
 _found: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
+#: Result types that are never awaitable: the (slow) ABC test is skipped for them.
+_PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, dict, tuple})
+
+
+def is_awaitable(result: object) -> bool:
+    """True if a remote method's result must be awaited (``async def``, or any awaitable)."""
+    return type(result) is types.CoroutineType or (
+        type(result) not in _PLAIN and inspect.isawaitable(result)
+    )

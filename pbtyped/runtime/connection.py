@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
-import inspect
 import logging
-import types
 import weakref
 from collections.abc import Callable
 from typing import Any, cast
@@ -32,7 +30,7 @@ from ..protocol.events import (
     HandshakeComplete,
     PeerAborted,
 )
-from ..protocol.objects import Referenceable
+from ..protocol.objects import Referenceable, is_awaitable
 from ..wire.limits import Limits
 from ..wire.registry import Registry
 from .logs import LogLimiter
@@ -56,9 +54,6 @@ def current_connection() -> Connection:
     except LookupError:
         raise LookupError("current_connection() is only known inside a remote call") from None
 
-
-#: Result types that are never awaitable: skip the (slow) ABC check for them.
-_PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, dict, tuple})
 
 #: Bytes of messages (answers within one read, calls within one loop turn) gathered before
 #: they are written. Small on purpose: the peer starts on the first messages while we produce
@@ -300,9 +295,7 @@ class Connection(asyncio.Protocol):
             if not isinstance(target, Referenceable):
                 raise NoSuchMethod(f"{type(target).__name__} has no remote methods")
             result = target.pb_dispatch(event.method, event.args, event.kwargs)
-            if type(result) is types.CoroutineType or (
-                type(result) not in _PLAIN and inspect.isawaitable(result)
-            ):
+            if is_awaitable(result):
                 task = asyncio.ensure_future(result)
                 self._running[qid] = task
                 task.add_done_callback(lambda t: self._finished(qid, t, target, event.method))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._exceptions import NoSuchMethod, ValidationError
-from ..protocol.objects import Referenceable, find_remote_method
+from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
 from ..runtime.reference import RemoteReference, Stub
 from .checks import Checker, checker_for
 from .senders import Sender, sender_for
@@ -223,7 +223,7 @@ def dispatch(
     func = find_remote_method(obj, name)
     call_args, call_kwargs = entry.bind(args, kwargs)
     result = func(*call_args, **call_kwargs)
-    if inspect.isawaitable(result):
+    if is_awaitable(result):
         return _checked(entry, result)
     return _check_result(entry, result)
 
