@@ -341,7 +341,6 @@ class Connection(asyncio.Protocol):
 
     def _finished(self, qid: int, task: asyncio.Future[Any], target: object, method: str) -> None:
         self._running.pop(qid, None)
-        self._drain_deferred()
         if task.cancelled():
             data = self.broker.send_failure(qid, CallCancelled("the caller cancelled the call"))
         elif (exc := task.exception()) is not None:
@@ -349,7 +348,8 @@ class Connection(asyncio.Protocol):
             data = self.broker.send_failure(qid, exc)
         else:
             data = self.broker.send_return(qid, task.result())
-        self._write(data)
+        self._write_later(data)
+        self._drain_deferred()  # starts waiting calls, then writes everything at once
 
     def _report(self, target: object, method: str, exc: BaseException) -> None:
         if is_expected(exc, self.broker.registry) or isinstance(exc, PbtypedError | Error):

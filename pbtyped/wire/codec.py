@@ -9,7 +9,6 @@ admits only our tags and a short list of standard ones.
 from __future__ import annotations
 
 import dataclasses
-import enum
 import io
 from typing import Any, Protocol
 
@@ -94,8 +93,6 @@ class Codec:
                 raise cause from None
             raise InsecureTypeError(f"cannot encode value: {cause or exc}") from exc
         except (TypeError, ValueError) as exc:
-            if isinstance(exc, InsecureTypeError):
-                raise
             raise InsecureTypeError(f"cannot encode value: {exc}") from exc
         attachments, self._attachments = self._attachments, []
         return pack_frame(body, attachments)
@@ -106,13 +103,13 @@ class Codec:
             encoder.encode_semantic(tag.tag, tag.value)
             return
         cls = type(value)
-        if isinstance(value, enum.Enum) or dataclasses.is_dataclass(value):
-            name = self.registry.type_name(cls)
-            if name is None:
-                raise InsecureTypeError(
-                    f"{cls.__qualname__} is not registered: call registry.register_type("
-                    f"{cls.__qualname__}) on both peers to pass it by copy"
-                )
+        # Registered classes and every Enum are settled by the encoder table; only an
+        # unregistered dataclass (or a subclass of a registered one) can still arrive here.
+        if dataclasses.is_dataclass(value):
+            raise InsecureTypeError(
+                f"{cls.__qualname__} is not registered: call registry.register_type("
+                f"{cls.__qualname__}) on both peers to pass it by copy"
+            )
         raise InsecureTypeError(
             f"{cls.__module__}.{cls.__qualname__} cannot be sent: it is neither a registered "
             "copyable type, a Referenceable, nor a CBOR native value"
