@@ -460,18 +460,20 @@ class Broker:
             )
         if problem is not None:
             return self._refuse_call(qid, InsecureTypeError(f"arguments refused: {problem}"))
-        if qid in self._answers:
-            raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
-        self._answers.add(qid)
+        self._owe_answer(qid)
         return CallReceived(question_id=qid, target=target, method=method, args=args, kwargs=kwargs)
 
     def _refuse_call(self, qid: int, failure: BaseException) -> Event | None:
         """Answer a call that cannot run with ``failure``, by ourselves (no event)."""
+        self._owe_answer(qid)
+        self._owed.append(self.send_failure(qid, failure))
+        return None
+
+    def _owe_answer(self, qid: int) -> None:
+        """Record that we owe the peer one answer to ``qid`` (a duplicate id closes)."""
         if qid in self._answers:
             raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
         self._answers.add(qid)
-        self._owed.append(self.send_failure(qid, failure))
-        return None
 
     def _on_release(self, msg: m.Release) -> None:
         gone = self.exports.release(msg.export_id, msg.count)
