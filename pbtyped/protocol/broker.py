@@ -109,6 +109,7 @@ class Broker:
             version=m.PROTOCOL_VERSION,
             max_frame_size=self.limits.max_frame_size,
             max_body_size=min(self.limits.max_body_size, self.limits.max_frame_size),
+            features=m.FEATURES,
         )
         return self._codec.encode(m.hello_wire(hello))
 
@@ -397,6 +398,7 @@ class Broker:
             self.peer_max_frame_size = min(msg.max_frame_size, 0xFFFF_FFFF)
             body = msg.max_body_size
             self.peer_max_body_size = self.peer_max_frame_size if body is None else body
+            self._codec.peer_takes_columns = "columns" in msg.features
             self.state = transition(self.state, ConnectionState.OPEN)
             return HandshakeComplete()
         if isinstance(msg, m.Call):

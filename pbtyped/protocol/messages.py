@@ -14,6 +14,7 @@ from .._exceptions import RemoteProtocolError
 from ..wire.show import show
 
 __all__ = [
+    "FEATURES",
     "MAX_ID",
     "MAX_NAME",
     "PROTOCOL_NAME",
@@ -38,6 +39,9 @@ PROTOCOL_NAME = "pbtyped"
 PROTOCOL_VERSION = 1
 MAX_NAME = 200
 MAX_ID = 2**63 - 1
+#: Optional features this side offers in its Hello; one is used when both Hellos list it.
+#: "columns": lists of one registered dataclass may travel field by field (tag 41009).
+FEATURES: tuple[str, ...] = ("columns",)
 
 
 class Kind(enum.IntEnum):

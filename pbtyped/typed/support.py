@@ -7,7 +7,9 @@ made then, never per call.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
+import typing
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 from .._exceptions import NoSuchMethod, ValidationError
 from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
 from ..runtime.reference import RemoteReference, Stub
+from ..wire.columns import Columns
 from .checks import Checker, checker_for
 from .senders import Sender, sender_for
 
@@ -52,6 +55,7 @@ class Param:
     kw_only: bool
     default: Any
     send: Sender | None = None  # a client's conversion to wire form (see ``senders``)
+    columns: bool = False  # declared list[SomeDataclass]: may travel in columns
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -62,12 +66,14 @@ class MethodSpec:
     params: tuple[Param, ...]
     result_in: Checker
     result_out: Checker
+    result_columns: bool = False  # the result is declared list[SomeDataclass]
     # Derived once, for the per-call paths below.
     _positional: tuple[Param, ...] = field(init=False, repr=False, compare=False)
     _known: frozenset[str] = field(init=False, repr=False, compare=False)
     _paths: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _plain: bool = field(init=False, repr=False, compare=False)
     _sends: bool = field(init=False, repr=False, compare=False)
+    _packs: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         positional = tuple(p for p in self.params if not p.kw_only)
@@ -77,6 +83,7 @@ class MethodSpec:
         # Every parameter positional: a call passing exactly those positionally binds directly.
         object.__setattr__(self, "_plain", len(positional) == len(self.params))
         object.__setattr__(self, "_sends", any(p.send is not None for p in self.params))
+        object.__setattr__(self, "_packs", any(p.columns for p in self.params))
 
     def outgoing(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -96,6 +103,24 @@ class MethodSpec:
         sends = {p.name: p.send for p in self.params if p.send is not None}
         out_kwargs = {k: sends[k](v) if k in sends else v for k, v in kwargs.items()}
         return out_args, out_kwargs
+
+    def pack(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Arguments for the wire: lists declared ``list[SomeDataclass]`` marked ``Columns``."""
+        if not self._packs:
+            return args, kwargs
+        packed = (
+            tuple(
+                Columns(v) if p.columns and type(v) is list else v
+                for p, v in zip(self._positional, args, strict=False)
+            )
+            + args[len(self._positional) :]
+        )
+        columns = {p.name for p in self.params if p.columns}
+        return packed, {
+            k: Columns(v) if k in columns and type(v) is list else v for k, v in kwargs.items()
+        }
 
     def bind(self, args: list[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Validate and convert wire arguments into the positional and keyword ones to call with."""
@@ -167,13 +192,31 @@ def interface(name: str, /, *bases: InterfaceSpec, **methods: Any) -> InterfaceS
         specs[method_name] = MethodSpec(
             name=method_name,
             params=tuple(
-                Param(name=n, check=checker_for(a), kw_only=k, default=d, send=sender_for(a))
+                Param(
+                    name=n,
+                    check=checker_for(a),
+                    kw_only=k,
+                    default=d,
+                    send=sender_for(a),
+                    columns=_in_columns(a),
+                )
                 for n, a, k, d in params
             ),
             result_in=checker_for(returns),
             result_out=checker_for(returns, outbound=True),
+            result_columns=_in_columns(returns),
         )
     return InterfaceSpec(name, specs)
+
+
+def _in_columns(annotation: Any) -> bool:
+    """True for ``list[D]`` (also inside ``Annotated``) where D is a dataclass."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    if typing.get_origin(annotation) is not list:
+        return False
+    (item,) = typing.get_args(annotation)
+    return isinstance(item, type) and dataclasses.is_dataclass(item)
 
 
 async def invoke(
@@ -193,6 +236,7 @@ async def invoke(
     entry = spec.methods[name]
     args, kwargs = entry.outgoing(args, kwargs)
     if isinstance(target, RemoteReference):
+        args, kwargs = entry.pack(args, kwargs)
         result = await target.call(name, args, kwargs, timeout=timeout)
     elif isinstance(target, Referenceable):
         # Our own object came back to us: call it here, through the same checks.
@@ -200,6 +244,8 @@ async def invoke(
             result = target.pb_dispatch(name, list(args), kwargs)
             if inspect.isawaitable(result):
                 result = await result
+        if type(result) is Columns:  # marked for the wire by the skeleton
+            result = list(result)
     else:
         raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
     return entry.result_in(result, "$")
@@ -230,9 +276,12 @@ def dispatch(
 
 def _check_result(entry: MethodSpec, result: Any) -> Any:
     try:
-        return entry.result_out(result, "$")
+        value = entry.result_out(result, "$")
     except ValidationError as exc:
         raise ValidationError(f"result of {entry.name}(): {exc}") from None
+    if entry.result_columns and type(value) is list:
+        return Columns(value)
+    return value
 
 
 async def _checked(entry: MethodSpec, pending: Awaitable[Any]) -> Any:

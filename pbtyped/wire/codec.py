@@ -51,6 +51,8 @@ class Codec:
         self._refs = refs
         self._attachments: list[bytes] = []
         self._att_size = 0
+        #: The peer's Hello listed "columns": ``Columns`` lists may travel field by field.
+        self.peer_takes_columns = False
         self._registry_version = -1
         self._build_encoders()
         self._state = DecodeState(registry, refs)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DecodeError
 from . import tags
+from .columns import MIN_FIELDS, build_rows
 from .registry import Registry
 from .show import show
 
@@ -56,13 +57,20 @@ class DecodeState:
             self.problem = why
         return REFUSED
 
+    def _copy_spec(self, name: str) -> tuple[type[Any], tuple[str, ...], bool] | None:
+        """A registered dataclass's (class, fields, positional); None (refused) if unknown."""
+        spec = self.registry.copy_spec(name)
+        if spec is None:
+            self.refuse(f"type name {show(name)} is not registered on this side (refused)")
+        return spec
+
     def copy(self, value: Any, immutable: bool) -> Any:
         if not (type(value) is list and len(value) == 2 and type(value[0]) is str):
             return self.refuse("malformed copy: expected [type name, [field values]]")
         name, values = value
-        spec = self.registry.copy_spec(name)
+        spec = self._copy_spec(name)
         if spec is None:
-            return self.refuse(f"type name {show(name)} is not registered on this side (refused)")
+            return REFUSED
         cls, fields, positional = spec
         if type(values) is not list or len(values) != len(fields):
             return self.refuse(f"{name}: expected {len(fields)} field values {list(fields)}")
@@ -70,6 +78,33 @@ class DecodeState:
             if positional:
                 return cls(*values)
             return cls(**dict(zip(fields, values, strict=True)))
+        except Exception as exc:  # the registered class refused these values
+            return self.refuse(f"{name}: cannot build from peer data: {type(exc).__name__}")
+
+    def columns(self, value: Any, immutable: bool) -> Any:
+        if not (
+            type(value) is list
+            and len(value) == 2
+            and type(value[0]) is str
+            and type(value[1]) is list
+        ):
+            return self.refuse("malformed columns: expected [type name, [column, ...]]")
+        name, columns = value
+        spec = self._copy_spec(name)
+        if spec is None:
+            return REFUSED
+        cls, fields, positional = spec
+        if len(fields) < MIN_FIELDS or len(columns) != len(fields):
+            return self.refuse(
+                f"{name}: expected {len(fields)} columns {list(fields)}"
+                if len(fields) >= MIN_FIELDS
+                else f"{name}: a class of {len(fields)} field(s) does not travel in columns"
+            )
+        count = len(columns[0]) if type(columns[0]) is list else -1
+        if any(type(column) is not list or len(column) != count for column in columns):
+            return self.refuse(f"{name}: columns must be arrays of one length")
+        try:
+            return build_rows(cls, fields, positional, columns)
         except Exception as exc:  # the registered class refused these values
             return self.refuse(f"{name}: cannot build from peer data: {type(exc).__name__}")
 
@@ -135,6 +170,7 @@ class TagDecoders(dict[int, Decoder]):
         super().__init__(
             {
                 tags.COPY: state.copy,
+                tags.COLUMNS: state.columns,
                 tags.ENUM: state.enum,
                 tags.TUPLE: state.tuple,
                 tags.SENDER_REF: state.sender_ref,

@@ -27,6 +27,7 @@ import cbor2
 
 from .._exceptions import InsecureTypeError
 from . import tags
+from .columns import Columns, column_getters
 from .show import show
 
 if TYPE_CHECKING:
@@ -120,12 +121,19 @@ class EncoderTable(dict[type[Any], Handler]):
         )
         for cls in REFUSED_TYPES:
             self[cls] = self._encode_refused
+        self[Columns] = self._encode_columns
         registry = codec.registry
+        # Registered dataclass -> (wire name, one getter per field), for lists sent in columns.
+        self._columns: dict[type[Any], tuple[str, tuple[Callable[[Any], Any], ...]]] = {}
         for cls in registry.types():
             if issubclass(cls, enum.Enum):
                 self[cls] = self._encode_enum
-            else:
-                self[cls] = _copy_encoder(registry.type_name(cls) or "", registry.fields_of(cls))
+                continue
+            name, fields = registry.type_name(cls) or "", registry.fields_of(cls)
+            self[cls] = _copy_encoder(name, fields)
+            getters = column_getters(fields)
+            if getters is not None:
+                self._columns[cls] = (name, getters)
 
     def __missing__(self, cls: type[Any]) -> Handler:
         handler = self._decide(cls)
@@ -178,6 +186,18 @@ class EncoderTable(dict[type[Any], Handler]):
                         "(Limits.strict_map_keys)"
                     )
         encoder.encode_semantic(258, items)
+
+    def _encode_columns(self, encoder: Any, value: Columns) -> None:
+        if value and self._codec.peer_takes_columns:
+            kinds = set(map(type, value))
+            if len(kinds) == 1:
+                spec = self._columns.get(kinds.pop())
+                if spec is not None:
+                    name, getters = spec
+                    columns = [list(map(get, value)) for get in getters]
+                    encoder.encode_semantic(tags.COLUMNS, [name, columns])
+                    return
+        encoder.encode_array(value)  # an ordinary list: each item goes as itself
 
     def _encode_tuple(self, encoder: Any, value: tuple[Any, ...]) -> None:
         encoder.encode_semantic(tags.TUPLE, list(value))

@@ -18,7 +18,8 @@ class Limits:
 
     #: Whole frame (CBOR body plus raw attachments), in bytes.
     max_frame_size: int = 16 * 1024 * 1024
-    #: The CBOR body alone. Decoded Python objects can be ~10x larger than their CBOR, so this
+    #: The CBOR body alone. Decoded Python objects are often ~10x larger than their CBOR (up to
+    #: ~70x for a body of empty containers: see docs/security.md), so this
     #: is smaller than the frame; large ``bytes`` travel as attachments and do not count here.
     #: (The smaller of this and ``max_frame_size`` applies.)
     max_body_size: int = 4 * 1024 * 1024

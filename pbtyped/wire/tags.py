@@ -9,6 +9,7 @@ __all__ = [
     "ANSWER_REF",
     "ATTACHMENT",
     "BUILTIN_TAGS",
+    "COLUMNS",
     "COPY",
     "DECIMAL_TEXT",
     "ENUM",
@@ -36,6 +37,9 @@ ATTACHMENT = 41006
 STREAM = 41007
 #: A Decimal that tag 4 cannot carry (NaN, sNaN, +-Infinity, -0): its text.
 DECIMAL_TEXT = 41008
+#: A list of one registered dataclass, field by field: ``[wire_name, [column...]]`` (sent only
+#: to a peer whose Hello lists the "columns" feature; see ``columns.py``).
+COLUMNS = 41009
 
 #: Standard tags decoded by cbor2 itself that we admit: date/time (0, 1, 100, 1004),
 #: bignums (2, 3), decimal fractions (4), UUID (37), sets (258).

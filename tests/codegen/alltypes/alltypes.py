@@ -99,6 +99,10 @@ class Kitchen(Protocol):
 
     def copies(self, shape: Shape, *, scale: float = 1.0, color: Color = Color.GREEN) -> Shape: ...
 
+    def polygon(self, corners: list[Point], *, shapes: list[Shape]) -> list[Point]:
+        """Lists of copies: they travel in columns."""
+        ...
+
     def sinks(self, sink: Sink, others: list[Sink]) -> Sink | None: ...
 
     def held(
