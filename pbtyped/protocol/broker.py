@@ -206,9 +206,10 @@ class Broker:
         if not self.imports.holds(target):
             raise DeadReferenceError("this reference was released")
         qid = self._next_question
-        data = self._encode_tracked(
-            [_CALL, qid, [0, target.pb_export_id], method, list(args), kwargs]
-        )
+        message = [_CALL, qid, [0, target.pb_export_id], method, list(args)]
+        if kwargs:
+            message.append(kwargs)  # else the 5-item form: no map to encode or check
+        data = self._encode_tracked(message)
         self._next_question = qid + 1
         self._questions.add(qid)
         return qid, data
@@ -255,6 +256,8 @@ class Broker:
         """Bytes the broker owes the peer: answers it gave by itself while receiving, and
         Release messages for references dropped or released since the last call."""
         out = self._owed
+        if not out and not self.imports.owes_releases():
+            return b""
         self._owed = []
         released = self.imports.take_released()
         if self.state is ConnectionState.OPEN:
@@ -364,10 +367,11 @@ class Broker:
                 and 0 <= raw[1] <= m.MAX_ID
             ):
                 return self._on_return(raw[1], raw[2], problem)
-            if kind == _CALL and len(raw) == 6:
-                # The common call shape, checked exactly as messages.parse would; anything
+            if kind == _CALL and 5 <= len(raw) <= 6:
+                # The common call shapes, checked exactly as messages.parse would; anything
                 # else falls through to parse, which raises the precise error.
-                _, qid, target, method, args, kwargs = raw
+                qid, target, method, args = raw[1:5]
+                kwargs = raw[5] if len(raw) == 6 else {}
                 if (
                     type(qid) is int
                     and 0 <= qid <= m.MAX_ID

@@ -179,6 +179,10 @@ class ImportTable:
             del self._refs[export_id]
             self._released.append((export_id, self._counts.pop(export_id)))
 
+    def owes_releases(self) -> bool:
+        """True if ``take_released()`` has something to return (cheap: no allocation)."""
+        return bool(self._dropped or self._released)
+
     def take_released(self) -> list[tuple[int, int]]:
         """``(export_id, count)`` for each reference released since the last call."""
         while self._dropped:

@@ -106,7 +106,10 @@ class Connection(asyncio.Protocol):
         self._flush_scheduled = False
         self._out: list[bytes] = []
         self._out_size = 0
+        # A call went out at once since data last arrived (or the last burst ended): calls
+        # after it in this turn of the loop are gathered and leave together at its end.
         self._burst = False
+        self._burst_flush = False  # the end-of-burst write is scheduled
         self._frames_at_arm = 0
         self.handshake: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[None] = self._loop.create_future()
@@ -140,6 +143,7 @@ class Connection(asyncio.Protocol):
         self._arm("handshake", self.limits.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
+        self._burst = False  # a new turn of the loop: the next call may go out at once
         broker = self.broker
         try:
             events = broker.receive_data(data)
@@ -247,35 +251,26 @@ class Connection(asyncio.Protocol):
 
         ``timeout`` covers everything: waiting for a peer that is not reading, and the answer.
         """
-        if timeout is None:
-            return await self._call(ref, method, args, kwargs)
-        async with asyncio.timeout(timeout):
-            return await self._call(ref, method, args, kwargs)
-
-    async def _call(
-        self,
-        ref: RemoteReference,
-        method: str,
-        args: tuple[Any, ...] | list[Any],
-        kwargs: dict[str, Any],
-    ) -> Any:
+        if timeout is not None:
+            async with asyncio.timeout(timeout):
+                return await self.call(ref, method, args, kwargs, None)
+        if self._writing_paused:
+            await self._writable()  # the peer is not reading: do not buffer without bound
         transport = self._transport
         if transport is None or transport.is_closing():
             raise DeadReferenceError("the connection of this reference is closed")
-        if self._writing_paused and self._can_write is not None:
-            await self._can_write.wait()  # the peer is not reading: do not buffer without bound
-            if transport.is_closing():
-                raise DeadReferenceError("the connection of this reference is closed")
         qid, data = self.broker.send_call(ref, method, args, kwargs)
         fut: asyncio.Future[Any] = self._loop.create_future()
         self._pending[qid] = fut
-        if self._burst:
-            # More calls in this turn of the loop: they leave together, a few at a time.
-            self._write_later(data)
-        else:
-            transport.write(data)  # a lone call goes out at once: no added latency
+        if not self._burst:
             self._burst = True
-            self._loop.call_soon(self._end_burst)
+            self._write(data)  # the first call of a turn goes out at once: no added latency
+        else:
+            # More calls in this turn: they leave together at its end, a few KiB at a time.
+            self._write_later(data)
+            if not self._burst_flush:
+                self._burst_flush = True
+                self._loop.call_soon(self._end_burst)
         if self._timer is None and self.limits.idle_timeout is not None:
             self._watch_timers()
         try:
@@ -284,6 +279,10 @@ class Connection(asyncio.Protocol):
             if self._pending.pop(qid, None) is not None:
                 self._write(self.broker.send_finish(qid))
             raise
+
+    async def _writable(self) -> None:
+        if self._can_write is not None:
+            await self._can_write.wait()
 
     # -- calls in --------------------------------------------------------------------------
 
@@ -388,7 +387,7 @@ class Connection(asyncio.Protocol):
             self._transport.write(data)
 
     def _end_burst(self) -> None:
-        self._burst = False
+        self._burst = self._burst_flush = False
         self._write(b"")
 
     def _flush(self) -> None:

@@ -37,7 +37,7 @@ HELLO = frame([0, {"protocol": "pbtyped", "version": 1, "max_frame_size": 1 << 2
 
 def call_frame(qid: int, method: str, *args: Any) -> bytes:
     """A Call of ``method`` on the root."""
-    return frame([1, qid, [0, 0], method, list(args), {}])
+    return frame([1, qid, [0, 0], method, list(args)])  # as pbtyped sends it: no kwargs, no map
 
 
 class Oops(pb.Error):

@@ -341,7 +341,7 @@ def test_sender_ref_wire_form() -> None:
     pair = Pair()
     _, data = pair.a.send_call(pair.root_ref(), "echo", (Thing(),), {})
     [call] = decode_frames(data)
-    assert call == [1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1)], {}]
+    assert call == [1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1)]]
 
 
 # -- limits on the tables ------------------------------------------------------------------------

@@ -421,7 +421,7 @@ def test_oversized_call_fails_locally_and_leaks_nothing() -> None:
     exports_before = pair.a.export_count
     big = "x" * 5000
     expected_body = cbor2.dumps(
-        [1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1), big], {}]
+        [1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1), big]]
     )
     with pytest.raises(
         FrameTooLarge,
@@ -445,7 +445,7 @@ def test_oversized_call_fails_locally_and_leaks_nothing() -> None:
 def test_oversized_call_body_fails_locally_even_if_the_frame_would_fit() -> None:
     pair = Pair(b_limits=Limits(max_frame_size=1 << 20, max_body_size=2048))
     big = "y" * 3000
-    body = cbor2.dumps([1, 1, [0, 0], "echo", [big], {}])
+    body = cbor2.dumps([1, 1, [0, 0], "echo", [big]])
     with pytest.raises(
         FrameTooLarge,
         match=exactly(
