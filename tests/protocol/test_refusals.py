@@ -420,9 +420,7 @@ def test_oversized_call_fails_locally_and_leaks_nothing() -> None:
     root = pair.root_ref()
     exports_before = pair.a.export_count
     big = "x" * 5000
-    expected_body = cbor2.dumps(
-        [1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1), big]]
-    )
+    expected_body = cbor2.dumps([1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1), big]])
     with pytest.raises(
         FrameTooLarge,
         match=exactly(
