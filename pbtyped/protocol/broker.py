@@ -341,20 +341,17 @@ class Broker:
         """
         if self.state is ConnectionState.CLOSED:
             return []
-        self._reader.feed(data)
         events: list[Event] = []
-        while True:
-            frame = self._reader.next_frame()
-            if frame is None:
-                return events
+        for body, attachments in self._reader.frames(data):
             self._frames += 1
             try:
-                raw, problem = self._codec.decode(*frame)
+                raw, problem = self._codec.decode(body, attachments)
             except DecodeError as exc:
                 raise RemoteProtocolError(str(exc)) from None
             event = self._handle(raw, problem)
             if event is not None:
                 events.append(event)
+        return events
 
     def _handle(self, raw: Any, problem: str | None) -> Event | None:
         # Fast path first: answers and calls once open.

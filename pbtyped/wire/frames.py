@@ -53,6 +53,41 @@ class FrameReader:
         if len(buf) < 8:
             return None
         body_len, att_len = HEADER.unpack_from(buf)
+        end = 8 + self._checked_size(body_len, att_len)
+        if len(buf) < end:
+            return None
+        body = bytes(buf[8 : 8 + body_len])
+        attachments = bytes(buf[8 + body_len : end])
+        del buf[:end]
+        return body, attachments
+
+    def frames(self, data: bytes) -> list[tuple[bytes, bytes]]:
+        """Feed ``data`` and return every frame now complete, in order (``feed`` plus
+        ``next_frame`` until None, in one call: when nothing is buffered, frames are cut
+        straight out of ``data``, and only an incomplete tail is kept)."""
+        buf = self._buf
+        source: bytes | bytearray = data
+        if buf:
+            buf += data
+            source = buf
+        out: list[tuple[bytes, bytes]] = []
+        pos, size = 0, len(source)
+        while size - pos >= 8:
+            body_len, att_len = HEADER.unpack_from(source, pos)
+            end = pos + 8 + self._checked_size(body_len, att_len)
+            if end > size:
+                break
+            split = pos + 8 + body_len
+            out.append((bytes(source[pos + 8 : split]), bytes(source[split:end])))
+            pos = end
+        if source is buf:
+            del buf[:pos]
+        elif pos < size:
+            buf += data[pos:]
+        return out
+
+    def _checked_size(self, body_len: int, att_len: int) -> int:
+        """A header's frame size, or FrameTooLarge / RemoteProtocolError if it is not allowed."""
         total = body_len + att_len
         if total > self._max:
             raise FrameTooLarge(
@@ -66,10 +101,4 @@ class FrameReader:
             )
         if body_len == 0:
             raise RemoteProtocolError("empty frame body")
-        end = 8 + total
-        if len(buf) < end:
-            return None
-        body = bytes(buf[8 : 8 + body_len])
-        attachments = bytes(buf[8 + body_len : end])
-        del buf[:end]
-        return body, attachments
+        return total

@@ -91,3 +91,36 @@ def test_empty_body_is_refused() -> None:
     reader.feed(struct.pack(">II", 0, 5) + b"abcde")
     with pytest.raises(RemoteProtocolError, match=exactly("empty frame body")):
         reader.next_frame()
+
+
+STREAM = b"".join(pack_frame(bytes([0x81, i]), [b"a" * i] if i % 3 else None) for i in range(1, 40))
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 7, 8, 9, 64, 1000, len(STREAM)])
+def test_frames_cuts_any_chunking_like_next_frame(chunk: int) -> None:
+    one_by_one, at_once = FrameReader(1 << 20), FrameReader(1 << 20)
+    expected: list[tuple[bytes, bytes]] = []
+    got: list[tuple[bytes, bytes]] = []
+    for start in range(0, len(STREAM), chunk):
+        data = STREAM[start : start + chunk]
+        one_by_one.feed(data)
+        while (frame := one_by_one.next_frame()) is not None:
+            expected.append(frame)
+        got.extend(at_once.frames(data))
+        assert at_once.buffered == one_by_one.buffered  # the same incomplete tail kept
+    assert len(expected) == 39
+    assert got == expected
+    assert all(type(b) is bytes and type(a) is bytes for b, a in got)
+
+
+@pytest.mark.parametrize("buffered", [b"", pack_frame(b"\x01")[:3]], ids=["empty", "partial"])
+def test_frames_checks_every_header(buffered: bytes) -> None:
+    reader = FrameReader(100, 50)
+    reader.frames(buffered)
+    rest = pack_frame(b"\x01")[len(buffered) :]
+    with pytest.raises(FrameTooLarge, match="message body of 51 bytes; the limit is 50"):
+        reader.frames(rest + struct.pack(">II", 51, 0))
+    with pytest.raises(FrameTooLarge, match="frame of 101 bytes; the limit is 100"):
+        FrameReader(100, 50).frames(struct.pack(">II", 1, 100))
+    with pytest.raises(RemoteProtocolError, match="empty frame body"):
+        FrameReader(100, 50).frames(struct.pack(">II", 0, 5) + b"abcde")
