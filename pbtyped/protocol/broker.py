@@ -48,6 +48,9 @@ __all__ = ["ROOT_ID", "Broker", "ImportedReference"]
 
 _CALL = int(m.Kind.CALL)
 _RETURN = int(m.Kind.RETURN)
+_OPEN = ConnectionState.OPEN
+_MAX_ID = m.MAX_ID
+_MAX_NAME = m.MAX_NAME
 _FAIL = int(m.Kind.FAIL)
 
 
@@ -355,14 +358,9 @@ class Broker:
 
     def _handle(self, raw: Any, problem: str | None) -> Event | None:
         # Fast path first: answers and calls once open.
-        if self.state is ConnectionState.OPEN and type(raw) is list and raw and type(raw[0]) is int:
+        if self.state is _OPEN and type(raw) is list and raw and type(raw[0]) is int:
             kind = raw[0]
-            if (
-                kind == _RETURN
-                and len(raw) == 3
-                and type(raw[1]) is int
-                and 0 <= raw[1] <= m.MAX_ID
-            ):
+            if kind == _RETURN and len(raw) == 3 and type(raw[1]) is int and 0 <= raw[1] <= _MAX_ID:
                 return self._on_return(raw[1], raw[2], problem)
             if kind == _CALL and 5 <= len(raw) <= 6:
                 # The common call shapes, checked exactly as messages.parse would; anything
@@ -371,18 +369,18 @@ class Broker:
                 kwargs = raw[5] if len(raw) == 6 else {}
                 if (
                     type(qid) is int
-                    and 0 <= qid <= m.MAX_ID
+                    and 0 <= qid <= _MAX_ID
                     and type(target) is list
                     and len(target) == 2
                     and type(target[0]) is int
                     and target[0] == 0
                     and type(target[1]) is int
-                    and 0 <= target[1] <= m.MAX_ID
+                    and 0 <= target[1] <= _MAX_ID
                     and type(method) is str
-                    and len(method) <= m.MAX_NAME
+                    and len(method) <= _MAX_NAME
                     and type(args) is list
                     and type(kwargs) is dict
-                    and all(type(k) is str for k in kwargs)
+                    and (not kwargs or all(type(k) is str for k in kwargs))
                 ):
                     return self._on_call(qid, target[1], method, args, kwargs, problem)
         msg = m.parse(raw)
