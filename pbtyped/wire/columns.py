@@ -15,6 +15,7 @@ dataclass with at least ``MIN_FIELDS`` fields, the list goes as an ordinary list
 
 from __future__ import annotations
 
+import functools
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -36,6 +37,7 @@ class Columns(list[Any]):
     __slots__ = ()
 
 
+@functools.cache  # one set per field list, shared by every connection (not per connection)
 def column_getters(fields: tuple[str, ...]) -> tuple[Callable[[Any], Any], ...] | None:
     """One getter per field for a class that may travel in columns, None if it may not."""
     if len(fields) < MIN_FIELDS:
