@@ -234,9 +234,11 @@ async def invoke(
     """
     target: Any = stub.pb_reference
     entry = spec.methods[name]
-    args, kwargs = entry.outgoing(args, kwargs)
+    if entry._sends:
+        args, kwargs = entry.outgoing(args, kwargs)
     if isinstance(target, RemoteReference):
-        args, kwargs = entry.pack(args, kwargs)
+        if entry._packs:
+            args, kwargs = entry.pack(args, kwargs)
         result = await target.call(name, args, kwargs, timeout=timeout)
     elif isinstance(target, Referenceable):
         # Our own object came back to us: call it here, through the same checks.
