@@ -208,12 +208,17 @@ def _our_tag(child: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(lambda n, f: [n, f], st.sampled_from(["fuzz.Color", "os.system", ""]), child),
     )
     enum_ = st.builds(lambda n, v: [n, v], st.sampled_from(["fuzz.Color", "fuzz.Point"]), child)
+    columns = st.one_of(
+        st.builds(lambda c: ["fuzz.Point", c], st.lists(st.lists(child, max_size=3), max_size=3)),
+        st.builds(lambda n, c: [n, c], st.sampled_from(["fuzz.Point", "fuzz.Color", ""]), child),
+    )
     attachment = st.lists(st.integers(-2, 2**32), min_size=0, max_size=3)
     return st.one_of(
         st.builds(Tag, st.just(tags.SENDER_REF), forged_ids),
         st.builds(Tag, st.just(tags.RECEIVER_REF), forged_ids),
         st.builds(Tag, st.just(tags.COPY), copy | child),
         st.builds(Tag, st.just(tags.ENUM), enum_ | child),
+        st.builds(Tag, st.just(tags.COLUMNS), columns | child),
         st.builds(Tag, st.just(tags.TUPLE), st.lists(child, max_size=3) | child),
         st.builds(Tag, st.just(tags.ATTACHMENT), attachment | child),
         st.builds(Tag, st.sampled_from([tags.ANSWER_REF, tags.STREAM]), child),
