@@ -67,30 +67,21 @@ class System:
     loop: str = "asyncio"
     api: str = "runtime"
     needs: tuple[str, ...] = ()
-    #: Python flags of both processes. Under uvloop, -O: pbtyped's Connection.connection_made
-    #: asserts isinstance(transport, asyncio.Transport), which uvloop's transports are not
-    #: (the bare floor gets the same flag, for symmetry).
+    #: Extra Python flags of both processes (none of the systems needs any today).
     flags: tuple[str, ...] = ()
     #: Run unless --systems names others (experiments run only when named).
     default: bool = True
-
-
-UV = ("-O",)
 
 
 def all_systems(stubs: bool) -> list[System]:
     api = "stubs" if stubs else "runtime"
     systems = [
         System("pbtyped", "pbtyped", "sys_pbtyped.py", api=api),
-        System(
-            "pbtyped+uvloop", "pbtyped + uvloop", "sys_pbtyped.py", "uvloop", api, ("uvloop",), UV
-        ),
+        System("pbtyped+uvloop", "pbtyped + uvloop", "sys_pbtyped.py", "uvloop", api, ("uvloop",)),
         System("twisted", "Twisted PB", "sys_twisted.py", needs=("twisted",)),
         System("grpc", "gRPC aio", "sys_grpc.py", needs=("grpc",)),
         System("bare", "bare asyncio+cbor2", "sys_bare.py"),
-        System(
-            "bare+uvloop", "bare uvloop+cbor2", "sys_bare.py", "uvloop", needs=("uvloop",), flags=UV
-        ),
+        System("bare+uvloop", "bare uvloop+cbor2", "sys_bare.py", "uvloop", needs=("uvloop",)),
         # An experiment: the floor with its client's writes batched per loop turn.
         System(
             "bare-batched",

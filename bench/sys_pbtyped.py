@@ -27,7 +27,6 @@ from common import (
     on_stdin_closed,
     pin,
     profiled,
-    run_asyncio,
     run_workloads,
     worker_args,
 )
@@ -130,14 +129,14 @@ async def client(port: int, api: str, config: str, server_pid: int) -> dict[str,
 def main() -> None:
     args = worker_args()
     pin(args.cpu)
+    # The user's one setting for the fast path: pbtyped.run(main, use_uvloop=True).
+    uv = args.loop == "uvloop"
     if args.role == "server":
-        profiled("server", lambda: run_asyncio(lambda: serve(args.port, args.api), args.loop))
+        profiled("server", lambda: pb.run(serve(args.port, args.api), use_uvloop=uv))
         return
     result = profiled(
         "client",
-        lambda: run_asyncio(
-            lambda: client(args.port, args.api, args.config, args.server_pid), args.loop
-        ),
+        lambda: pb.run(client(args.port, args.api, args.config, args.server_pid), use_uvloop=uv),
     )
     emit_result({"api": API_RUNTIME if args.api == "runtime" else API_STUBS, **result})
 
