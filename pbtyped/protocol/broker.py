@@ -279,18 +279,21 @@ class Broker:
         self.exports.begin()
         try:
             data = self._codec.encode(message)
-            if len(data) - 8 > self.peer_max_frame_size:
+            size = len(data) - 8
+            if size > self.peer_max_frame_size:
                 raise FrameTooLarge(
-                    f"message of {len(data) - 8} bytes exceeds the peer's limit of "
+                    f"message of {size} bytes exceeds the peer's limit of "
                     f"{self.peer_max_frame_size} bytes; nothing was sent"
                 )
-            body_len = int.from_bytes(data[:4], "big")
-            if body_len > self.peer_max_body_size:
-                raise FrameTooLarge(
-                    f"message body of {body_len} bytes exceeds the peer's limit of "
-                    f"{self.peer_max_body_size} bytes; nothing was sent (large bytes values "
-                    "travel outside the body)"
-                )
+            # The body is part of the frame: read its length only when the frame is over.
+            if size > self.peer_max_body_size:
+                body_len = int.from_bytes(data[:4], "big")
+                if body_len > self.peer_max_body_size:
+                    raise FrameTooLarge(
+                        f"message body of {body_len} bytes exceeds the peer's limit of "
+                        f"{self.peer_max_body_size} bytes; nothing was sent (large bytes "
+                        "values travel outside the body)"
+                    )
         except BaseException:
             self.exports.rollback()
             raise

@@ -52,9 +52,9 @@ def find_remote_method(obj: object, method: str) -> Callable[..., Any]:
     on the class (not put on the instance), so nothing else is reachable.
     """
     cls = type(obj)
-    methods = _found.get(cls)
+    methods = _found.get(weakref.ref(cls))  # the class's shared plain ref: no Python frame
     if methods is None:
-        methods = _found[cls] = {}
+        methods = _found[weakref.ref(cls, _forget)] = {}
     func = methods.get(method)
     if func is None:
         func = methods[method] = _lookup(cls, method)  # only names that exist: bounded
@@ -74,9 +74,15 @@ def _lookup(cls: type, method: str) -> Any:
     raise NoSuchMethod(f"{cls.__name__} has no remote method {method!r}")
 
 
-# class -> {method name: the function found on the class}: a cache, not a registry. Entries
-# exist only for methods that exist, so a peer cannot grow it, and classes are held weakly.
-_found: weakref.WeakKeyDictionary[type, dict[str, Any]] = weakref.WeakKeyDictionary()
+# weak ref to a class -> {method name: the function found on the class}: a cache, not a
+# registry. Entries exist only for methods that exist, so a peer cannot grow it, and a class
+# that goes away takes its entry with it (what WeakKeyDictionary does, minus its Python-level
+# ``get`` on every call: a weak ref hashes and compares as its class while that lives).
+_found: dict[weakref.ref[type], dict[str, Any]] = {}
+
+
+def _forget(ref: weakref.ref[type]) -> None:
+    _found.pop(ref, None)
 
 
 #: Result types that are never awaitable: the (slow) ABC test is skipped for them.

@@ -17,6 +17,7 @@ import cbor2
 from .._exceptions import DecodeError, InsecureTypeError
 from .decoding import DecodeState, Refused, TagDecoders
 from .encoding import EncoderTable
+from .frames import HEADER as _HEADER
 from .frames import pack_frame
 from .limits import Limits
 from .registry import Registry
@@ -85,19 +86,31 @@ class Codec:
         """A whole frame for ``message``; raises InsecureTypeError for what may not be sent."""
         if self._registry_version != self.registry.version:
             self._build_encoders()
-        self._attachments = []
-        self._att_size = 0
         try:
             body = cbor2.dumps(message, encoders=self._encoders, default=self._default)
         except cbor2.CBOREncodeError as exc:
+            self._drop_attachments()
             cause = exc.__cause__ or exc.__context__
             if isinstance(cause, InsecureTypeError):
                 raise cause from None
             raise InsecureTypeError(f"cannot encode value: {cause or exc}") from exc
         except (TypeError, ValueError) as exc:
+            self._drop_attachments()
             raise InsecureTypeError(f"cannot encode value: {exc}") from exc
-        attachments, self._attachments = self._attachments, []
+        except BaseException:
+            self._drop_attachments()
+            raise
+        if not self._att_size:
+            return _HEADER.pack(len(body), 0) + body
+        attachments = self._attachments
+        self._drop_attachments()
         return pack_frame(body, attachments)
+
+    def _drop_attachments(self) -> None:
+        # Attachments collected belong to one frame: the next encode starts from none.
+        if self._attachments:
+            self._attachments = []
+        self._att_size = 0
 
     def _default(self, encoder: Any, value: Any) -> None:
         tag = self._refs.encode_reference(value)

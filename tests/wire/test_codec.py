@@ -325,3 +325,18 @@ def test_namedtuple_arrives_as_a_tuple() -> None:
     value, _ = codec.decode(body_of(codec.encode(pair(1, 2))))
     assert value == (1, 2)
     assert type(value) is tuple
+
+
+def test_a_refused_message_leaves_no_attachments_behind() -> None:
+    codec = make_codec(registry())
+    big = b"a" * (Limits().attachment_threshold + 1)
+    with pytest.raises(InsecureTypeError):
+        codec.encode([big, Plain()])  # the attachment was collected before the refusal
+    frame = codec.encode([b"small"])
+    assert frame[4:8] == b"\x00\x00\x00\x00"  # no attachment section
+    assert codec.decode(body_of(frame)) == ([b"small"], None)
+    # And a frame that has one starts its offsets from 0 again.
+    frame = codec.encode([big])
+    body_len = int.from_bytes(frame[:4], "big")
+    assert int.from_bytes(frame[4:8], "big") == len(big)
+    assert codec.decode(frame[8 : 8 + body_len], frame[8 + body_len :]) == ([big], None)
