@@ -18,7 +18,18 @@ _METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,199}\Z")
 
 def is_method_name(method: str) -> bool:
     """True if ``method`` could name a ``remote_*`` method (identifier, no leading _)."""
-    return type(method) is str and _METHOD_NAME.match(method) is not None
+    if type(method) is not str:
+        return False
+    if method in _NAMES_SEEN:
+        return True
+    if _METHOD_NAME.match(method) is None:
+        return False
+    if len(_NAMES_SEEN) < 4096:  # a memo of names this process called: small, and capped
+        _NAMES_SEEN.add(method)
+    return True
+
+
+_NAMES_SEEN: set[str] = set()
 
 
 class Referenceable:
