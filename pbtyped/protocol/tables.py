@@ -138,8 +138,10 @@ class ImportTable:
     ) -> None:
         self._refs: dict[int, weakref.ref[ImportedReference]] = {}
         self._counts: dict[int, int] = {}
-        self._dropped: collections.deque[tuple[int, weakref.ref[ImportedReference]]] = (
-            collections.deque()
+        # Proxies the garbage collector dropped, queued by their weakref callbacks (made with
+        # the first import: a server that is never sent a reference never needs it).
+        self._dropped: collections.deque[tuple[int, weakref.ref[ImportedReference]]] | None = (
+            None
         )
         self._released: list[tuple[int, int]] = []
         self._max = max_imports
@@ -185,8 +187,9 @@ class ImportTable:
 
     def take_released(self) -> list[tuple[int, int]]:
         """``(export_id, count)`` for each reference released since the last call."""
-        while self._dropped:
-            export_id, ref = self._dropped.popleft()
+        dropped = self._dropped
+        while dropped:
+            export_id, ref = dropped.popleft()
             if self._refs.get(export_id) is ref:  # else: already accounted for
                 del self._refs[export_id]
                 self._released.append((export_id, self._counts.pop(export_id)))
@@ -197,11 +200,14 @@ class ImportTable:
         """Forget everything (the connection closed): nothing is owed any more."""
         self._refs.clear()
         self._counts.clear()
-        self._dropped.clear()
+        if self._dropped is not None:
+            self._dropped.clear()
         self._released.clear()
 
     def _on_dropped(self, export_id: int) -> Callable[[weakref.ref[ImportedReference]], None]:
         dropped = self._dropped
+        if dropped is None:
+            dropped = self._dropped = collections.deque()
         wakeup = self._wakeup
 
         def callback(ref: weakref.ref[ImportedReference]) -> None:

@@ -61,6 +61,9 @@ def current_connection() -> Connection:
 #: writes than one per message.
 _OUT_FLUSH = 1024
 
+#: Shared, always empty: a connection's ``_deferred`` until a call first has to wait.
+_NO_CALLS: collections.deque[CallReceived] = collections.deque(maxlen=0)
+
 
 class Connection(asyncio.Protocol):
     """One pbtyped connection on an asyncio transport (server or client side)."""
@@ -99,8 +102,10 @@ class Connection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[Any]] = {}
         self._running: dict[int, asyncio.Future[Any]] = {}
-        self._deferred: collections.deque[CallReceived] = collections.deque()
-        self._watched: weakref.WeakSet[RemoteReference] = weakref.WeakSet()
+        # Calls that must wait (backpressure), and references with disconnect callbacks: both
+        # rare, so both are made when first needed (an empty deque alone is ~600 bytes).
+        self._deferred: collections.deque[CallReceived] = _NO_CALLS
+        self._watched: weakref.WeakSet[RemoteReference] | None = None
         self._callbacks: list[Callable[[Connection], object]] = []
         self._on_close = on_close
         self._flush_scheduled = False
@@ -167,6 +172,8 @@ class Connection(asyncio.Protocol):
                     fut.set_result(event.value)
             elif type(event) is CallReceived:
                 if self._must_wait():
+                    if self._deferred is _NO_CALLS:
+                        self._deferred = collections.deque()
                     self._deferred.append(event)  # bounded: reading pauses below
                 else:
                     self._dispatch(event)
@@ -226,10 +233,10 @@ class Connection(asyncio.Protocol):
         running, self._running = self._running, {}
         for task in running.values():
             task.cancel()
-        for ref in list(self._watched):
+        for ref in list(self._watched or ()):
             for ref_callback in ref.fire_disconnect():
                 self._run_callback(ref_callback, ref)
-        self._watched = weakref.WeakSet()
+        self._watched = None
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             self._run_callback(callback, self)
@@ -502,6 +509,8 @@ class Connection(asyncio.Protocol):
             for callback in ref.fire_disconnect():
                 self._run_callback(callback, ref)
         else:
+            if self._watched is None:
+                self._watched = weakref.WeakSet()
             self._watched.add(ref)
 
     def notify_on_disconnect(self, callback: Callable[[Connection], object]) -> None:
