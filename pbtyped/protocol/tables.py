@@ -140,9 +140,7 @@ class ImportTable:
         self._counts: dict[int, int] = {}
         # Proxies the garbage collector dropped, queued by their weakref callbacks (made with
         # the first import: a server that is never sent a reference never needs it).
-        self._dropped: collections.deque[tuple[int, weakref.ref[ImportedReference]]] | None = (
-            None
-        )
+        self._dropped: collections.deque[tuple[int, weakref.ref[ImportedReference]]] | None = None
         self._released: list[tuple[int, int]] = []
         self._max = max_imports
         self._make = make

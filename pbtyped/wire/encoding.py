@@ -190,9 +190,7 @@ class _RegistryHandlers:
 
 # A memo, not a registry: registries are explicit objects; this only avoids rebuilding the same
 # handlers for each connection, and forgets a registry that goes away.
-_BY_REGISTRY: weakref.WeakKeyDictionary[Registry, _RegistryHandlers] = (
-    weakref.WeakKeyDictionary()
-)
+_BY_REGISTRY: weakref.WeakKeyDictionary[Registry, _RegistryHandlers] = weakref.WeakKeyDictionary()
 
 
 def _registry_handlers(registry: Registry) -> _RegistryHandlers:
