@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {why}", file=sys.stderr)
             return 2
         env["PBTYPED_BENCH_GENERATED"] = str(gen_dir)
-    flags = ("-O",) if args.loop == "uvloop" else ()
+    flags: tuple[str, ...] = ()
     common = ["--loop", args.loop, "--api", args.api]
     for workload in args.workloads.split(","):
         cfg = COUNTS[workload]

@@ -19,9 +19,10 @@ ROWS = [
 ]
 
 
-def _run(script: str, out: Path, *args: str) -> str:
+def _run(script: str, out: Path, *args: str, tiny: bool = True) -> str:
+    size = ["--tiny"] if tiny else []
     done = subprocess.run(
-        [sys.executable, str(BENCH / script), "--tiny", "--out", str(out), *args],
+        [sys.executable, str(BENCH / script), *size, "--out", str(out), *args],
         capture_output=True,
         text=True,
         timeout=300,
@@ -47,3 +48,9 @@ def test_scale_py_tiny_prints_its_table(tmp_path: Path) -> None:
     assert "| 1 |" in stdout
     assert "| 3 |" in stdout
     assert "per exported reference" in stdout
+
+
+def test_roundtrip_py_prints_every_system(tmp_path: Path) -> None:
+    stdout = _run("roundtrip.py", tmp_path, "--calls", "300", "--rounds", "1", tiny=False)
+    for name in ("bare asyncio+cbor2", "pbtyped, runtime API", "pbtyped, generated stubs"):
+        assert f"| {name} |" in stdout
