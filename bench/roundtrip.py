@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import os
 import statistics
 import subprocess
@@ -84,17 +83,7 @@ def systems() -> dict[str, tuple[Any, Any]]:
     from pbtyped.protocol.broker import Broker
     from pbtyped.runtime.connection import Connection
 
-    gen = importlib.import_module("benchsvc")
-
-    class GenServer(gen.BenchServer):  # type: ignore[misc, name-defined]
-        def remote_echo(self, st: str) -> str:
-            return st
-
-        def remote_echo_bytes(self, data: bytes) -> bytes:
-            return data
-
-        def remote_echo_records(self, records: list[Any]) -> list[Any]:
-            return records
+    gen = sys_pbtyped.generated()
 
     async def bare_trip(calls: int) -> float:
         loop = asyncio.get_running_loop()
@@ -109,9 +98,7 @@ def systems() -> dict[str, tuple[Any, Any]]:
             server.close()
 
     async def pb_trip(calls: int, stubs: bool) -> float:
-        root, registry = (
-            (GenServer(), gen.REGISTRY) if stubs else sys_pbtyped.server_parts("runtime")
-        )
+        root, registry = sys_pbtyped.server_parts("stubs" if stubs else "runtime")
         async with (
             pb.serve(root, "127.0.0.1", 0, registry=registry) as server,
             pb.connect("127.0.0.1", server.port, registry=registry) as client,
@@ -123,9 +110,7 @@ def systems() -> dict[str, tuple[Any, Any]]:
             return await median_round_trip(lambda x: ref.call_remote("echo", x), calls)
 
     def parts(stubs: bool) -> tuple[pb.Root, pb.Registry]:
-        if stubs:
-            return GenServer(), gen.REGISTRY
-        return sys_pbtyped.server_parts("runtime")
+        return sys_pbtyped.server_parts("stubs" if stubs else "runtime")
 
     def bare_server(batch: int) -> float:
         protocol = sys_bare.ServerSide()
@@ -135,9 +120,7 @@ def systems() -> dict[str, tuple[Any, Any]]:
 
     def pb_server(batch: int, stubs: bool) -> float:
         async def inner() -> float:
-            root, registry = (
-                (GenServer(), gen.REGISTRY) if stubs else sys_pbtyped.server_parts("runtime")
-            )
+            root, registry = sys_pbtyped.server_parts("stubs" if stubs else "runtime")
             conn = Connection(registry=registry, limits=pb.Limits(), root=root)
             conn.connection_made(StandInTransport())  # type: ignore[arg-type]
             client = Broker(registry=registry)
@@ -206,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if gen_dir is None:
         print(f"error: {why}", file=sys.stderr)
         return 2
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(gen_dir), env.get("PYTHONPATH")]))
+    env["PBTYPED_BENCH_GENERATED"] = str(gen_dir)
     print(f"python bench/roundtrip.py --at {args.at}  (pbtyped from {source})", flush=True)
     cmd = [sys.executable, str(HERE / "roundtrip.py"), "--inner"]
     cmd += ["--calls", str(args.calls), "--rounds", str(args.rounds)]
