@@ -165,13 +165,16 @@ class Connection(asyncio.Protocol):
             )
             self._abort("internal error")
             return
+        max_running = self.limits.max_calls_in_flight
         for event in events:
             if type(event) is AnswerReceived:
                 fut = self._pending.pop(event.question_id, None)
                 if fut is not None and not fut.done():
                     fut.set_result(event.value)
             elif type(event) is CallReceived:
-                if self._must_wait():
+                # A new call waits while calls already wait, too many run, or the peer is not
+                # reading our answers.
+                if self._deferred or self._writing_paused or len(self._running) >= max_running:
                     if self._deferred is _NO_CALLS:
                         self._deferred = collections.deque()
                     self._deferred.append(event)  # bounded: reading pauses below
@@ -198,8 +201,12 @@ class Connection(asyncio.Protocol):
                 self._peer_reason = event.reason
                 self.close()
                 return
-        self._flush()
-        if self._timer_kind != "handshake":
+        self._write(b"")  # the answers produced while reading, in one write
+        if self._timer_kind != "handshake" and (
+            self._timer is not None
+            or self.limits.idle_timeout is not None
+            or broker.has_partial_frame
+        ):
             self._watch_timers()
         if self._deferred:
             self._pause_reading()
@@ -313,15 +320,6 @@ class Connection(asyncio.Protocol):
         finally:
             _current.reset(token)
         self._write_later(self.broker.send_return(qid, result))
-
-    def _must_wait(self) -> bool:
-        """True while a new call from the peer must wait: calls already wait, too many run,
-        or the peer is not reading our answers."""
-        return (
-            bool(self._deferred)
-            or self._writing_paused
-            or len(self._running) >= self.limits.max_calls_in_flight
-        )
 
     def _drain_deferred(self) -> None:
         """Start waiting calls while there is room; read again once none wait."""
