@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 from typing import Any, Protocol
 
 import cbor2
@@ -57,14 +58,12 @@ class Codec:
         self._registry_version = -1
         self._build_encoders()
         self._state = DecodeState(registry, refs)
-        # One decoder per connection, re-pointed at each frame: no per-frame setup.
-        self._decoder = cbor2.CBORDecoder(
-            _NOTHING,
-            semantic_decoders=TagDecoders(self._state),
-            max_depth=limits.max_depth,
-            allow_indefinite=False,
-            strict_hashable_types=limits.strict_map_keys,
-        )
+        self._tags = TagDecoders(self._state)
+        # A per-connection secret closing every frame's fast decode (see ``decode``).
+        self._end_value = int.from_bytes(os.urandom(8), "big")
+        self._end = b"\x1b" + self._end_value.to_bytes(8, "big")
+        # The strict decoder, made when a frame first fails the fast decode (see ``decode``).
+        self._decoder: cbor2.CBORDecoder | None = None
 
     # -- encoding -------------------------------------------------------------------------
 
@@ -133,12 +132,55 @@ class Codec:
     # -- decoding -------------------------------------------------------------------------
 
     def decode(self, body: bytes, attachments: bytes = b"") -> tuple[Any, str | None]:
-        """Decode one frame body. Raises DecodeError when the frame itself is malformed."""
+        """Decode one frame body. Raises DecodeError when the frame itself is malformed.
+
+        The body must be exactly one CBOR item. ``cbor2.loads`` decodes from bytes in native
+        code but ignores what follows an item, so the body is decoded as the array
+        ``[body, end]``, where ``end`` is a 64-bit number this side drew at random and never
+        sends: it comes back as the second item only if the body was one whole item (a peer
+        cannot append ``end`` without knowing it). Anything else is decoded again by the
+        strict decoder, which names the fault; a frame that fails one way fails both.
+        """
         state = self._state
         state.problem = None
         state.attachments = attachments
+        try:
+            try:
+                pair = cbor2.loads(
+                    b"\x82" + body + self._end,
+                    semantic_decoders=self._tags,
+                    max_depth=self.limits.max_depth + 1,  # the pair is one more level
+                    allow_indefinite=False,
+                    strict_hashable_types=self.limits.strict_map_keys,
+                )
+            except (cbor2.CBORError, RecursionError):
+                pair = None
+            if (
+                type(pair) is list
+                and len(pair) == 2
+                and type(pair[1]) is int
+                and pair[1] == self._end_value
+            ):
+                return pair[0], state.problem
+            state.problem = None
+            self._decode_strictly(body)
+        finally:
+            state.attachments = b""
+        # The strict decoder took a frame the fast one did not: never act on such a frame.
+        raise DecodeError("malformed frame (the decoders disagree)")
+
+    def _decode_strictly(self, body: bytes) -> Any:
+        """Decode ``body`` with the strict decoder, raising DecodeError for what is wrong."""
         fp = io.BytesIO(body)
         decoder = self._decoder
+        if decoder is None:
+            decoder = self._decoder = cbor2.CBORDecoder(
+                fp,
+                semantic_decoders=self._tags,
+                max_depth=self.limits.max_depth,
+                allow_indefinite=False,
+                strict_hashable_types=self.limits.strict_map_keys,
+            )
         decoder.fp = fp
         try:
             value = decoder.decode()
@@ -148,11 +190,10 @@ class Codec:
         except RecursionError:
             raise DecodeError("malformed CBOR: nesting too deep") from None
         finally:
-            state.attachments = b""
             decoder.fp = _NOTHING  # do not keep the last frame alive
         if consumed != len(body):
             raise DecodeError(f"{len(body) - consumed} trailing bytes after the message")
-        return value, state.problem
+        return value
 
 
 def _cause(exc: BaseException) -> str:

@@ -340,3 +340,26 @@ def test_a_refused_message_leaves_no_attachments_behind() -> None:
     body_len = int.from_bytes(frame[:4], "big")
     assert int.from_bytes(frame[4:8], "big") == len(big)
     assert codec.decode(frame[8 : 8 + body_len], frame[8 + body_len :]) == ([big], None)
+
+
+def test_a_frame_only_the_strict_decoder_takes_is_never_acted_on(monkeypatch) -> None:
+    codec = make_codec(registry())
+    body = body_of(codec.encode([1, "fine"]))
+    assert codec.decode(body) == ([1, "fine"], None)
+
+    def fast_decoder_fails(*args: Any, **kwargs: Any) -> Any:
+        raise cbor2.CBORDecodeError("simulated")
+
+    monkeypatch.setattr("pbtyped.wire.codec.cbor2.loads", fast_decoder_fails)
+    with pytest.raises(DecodeError, match=exactly("malformed frame (the decoders disagree)")):
+        codec.decode(body)
+
+
+@pytest.mark.parametrize(
+    "junk", [b"\x00", b"\x1b", b"\x1b" + bytes(8), b"\xf6", b"\x81", b"\xff"], ids=repr
+)
+def test_whatever_follows_the_item_is_refused(junk: bytes) -> None:
+    codec = make_codec(registry())
+    body = body_of(codec.encode([1, "fine"])) + junk
+    with pytest.raises(DecodeError, match=r"trailing bytes after the message|malformed CBOR"):
+        codec.decode(body)
