@@ -311,7 +311,20 @@ def test_pb_timeout_stops_a_slow_call(agen: Path) -> None:
     kitchen_run(agen, body)
 
 
-def test_lists_of_copies_travel_in_columns_and_arrive_as_lists(agen: Path) -> None:
+def test_lists_of_copies_travel_in_columns_and_arrive_as_lists(
+    agen: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pbtyped.wire.decoding import DecodeState
+
+    decoded: list[str] = []  # the wire name of every COLUMNS value decoded, on either side
+    columns = DecodeState.columns
+
+    def counting(state: DecodeState, value: Any, immutable: bool) -> Any:
+        decoded.append(value[0])
+        return columns(state, value, immutable)
+
+    monkeypatch.setattr(DecodeState, "columns", counting)
+
     async def body(k: Any, mods: Any, calls: list[str]) -> None:
         alltypes, extra, Kitchen = mods[0], mods[1], mods[4]
         P, S = alltypes.Point, alltypes.Shape
@@ -323,6 +336,8 @@ def test_lists_of_copies_travel_in_columns_and_arrive_as_lists(agen: Path) -> No
         got = await k.polygon(corners, shapes=shapes)
         assert type(got) is list
         assert got == [*corners, P(5, 6)]
+        # Both arguments reached the server in columns, and the result came back in columns.
+        assert sorted(decoded) == ["alltypes.Point", "alltypes.Point", "alltypes.Shape"]
         assert await k.polygon([], shapes=[]) == []
         # A list that is not all one registered class goes item by item, and the checks on
         # the server name the bad item as before.
