@@ -41,6 +41,7 @@ __all__ = [
     "datetime_node",
     "explain_part",
     "fail",
+    "hashable",
     "instance_of",
     "interface",
     "leaf",
@@ -354,7 +355,7 @@ def literal(values: tuple[Any, ...], expected: str) -> Node:
     allowed = frozenset((type(v), v) for v in values)
 
     def fast(value: Any) -> Any:
-        if _hashable(value) and (type(value), value) in allowed:
+        if hashable(value) and (type(value), value) in allowed:
             return value
         raise Invalid
 
@@ -368,7 +369,8 @@ def literal(values: tuple[Any, ...], expected: str) -> Node:
     return Node(fast, explain)
 
 
-def _hashable(value: Any) -> bool:
+def hashable(value: Any) -> bool:
+    """True if ``value`` can be hashed (a set member, a dict key, a literal looked up)."""
     try:
         hash(value)
     except TypeError:

@@ -109,7 +109,7 @@ class _Builder:
         self.dataclasses: dict[type[Any], Node] = {}
 
     def build(self, ann: Any) -> Node:
-        simple = _SIMPLE.get(ann) if _hashable(ann) else None
+        simple = _SIMPLE.get(ann) if nodes.hashable(ann) else None
         if simple is not None:
             return simple
         origin = typing.get_origin(ann)
@@ -181,11 +181,3 @@ class _Builder:
         made.append(nodes.dataclass_of(cls, fields))
         self.dataclasses[cls] = made[0]
         return made[0]
-
-
-def _hashable(ann: Any) -> bool:
-    try:
-        hash(ann)
-    except TypeError:
-        return False
-    return True

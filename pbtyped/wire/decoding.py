@@ -94,12 +94,12 @@ class DecodeState:
         if spec is None:
             return REFUSED
         cls, fields, positional = spec
-        if len(fields) < MIN_FIELDS or len(columns) != len(fields):
+        if len(fields) < MIN_FIELDS:
             return self.refuse(
-                f"{name}: expected {len(fields)} columns {list(fields)}"
-                if len(fields) >= MIN_FIELDS
-                else f"{name}: a class of {len(fields)} field(s) does not travel in columns"
+                f"{name}: a class of {len(fields)} field(s) does not travel in columns"
             )
+        if len(columns) != len(fields):
+            return self.refuse(f"{name}: expected {len(fields)} columns {list(fields)}")
         count = len(columns[0]) if type(columns[0]) is list else -1
         if any(type(column) is not list or len(column) != count for column in columns):
             return self.refuse(f"{name}: columns must be arrays of one length")
