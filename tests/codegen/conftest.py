@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pbtyped.codegen import generate
+from pbtyped.codegen import SchemaError, generate
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -28,6 +28,16 @@ def write_package(files: dict[str, str], target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (target / name).write_text(text, encoding="utf-8")
+
+
+def schema_error(tmp_path: Path, source: str) -> str:
+    """The message ``pbtyped generate`` gives for a schema dir holding ``bad/one.py``."""
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "one.py").write_text(source, encoding="utf-8")
+    with pytest.raises(SchemaError) as info:
+        generate(bad)
+    return str(info.value)
 
 
 @pytest.fixture(scope="session")

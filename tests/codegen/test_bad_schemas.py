@@ -8,6 +8,8 @@ import pytest
 
 from pbtyped.codegen import SchemaError, generate
 
+from .conftest import schema_error
+
 HEAD = "from dataclasses import dataclass\nfrom typing import Protocol\nimport pbtyped as pb\n\n"
 
 CASES = {
@@ -115,12 +117,7 @@ CASES = {
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_schema_gives_one_clear_error(tmp_path: Path, case: str) -> None:
     source, expected = CASES[case]
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / "one.py").write_text(HEAD + source, encoding="utf-8")
-    with pytest.raises(SchemaError) as info:
-        generate(bad)
-    assert str(info.value) == expected
+    assert schema_error(tmp_path, HEAD + source) == expected
 
 
 def test_reference_inside_a_sibling_copy(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 import pbtyped as pb
 from pbtyped.codegen import SchemaError, generate
 
-from .conftest import write_package
+from .conftest import schema_error, write_package
 
 HEAD = "from dataclasses import dataclass\nfrom typing import Protocol\n\n"
 BASE = "class Base(Protocol):\n    def f(self) -> int: ...\n\n"
@@ -76,12 +76,7 @@ BAD = {
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_hierarchy_gives_one_clear_error(tmp_path: Path, case: str) -> None:
     source, expected = BAD[case]
-    bad = tmp_path / "bad"
-    bad.mkdir()
-    (bad / "one.py").write_text(HEAD + source, encoding="utf-8")
-    with pytest.raises(SchemaError) as info:
-        generate(bad)
-    assert str(info.value) == expected
+    assert schema_error(tmp_path, HEAD + source) == expected
 
 
 def test_cycle_across_modules(tmp_path: Path) -> None:
