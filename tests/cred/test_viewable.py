@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
 
 import pbtyped as pb
@@ -15,6 +19,15 @@ from .realms import Board, Realm, User
 def make(store) -> tuple[Portal, Realm]:
     realm = Realm()
     return Portal(realm, [ScramChecker(store, fake_iterations=ITERATIONS)]), realm
+
+
+@contextlib.asynccontextmanager
+async def alices_board(store) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """Serve a portal, connect one client, log alice in: (the client, alice, her board)."""
+    portal, _ = make(store)
+    async with pb.serve(portal.root()) as server, pb.connect("127.0.0.1", server.port) as client:
+        alice = await login(client, "alice", "wonderland")
+        yield client, alice, await alice.call_remote("board")
 
 
 def test_view_methods_receive_the_callers_avatar(run, store) -> None:
@@ -39,13 +52,7 @@ def test_view_methods_receive_the_callers_avatar(run, store) -> None:
 
 def test_the_same_avatar_and_viewable_give_the_same_reference(run, store) -> None:
     async def body() -> None:
-        portal, _ = make(store)
-        async with (
-            pb.serve(portal.root()) as server,
-            pb.connect("127.0.0.1", server.port) as client,
-        ):
-            alice = await login(client, "alice", "wonderland")
-            board = await alice.call_remote("board")
+        async with alices_board(store) as (client, alice, board):
             assert await alice.call_remote("board") is board
             assert await alice.call_remote("board_later") is board  # async methods too
             assert await board.call_remote("myself") is board  # and view methods' results
@@ -65,13 +72,7 @@ def test_the_same_avatar_and_viewable_give_the_same_reference(run, store) -> Non
 
 def test_a_view_point_sent_back_arrives_as_its_viewable(run, store) -> None:
     async def body() -> None:
-        portal, _ = make(store)
-        async with (
-            pb.serve(portal.root()) as server,
-            pb.connect("127.0.0.1", server.port) as client,
-        ):
-            alice = await login(client, "alice", "wonderland")
-            board = await alice.call_remote("board")
+        async with alices_board(store) as (_, alice, board):
             assert await alice.call_remote("is_board", board) is True
             assert await board.call_remote("same", board) is True
 
@@ -80,12 +81,7 @@ def test_a_view_point_sent_back_arrives_as_its_viewable(run, store) -> None:
 
 def test_only_view_methods_are_reachable(run, store) -> None:
     async def body() -> None:
-        portal, _ = make(store)
-        async with (
-            pb.serve(portal.root()) as server,
-            pb.connect("127.0.0.1", server.port) as client,
-        ):
-            board = await (await login(client, "alice", "wonderland")).call_remote("board")
+        async with alices_board(store) as (_, _, board):
             for name in ("notes", "_write", "view_write", "pb_dispatch", "1write"):
                 with pytest.raises(pb.NoSuchMethod):
                     await board.call_remote(name)
