@@ -8,6 +8,8 @@ import pytest
 
 import pbtyped as pb
 
+from .conftest import eventually
+
 
 class Sleeper(pb.Root):
     def __init__(self) -> None:
@@ -110,11 +112,7 @@ def test_cancelling_the_awaiting_task_cancels_the_remote_coroutine(run) -> None:
             async with asyncio.timeout(5):
                 await root_obj.cancelled.wait()
             # The callee still answers the cancelled question once; the id is then free.
-            for _ in range(100):
-                if client.connection.broker.pending_questions == 0:
-                    break
-                await asyncio.sleep(0.01)
-            assert client.connection.broker.pending_questions == 0
+            await eventually(lambda: client.connection.broker.pending_questions == 0, limit=1.0)
             assert await root.call_remote("echo", "after") == "after"
 
     run(body)
