@@ -74,6 +74,7 @@ class MethodSpec:
     _plain: bool = field(init=False, repr=False, compare=False)
     _sends: bool = field(init=False, repr=False, compare=False)
     _packs: bool = field(init=False, repr=False, compare=False)
+    _column_names: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         positional = tuple(p for p in self.params if not p.kw_only)
@@ -83,7 +84,9 @@ class MethodSpec:
         # Every parameter positional: a call passing exactly those positionally binds directly.
         object.__setattr__(self, "_plain", len(positional) == len(self.params))
         object.__setattr__(self, "_sends", any(p.send is not None for p in self.params))
-        object.__setattr__(self, "_packs", any(p.columns for p in self.params))
+        column_names = frozenset(p.name for p in self.params if p.columns)
+        object.__setattr__(self, "_column_names", column_names)
+        object.__setattr__(self, "_packs", bool(column_names))
 
     def outgoing(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -117,9 +120,9 @@ class MethodSpec:
             )
             + args[len(self._positional) :]
         )
-        columns = {p.name for p in self.params if p.columns}
+        names = self._column_names
         return packed, {
-            k: Columns(v) if k in columns and type(v) is list else v for k, v in kwargs.items()
+            k: Columns(v) if k in names and type(v) is list else v for k, v in kwargs.items()
         }
 
     def bind(self, args: list[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:

@@ -86,18 +86,17 @@ class Codec:
         if self._registry_version != self.registry.version:
             self._build_encoders()
         try:
-            body = cbor2.dumps(message, encoders=self._encoders, default=self._default)
-        except cbor2.CBOREncodeError as exc:
-            self._drop_attachments()
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, InsecureTypeError):
-                raise cause from None
-            raise InsecureTypeError(f"cannot encode value: {cause or exc}") from exc
-        except (TypeError, ValueError) as exc:
-            self._drop_attachments()
-            raise InsecureTypeError(f"cannot encode value: {exc}") from exc
+            try:
+                body = cbor2.dumps(message, encoders=self._encoders, default=self._default)
+            except cbor2.CBOREncodeError as exc:
+                cause = exc.__cause__ or exc.__context__
+                if isinstance(cause, InsecureTypeError):
+                    raise cause from None
+                raise InsecureTypeError(f"cannot encode value: {cause or exc}") from exc
+            except (TypeError, ValueError) as exc:
+                raise InsecureTypeError(f"cannot encode value: {exc}") from exc
         except BaseException:
-            self._drop_attachments()
+            self._drop_attachments()  # whatever was collected belonged to this failed frame
             raise
         if not self._att_size:
             return _HEADER.pack(len(body), 0) + body
@@ -147,7 +146,7 @@ class Codec:
         try:
             try:
                 pair = cbor2.loads(
-                    b"\x82" + body + self._end,
+                    b"".join((b"\x82", body, self._end)),  # one copy of the body, not two
                     semantic_decoders=self._tags,
                     max_depth=self.limits.max_depth + 1,  # the pair is one more level
                     allow_indefinite=False,
