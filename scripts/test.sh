@@ -9,9 +9,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --disable-pip-version-check -e '.[dev]'
 echo "== ruff"
-.venv/bin/ruff check pbtyped tests examples gen
+.venv/bin/ruff check pbtyped tests examples gen scripts
 echo "== mypy --strict"
 .venv/bin/mypy pbtyped examples
+echo "== complexity (the worst ten; issue 11 turns on --enforce once the split is done)"
+.venv/bin/python scripts/complexity.py pbtyped
 echo "== pbtyped generate --check"
 .venv/bin/pbtyped generate --check schemas/
 .venv/bin/mypy gen
