@@ -77,7 +77,8 @@ def exception_message(exc: BaseException, limit: int = _MAX_MESSAGE + 1) -> str:
             if not args:
                 return ""
             if len(args) == 1 and method is BaseException.__str__:
-                return _Text(limit).str(args[0]).text()
+                arg = args[0]
+                return arg[:limit] if type(arg) is str else _Text(limit).repr(arg, 0).text()
             return _Text(limit).repr(args[0] if len(args) == 1 else args, 0).text()
         text = str(exc)  # the application's own __str__: its cost is its own
     except Exception:  # a broken __str__ must not lose the answer
@@ -260,11 +261,6 @@ class _Text:
         self.parts.append(part)
         self.room -= len(part)
         return self
-
-    def str(self, value: object) -> _Text:
-        if type(value) is str:
-            return self.add(value)  # a slice: the rest of a long string is never copied
-        return self.repr(value, 0)
 
     def repr(self, value: Any, depth: int) -> _Text:
         if self.room <= 0:

@@ -172,6 +172,7 @@ class ImportTable:
     ) -> None:
         self._refs: dict[int, _Import] = {}
         self._dropped = _Dropped(wakeup)
+        self._queue = self._dropped.queue  # read on every take_pending: one lookup, not two
         self._released: dict[int, int] = {}  # export id -> count owed, coalesced
         self._max = max_imports
         self._make = make
@@ -213,11 +214,11 @@ class ImportTable:
 
     def owes_releases(self) -> bool:
         """True if ``take_released()`` has something to return (cheap: no allocation)."""
-        return bool(self._dropped.queue or self._released)
+        return bool(self._queue or self._released)
 
     def take_released(self) -> list[tuple[int, int]]:
         """``(export_id, count)`` for each id released since the last call (once per id)."""
-        queue = self._dropped.queue
+        queue = self._queue
         while queue:
             entry = queue.popleft()
             if self._refs.get(entry.export_id) is entry:  # else: already accounted for
@@ -229,7 +230,7 @@ class ImportTable:
     def clear(self) -> None:
         """Forget everything (the connection closed): nothing is owed any more."""
         self._refs.clear()
-        self._dropped.queue.clear()
+        self._queue.clear()
         self._released.clear()
 
     def _settle(self, entry: _Import) -> None:
