@@ -93,7 +93,7 @@ def format_traceback(
     prints it (without the ``^^^`` markers), at most ``limit`` characters. The innermost
     frames and the exception line are kept; what does not fit is counted, not formatted.
     ``message`` is ``exc``'s message if already known."""
-    out = _Backwards(limit - _RESERVE)
+    out = _Backwards(limit - min(_RESERVE, limit // 2))
     if message is None:
         message = exception_message(exc)
     seen = {id(exc)}
@@ -109,7 +109,8 @@ def format_traceback(
             break
         seen.add(id(previous))
         current = previous
-    return out.text()
+    text = out.text()
+    return text if len(text) <= limit else text[-limit:]  # a limit below the markers' reserve
 
 
 class _Backwards:
@@ -149,7 +150,7 @@ def _add_exception(out: _Backwards, exc: BaseException, message: str | None) -> 
     tb = exc.__traceback__
     if tb is None:
         return True
-    frames, total = _innermost(tb, out.room // _MIN_FRAME + 1)
+    frames, total = _innermost(tb, max(out.room, 0) // _MIN_FRAME + 1)
     shown = _add_frames(out, frames)
     if shown < total:
         out.force(f"  [... {total - shown} outer frames not shown ...]\n")
