@@ -78,7 +78,7 @@ def exception_message(exc: BaseException, limit: int = _MAX_MESSAGE + 1) -> str:
                 return ""
             if len(args) == 1 and method is BaseException.__str__:
                 arg = args[0]
-                return arg[:limit] if type(arg) is str else _Text(limit).repr(arg, 0).text()
+                return arg[:limit] if type(arg) is str else _Text(limit).str(arg).text()
             return _Text(limit).repr(args[0] if len(args) == 1 else args, 0).text()
         text = str(exc)  # the application's own __str__: its cost is its own
     except Exception:  # a broken __str__ must not lose the answer
@@ -262,6 +262,13 @@ class _Text:
         self.parts.append(part)
         self.room -= len(part)
         return self
+
+    def str(self, value: Any) -> _Text:
+        """``str(value)``: the ``repr`` of builtin containers and numbers, else its own."""
+        kind = type(value)
+        if kind in _BRACKETS or kind is int or kind is bytes:
+            return self.repr(value, 0)
+        return self.add(value if isinstance(value, str) else str(value))  # add() cuts it
 
     def repr(self, value: Any, depth: int) -> _Text:
         if self.room <= 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -132,6 +133,10 @@ def test_message_of_a_huge_key_costs_what_is_sent_not_the_key() -> None:
     assert text.startswith("[{'k': 'vvvvvvvvvv', 'n': 0}, {'k': 'vvvvvvvvvv', 'n': 1}, ")
 
 
+class Text(str):
+    """A str subclass: str() of an exception shows it as text, not as its repr."""
+
+
 @pytest.mark.parametrize(
     ("exc", "message"),
     [
@@ -145,6 +150,10 @@ def test_message_of_a_huge_key_costs_what_is_sent_not_the_key() -> None:
             "{'a': {1, 2}, 'b': frozenset(), 'c': set(), 'd': b'x'}",
         ),
         (OSError(2, "No such file"), "[Errno 2] No such file"),
+        (ValueError(Decimal("1.5")), "1.5"),
+        (KeyError(Decimal("1.5")), "Decimal('1.5')"),
+        (ValueError(Text("sub")), "sub"),
+        (ValueError([Decimal("2")]), "[Decimal('2')]"),
     ],
 )
 def test_messages_read_as_str_would(exc: BaseException, message: str) -> None:
