@@ -19,7 +19,13 @@ from .._exceptions import Error, RemoteError
 from ..wire.registry import Registry
 from .messages import ErrorInfo
 
-__all__ = ["error_info", "exception_from_info", "format_traceback", "is_expected"]
+__all__ = [
+    "error_info",
+    "exception_from_info",
+    "exception_message",
+    "format_traceback",
+    "is_expected",
+]
 
 _MAX_MESSAGE = 16 * 1024
 _MAX_TRACEBACK = 64 * 1024

@@ -142,7 +142,7 @@ class _Dropped:
     deque's append is atomic) and wakes the I/O layer.
     """
 
-    __slots__ = ("__weakref__", "queue", "wakeup")
+    __slots__ = ("queue", "wakeup")
 
     def __init__(self, wakeup: Callable[[], None] | None) -> None:
         self.queue: collections.deque[_Import] = collections.deque()
@@ -159,9 +159,9 @@ class ImportTable:
 
     A proxy costs one ``_Import`` entry beside itself. Releases owed to the peer are
     coalesced per id until ``take_released``, and count against ``max_imports`` with the live
-    proxies: what the table holds for a peer is bounded however rarely releases are taken
-    (a peer that does not read cannot make us queue more), and each Release it is sent
-    answers references it sent first.
+    proxies: what the table holds or owes a peer stays within ``max_imports`` entries however
+    long the Releases wait (for a peer that does not read, say), and each Release answers
+    references the peer sent first.
     """
 
     def __init__(
