@@ -11,25 +11,42 @@ from typing import Any
 
 from .._exceptions import NoSuchMethod
 
-__all__ = ["Referenceable", "Root", "find_remote_method", "is_awaitable", "is_method_name"]
+__all__ = [
+    "Referenceable",
+    "Root",
+    "find_remote_method",
+    "is_awaitable",
+    "is_method_name",
+    "valid_method_name",
+]
 
 _METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,199}\Z")
 
 
 def is_method_name(method: str) -> bool:
-    """True if ``method`` could name a ``remote_*`` method (identifier, no leading _)."""
-    if type(method) is not str:
-        return False
-    if method in _NAMES_SEEN:
+    """True if ``method`` could name a ``remote_*`` method (identifier, no leading _).
+
+    For the names our side calls (``Broker.send_call``): valid names are remembered, so a
+    stub's constant names are checked once. Names a peer sends are checked by
+    ``valid_method_name``, which remembers nothing: no peer can fill this memo.
+    """
+    if type(method) is str and method in _NAMES_SENT:
         return True
-    if _METHOD_NAME.match(method) is None:
+    if not valid_method_name(method):
         return False
-    if len(_NAMES_SEEN) < 4096:  # a memo of names this process called: small, and capped
-        _NAMES_SEEN.add(method)
+    if len(_NAMES_SENT) < 1024:  # the names this process's code calls: few, and capped
+        _NAMES_SENT.add(method)
     return True
 
 
-_NAMES_SEEN: set[str] = set()
+def valid_method_name(method: object) -> bool:
+    """True if ``method`` could name a ``remote_*`` method; keeps no trace of it."""
+    return type(method) is str and _METHOD_NAME.match(method) is not None
+
+
+# Filled only by names this side calls (a stub's, or call_remote's argument), never by a name
+# received: a peer sending many method names leaves nothing behind when it goes.
+_NAMES_SENT: set[str] = set()
 
 
 class Referenceable:
@@ -73,7 +90,7 @@ def find_remote_method(obj: object, method: str) -> Callable[..., Any]:
 
 
 def _lookup(cls: type, method: str) -> Any:
-    if not is_method_name(method):
+    if not valid_method_name(method):
         raise NoSuchMethod(f"{method!r} is not a valid remote method name")
     attr = "remote_" + method
     for klass in cls.__mro__:

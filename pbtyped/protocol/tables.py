@@ -123,11 +123,45 @@ class ExportTable:
         return gone
 
 
+class _Import(weakref.ref):  # type: ignore[type-arg]
+    """The table's weak reference to the live proxy for one export id, with its count.
+
+    One small object per import: the export id and count live here (no dict of counts), and
+    every entry shares one callback (no closure per id).
+    """
+
+    __slots__ = ("count", "export_id")
+    count: int
+    export_id: int
+
+
+class _Dropped:
+    """Proxies the garbage collector dropped, queued by the one callback their entries share.
+
+    The callback may run inside the garbage collector, on any thread: it only queues (a
+    deque's append is atomic) and wakes the I/O layer.
+    """
+
+    __slots__ = ("queue", "wakeup")
+
+    def __init__(self, wakeup: Callable[[], None] | None) -> None:
+        self.queue: collections.deque[_Import] = collections.deque()
+        self.wakeup = wakeup
+
+    def __call__(self, entry: _Import) -> None:
+        self.queue.append(entry)
+        if self.wakeup is not None:
+            self.wakeup()
+
+
 class ImportTable:
     """Proxies for the peer's objects: at most one live proxy per export id.
 
-    A proxy's death is noticed by a weakref callback, which may run inside the garbage
-    collector on any thread: it only queues, and ``take_released`` does the accounting.
+    A proxy costs one ``_Import`` entry beside itself. Releases owed to the peer are
+    coalesced per id until ``take_released``, and count against ``max_imports`` with the live
+    proxies: what the table holds or owes a peer stays within ``max_imports`` entries however
+    long the Releases wait (for a peer that does not read, say), and each Release answers
+    references the peer sent first.
     """
 
     def __init__(
@@ -136,82 +170,71 @@ class ImportTable:
         make: Callable[[int], ImportedReference],
         wakeup: Callable[[], None] | None,
     ) -> None:
-        self._refs: dict[int, weakref.ref[ImportedReference]] = {}
-        self._counts: dict[int, int] = {}
-        # Proxies the garbage collector dropped, queued by their weakref callbacks (made with
-        # the first import: a server that is never sent a reference never needs it).
-        self._dropped: collections.deque[tuple[int, weakref.ref[ImportedReference]]] | None = None
-        self._released: list[tuple[int, int]] = []
+        self._refs: dict[int, _Import] = {}
+        self._dropped = _Dropped(wakeup)
+        self._queue = self._dropped.queue  # read on every take_pending: one lookup, not two
+        self._released: dict[int, int] = {}  # export id -> count owed, coalesced
         self._max = max_imports
         self._make = make
-        self._wakeup = wakeup
 
     def __len__(self) -> int:
         return len(self._refs)
 
     def receive(self, export_id: int) -> ImportedReference:
         """The proxy for the peer's object ``export_id``, counting one more reference."""
-        old = self._refs.get(export_id)
-        ref = old() if old is not None else None
-        if ref is None:
-            if old is not None:  # the previous proxy died: its release is owed first
-                self._released.append((export_id, self._counts.pop(export_id)))
-                del self._refs[export_id]
-            elif len(self._refs) >= self._max:
-                raise DecodeError(
-                    f"the peer sent more than {self._max} live references (Limits.max_imports)"
-                )
-            ref = self._make(export_id)
-            self._refs[export_id] = weakref.ref(ref, self._on_dropped(export_id))
-            self._counts[export_id] = 0
-        self._counts[export_id] += 1
+        entry = self._refs.get(export_id)
+        if entry is not None:
+            live = entry()
+            if live is not None:
+                entry.count += 1
+                return live  # type: ignore[no-any-return]
+            self._settle(entry)  # the previous proxy died: its release is owed first
+        # A reference whose release is not sent yet is still live for the peer: it counts.
+        if len(self._refs) + len(self._released) >= self._max:
+            raise DecodeError(
+                f"the peer sent more than {self._max} live references (Limits.max_imports)"
+            )
+        ref: ImportedReference = self._make(export_id)
+        entry = _Import(ref, self._dropped)
+        entry.export_id = export_id
+        entry.count = 1
+        self._refs[export_id] = entry
         return ref
 
     def holds(self, ref: ImportedReference) -> bool:
         """True while ``ref`` is the live, unreleased proxy for its id."""
-        held = self._refs.get(ref.pb_export_id)
-        return held is not None and held() is ref
+        entry = self._refs.get(ref.pb_export_id)
+        return entry is not None and entry() is ref
 
     def release(self, ref: ImportedReference) -> None:
         """Release ``ref`` now (explicit disposal); no-op if not held."""
-        if self.holds(ref):
-            export_id = ref.pb_export_id
-            del self._refs[export_id]
-            self._released.append((export_id, self._counts.pop(export_id)))
+        entry = self._refs.get(ref.pb_export_id)
+        if entry is not None and entry() is ref:
+            self._settle(entry)
 
     def owes_releases(self) -> bool:
         """True if ``take_released()`` has something to return (cheap: no allocation)."""
-        return bool(self._dropped or self._released)
+        return bool(self._queue or self._released)
 
     def take_released(self) -> list[tuple[int, int]]:
-        """``(export_id, count)`` for each reference released since the last call."""
-        dropped = self._dropped
-        while dropped:
-            export_id, ref = dropped.popleft()
-            if self._refs.get(export_id) is ref:  # else: already accounted for
-                del self._refs[export_id]
-                self._released.append((export_id, self._counts.pop(export_id)))
-        released, self._released = self._released, []
+        """``(export_id, count)`` for each id released since the last call (once per id)."""
+        queue = self._queue
+        while queue:
+            entry = queue.popleft()
+            if self._refs.get(entry.export_id) is entry:  # else: already accounted for
+                self._settle(entry)
+        released = list(self._released.items())
+        self._released.clear()
         return released
 
     def clear(self) -> None:
         """Forget everything (the connection closed): nothing is owed any more."""
         self._refs.clear()
-        self._counts.clear()
-        if self._dropped is not None:
-            self._dropped.clear()
+        self._queue.clear()
         self._released.clear()
 
-    def _on_dropped(self, export_id: int) -> Callable[[weakref.ref[ImportedReference]], None]:
-        dropped = self._dropped
-        if dropped is None:
-            dropped = self._dropped = collections.deque()
-        wakeup = self._wakeup
-
-        def callback(ref: weakref.ref[ImportedReference]) -> None:
-            # May run inside the garbage collector, on any thread: only queue and wake.
-            dropped.append((export_id, ref))
-            if wakeup is not None:
-                wakeup()
-
-        return callback
+    def _settle(self, entry: _Import) -> None:
+        """Move ``entry``'s count from the live table to the releases owed."""
+        export_id = entry.export_id
+        del self._refs[export_id]
+        self._released[export_id] = self._released.get(export_id, 0) + entry.count
