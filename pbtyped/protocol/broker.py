@@ -49,6 +49,7 @@ __all__ = ["ROOT_ID", "Broker", "ImportedReference"]
 _CALL = int(m.Kind.CALL)
 _RETURN = int(m.Kind.RETURN)
 _OPEN = ConnectionState.OPEN
+_AWAIT_HELLO = ConnectionState.AWAIT_HELLO
 _MAX_ID = m.MAX_ID
 _MAX_NAME = m.MAX_NAME
 _FAIL = int(m.Kind.FAIL)
@@ -92,7 +93,11 @@ class Broker:
         self.peer_max_frame_size = self.limits.max_frame_size
         self.peer_max_body_size = self.limits.max_frame_size
         self._on_unexported = on_unexported
-        self._reader = FrameReader(self.limits.max_frame_size, self.limits.max_body_size)
+        self._reader = FrameReader(
+            self.limits.max_frame_size,
+            self.limits.max_body_size,
+            first_frame_size=m.MAX_GREETING_SIZE,
+        )
         self._codec = Codec(registry, self.limits, self)
         self._next_question = 1
         self._questions: set[int] = set()  # our calls awaiting an answer
@@ -121,7 +126,7 @@ class Broker:
         data = b""
         if self.state is not ConnectionState.CLOSED:
             try:
-                data = self._codec.encode([int(m.Kind.ABORT), reason[:4096]])
+                data = self._codec.encode([int(m.Kind.ABORT), reason[: m.MAX_ABORT_REASON]])
             except ProtocolError:
                 data = b""
         self.connection_lost()
@@ -350,6 +355,13 @@ class Broker:
         events: list[Event] = []
         for body, attachments in self._reader.frames(data):
             self._frames += 1
+            if self.state is _AWAIT_HELLO:
+                # Only the first frame can get here: it is a Hello, an Abort, or the end.
+                greeted = self._on_greeting(m.parse_greeting(body, attachments))
+                events.append(greeted)
+                if type(greeted) is PeerAborted:
+                    break  # the peer is leaving: nothing after its Abort is decoded
+                continue
             try:
                 raw, problem = self._codec.decode(body, attachments)
             except DecodeError as exc:
@@ -358,6 +370,22 @@ class Broker:
             if event is not None:
                 events.append(event)
         return events
+
+    def _on_greeting(self, msg: m.Hello | m.Abort) -> Event:
+        """The peer's first message: the handshake completes, or the peer leaves."""
+        if isinstance(msg, m.Abort):
+            self.state = transition(self.state, ConnectionState.CLOSED)
+            return PeerAborted(reason=msg.reason)
+        if msg.version != m.PROTOCOL_VERSION:
+            raise RemoteProtocolError(
+                f"peer speaks protocol version {msg.version}; this side speaks {m.PROTOCOL_VERSION}"
+            )
+        self.peer_max_frame_size = min(msg.max_frame_size, 0xFFFF_FFFF)
+        body = msg.max_body_size
+        self.peer_max_body_size = self.peer_max_frame_size if body is None else body
+        self._codec.peer_takes_columns = "columns" in msg.features
+        self.state = transition(self.state, ConnectionState.OPEN)
+        return HandshakeComplete()
 
     def _handle(self, raw: Any, problem: str | None) -> Event | None:
         # Fast path first: answers and calls once open.
@@ -387,22 +415,6 @@ class Broker:
                 ):
                     return self._on_call(qid, target[1], method, args, kwargs, problem)
         msg = m.parse(raw)
-        if self.state is ConnectionState.AWAIT_HELLO:
-            if isinstance(msg, m.Abort):
-                return PeerAborted(reason=msg.reason)
-            if not isinstance(msg, m.Hello):
-                raise RemoteProtocolError(f"expected Hello first, got {type(msg).__name__}")
-            if msg.version != m.PROTOCOL_VERSION:
-                raise RemoteProtocolError(
-                    f"peer speaks protocol version {msg.version}; this side speaks "
-                    f"{m.PROTOCOL_VERSION}"
-                )
-            self.peer_max_frame_size = min(msg.max_frame_size, 0xFFFF_FFFF)
-            body = msg.max_body_size
-            self.peer_max_body_size = self.peer_max_frame_size if body is None else body
-            self._codec.peer_takes_columns = "columns" in msg.features
-            self.state = transition(self.state, ConnectionState.OPEN)
-            return HandshakeComplete()
         if isinstance(msg, m.Call):
             if isinstance(msg.target, m.AnswerTarget):
                 return self._refuse_call(
