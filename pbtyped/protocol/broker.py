@@ -101,7 +101,11 @@ class Broker:
         self._codec = Codec(registry, self.limits, self)
         self._next_question = 1
         self._questions: set[int] = set()  # our calls awaiting an answer
-        self._answers: set[int] = set()  # peer calls we have not answered yet
+        # Peer calls we have not answered yet, each with the size of the frame that carried
+        # it: what its arguments hold until it is answered (the server-wide budget counts it).
+        self._answers: dict[int, int] = {}
+        self._answer_bytes = 0
+        self._frame_size = 0  # of the frame being handled
         self.exports = ExportTable(root, self.limits.max_exports)
         self.imports = ImportTable(
             self.limits.max_imports, lambda export_id: make_reference(self, export_id), wakeup
@@ -138,6 +142,7 @@ class Broker:
         pending = sorted(self._questions)
         self._questions.clear()
         self._answers.clear()
+        self._answer_bytes = 0
         gone = self.exports.clear()
         self.imports.clear()
         self._owed.clear()
@@ -170,6 +175,12 @@ class Broker:
     def has_partial_frame(self) -> bool:
         """True while part of a frame has arrived but not all of it."""
         return self._reader.buffered > 0
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes this connection holds for the peer: a partial frame, and the frames of the
+        peer's calls not yet answered (their arguments live until then)."""
+        return self._reader.buffered + self._answer_bytes
 
     @property
     def pending_questions(self) -> int:
@@ -274,9 +285,10 @@ class Broker:
         return b"".join(out)
 
     def _answer_done(self, question_id: int) -> bool:
-        if question_id not in self._answers:
+        size = self._answers.pop(question_id, None)
+        if size is None:
             return False  # connection closed meanwhile, or already answered
-        self._answers.discard(question_id)
+        self._answer_bytes -= size
         return self.state is ConnectionState.OPEN
 
     def _encode_tracked(self, message: list[Any]) -> bytes:
@@ -366,6 +378,7 @@ class Broker:
                 raw, problem = self._codec.decode(body, attachments)
             except DecodeError as exc:
                 raise RemoteProtocolError(str(exc)) from None
+            self._frame_size = len(body) + len(attachments)
             event = self._handle(raw, problem)
             if event is not None:
                 events.append(event)
@@ -489,7 +502,8 @@ class Broker:
         """Record that we owe the peer one answer to ``qid`` (a duplicate id closes)."""
         if qid in self._answers:
             raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
-        self._answers.add(qid)
+        self._answers[qid] = self._frame_size
+        self._answer_bytes += self._frame_size
 
     def _on_release(self, msg: m.Release) -> None:
         gone = self.exports.release(msg.export_id, msg.count)
