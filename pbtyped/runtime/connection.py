@@ -492,8 +492,9 @@ class Connection(asyncio.Protocol):
             budget.change(held - self._held)
             self._held = held
         if not held:
-            self._budget_resume()  # it adds nothing now: read it again
-        elif budget.over and not self._budget_paused and not self._pending:
+            if self._budget_paused:
+                self._budget_resume()  # it adds nothing now: read it again
+        elif budget.used > budget.limit and not self._budget_paused and not self._pending:
             self._budget_paused = True
             budget.wait(self, self._budget_resume)
             self._pause_reading()
@@ -539,10 +540,11 @@ class Connection(asyncio.Protocol):
             if self._timer_kind is not _Timer.FRAME or frames != self._frames_at_arm:
                 self._frames_at_arm = frames
                 self._arm(_Timer.FRAME, self.limits.frame_timeout)
+        elif self._timer_kind is _Timer.IDLE:
+            self._last_activity = self._loop.time()  # the timer checks it when it fires
         elif self._idle_on and (limit := self._idle_limit()) is not None:
             self._last_activity = self._loop.time()
-            if self._timer_kind is not _Timer.IDLE:
-                self._arm(_Timer.IDLE, limit[0])
+            self._arm(_Timer.IDLE, limit[0])
         elif self._timer is not None:
             self._disarm()
 
