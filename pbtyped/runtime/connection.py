@@ -36,7 +36,7 @@ from ..wire.limits import Limits
 from ..wire.registry import Registry
 from .logs import LogLimiter
 from .reference import RemoteReference
-from .slots import Budget
+from .slots import ServerSide
 
 __all__ = ["Connection", "current_connection"]
 
@@ -91,29 +91,25 @@ class Connection(asyncio.Protocol):
         send_tracebacks: bool = False,
         on_close: Callable[[Connection], None] | None = None,
         logs: LogLimiter | None = None,
-        admit: Callable[[Connection], str | None] | None = None,
-        budget: Budget | None = None,
-        prelogin_idle_timeout: float | None = None,
+        server: ServerSide | None = None,
     ) -> None:
+        # Attributes stay under 30: beyond it CPython stops sharing the keys of instance
+        # dicts, and each connection would take 1.3 KiB more (measured with micro.py).
         self._loop = asyncio.get_running_loop()
         self.limits = limits
         self._logs = logs or LogLimiter(limits.log_rate_per_minute)
-        self._admit = admit
+        self._server = server
         self._timer: asyncio.TimerHandle | None = None
         self._timer_kind = _Timer.NONE
-        # Idle deadlines: the general one, and the shorter one of a server connection that
-        # holds nothing (see _idle_limit).
-        self._prelogin_idle = prelogin_idle_timeout
-        self._idle_on = limits.idle_timeout is not None or prelogin_idle_timeout is not None
-        # The server-wide budget, and what this connection counts in it.
-        self._budget = budget
-        self._held = 0
-        self._budget_paused = False
+        self._idle_on = limits.idle_timeout is not None or (
+            server is not None and server.prelogin_idle is not None
+        )
         self._reading_paused = False
         self._writing_paused = False
         self._can_write: asyncio.Event | None = None
         self._last_activity = 0.0
-        self._peer_reason: str | None = None
+        # Why the line closed, as ConnectionLost will say it: the peer's Abort, or ours.
+        self._lost_reason: str | None = None
         self.broker = Broker(
             registry=registry,
             limits=limits,
@@ -143,8 +139,6 @@ class Connection(asyncio.Protocol):
         self.handshake: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self.peer: Any = None
-        self._closing_by_us = False
-        self._our_reason: str | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -155,7 +149,7 @@ class Connection(asyncio.Protocol):
         self.peer = transport.get_extra_info("peername")
         # Admission happens here, not when asyncio builds the protocol: a TLS handshake that
         # fails never reaches connection_made, so it must never count as a connection.
-        refusal = self._admit(self) if self._admit is not None else None
+        refusal = self._server.admit(self) if self._server is not None else None
         if refusal is not None:
             self._logs.warning("pbtyped: refusing connection from %s: %s", self.peer, refusal)
             self._abort(refusal)
@@ -223,7 +217,7 @@ class Connection(asyncio.Protocol):
                 self._logs.warning(
                     "pbtyped: peer %s closed the connection: %s", self.peer, event.reason
                 )
-                self._peer_reason = event.reason
+                self._lost_reason = f"connection closed by the peer: {event.reason}"
                 self.close()
                 return
         self._write(b"")  # the answers produced while reading, in one write
@@ -231,7 +225,7 @@ class Connection(asyncio.Protocol):
             self._timer is not None or self._idle_on or broker.has_partial_frame
         ):
             self._watch_timers()
-        if self._budget is not None:
+        if self._server is not None:
             self._account()
         if self._deferred:
             self._pause_reading()
@@ -246,14 +240,13 @@ class Connection(asyncio.Protocol):
             self.broker.connection_lost()
         except PbtypedError:
             pass
-        if self._budget is not None:
-            self._budget.forget(self)
-            self._budget.change(-self._held)
-            self._held = 0
-        if self._peer_reason is not None:
-            lost = ConnectionLost(f"connection closed by the peer: {self._peer_reason}")
-        elif self._our_reason is not None:
-            lost = ConnectionLost(f"connection closed: {self._our_reason}")
+        server = self._server
+        if server is not None:
+            server.budget.forget(self)
+            server.budget.change(-server.held)
+            server.held = 0
+        if self._lost_reason is not None:
+            lost = ConnectionLost(self._lost_reason)
         elif exc is None:
             lost = ConnectionLost("connection closed")
         else:
@@ -318,7 +311,7 @@ class Connection(asyncio.Protocol):
                 self._loop.call_soon(self._end_burst)
         if self._timer is None and self._idle_on:
             self._watch_timers()
-        if self._budget_paused:
+        if self._server is not None and self._server.paused:
             self._budget_resume()  # we await its answer now: it must be read
         try:
             return await fut
@@ -365,7 +358,7 @@ class Connection(asyncio.Protocol):
         ):
             self._dispatch(self._deferred.popleft())
         self._write(b"")
-        if self._budget is not None:
+        if self._server is not None:
             self._account()
         if self._reading_paused and not self._deferred:
             self._resume_reading()
@@ -470,7 +463,7 @@ class Connection(asyncio.Protocol):
             self._reading_paused
             and self._transport is not None
             and not self._writing_paused
-            and not self._budget_paused
+            and not (self._server is not None and self._server.paused)
             and not self._deferred
         ):
             self._reading_paused = False
@@ -485,25 +478,26 @@ class Connection(asyncio.Protocol):
         A connection whose answers we await is never paused: the call that waits on it may be
         what holds the budget (reading it is how the budget frees, not a deadlock).
         """
-        budget = self._budget
-        assert budget is not None
+        server = self._server
+        assert server is not None
+        budget = server.budget
         held = self.broker.held_bytes
-        if held != self._held:
-            budget.change(held - self._held)
-            self._held = held
+        if held != server.held:
+            budget.change(held - server.held)
+            server.held = held
         if not held:
-            if self._budget_paused:
+            if server.paused:
                 self._budget_resume()  # it adds nothing now: read it again
-        elif budget.used > budget.limit and not self._budget_paused and not self._pending:
-            self._budget_paused = True
+        elif budget.used > budget.limit and not server.paused and not self._pending:
+            server.paused = True
             budget.wait(self, self._budget_resume)
             self._pause_reading()
 
     def _budget_resume(self) -> None:
-        if self._budget_paused:
-            self._budget_paused = False
-            if self._budget is not None:
-                self._budget.forget(self)
+        server = self._server
+        if server is not None and server.paused:
+            server.paused = False
+            server.budget.forget(self)
             self._resume_reading()
 
     # -- timers ------------------------------------------------------------------------------
@@ -522,7 +516,7 @@ class Connection(asyncio.Protocol):
     def _idle_limit(self) -> tuple[float, str] | None:
         """Seconds of silence after which the line closes now, and the limit that says so."""
         idle = self.limits.idle_timeout
-        prelogin = self._prelogin_idle
+        prelogin = self._server.prelogin_idle if self._server is not None else None
         if prelogin is not None and (idle is None or prelogin < idle):
             broker = self.broker
             if broker.export_count <= 1 and broker.import_count == 0:
@@ -614,8 +608,8 @@ class Connection(asyncio.Protocol):
             log.exception("pbtyped: disconnect callback %r failed", callback)
 
     def _abort(self, reason: str) -> None:
-        if self._our_reason is None:
-            self._our_reason = reason
+        if self._lost_reason is None:
+            self._lost_reason = f"connection closed: {reason}"
         data = b""
         try:
             data = self.broker.abort(reason)

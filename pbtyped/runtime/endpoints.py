@@ -16,7 +16,7 @@ from ..wire.registry import Registry
 from .connection import Connection
 from .logs import LogLimiter
 from .reference import RemoteReference, Stub
-from .slots import Budget, Slots, plan_descriptors
+from .slots import Budget, ServerSide, Slots, plan_descriptors
 
 try:
     import resource
@@ -75,9 +75,7 @@ class Server:
             send_tracebacks=self._send_tracebacks,
             on_close=self._closed,
             logs=self._logs,
-            admit=self._admit,
-            budget=self.budget,
-            prelogin_idle_timeout=self.limits.prelogin_idle_timeout,
+            server=ServerSide(self._admit, self.budget, self.limits.prelogin_idle_timeout),
         )
         # Counted at accept: with TLS, connection_made comes only after the handshake.
         self._slots.reserve(conn)

@@ -14,7 +14,15 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FD_RESERVE", "Budget", "DescriptorPlan", "Slots", "address_of", "plan_descriptors"]
+__all__ = [
+    "FD_RESERVE",
+    "Budget",
+    "DescriptorPlan",
+    "ServerSide",
+    "Slots",
+    "address_of",
+    "plan_descriptors",
+]
 
 #: File descriptors kept for what is not a connection (listening sockets, the event loop's
 #: selector, log files, the application's own files).
@@ -129,6 +137,25 @@ class Budget:
     def forget(self, key: Hashable) -> None:
         """``key`` no longer waits (its connection closed, or it must be read anyway)."""
         self._waiting.pop(key, None)
+
+
+class ServerSide:
+    """What one server connection shares with its server: admission (``admit(connection)``
+    returns a refusal or None), the byte budget and what this connection counts in it, and
+    the pre-login idle limit. Clients have none of these."""
+
+    __slots__ = ("admit", "budget", "held", "paused", "prelogin_idle")
+
+    def __init__(
+        self, admit: Callable[[Any], str | None], budget: Budget, prelogin_idle: float | None
+    ) -> None:
+        self.admit = admit
+        self.budget = budget
+        self.prelogin_idle = prelogin_idle
+        #: Bytes this connection counts in the budget now.
+        self.held = 0
+        #: Reading is paused until the budget frees.
+        self.paused = False
 
 
 @dataclass(frozen=True, slots=True)
