@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
@@ -30,10 +31,21 @@ FD_RESERVE = 64
 
 
 def address_of(peer: Any) -> str:
-    """The part of a peer's socket address that names the peer: its IP address."""
-    if isinstance(peer, tuple) and peer:
-        return str(peer[0])
-    return str(peer)
+    """The part of a peer's socket address that names the peer: its IPv4 address, or its
+    IPv6 /64 network (one host is commonly given a whole /64, so a single address would name
+    only a sliver of what one peer holds)."""
+    if not (isinstance(peer, tuple) and peer):
+        return str(peer)
+    host = str(peer[0])
+    try:
+        ip = ipaddress.ip_address(host.partition("%")[0])
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return host
 
 
 class Slots:

@@ -51,7 +51,8 @@ class Limits:
     #: Warnings about misbehaving peers logged per minute (per server or client); the rest are
     #: counted and reported in one summary line.
     log_rate_per_minute: int = 30
-    #: Connections one peer IP address may hold on a server at once (server only). Well below
+    #: Connections one peer address (an IPv4 address, an IPv6 /64) may hold on a server at
+    #: once, counted once the TLS handshake (if any) is done (server only). Well below
     #: ``max_connections`` so one peer cannot take every slot, yet generous: clients behind
     #: one NAT or proxy share an address. 64 of 1,024 takes 16 addresses to fill the server.
     max_connections_per_address: int = 64

@@ -155,7 +155,8 @@ async def _answer_first_call(
 
 
 def test_a_bad_answer_fails_only_that_call(run) -> None:
-    """Attack: after a proper Hello, a server answers with a value holding a tag we refuse."""
+    """Attack: after a proper Hello, a server answers with a value holding a tag we refuse.
+    (A guard: this held before issue 10 too; it pins item 3 for the client side.)"""
 
     def bad(qid: int) -> bytes:
         return msg(2, qid, cbor2.CBORTag(35, "(a+)+$"))  # a regexp: never compiled
@@ -195,7 +196,8 @@ def test_an_oversized_answer_fails_the_call_at_its_header(run) -> None:
 @pytest.mark.parametrize("stall", ["silent", "partial frame"])
 def test_per_call_timeouts_hold_against_a_stalling_server(run, stall: str) -> None:
     """Attack: a server that never answers, or sends the start of an answer and stops:
-    the call's own timeout ends it (TimeoutError) and the peer is told to stop the work."""
+    the call's own timeout ends it (TimeoutError). (A guard: this held before issue 10 too;
+    it pins item 3's per-call timeouts.)"""
 
     def stalled(qid: int) -> bytes:
         if stall == "silent":

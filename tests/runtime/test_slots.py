@@ -12,7 +12,7 @@ import pytest
 
 import pbtyped as pb
 from pbtyped.runtime import endpoints
-from pbtyped.runtime.slots import FD_RESERVE, plan_descriptors
+from pbtyped.runtime.slots import FD_RESERVE, address_of, plan_descriptors
 
 from ..protocol.wiring import hello
 from .conftest import eventually, silent_peer
@@ -79,6 +79,16 @@ def test_one_address_cannot_take_every_slot(run, caplog) -> None:
 
     with caplog.at_level(logging.WARNING, logger="pbtyped"):
         run(body)
+
+
+def test_a_peer_address_is_an_ipv4_address_or_an_ipv6_network() -> None:
+    """Attack: one IPv6 host holds a whole /64 and may connect from any address in it."""
+    assert address_of(("192.0.2.7", 4000)) == "192.0.2.7"
+    assert address_of(("2001:db8:1:2:aaaa::1", 4000, 0, 0)) == "2001:db8:1:2::/64"
+    assert address_of(("2001:db8:1:2:ffff::9", 1, 0, 0)) == "2001:db8:1:2::/64"
+    assert address_of(("::ffff:192.0.2.7", 4000, 0, 0)) == "192.0.2.7"
+    assert address_of(("fe80::1%eth0", 4000, 0, 2)) == "fe80::/64"
+    assert address_of("/tmp/socket") == "/tmp/socket"
 
 
 def test_idle_connections_holding_nothing_are_closed(run, caplog) -> None:
