@@ -16,6 +16,7 @@ from pbtyped.protocol.broker import Broker
 from pbtyped.protocol.events import CallReceived, HandshakeComplete, PeerAborted
 from pbtyped.protocol.state import ConnectionState
 
+from ..costs import assert_linear_cpu, peak_memory
 from .wiring import Echoer, attachment_bomb, decimal_bomb, exactly, frame, hello, msg
 
 INFO = {"protocol": "pbtyped", "version": 1, "max_frame_size": 1 << 20}
@@ -136,3 +137,41 @@ def test_our_own_abort_fits_in_a_greeting() -> None:
     (event,) = peer.receive_data(data)
     assert isinstance(event, PeerAborted)
     assert event.reason == "\U0001f600" * m.MAX_ABORT_REASON
+
+
+def wide_greeting(size: int) -> bytes:
+    """A Hello frame of at most ``size`` bytes built to cost the most to decode within the
+    greeting's rules: a map of many short keys, each naming an empty array."""
+    base = len(cbor2.dumps([0, INFO])) + 8 + 5  # header, and room for a longer map head
+    count = (size - base) // 7  # a key takes 5 or 6 bytes, its empty array 1
+    info: dict[str, object] = {**INFO, **{format(i, "04x"): [] for i in range(count)}}
+    data = frame(cbor2.dumps([0, info]))
+    assert len(data) <= size
+    return data
+
+
+def _receive(data: bytes) -> None:
+    try:
+        server().receive_data(data)
+    except (FrameTooLarge, RemoteProtocolError):
+        pass
+
+
+@pytest.mark.parametrize("size", [4096, 64 * 1024, 1024 * 1024])
+def test_what_a_peer_costs_before_its_hello_is_bounded_by_a_constant(size: int) -> None:
+    """Attack: issue 10 row 16 and item 2, the most expensive first frame a peer can build
+    (a wide map of empty arrays: ~70x its size once decoded), at any size. Before the Hello
+    the peak memory is bounded by a constant (64x the 4 KiB greeting, 256 KiB), however much
+    the peer sends."""
+    data = wide_greeting(size)
+    assert peak_memory(lambda: _receive(data)) < 64 * m.MAX_GREETING_SIZE
+
+
+def test_decoding_a_greeting_costs_linear_cpu() -> None:
+    """Attack: the same wide greeting at 256 bytes and 4 KiB: CPU per byte stays flat."""
+
+    def make(size: int) -> tuple[object, int]:
+        data = wide_greeting(size + 8)
+        return (lambda: _receive(data)), len(data)
+
+    assert_linear_cpu(make, 256, 4096)
