@@ -79,6 +79,10 @@ class _Timer(enum.Enum):
     IDLE = enum.auto()
 
 
+_IDLE = _Timer.IDLE
+_HANDSHAKE = _Timer.HANDSHAKE
+
+
 class Connection(asyncio.Protocol):
     """One pbtyped connection on an asyncio transport (server or client side)."""
 
@@ -221,11 +225,15 @@ class Connection(asyncio.Protocol):
                 self.close()
                 return
         self._write(b"")  # the answers produced while reading, in one write
-        if self._timer_kind is not _Timer.HANDSHAKE and (
+        kind = self._timer_kind
+        if kind is _IDLE and not broker.has_partial_frame:
+            self._last_activity = self._loop.time()  # the common case, inline: see _watch_timers
+        elif kind is not _HANDSHAKE and (
             self._timer is not None or self._idle_on or broker.has_partial_frame
         ):
             self._watch_timers()
-        if self._server is not None:
+        server = self._server
+        if server is not None and (server.held or broker.held_bytes):
             self._account()
         if self._deferred:
             self._pause_reading()
