@@ -39,7 +39,9 @@ class Limits:
     #: finishes (backpressure through TCP, nothing buffered). Calls that themselves wait on
     #: calls back to the same peer count too: keep this above such nesting.
     max_calls_in_flight: int = 1024
-    #: Connections one server holds at once; more are refused with an Abort. (Server only.)
+    #: Connections one server holds at once, sockets still in their TLS handshake included;
+    #: more are refused with an Abort. (Server only; serve() may lower it to fit the
+    #: process's open-file limit, and says so in its log.)
     max_connections: int = 1024
     #: Seconds for the peer's Hello to arrive after the TCP connection is made.
     handshake_timeout: float = 10.0
