@@ -177,13 +177,15 @@ def memory(n: int) -> None:
     import asyncio
     import tracemalloc
 
-    from sys_pbtyped import Echoer, runtime_registry
+    from sys_pbtyped import Echoer, local_limits, runtime_registry
 
     import pbtyped as pb
 
     async def run() -> None:
         tracemalloc.start(1)
-        async with pb.serve(Echoer(), "127.0.0.1", 0, registry=runtime_registry()) as server:
+        async with pb.serve(
+            Echoer(), "127.0.0.1", 0, registry=runtime_registry(), limits=local_limits()
+        ) as server:
             cmd = [sys.executable, str(HERE / "scale_client.py"), "--port", str(server.port)]
             proc = await asyncio.create_subprocess_exec(
                 *cmd,

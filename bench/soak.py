@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from sys_pbtyped import local_limits
+
 import pbtyped as pb
 
 # -- what travels --------------------------------------------------------------------------
@@ -132,7 +134,7 @@ async def serve_main() -> None:
     # One marker per record so the conductor can count records, not traceback lines.
     logging.basicConfig(format="LOG %(levelname)s %(name)s: %(message)s", level=logging.WARNING)
     root = SoakRoot()
-    async with pb.serve(root, "127.0.0.1", 0, registry=registry()) as server:
+    async with pb.serve(root, "127.0.0.1", 0, registry=registry(), limits=local_limits()) as server:
         root.server = server
         print(server.port, flush=True)
         await asyncio.Event().wait()

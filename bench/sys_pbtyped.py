@@ -37,6 +37,18 @@ API_RUNTIME = "runtime API (call_remote, Record registered by hand, no schema ch
 API_STUBS = "generated stubs (pbtyped generate, schema checks on)"
 
 
+def local_limits() -> pb.Limits:
+    """Default limits, but every bench client connects from 127.0.0.1 and may sit idle while
+    others are measured: no per-address share, no pre-login idle limit (when the pbtyped under
+    test has them: ``--at`` may name an older revision)."""
+    known = set(pb.Limits.__dataclass_fields__)
+    wanted: dict[str, Any] = {
+        "max_connections_per_address": pb.Limits().max_connections,
+        "prelogin_idle_timeout": None,
+    }
+    return pb.Limits(**{k: v for k, v in wanted.items() if k in known})
+
+
 def runtime_registry() -> pb.Registry:
     registry = pb.Registry()
     registry.register_type(Record, "bench.Record")
@@ -86,7 +98,8 @@ async def serve(port: int, api: str) -> None:
     loop = asyncio.get_running_loop()
     stop = loop.create_future()
     root, registry = server_parts(api)
-    async with pb.serve(root, "127.0.0.1", port, registry=registry) as server:
+    limits = local_limits()
+    async with pb.serve(root, "127.0.0.1", port, registry=registry, limits=limits) as server:
         announce_port(server.port)
         on_stdin_closed(lambda: loop.call_soon_threadsafe(stop.set_result, None))
         await stop

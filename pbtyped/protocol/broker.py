@@ -49,6 +49,7 @@ __all__ = ["ROOT_ID", "Broker", "ImportedReference"]
 _CALL = int(m.Kind.CALL)
 _RETURN = int(m.Kind.RETURN)
 _OPEN = ConnectionState.OPEN
+_AWAIT_HELLO = ConnectionState.AWAIT_HELLO
 _MAX_ID = m.MAX_ID
 _MAX_NAME = m.MAX_NAME
 _FAIL = int(m.Kind.FAIL)
@@ -92,11 +93,19 @@ class Broker:
         self.peer_max_frame_size = self.limits.max_frame_size
         self.peer_max_body_size = self.limits.max_frame_size
         self._on_unexported = on_unexported
-        self._reader = FrameReader(self.limits.max_frame_size, self.limits.max_body_size)
+        self._reader = FrameReader(
+            self.limits.max_frame_size,
+            self.limits.max_body_size,
+            first_frame_size=m.MAX_GREETING_SIZE,
+        )
         self._codec = Codec(registry, self.limits, self)
         self._next_question = 1
         self._questions: set[int] = set()  # our calls awaiting an answer
-        self._answers: set[int] = set()  # peer calls we have not answered yet
+        # Peer calls we have not answered yet, each with the size of the frame that carried
+        # it: what its arguments hold until it is answered (the server-wide budget counts it).
+        self._answers: dict[int, int] = {}
+        self._answer_bytes = 0
+        self._frame_size = 0  # of the frame being handled
         self.exports = ExportTable(root, self.limits.max_exports)
         self.imports = ImportTable(
             self.limits.max_imports, lambda export_id: make_reference(self, export_id), wakeup
@@ -121,7 +130,7 @@ class Broker:
         data = b""
         if self.state is not ConnectionState.CLOSED:
             try:
-                data = self._codec.encode([int(m.Kind.ABORT), reason[:4096]])
+                data = self._codec.encode([int(m.Kind.ABORT), reason[: m.MAX_ABORT_REASON]])
             except ProtocolError:
                 data = b""
         self.connection_lost()
@@ -133,6 +142,7 @@ class Broker:
         pending = sorted(self._questions)
         self._questions.clear()
         self._answers.clear()
+        self._answer_bytes = 0
         gone = self.exports.clear()
         self.imports.clear()
         self._owed.clear()
@@ -165,6 +175,12 @@ class Broker:
     def has_partial_frame(self) -> bool:
         """True while part of a frame has arrived but not all of it."""
         return self._reader.buffered > 0
+
+    @property
+    def held_bytes(self) -> int:
+        """Bytes this connection holds for the peer: a partial frame, and the frames of the
+        peer's calls not yet answered (their arguments live until then)."""
+        return self._reader.buffered + self._answer_bytes
 
     @property
     def pending_questions(self) -> int:
@@ -269,9 +285,10 @@ class Broker:
         return b"".join(out)
 
     def _answer_done(self, question_id: int) -> bool:
-        if question_id not in self._answers:
+        size = self._answers.pop(question_id, None)
+        if size is None:
             return False  # connection closed meanwhile, or already answered
-        self._answers.discard(question_id)
+        self._answer_bytes -= size
         return self.state is ConnectionState.OPEN
 
     def _encode_tracked(self, message: list[Any]) -> bytes:
@@ -350,14 +367,38 @@ class Broker:
         events: list[Event] = []
         for body, attachments in self._reader.frames(data):
             self._frames += 1
+            if self.state is _AWAIT_HELLO:
+                # Only the first frame can get here: it is a Hello, an Abort, or the end.
+                greeted = self._on_greeting(m.parse_greeting(body, attachments))
+                events.append(greeted)
+                if type(greeted) is PeerAborted:
+                    break  # the peer is leaving: nothing after its Abort is decoded
+                continue
             try:
                 raw, problem = self._codec.decode(body, attachments)
             except DecodeError as exc:
                 raise RemoteProtocolError(str(exc)) from None
+            self._frame_size = len(body) + len(attachments)
             event = self._handle(raw, problem)
             if event is not None:
                 events.append(event)
         return events
+
+    def _on_greeting(self, msg: m.Hello | m.Abort) -> Event:
+        """The peer's first message: the handshake completes, or the peer leaves."""
+        if isinstance(msg, m.Abort):
+            self.state = transition(self.state, ConnectionState.CLOSED)
+            return PeerAborted(reason=msg.reason)
+        if msg.version != m.PROTOCOL_VERSION:
+            raise RemoteProtocolError(
+                f"peer speaks protocol version {msg.version}; this side speaks {m.PROTOCOL_VERSION}"
+            )
+        self.peer_max_frame_size = min(msg.max_frame_size, 0xFFFF_FFFF)
+        body = msg.max_body_size
+        self.peer_max_body_size = self.peer_max_frame_size if body is None else body
+        self._codec.peer_takes_columns = "columns" in msg.features
+        self.state = transition(self.state, ConnectionState.OPEN)
+        return HandshakeComplete()
 
     def _handle(self, raw: Any, problem: str | None) -> Event | None:
         # Fast path first: answers and calls once open.
@@ -387,22 +428,6 @@ class Broker:
                 ):
                     return self._on_call(qid, target[1], method, args, kwargs, problem)
         msg = m.parse(raw)
-        if self.state is ConnectionState.AWAIT_HELLO:
-            if isinstance(msg, m.Abort):
-                return PeerAborted(reason=msg.reason)
-            if not isinstance(msg, m.Hello):
-                raise RemoteProtocolError(f"expected Hello first, got {type(msg).__name__}")
-            if msg.version != m.PROTOCOL_VERSION:
-                raise RemoteProtocolError(
-                    f"peer speaks protocol version {msg.version}; this side speaks "
-                    f"{m.PROTOCOL_VERSION}"
-                )
-            self.peer_max_frame_size = min(msg.max_frame_size, 0xFFFF_FFFF)
-            body = msg.max_body_size
-            self.peer_max_body_size = self.peer_max_frame_size if body is None else body
-            self._codec.peer_takes_columns = "columns" in msg.features
-            self.state = transition(self.state, ConnectionState.OPEN)
-            return HandshakeComplete()
         if isinstance(msg, m.Call):
             if isinstance(msg.target, m.AnswerTarget):
                 return self._refuse_call(
@@ -477,7 +502,8 @@ class Broker:
         """Record that we owe the peer one answer to ``qid`` (a duplicate id closes)."""
         if qid in self._answers:
             raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
-        self._answers.add(qid)
+        self._answers[qid] = self._frame_size
+        self._answer_bytes += self._frame_size
 
     def _on_release(self, msg: m.Release) -> None:
         gone = self.exports.release(msg.export_id, msg.count)

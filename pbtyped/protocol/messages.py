@@ -7,14 +7,19 @@ decoded array and builds the message; anything malformed is a ``RemoteProtocolEr
 from __future__ import annotations
 
 import enum
+import io
 from dataclasses import dataclass
 from typing import Any
+
+import cbor2
 
 from .._exceptions import RemoteProtocolError
 from ..wire.show import show
 
 __all__ = [
     "FEATURES",
+    "MAX_ABORT_REASON",
+    "MAX_GREETING_SIZE",
     "MAX_ID",
     "MAX_NAME",
     "PROTOCOL_NAME",
@@ -33,6 +38,7 @@ __all__ = [
     "Return",
     "Target",
     "parse",
+    "parse_greeting",
 ]
 
 PROTOCOL_NAME = "pbtyped"
@@ -42,6 +48,16 @@ MAX_ID = 2**63 - 1
 #: Optional features this side offers in its Hello; one is used when both Hellos list it.
 #: "columns": lists of one registered dataclass may travel field by field (tag 41009).
 FEATURES: tuple[str, ...] = ("columns",)
+#: The largest frame (header excluded) a peer may send before its Hello has arrived: the
+#: Hello itself, or an Abort. Ours is under 150 bytes; 4 KiB leaves room for 64 features
+#: while nothing of a peer not yet known is buffered or decoded beyond that (a protocol
+#: constant, not a limit: both sides must agree on it).
+MAX_GREETING_SIZE = 4096
+#: Characters of an Abort reason we send: at 4 bytes a character at most, an Abort still fits
+#: in ``MAX_GREETING_SIZE``, so even a refusal sent before our Hello is read by the peer.
+MAX_ABORT_REASON = 1000
+#: Nesting of a greeting: the message array, the Hello map, its features array.
+_GREETING_DEPTH = 3
 
 
 class Kind(enum.IntEnum):
@@ -261,3 +277,45 @@ def parse(raw: Any) -> Message:
     if kind in Kind.__members__.values():
         raise RemoteProtocolError(f"malformed {Kind(kind).name} message ({n} items)")
     raise RemoteProtocolError(f"unknown message kind {show(kind)}")
+
+
+class _NoTags(dict[int, Any]):
+    """semantic_decoders for the greeting: every tag, cbor2's own included, is refused."""
+
+    def __missing__(self, tag: int) -> Any:
+        def refuse(value: Any, immutable: bool) -> Any:
+            raise ValueError(f"CBOR tag {tag} is not allowed before the Hello")
+
+        return refuse
+
+
+_NO_TAGS = _NoTags()
+
+
+def parse_greeting(body: bytes, attachments: bytes) -> Hello | Abort:
+    """The peer's first message, decoded as plain CBOR: no tag at all, three levels deep.
+
+    Nothing of a peer is decoded with the full codec before its Hello is known: a bignum, a
+    decimal or a reference tag in the first frame closes the connection, whatever its size.
+    Raises RemoteProtocolError unless the frame is exactly one well-formed Hello or Abort.
+    """
+    if attachments:
+        raise RemoteProtocolError("a Hello has no attachments")
+    fp = io.BytesIO(body)
+    try:
+        raw = cbor2.CBORDecoder(
+            fp,
+            semantic_decoders=_NO_TAGS,
+            max_depth=_GREETING_DEPTH,
+            allow_indefinite=False,
+            strict_hashable_types=True,
+        ).decode()
+    except (cbor2.CBORError, RecursionError) as exc:
+        cause = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+        raise RemoteProtocolError(f"malformed Hello: {str(exc)[:200]}{cause}") from None
+    if fp.tell() != len(body):
+        raise RemoteProtocolError(f"{len(body) - fp.tell()} trailing bytes after the Hello")
+    msg = parse(raw)
+    if not isinstance(msg, Hello | Abort):
+        raise RemoteProtocolError(f"expected Hello first, got {type(msg).__name__}")
+    return msg

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextvars
+import enum
 import logging
 import weakref
 from collections.abc import Callable
@@ -35,6 +36,7 @@ from ..wire.limits import Limits
 from ..wire.registry import Registry
 from .logs import LogLimiter
 from .reference import RemoteReference
+from .slots import ServerSide
 
 __all__ = ["Connection", "current_connection"]
 
@@ -65,6 +67,22 @@ _OUT_FLUSH = 1024
 _NO_CALLS: collections.deque[CallReceived] = collections.deque(maxlen=0)
 
 
+class _Timer(enum.Enum):
+    """Which deadline the connection's one timer stands for."""
+
+    NONE = enum.auto()
+    #: The peer's Hello must arrive (Limits.handshake_timeout).
+    HANDSHAKE = enum.auto()
+    #: A started frame must arrive whole (Limits.frame_timeout).
+    FRAME = enum.auto()
+    #: An idle line closes (Limits.idle_timeout, Limits.prelogin_idle_timeout).
+    IDLE = enum.auto()
+
+
+_IDLE = _Timer.IDLE
+_HANDSHAKE = _Timer.HANDSHAKE
+
+
 class Connection(asyncio.Protocol):
     """One pbtyped connection on an asyncio transport (server or client side)."""
 
@@ -77,19 +95,25 @@ class Connection(asyncio.Protocol):
         send_tracebacks: bool = False,
         on_close: Callable[[Connection], None] | None = None,
         logs: LogLimiter | None = None,
-        admit: Callable[[Connection], str | None] | None = None,
+        server: ServerSide | None = None,
     ) -> None:
+        # Attributes stay under 30: beyond it CPython stops sharing the keys of instance
+        # dicts, and each connection would take 1.3 KiB more (measured with micro.py).
         self._loop = asyncio.get_running_loop()
         self.limits = limits
         self._logs = logs or LogLimiter(limits.log_rate_per_minute)
-        self._admit = admit
+        self._server = server
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_kind = ""
+        self._timer_kind = _Timer.NONE
+        self._idle_on = limits.idle_timeout is not None or (
+            server is not None and server.prelogin_idle is not None
+        )
         self._reading_paused = False
         self._writing_paused = False
         self._can_write: asyncio.Event | None = None
         self._last_activity = 0.0
-        self._peer_reason: str | None = None
+        # Why the line closed, as ConnectionLost will say it: the peer's Abort, or ours.
+        self._lost_reason: str | None = None
         self.broker = Broker(
             registry=registry,
             limits=limits,
@@ -119,7 +143,6 @@ class Connection(asyncio.Protocol):
         self.handshake: asyncio.Future[None] = self._loop.create_future()
         self.closed: asyncio.Future[None] = self._loop.create_future()
         self.peer: Any = None
-        self._closing_by_us = False
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -130,7 +153,7 @@ class Connection(asyncio.Protocol):
         self.peer = transport.get_extra_info("peername")
         # Admission happens here, not when asyncio builds the protocol: a TLS handshake that
         # fails never reaches connection_made, so it must never count as a connection.
-        refusal = self._admit(self) if self._admit is not None else None
+        refusal = self._server.admit(self) if self._server is not None else None
         if refusal is not None:
             self._logs.warning("pbtyped: refusing connection from %s: %s", self.peer, refusal)
             self._abort(refusal)
@@ -145,7 +168,7 @@ class Connection(asyncio.Protocol):
                 self.handshake.set_exception(failure)
             transport.abort()
             return
-        self._arm("handshake", self.limits.handshake_timeout)
+        self._arm(_Timer.HANDSHAKE, self.limits.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
         self._burst = False  # a new turn of the loop: the next call may go out at once
@@ -198,16 +221,20 @@ class Connection(asyncio.Protocol):
                 self._logs.warning(
                     "pbtyped: peer %s closed the connection: %s", self.peer, event.reason
                 )
-                self._peer_reason = event.reason
+                self._lost_reason = f"connection closed by the peer: {event.reason}"
                 self.close()
                 return
         self._write(b"")  # the answers produced while reading, in one write
-        if self._timer_kind != "handshake" and (
-            self._timer is not None
-            or self.limits.idle_timeout is not None
-            or broker.has_partial_frame
+        kind = self._timer_kind
+        if kind is _IDLE and not broker.has_partial_frame:
+            self._last_activity = self._loop.time()  # the common case, inline: see _watch_timers
+        elif kind is not _HANDSHAKE and (
+            self._timer is not None or self._idle_on or broker.has_partial_frame
         ):
             self._watch_timers()
+        server = self._server
+        if server is not None and (server.held or broker.held_bytes):
+            self._account()
         if self._deferred:
             self._pause_reading()
 
@@ -221,8 +248,13 @@ class Connection(asyncio.Protocol):
             self.broker.connection_lost()
         except PbtypedError:
             pass
-        if self._peer_reason is not None:
-            lost = ConnectionLost(f"connection closed by the peer: {self._peer_reason}")
+        server = self._server
+        if server is not None:
+            server.budget.forget(self)
+            server.budget.change(-server.held)
+            server.held = 0
+        if self._lost_reason is not None:
+            lost = ConnectionLost(self._lost_reason)
         elif exc is None:
             lost = ConnectionLost("connection closed")
         else:
@@ -285,8 +317,10 @@ class Connection(asyncio.Protocol):
             if not self._burst_flush:
                 self._burst_flush = True
                 self._loop.call_soon(self._end_burst)
-        if self._timer is None and self.limits.idle_timeout is not None:
+        if self._timer is None and self._idle_on:
             self._watch_timers()
+        if self._server is not None and self._server.paused:
+            self._budget_resume()  # we await its answer now: it must be read
         try:
             return await fut
         except asyncio.CancelledError:
@@ -332,6 +366,8 @@ class Connection(asyncio.Protocol):
         ):
             self._dispatch(self._deferred.popleft())
         self._write(b"")
+        if self._server is not None:
+            self._account()
         if self._reading_paused and not self._deferred:
             self._resume_reading()
 
@@ -431,12 +467,50 @@ class Connection(asyncio.Protocol):
             self._transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self._reading_paused and self._transport is not None and not self._writing_paused:
+        if (
+            self._reading_paused
+            and self._transport is not None
+            and not self._writing_paused
+            and not (self._server is not None and self._server.paused)
+            and not self._deferred
+        ):
             self._reading_paused = False
             if not self._transport.is_closing():
                 self._transport.resume_reading()
 
-    def _arm(self, kind: str, delay: float) -> None:
+    # -- the server-wide budget --------------------------------------------------------------
+
+    def _account(self) -> None:
+        """Report what this connection holds to the budget; stop reading while it is over.
+
+        A connection whose answers we await is never paused: the call that waits on it may be
+        what holds the budget (reading it is how the budget frees, not a deadlock).
+        """
+        server = self._server
+        assert server is not None
+        budget = server.budget
+        held = self.broker.held_bytes
+        if held != server.held:
+            budget.change(held - server.held)
+            server.held = held
+        if not held:
+            if server.paused:
+                self._budget_resume()  # it adds nothing now: read it again
+        elif budget.used > budget.limit and not server.paused and not self._pending:
+            server.paused = True
+            budget.wait(self, self._budget_resume)
+            self._pause_reading()
+
+    def _budget_resume(self) -> None:
+        server = self._server
+        if server is not None and server.paused:
+            server.paused = False
+            server.budget.forget(self)
+            self._resume_reading()
+
+    # -- timers ------------------------------------------------------------------------------
+
+    def _arm(self, kind: _Timer, delay: float) -> None:
         self._disarm()
         self._timer_kind = kind
         self._timer = self._loop.call_later(delay, self._expired, kind)
@@ -445,7 +519,19 @@ class Connection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
         self._timer = None
-        self._timer_kind = ""
+        self._timer_kind = _Timer.NONE
+
+    def _idle_limit(self) -> tuple[float, str] | None:
+        """Seconds of silence after which the line closes now, and the limit that says so."""
+        idle = self.limits.idle_timeout
+        prelogin = self._server.prelogin_idle if self._server is not None else None
+        if prelogin is not None and (idle is None or prelogin < idle):
+            broker = self.broker
+            if broker.export_count <= 1 and broker.import_count == 0:
+                return prelogin, "holding no reference (Limits.prelogin_idle_timeout)"
+        if idle is None:
+            return None
+        return idle, "(Limits.idle_timeout)"
 
     def _watch_timers(self) -> None:
         # After each read: a half-arrived frame must complete in time; an idle line may close.
@@ -453,31 +539,34 @@ class Connection(asyncio.Protocol):
             # Timed from the start of the frame now arriving: a fast peer whose frames
             # straddle reads completes frames, so its clock restarts.
             frames = self.broker.frames_received
-            if self._timer_kind != "frame" or frames != self._frames_at_arm:
+            if self._timer_kind is not _Timer.FRAME or frames != self._frames_at_arm:
                 self._frames_at_arm = frames
-                self._arm("frame", self.limits.frame_timeout)
-        elif self.limits.idle_timeout is not None:
+                self._arm(_Timer.FRAME, self.limits.frame_timeout)
+        elif self._timer_kind is _Timer.IDLE:
+            self._last_activity = self._loop.time()  # the timer checks it when it fires
+        elif self._idle_on and (limit := self._idle_limit()) is not None:
             self._last_activity = self._loop.time()
-            if self._timer_kind != "idle":
-                self._arm("idle", self.limits.idle_timeout)
+            self._arm(_Timer.IDLE, limit[0])
         elif self._timer is not None:
             self._disarm()
 
-    def _expired(self, kind: str) -> None:
+    def _expired(self, kind: _Timer) -> None:
         self._timer = None
-        self._timer_kind = ""
+        self._timer_kind = _Timer.NONE
         if self.closed.done():
             return
-        if kind == "idle":
-            idle = self.limits.idle_timeout
-            assert idle is not None
-            busy = self._pending or self._running or self.broker.pending_questions
+        if kind is _Timer.IDLE:
+            limit = self._idle_limit()
+            if limit is None:
+                return  # only the pre-login limit applied, and the peer now holds something
+            idle, which = limit
+            busy = self._pending or self._running or self._deferred or self.broker.pending_questions
             remaining = self._last_activity + idle - self._loop.time()
             if busy or remaining > 0:
-                self._arm("idle", remaining if remaining > 0 else idle)
+                self._arm(_Timer.IDLE, remaining if remaining > 0 else idle)
                 return
-            reason = f"idle for {idle} s (Limits.idle_timeout)"
-        elif kind == "handshake":
+            reason = f"idle for {idle} s {which}"
+        elif kind is _Timer.HANDSHAKE:
             reason = f"no handshake within {self.limits.handshake_timeout} s"
         else:
             reason = f"a frame took longer than {self.limits.frame_timeout} s to arrive"
@@ -527,6 +616,8 @@ class Connection(asyncio.Protocol):
             log.exception("pbtyped: disconnect callback %r failed", callback)
 
     def _abort(self, reason: str) -> None:
+        if self._lost_reason is None:
+            self._lost_reason = f"connection closed: {reason}"
         data = b""
         try:
             data = self.broker.abort(reason)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import ssl as _ssl
 from collections.abc import Callable, Generator
 from types import TracebackType
@@ -15,14 +16,23 @@ from ..wire.registry import Registry
 from .connection import Connection
 from .logs import LogLimiter
 from .reference import RemoteReference, Stub
+from .slots import Budget, ServerSide, Slots, plan_descriptors
+
+try:
+    import resource
+except ImportError:  # not on Windows: there is no soft limit to check there
+    resource = None  # type: ignore[assignment]
 
 __all__ = ["Client", "Server", "connect", "serve"]
+
+log = logging.getLogger("pbtyped")
 
 S = TypeVar("S", bound=Stub)
 
 
 class Server:
-    """A listening pbtyped server. ``port`` is the bound port; ``connections`` the live ones."""
+    """A listening pbtyped server. ``port`` is the bound port; ``connections`` the live ones
+    (``slots_in_use`` also counts sockets still in their TLS handshake)."""
 
     def __init__(
         self,
@@ -47,29 +57,78 @@ class Server:
         self._server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
         self._logs = LogLimiter(self.limits.log_rate_per_minute)
+        limits = self.limits
+        # A socket asyncio accepted but that never reached connection_made (a TLS handshake
+        # that failed or timed out) gets its slot back once asyncio has surely given up on it.
+        self._slots = Slots(
+            limits.max_connections,
+            limits.max_connections_per_address,
+            unstarted_after=limits.tls_handshake_timeout + 1.0,
+        )
+        self.budget = Budget(limits.max_bytes_held)
 
     def _protocol(self) -> Connection:
-        return Connection(
+        conn = Connection(
             registry=self.registry,
             limits=self.limits,
             root=self.root,
             send_tracebacks=self._send_tracebacks,
-            on_close=self.connections.discard,
+            on_close=self._closed,
             logs=self._logs,
-            admit=self._admit,
+            server=ServerSide(self._admit, self.budget, self.limits.prelogin_idle_timeout),
         )
+        # Counted at accept: with TLS, connection_made comes only after the handshake.
+        self._slots.reserve(conn)
+        return conn
 
     def _admit(self, conn: Connection) -> str | None:
-        if len(self.connections) >= self.limits.max_connections:
-            return f"server full ({self.limits.max_connections} connections)"
-        self.connections.add(conn)
-        return None
+        refusal = self._slots.admit(conn, conn.peer)
+        if refusal is None:
+            self.connections.add(conn)
+        return refusal
+
+    def _closed(self, conn: Connection) -> None:
+        self.connections.discard(conn)
+        self._slots.release(conn)
+
+    @property
+    def slots_in_use(self) -> int:
+        """Connections, and sockets still in their TLS handshake: what max_connections bounds."""
+        return self._slots.in_use
+
+    @property
+    def max_connections(self) -> int:
+        """``Limits.max_connections``, or less if the file-descriptor limit does not fit it."""
+        return self._slots.max_connections
+
+    def _fit_descriptors(self) -> None:
+        """Raise the open-file soft limit toward the hard one if max_connections needs it, or
+        serve fewer connections; one log line says which."""
+        if resource is None:
+            return
+        wanted = self.limits.max_connections
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        plan = plan_descriptors(wanted, soft, hard, resource.RLIM_INFINITY)
+        if plan.new_soft is not None:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (plan.new_soft, hard))
+            except (ValueError, OSError) as exc:
+                log.warning("pbtyped: could not raise the open-file soft limit: %s", exc)
+                plan = plan_descriptors(wanted, soft, soft, resource.RLIM_INFINITY)
+        self._slots.max_connections = plan.max_connections
+        if plan.message is not None:
+            fits = plan.max_connections == wanted
+            log.log(logging.INFO if fits else logging.WARNING, "%s", plan.message)
 
     async def start(self) -> Server:
         """Start listening (``async with serve(...)`` does this for you)."""
         loop = asyncio.get_running_loop()
+        self._fit_descriptors()
+        tls: dict[str, Any] = {}
+        if self._ssl is not None:
+            tls["ssl_handshake_timeout"] = self.limits.tls_handshake_timeout
         self._server = await loop.create_server(
-            self._protocol, self._host, self._port, ssl=self._ssl
+            self._protocol, self._host, self._port, ssl=self._ssl, **tls
         )
         return self
 
@@ -192,16 +251,24 @@ class _Connecting:
         kw = self._kwargs
         registry = kw["registry"] if kw["registry"] is not None else Registry()
 
+        limits = kw["limits"] or Limits()
+
         def factory() -> Connection:
             return Connection(
                 registry=registry,
-                limits=kw["limits"] or Limits(),
+                limits=limits,
                 root=kw["root"],
                 send_tracebacks=kw["send_tracebacks"],
             )
 
+        tls: dict[str, Any] = {}
+        if kw["ssl"] is not None:
+            tls["ssl_handshake_timeout"] = limits.tls_handshake_timeout
+
         async def open_and_greet() -> Connection:
-            _, conn = await loop.create_connection(factory, self._host, self._port, ssl=kw["ssl"])
+            _, conn = await loop.create_connection(
+                factory, self._host, self._port, ssl=kw["ssl"], **tls
+            )
             try:
                 await asyncio.shield(conn.handshake)
             except ConnectionLost:

@@ -28,15 +28,23 @@ class FrameReader:
 
     Each frame comes out as ``(body, attachments)``, both ``bytes``. A header that announces
     more than ``max_frame_size`` in all, or a body over ``max_body_size``, raises
-    ``FrameTooLarge`` before the body is read.
+    ``FrameTooLarge`` before the body is read. With ``first_frame_size``, the first frame
+    alone has that smaller limit (the peer's Hello, before anything of the peer is known).
     """
 
-    __slots__ = ("_buf", "_max", "_max_body")
+    __slots__ = ("_buf", "_first", "_max", "_max_body")
 
-    def __init__(self, max_frame_size: int, max_body_size: int | None = None) -> None:
+    def __init__(
+        self,
+        max_frame_size: int,
+        max_body_size: int | None = None,
+        *,
+        first_frame_size: int | None = None,
+    ) -> None:
         self._buf = bytearray()
         self._max = max_frame_size
         self._max_body = min(max_frame_size, max_body_size or max_frame_size)
+        self._first = first_frame_size
 
     def feed(self, data: bytes) -> None:
         """Append bytes received from the peer."""
@@ -59,6 +67,7 @@ class FrameReader:
         body = bytes(buf[8 : 8 + body_len])
         attachments = bytes(buf[8 + body_len : end])
         del buf[:end]
+        self._first = None
         return body, attachments
 
     def frames(self, data: bytes) -> list[tuple[bytes, bytes]]:
@@ -80,6 +89,7 @@ class FrameReader:
             split = pos + 8 + body_len
             out.append((bytes(source[pos + 8 : split]), bytes(source[split:end])))
             pos = end
+            self._first = None
         if source is buf:
             del buf[:pos]
         elif pos < size:
@@ -89,6 +99,11 @@ class FrameReader:
     def _checked_size(self, body_len: int, att_len: int) -> int:
         """A header's frame size, or FrameTooLarge / RemoteProtocolError if it is not allowed."""
         total = body_len + att_len
+        if self._first is not None and total > self._first:
+            raise FrameTooLarge(
+                f"peer announced a first frame of {total} bytes; before its Hello has arrived "
+                f"a frame may hold at most {self._first} bytes (a Hello is small)"
+            )
         if total > self._max:
             raise FrameTooLarge(
                 f"peer announced a frame of {total} bytes; the limit is {self._max}"

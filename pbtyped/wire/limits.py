@@ -39,7 +39,9 @@ class Limits:
     #: finishes (backpressure through TCP, nothing buffered). Calls that themselves wait on
     #: calls back to the same peer count too: keep this above such nesting.
     max_calls_in_flight: int = 1024
-    #: Connections one server holds at once; more are refused with an Abort. (Server only.)
+    #: Connections one server holds at once, sockets still in their TLS handshake included;
+    #: more are refused with an Abort. (Server only; serve() may lower it to fit the
+    #: process's open-file limit, and says so in its log.)
     max_connections: int = 1024
     #: Seconds for the peer's Hello to arrive after the TCP connection is made.
     handshake_timeout: float = 10.0
@@ -51,20 +53,52 @@ class Limits:
     #: Warnings about misbehaving peers logged per minute (per server or client); the rest are
     #: counted and reported in one summary line.
     log_rate_per_minute: int = 30
+    #: Connections one peer address (an IPv4 address, an IPv6 /64) may hold on a server at
+    #: once, counted once the TLS handshake (if any) is done (server only). Well below
+    #: ``max_connections`` so one peer cannot take every slot, yet generous: clients behind
+    #: one NAT or proxy share an address. 64 of 1,024 takes 16 addresses to fill the server.
+    max_connections_per_address: int = 64
+    #: Seconds a server connection may stay idle while it holds nothing: no call in flight
+    #: either way, no object of ours but the root, none of the peer's (server only; None
+    #: turns it off). Logging in (a perspective) ends it. 60 s is ample for a login, even
+    #: one that waits on a person typing a password, while a peer parking connections must
+    #: keep sending to keep them.
+    prelogin_idle_timeout: float | None = 60.0
+    #: Seconds for a TLS handshake (asyncio's ``ssl_handshake_timeout``; asyncio's own default
+    #: is 60 s). Sockets still in their TLS handshake count against ``max_connections``.
+    tls_handshake_timeout: float = 10.0
+    #: Bytes held at once by partial frames and by the arguments (as received) of calls in
+    #: flight, across all connections of a server. Beyond it the server stops reading from
+    #: connections that hold any, until it drops (see docs/security.md for the worst case).
+    #: At least ``max_frame_size``, so one frame alone can always arrive.
+    max_bytes_held: int = 256 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_frame_size <= 0xFFFF_FFFF:
             raise ValueError("max_frame_size must be between 64 and 2**32-1 bytes")
         if self.max_body_size < 64:
             raise ValueError("max_body_size must be at least 64 bytes")
-        for name in ("max_exports", "max_imports", "max_calls_in_flight", "max_connections"):
+        for name in (
+            "max_exports",
+            "max_imports",
+            "max_calls_in_flight",
+            "max_connections",
+            "max_connections_per_address",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
-        for name in ("handshake_timeout", "frame_timeout"):
+        for name in ("handshake_timeout", "frame_timeout", "tls_handshake_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
-        if self.idle_timeout is not None and not self.idle_timeout > 0:
-            raise ValueError("idle_timeout must be positive or None")
+        for name in ("idle_timeout", "prelogin_idle_timeout"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise ValueError(f"{name} must be positive or None")
+        if self.max_bytes_held < self.max_frame_size:
+            raise ValueError(
+                f"max_bytes_held ({self.max_bytes_held}) must be at least max_frame_size "
+                f"({self.max_frame_size}): one frame alone must always be able to arrive"
+            )
         if self.log_rate_per_minute < 1:
             raise ValueError("log_rate_per_minute must be at least 1")
         if not 4 <= self.max_depth <= 1000:

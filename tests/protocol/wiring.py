@@ -43,6 +43,19 @@ def hello(version: int = 1, max_frame_size: int = 1 << 20, **extra: Any) -> byte
     return msg(0, info)
 
 
+def attachment_bomb(tags: int = 20_000, section: int = 64 * 1024) -> bytes:
+    """Issue 10 row 1: a CALL whose ``tags`` attachment tags each name almost the whole
+    ``section``-byte attachment section (220 KiB with the defaults)."""
+    ref = cbor2.CBORTag(41006, [1, section - 1])
+    return frame(cbor2.dumps([1, 1, [0, 0], "echo", [ref] * tags]), b"\xff" * section)
+
+
+def decimal_bomb(size: int = 512 * 1024) -> bytes:
+    """Issue 10 row 2: ``4([0, 2(h'ff...')])``, a decimal whose mantissa is a ``size``-byte
+    bignum (building it costs the square of its size)."""
+    return frame(cbor2.dumps(cbor2.CBORTag(4, [0, cbor2.CBORTag(2, b"\xff" * size)])))
+
+
 def split_frames(data: bytes) -> list[tuple[int, int, bytes, bytes]]:
     """Cut bytes a broker produced into ``(body_len, att_len, body, attachments)`` frames."""
     out = []
