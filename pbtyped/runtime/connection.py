@@ -34,6 +34,7 @@ from ..protocol.events import (
 from ..protocol.objects import Referenceable, is_awaitable
 from ..wire.limits import Limits
 from ..wire.registry import Registry
+from .callbacks import Callbacks
 from .logs import LogLimiter
 from .reference import RemoteReference
 from .slots import ServerSide
@@ -130,7 +131,7 @@ class Connection(asyncio.Protocol):
         # rare, so both are made when first needed (an empty deque alone is ~600 bytes).
         self._deferred: collections.deque[CallReceived] = _NO_CALLS
         self._watched: weakref.WeakSet[RemoteReference] | None = None
-        self._callbacks: list[Callable[[Connection], object]] = []
+        self._callbacks: Callbacks[Connection] | None = None  # made when first needed
         self._on_close = on_close
         self._flush_scheduled = False
         self._out: list[bytes] = []
@@ -276,7 +277,7 @@ class Connection(asyncio.Protocol):
             for ref_callback in ref.fire_disconnect():
                 self._run_callback(ref_callback, ref)
         self._watched = None
-        callbacks, self._callbacks = self._callbacks, []
+        callbacks = self._callbacks.take() if self._callbacks is not None else []
         for callback in callbacks:
             self._run_callback(callback, self)
         self.closed.set_result(None)
@@ -602,12 +603,14 @@ class Connection(asyncio.Protocol):
 
     def notify_on_disconnect(self, callback: Callable[[Connection], object]) -> None:
         """Call ``callback(connection)`` once when this connection is lost."""
-        self._callbacks.append(callback)
+        if self._callbacks is None:
+            self._callbacks = Callbacks()
+        self._callbacks.add(callback)
 
     def dont_notify_on_disconnect(self, callback: Callable[[Connection], object]) -> None:
         """Remove a callback added with ``notify_on_disconnect``."""
-        if callback in self._callbacks:
-            self._callbacks.remove(callback)
+        if self._callbacks is not None:
+            self._callbacks.discard(callback)
 
     def _run_callback(self, callback: Callable[[Any], object], arg: object) -> None:
         try:

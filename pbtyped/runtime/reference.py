@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
 from ..protocol.broker import Broker, ImportedReference
+from .callbacks import Callbacks
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -25,7 +26,8 @@ class RemoteReference(ImportedReference):
     def __init__(self, broker: Broker, export_id: int, connection: Connection) -> None:
         super().__init__(broker, export_id)
         self._connection = connection
-        self._callbacks: list[Callable[[RemoteReference], object]] = []
+        # Made on the first notify_on_disconnect: most references never get a callback.
+        self._callbacks: Callbacks[RemoteReference] | None = None
 
     async def call_remote(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call ``remote_<name>(*args, **kwargs)`` on the peer's object and await the result.
@@ -71,18 +73,19 @@ class RemoteReference(ImportedReference):
 
     def notify_on_disconnect(self, callback: Callable[[RemoteReference], object]) -> None:
         """Call ``callback(self)`` once when the connection is lost."""
-        self._callbacks.append(callback)
+        if self._callbacks is None:
+            self._callbacks = Callbacks()
+        self._callbacks.add(callback)
         self._connection.watch(self)
 
     def dont_notify_on_disconnect(self, callback: Callable[[RemoteReference], object]) -> None:
         """Remove a callback added with ``notify_on_disconnect`` (no error if absent)."""
-        if callback in self._callbacks:
-            self._callbacks.remove(callback)
+        if self._callbacks is not None:
+            self._callbacks.discard(callback)
 
     def fire_disconnect(self) -> list[Callable[[RemoteReference], object]]:
         """Take the callbacks to run now that the connection is gone."""
-        callbacks, self._callbacks = self._callbacks, []
-        return callbacks
+        return [] if self._callbacks is None else self._callbacks.take()
 
     def __repr__(self) -> str:
         return f"<pbtyped.RemoteReference #{self.pb_export_id} at {id(self):#x}>"
