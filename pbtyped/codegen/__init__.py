@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import SchemaError
+from .errors import OutputError, SchemaError
 from .parse import parse_dir
 from .render import render_module, render_package
 
-__all__ = ["SchemaError", "generate"]
+__all__ = ["OutputError", "SchemaError", "generate"]
 
 
 def generate(schema_dir: Path) -> dict[str, str]:

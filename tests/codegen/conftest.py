@@ -17,6 +17,21 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
+# A schema of one interface, for tests that are about folders and files rather than schemas.
+ECHO = (
+    "from typing import Protocol\n\n\n"
+    "class Echoer(Protocol):\n"
+    "    def echo(self, st: str) -> str: ...\n"
+)
+
+
+def schema_folder(folder: Path) -> Path:
+    """A schema folder holding ``echo.py``."""
+    folder.mkdir(parents=True)
+    (folder / "echo.py").write_text(ECHO, encoding="utf-8")
+    return folder
+
+
 def tool(name: str) -> str | None:
     """A command-line tool installed beside this Python, else on PATH."""
     beside = Path(sys.executable).with_name(name)
