@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import ast
 import keyword
+import re
 from pathlib import Path
 
 from .annotations import Scope, literal_source, resolve_default, resolve_type
 from .errors import SchemaError
 from .inherit import Declared, Key, bases_first, check
-from .layout import all_key, member_key, module_key
+from .layout import all_key, member_key, module_key, safe_text
 from .model import (
+    MODULE_NAME,
     CopyType,
     EnumType,
     ErrorType,
@@ -443,15 +445,11 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     """
     files = sorted(p for p in schema_dir.glob("*.py") if p.name != "__init__.py")
     names = {p.stem for p in files}
+    root = schema_dir.resolve()
     parsers: list[_ModuleParser] = []
     for path in files:
-        shown = f"{display}/{path.name}"
-        if not path.stem.isidentifier() or keyword.iskeyword(path.stem) or path.stem in _SHADOWS:
-            raise SchemaError(shown, 1, f"{path.stem!r} is not a usable schema module name")
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=shown)
-        except SyntaxError as exc:
-            raise SchemaError(shown, exc.lineno or 1, f"syntax error: {exc.msg}") from None
+        shown = f"{display}/{safe_text(path.name)}"
+        tree = _read(path, shown, root)
         parsers.append(_ModuleParser(path.stem, shown, tree, names - {path.stem}))
     declared = {p.name: p.declare() for p in parsers}
     for p in parsers:
@@ -467,6 +465,34 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     check({key: d for p in parsers for key, d in p.declared.items()})
     _check_cycles(modules, parsers)
     return modules
+
+
+def _read(path: Path, shown: str, root: Path) -> ast.Module:
+    """The syntax tree of one schema file (``shown`` in errors), read only if its name can name
+    a generated module and it is a file of the schema folder ``root``."""
+    stem = path.stem
+    if not MODULE_NAME.fullmatch(stem) or keyword.iskeyword(stem) or stem in _SHADOWS:
+        fix = re.sub(r"[^A-Za-z0-9_]", "_", stem)
+        example = f" such as {fix}.py" if fix.isidentifier() else ""
+        raise SchemaError(
+            shown,
+            1,
+            f"{stem!r} is not a usable schema module name: rename the file to a name of ASCII "
+            f"letters, digits and _{example} (not a keyword, nor one of {sorted(_SHADOWS)})",
+        )
+    real = path.resolve()
+    # A link out of the folder would copy a file the repository does not hold (its docstrings)
+    # into generated code; a pipe or a device would never end.
+    if not real.is_relative_to(root):
+        raise SchemaError(shown, 1, "a symbolic link out of the schema folder: copy the file in")
+    if not real.is_file():
+        raise SchemaError(shown, 1, "not a regular file: a schema is a Python source file")
+    try:
+        return ast.parse(real.read_text(encoding="utf-8"), filename=shown)
+    except UnicodeDecodeError as exc:
+        raise SchemaError(shown, 1, f"not UTF-8 text (byte {exc.start})") from None
+    except SyntaxError as exc:
+        raise SchemaError(shown, exc.lineno or 1, f"syntax error: {exc.msg}") from None
 
 
 def _position(order: list[str], name: str) -> int:
