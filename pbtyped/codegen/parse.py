@@ -8,7 +8,15 @@ import keyword
 import re
 from pathlib import Path
 
-from .annotations import Scope, literal_source, resolve_default, resolve_type
+from .annotations import (
+    MAX_NESTING,
+    Scope,
+    deepest,
+    literal_source,
+    resolve_default,
+    resolve_type,
+    source_of,
+)
 from .errors import SchemaError
 from .inherit import Declared, Key, bases_first, check
 from .layout import all_key, member_key, module_key, safe_text
@@ -140,7 +148,7 @@ class _ModuleParser:
         if any(b in _PROTOCOL for b in bases):
             return "interface"  # its other bases are checked once every module is declared
         extends = [
-            ast.unparse(b)
+            source_of(b)
             for b, q in zip(node.bases, bases, strict=True)
             if (q or "").startswith("sibling:")
             or (isinstance(b, ast.Name) and earlier.get(b.id) == "interface")
@@ -314,7 +322,7 @@ class _ModuleParser:
             if q is None or self.scope.kinds.get(q) != "interface":
                 raise self.scope.error(
                     base,
-                    f"{node.name}: base {ast.unparse(base)!r} is not an interface; an "
+                    f"{node.name}: base {source_of(base)!r} is not an interface; an "
                     "interface may extend only Protocol classes of these schemas",
                 )
             if q.startswith("sibling:"):
@@ -488,11 +496,18 @@ def _read(path: Path, shown: str, root: Path) -> ast.Module:
     if not real.is_file():
         raise SchemaError(shown, 1, "not a regular file: a schema is a Python source file")
     try:
-        return ast.parse(real.read_text(encoding="utf-8"), filename=shown)
+        tree = ast.parse(real.read_text(encoding="utf-8"), filename=shown)
     except UnicodeDecodeError as exc:
         raise SchemaError(shown, 1, f"not UTF-8 text (byte {exc.start})") from None
     except SyntaxError as exc:
         raise SchemaError(shown, exc.lineno or 1, f"syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise SchemaError(shown, 1, "nested too deeply for Python to parse") from None
+    depth, node = deepest(tree)
+    if depth > MAX_NESTING:
+        line = getattr(node, "lineno", 1)
+        raise SchemaError(shown, line, f"nested more than {MAX_NESTING} deep: simplify it")
+    return tree
 
 
 def _position(order: list[str], name: str) -> int:
