@@ -18,7 +18,7 @@ from .annotations import (
     source_of,
 )
 from .errors import SchemaError
-from .inherit import Declared, Key, bases_first, check
+from .inherit import Declared, Key, bases_first, check, postorder
 from .layout import all_key, member_key, module_key, safe_text
 from .model import (
     MODULE_NAME,
@@ -191,8 +191,8 @@ class _ModuleParser:
             if self.scope.kinds[f"local:{name}"] == "interface"
         }
         # Class statements need their bases defined first; otherwise the schema's order.
-        order = bases_first(list(local_bases), local_bases)
-        for name, node in sorted(self.classes.items(), key=lambda c: _position(order, c[0])):
+        order = {name: i for i, name in enumerate(bases_first(list(local_bases), local_bases))}
+        for name, node in sorted(self.classes.items(), key=lambda c: order.get(c[0], -1)):
             kind = self.scope.kinds[f"local:{name}"]
             wire = f"{self.name}.{name}"
             if kind == "enum":
@@ -510,25 +510,13 @@ def _read(path: Path, shown: str, root: Path) -> ast.Module:
     return tree
 
 
-def _position(order: list[str], name: str) -> int:
-    return order.index(name) if name in order else -1
-
-
 def _check_cycles(modules: list[Module], parsers: list[_ModuleParser]) -> None:
     graph = {m.name: [i.module for i in m.imports] for m in modules}
     paths = {p.name: p.scope.path for p in parsers}
-    state: dict[str, int] = {}
 
-    def visit(name: str, chain: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = " -> ".join([*chain[chain.index(name) :], name])
-            raise SchemaError(paths[name], 1, f"schema modules import each other: {cycle}")
-        state[name] = 1
-        for dep in graph.get(name, []):
-            visit(dep, [*chain, name])
-        state[name] = 2
+    def cycle(names: list[str]) -> None:
+        raise SchemaError(
+            paths[names[0]], 1, f"schema modules import each other: {' -> '.join(names)}"
+        )
 
-    for name in sorted(graph):
-        visit(name, [])
+    postorder(sorted(graph), lambda name: graph.get(name, []), cycle)

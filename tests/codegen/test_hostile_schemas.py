@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pbtyped.codegen import generate
+from pbtyped.codegen import SchemaError, generate
 from pbtyped.codegen.annotations import literal_source
 
+from ..costs import assert_linear_cpu
 from ..fuzz.profiles import fuzz_settings
 from .conftest import import_generated, schema_error
 
@@ -165,3 +167,65 @@ def test_any_constant_is_written_as_itself_or_refused(value: object) -> None:
     back = ast.literal_eval(source)
     assert type(back) is type(value)
     assert back == value
+
+
+# -- graphs: modules importing modules, interfaces extending interfaces ----------------------
+
+
+def _chain(n: int, first: int = 0) -> str:
+    """Interfaces I<first>..I<first+n-1>, each extending the one before."""
+    body = ""
+    for i in range(first, first + n):
+        base = f"I{i - 1}, " if i > first else ""
+        body += f"\n\nclass I{i}({base}Protocol):\n    def f{i}(self) -> None: ...\n"
+    return body
+
+
+def test_long_import_chain(tmp_path: Path) -> None:
+    """Attack: 1,100 schema modules, each importing the next (past Python's recursion limit,
+    where the import-cycle check ended with RecursionError). They are generated."""
+    n = 1100
+    for i in range(n):
+        imports = f"from m{i + 1} import D{i + 1}\n" if i + 1 < n else ""
+        field = f"    x: D{i + 1} | None = None\n" if i + 1 < n else "    x: int = 0\n"
+        (tmp_path / f"m{i}.py").write_text(
+            f"from dataclasses import dataclass\n{imports}\n\n@dataclass\nclass D{i}:\n{field}",
+            encoding="utf-8",
+        )
+    files = generate(tmp_path)
+    assert len(files) == n + 1
+    assert "from .m1 import D1\n" in files["m0.py"]
+
+
+def test_ancestors_are_bounded(tmp_path: Path) -> None:
+    """Attack: an interface extending 100 others is generated; one more is refused (each
+    interface's linearization holds all its ancestors: unbounded, checking them was cubic)."""
+    head = "from typing import Protocol\n"
+    assert "class I100Client(I99Client):" in generate_one(tmp_path / "ok", head + _chain(101))
+    assert schema_error(tmp_path, head + _chain(102)) == (
+        "bad/one.py:408: I101: extends 101 interfaces, directly or not (at most 100): extend fewer"
+    )
+
+
+def test_inheritance_checks_cost_linear_cpu(tmp_path: Path) -> None:
+    """Attack: one long chain of interfaces, declared last-first (the recursive checks ended
+    with RecursionError past ~500, and cost the cube of the length below it). CPU per schema
+    byte stays flat from 100 to 1,600 interfaces."""
+
+    def make(n: int) -> tuple[Callable[[], object], int]:
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        text = "from typing import Protocol\n" + _chain(n)
+        parts = text.split("\n\n\n")
+        text = "\n\n\n".join([parts[0], *reversed(parts[1:])])
+        (folder / "one.py").write_text(text, encoding="utf-8")
+        return (lambda: _generated_or_refused(folder)), len(text)
+
+    assert_linear_cpu(make, 100, 1600)
+
+
+def _generated_or_refused(folder: Path) -> object:
+    try:
+        return generate(folder)
+    except SchemaError as exc:
+        return exc
