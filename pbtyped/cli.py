@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="output package directory (default: gen/ beside SCHEMA_DIR)",
+        help="output package directory (default: gen/ beside SCHEMA_DIR, refused if links "
+        "lead it out of the folder holding SCHEMA_DIR); only files it generated are replaced",
     )
     gen.add_argument(
         "--check",

@@ -43,6 +43,8 @@ HOSTILE = {
     "next-line": 'x\x85open("PWNED","w")\x85#',
     "form-feed": 'x\x0copen("PWNED","w")\x0c#',
     "controls": "x\x01\x1b[2K\x7f\x1b]0;title\x07",
+    # Bytes that are not UTF-8 (Python names them with surrogates: "x\udcff").
+    "undecodable": os.fsdecode(b"x\xff\xfe"),
     "pragmas": "x # type: ignore # noqa # fmt: off -*- mode: python -*- vim: set ft=c :",
 }
 
