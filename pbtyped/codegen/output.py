@@ -43,8 +43,10 @@ class Output:
     def check(self) -> list[str]:
         """The stale files (generated earlier from a schema now gone), by name; OutputError if
         the folder or a file to write is not plain, or a file to replace is not generated."""
-        if self.out.exists() and not self.out.is_dir():
-            raise OutputError(f"{self.out}: not a folder: give --out a folder for the package")
+        if _mode(self.out) is not None and not self.out.is_dir():
+            raise OutputError(
+                f"{self.out}: not a folder (or a link to none): give --out a folder for the package"
+            )
         for name in self.files:
             mode = _mode(self.out / name)
             if mode is not None and not stat.S_ISREG(mode):

@@ -103,3 +103,22 @@ def test_a_linked_stale_file_is_left_alone(tmp_path: Path) -> None:
     assert main(["generate", str(schemas), "--check"]) == 0
     assert (repo / "gen" / "old.py").is_symlink()
     assert other.is_file()
+
+
+@pytest.mark.parametrize("kind", ["dangling link", "file"])
+def test_output_that_is_not_a_folder(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Attack: the repository's ``gen`` is a link to nothing inside it, or a file: one clear
+    error (was a FileExistsError traceback)."""
+    repo = tmp_path / "repo"
+    schemas = schema_folder(repo / "schemas")
+    if kind == "file":
+        (repo / "gen").write_text("", encoding="utf-8")
+    else:
+        (repo / "gen").symlink_to("missing")
+    assert main(["generate", str(schemas)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {repo / 'gen'}: not a folder (or a link to none): give --out a folder for the "
+        "package\n"
+    )
