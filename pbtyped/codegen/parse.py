@@ -35,12 +35,15 @@ from .model import (
     TypeRef,
 )
 
-__all__ = ["parse_dir"]
+__all__ = ["MAX_SCHEMA_BYTES", "parse_dir"]
 
 _PROTOCOL = {"typing.Protocol", "typing_extensions.Protocol"}
 _ENUMS = {"enum.Enum": "enum.Enum", "enum.IntEnum": "enum.IntEnum", "enum.StrEnum": "enum.StrEnum"}
 # Schema module names that would shadow a module schemas or generated code import.
 _SHADOWS = {"abc", "dataclasses", "datetime", "decimal", "enum", "pbtyped", "typing", "uuid"}
+#: The largest schema file read. Real schemas are tens of KiB; a syntax tree takes 150 to 250
+#: times its source in memory, so the bound keeps one file under about 250 MB.
+MAX_SCHEMA_BYTES = 1 << 20
 _DATACLASS_OPTIONS = ("frozen", "eq", "order", "kw_only", "slots")
 # Names every generated module binds itself; schema names must not take them.
 _RESERVED = {
@@ -495,6 +498,11 @@ def _read(path: Path, shown: str, root: Path) -> ast.Module:
         raise SchemaError(shown, 1, "a symbolic link out of the schema folder: copy the file in")
     if not real.is_file():
         raise SchemaError(shown, 1, "not a regular file: a schema is a Python source file")
+    size = real.stat().st_size
+    if size > MAX_SCHEMA_BYTES:
+        raise SchemaError(
+            shown, 1, f"{size} bytes, more than a schema may hold ({MAX_SCHEMA_BYTES}): split it"
+        )
     try:
         tree = ast.parse(real.read_text(encoding="utf-8"), filename=shown)
     except UnicodeDecodeError as exc:

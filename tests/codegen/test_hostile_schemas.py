@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from pbtyped.codegen import SchemaError, generate
 from pbtyped.codegen.annotations import literal_source
+from pbtyped.codegen.parse import MAX_SCHEMA_BYTES
 
 from ..costs import assert_linear_cpu
 from ..fuzz.profiles import fuzz_settings
@@ -88,6 +89,17 @@ def test_hostile_schema_gives_one_clear_error(tmp_path: Path, case: str) -> None
     recursion. Each is one SchemaError at its ``file:line`` (was: broken code or a crash)."""
     source, expected = CASES[case]
     assert schema_error(tmp_path, HEAD + source) == expected
+
+
+def test_schema_file_size_is_bounded(tmp_path: Path) -> None:
+    """Attack: a schema file of 1 MiB and one byte (its syntax tree would take 150 to 250 times
+    that in memory, with no end for a larger file). Refused before it is read."""
+    source = "#" * (MAX_SCHEMA_BYTES - 1) + "\n"
+    assert "REGISTRY = pb.Registry()" in generate_one(tmp_path / "ok", source)
+    assert schema_error(tmp_path, source + "\n") == (
+        f"bad/one.py:1: {MAX_SCHEMA_BYTES + 1} bytes, more than a schema may hold "
+        f"({MAX_SCHEMA_BYTES}): split it"
+    )
 
 
 def test_nesting_bound_counts_quoted_parts(tmp_path: Path) -> None:
