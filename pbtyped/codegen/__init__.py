@@ -6,13 +6,16 @@ Stages: ``parse`` (schema syntax trees, never imported) → ``model`` (frozen da
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
-from .errors import SchemaError
+from .errors import OutputError, SchemaError
+from .layout import safe_text
+from .model import Package
 from .parse import parse_dir
 from .render import render_module, render_package
 
-__all__ = ["SchemaError", "generate"]
+__all__ = ["OutputError", "SchemaError", "generate"]
 
 
 def generate(schema_dir: Path) -> dict[str, str]:
@@ -20,11 +23,13 @@ def generate(schema_dir: Path) -> dict[str, str]:
 
     Raises SchemaError (``file:line: why``) for a schema that cannot be compiled.
     """
-    display = schema_dir.resolve().name or "schemas"
+    # The folder is named as the user gave it (not where a symbolic link leads), and only
+    # through ``safe_text``: its name is any text the repository chose.
+    display = safe_text(Path(os.path.abspath(schema_dir)).name) or "schemas"
     if not schema_dir.is_dir():
         raise SchemaError(str(schema_dir), 0, "not a directory")
     modules = parse_dir(schema_dir, display)
-    files = {"__init__.py": render_package(display)}
+    files = {"__init__.py": render_package(Package(source=display))}
     for module in modules:
         files[f"{module.name}.py"] = render_module(module)
     return files

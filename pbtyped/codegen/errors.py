@@ -1,8 +1,8 @@
-"""The one error the generator reports: a schema it cannot compile, and where."""
+"""The errors the generator reports: a schema it cannot compile, an output it will not write."""
 
 from __future__ import annotations
 
-__all__ = ["SchemaError"]
+__all__ = ["OutputError", "SchemaError"]
 
 
 class SchemaError(Exception):
@@ -13,3 +13,8 @@ class SchemaError(Exception):
         self.path = path
         self.line = line
         self.message = message
+
+
+class OutputError(Exception):
+    """The output folder, or a file in it, is not one the generator will write (it leads out of
+    the project, or is not a file it wrote); ``str()`` says which path and what to do."""

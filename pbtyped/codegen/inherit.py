@@ -8,14 +8,22 @@ not linearize (the generated classes inherit as the interfaces do, so their MRO 
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from .errors import SchemaError
 
-__all__ = ["Declared", "Key", "bases_first", "check"]
+__all__ = ["MAX_ANCESTORS", "Declared", "Key", "bases_first", "check", "postorder"]
 
 Key = tuple[str, str]  # (schema module, interface name)
+T = TypeVar("T")
+
+#: How many interfaces one interface may extend, directly or not. Real schemas have a few; the
+#: bound keeps each linearization, and so the checks here (and Python's own when it imports
+#: the generated classes), linear in the size of the schemas instead of quadratic.
+MAX_ANCESTORS = 100
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,87 +43,133 @@ def _show(key: Key, seen_from: Key) -> str:
 
 def check(declared: Mapping[Key, Declared]) -> None:
     """Raise SchemaError at the first cycle, method clash or impossible base order."""
+    state: dict[Key, bool] = {}
     mros: dict[Key, list[Key]] = {}
 
-    def mro(key: Key, chain: list[Key]) -> list[Key]:
-        if key in mros:
-            return mros[key]
-        me = declared[key]
-        if key in chain:
-            cycle = " -> ".join(_show(k, key) for k in [*chain[chain.index(key) :], key])
-            raise SchemaError(
-                me.path, me.node.lineno, f"{key[1]}: interfaces extend each other: {cycle}"
-            )
-        seqs = [list(mro(base, [*chain, key])) for base in me.bases] + [list(me.bases)]
-        order = [key]
-        while any(seqs):
-            head = next((s[0] for s in seqs if s and not any(s[0] in t[1:] for t in seqs)), None)
-            if head is None:
-                names = ", ".join(_show(b, key) for b in me.bases)
-                raise SchemaError(
-                    me.path,
-                    me.node.lineno,
-                    f"{key[1]}: its bases ({names}) cannot be put in one order; list an "
-                    "interface before the interfaces it extends",
-                )
-            order.append(head)
-            seqs = [s[1:] if s and s[0] == head else s for s in seqs]
-        mros[key] = order
-        return order
+    def cycle(keys: list[Key]) -> None:
+        me = declared[keys[0]]
+        shown = " -> ".join(_show(k, keys[0]) for k in keys)
+        raise SchemaError(
+            me.path, me.node.lineno, f"{keys[0][1]}: interfaces extend each other: {shown}"
+        )
 
-    verified: set[Key] = set()
-
-    def verify(key: Key) -> None:
+    for root in declared:
         # Bases first, so a clash is reported where it is made, not where it is inherited.
-        if key in verified:
-            return
-        order = mro(key, [])
-        for base in declared[key].bases:
-            verify(base)
-        me = declared[key]
-        owners: dict[str, Key] = {}
-        for ancestor in order:
-            for name in declared[ancestor].methods:
-                owner = owners.setdefault(name, ancestor)
-                if owner == ancestor:
-                    continue
-                if owner == key:
-                    raise SchemaError(
-                        me.path,
-                        me.methods[name].lineno,
-                        f"{key[1]}.{name}: name clash: {name} is declared by "
-                        f"{_show(ancestor, key)}, which {key[1]} extends (methods are not "
-                        "redeclared)",
-                    )
+        for key in postorder([root], lambda k: declared[k].bases, cycle, state):
+            mros[key] = _mro(declared[key], mros)
+            _verify(declared, key, mros[key])
+
+
+def _mro(me: Declared, mros: Mapping[Key, list[Key]]) -> list[Key]:
+    """The C3 linearization of ``me`` (its bases' are in ``mros``); SchemaError if none."""
+    order = _merge([mros[base] for base in me.bases] + [list(me.bases)])
+    if order is None:
+        names = ", ".join(_show(b, me.key) for b in me.bases)
+        raise SchemaError(
+            me.path,
+            me.node.lineno,
+            f"{me.key[1]}: its bases ({names}) cannot be put in one order; list an "
+            "interface before the interfaces it extends",
+        )
+    if len(order) > MAX_ANCESTORS:
+        raise SchemaError(
+            me.path,
+            me.node.lineno,
+            f"{me.key[1]}: extends {len(order)} interfaces, directly or not (at most "
+            f"{MAX_ANCESTORS}): extend fewer",
+        )
+    return [me.key, *order]
+
+
+def _merge(seqs: list[list[Key]]) -> list[Key] | None:
+    """C3's merge of ``seqs``, or None if they admit no order. Each step costs the number of
+    sequences (a count of each key's places past a head replaces a scan of every tail), so a
+    long chain of interfaces costs the length of its linearizations, not their square."""
+    tails = Counter(k for s in seqs for k in s[1:])
+    at = [0] * len(seqs)
+    out: list[Key] = []
+    while True:
+        live = [i for i, s in enumerate(seqs) if at[i] < len(s)]
+        if not live:
+            return out
+        head = next((seqs[i][at[i]] for i in live if not tails[seqs[i][at[i]]]), None)
+        if head is None:
+            return None
+        out.append(head)
+        for i in live:
+            if seqs[i][at[i]] == head:
+                at[i] += 1
+                if at[i] < len(seqs[i]):
+                    tails[seqs[i][at[i]]] -= 1
+
+
+def _verify(declared: Mapping[Key, Declared], key: Key, order: list[Key]) -> None:
+    """SchemaError if a method name of ``key``'s linearization ``order`` has two owners."""
+    me = declared[key]
+    owners: dict[str, Key] = {}
+    for ancestor in order:
+        for name in declared[ancestor].methods:
+            owner = owners.setdefault(name, ancestor)
+            if owner == ancestor:
+                continue
+            if owner == key:
                 raise SchemaError(
                     me.path,
-                    me.node.lineno,
-                    f"{key[1]}: name clash: method {name} comes from both "
-                    f"{_show(owner, key)} and {_show(ancestor, key)}",
+                    me.methods[name].lineno,
+                    f"{key[1]}.{name}: name clash: {name} is declared by "
+                    f"{_show(ancestor, key)}, which {key[1]} extends (methods are not "
+                    "redeclared)",
                 )
-        verified.add(key)
-
-    for key in declared:
-        verify(key)
+            raise SchemaError(
+                me.path,
+                me.node.lineno,
+                f"{key[1]}: name clash: method {name} comes from both "
+                f"{_show(owner, key)} and {_show(ancestor, key)}",
+            )
 
 
 def bases_first(names: list[str], bases: Mapping[str, list[str]]) -> list[str]:
     """``names`` (one module's interfaces, in source order) with every local base moved
     before the interfaces extending it, as class statements need. Cycles are left for
     ``check`` to report."""
-    out: list[str] = []
-    state: dict[str, int] = {}
+    return postorder(names, lambda n: [b for b in bases.get(n, []) if b in bases], _ignore)
 
-    def visit(name: str) -> None:
-        if state.get(name):
-            return
-        state[name] = 1
-        for base in bases.get(name, []):
-            if base in bases:
-                visit(base)
-        state[name] = 2
-        out.append(name)
 
-    for name in names:
-        visit(name)
+def _ignore(cycle: list[Any]) -> None:
+    return None
+
+
+def postorder(
+    roots: Iterable[T],
+    edges: Callable[[T], Iterable[T]],
+    on_cycle: Callable[[list[T]], None],
+    state: dict[T, bool] | None = None,
+) -> list[T]:
+    """The nodes reached from ``roots`` (depth first, edges in order), each after every node
+    its edges reach. A cycle is given to ``on_cycle`` as ``[a, b, ..., a]`` (it may raise;
+    else that edge is skipped). ``state`` (a node is True once placed, False while on the
+    path) may be shared by several calls, so a node is placed only once.
+
+    Without recursion: a chain of any length (modules importing each other, interfaces
+    extending each other) is walked without reaching Python's recursion limit.
+    """
+    state = {} if state is None else state
+    out: list[T] = []
+    for root in roots:
+        if root in state:
+            continue
+        state[root] = False
+        path, todo = [root], [iter(edges(root))]
+        while todo:
+            node = next(todo[-1], None)
+            if node is None:
+                state[path[-1]] = True
+                out.append(path.pop())
+                todo.pop()
+            elif node not in state:
+                state[node] = False
+                path.append(node)
+                todo.append(iter(edges(node)))
+            elif not state[node]:
+                on_cycle([*path[path.index(node) :], node])
     return out

@@ -23,6 +23,7 @@ __all__ = [
     "literal_tuple",
     "member_key",
     "module_key",
+    "safe_text",
 ]
 
 LINE = 88
@@ -33,6 +34,11 @@ _QUOTES = re.compile(r'"{3,}')
 _FIRST_QUOTE = re.compile(r'^"')
 _LAST_QUOTE = re.compile(r'(?<!\\)((?:\\\\)*)"$')
 _DIGITS = re.compile(r"(\d+)")
+# What a name taken from the file system may show as is in a comment or docstring: nothing that
+# ends a line or a literal (newlines, quotes, backslashes), and no ``:``, ``=``, ``#`` or ``*``, so
+# no coding declaration (PEP 263: ``coding:utf-7`` on line 1 would let ``+AAo-`` decode to a
+# newline), tool pragma (``type:``, ``fmt:``, ``noqa``) or editor mode line (``vim:``, ``-*-``).
+_SAFE = re.compile(r"[A-Za-z0-9_. +-]")
 
 
 def call(head: str, items: list[str], indent: int, *, prefix: int = 0, suffix: int = 1) -> str:
@@ -97,6 +103,19 @@ def _escape_char(ch: str) -> str:
         return ch
     # Everything else is escaped, so no control, invisible or confusable character (ruff's
     # RUF001-RUF003) reaches the generated source; the docstring's value is unchanged.
+    return _hex_escape(ch)
+
+
+def safe_text(text: str) -> str:
+    """``text`` (a name taken from the file system) as text that is safe anywhere in generated
+    code's comments and docstrings: every character but ASCII letters, digits and ``_. +-`` is
+    written as a ``\\xNN``/``\\uNNNN`` escape (``\\`` too), so the result is one line of plain
+    ASCII that cannot end a comment or a literal nor be read as a directive.
+    """
+    return "".join(ch if _SAFE.fullmatch(ch) else _hex_escape(ch) for ch in text)
+
+
+def _hex_escape(ch: str) -> str:
     code = ord(ch)
     if code < 0x100:
         return f"\\x{code:02x}"

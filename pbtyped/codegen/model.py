@@ -7,11 +7,13 @@ expressions) are derived here, so templates only place them; see ``layout`` for 
 from __future__ import annotations
 
 import enum
+import re
 from dataclasses import dataclass
 
 from .layout import LINE, call, docstring, fit_def, literal_dict, literal_tuple, member_key
 
 __all__ = [
+    "MODULE_NAME",
     "CopyType",
     "EnumType",
     "ErrorType",
@@ -22,10 +24,20 @@ __all__ = [
     "Method",
     "Mode",
     "Module",
+    "Package",
     "Param",
     "TypeRef",
 ]
 
+
+#: A schema module's name: it names a generated module and is written in import lines,
+#: registry aliases and wire names, so only an ASCII identifier (no look-alike letters, which
+#: Python would also fold together: ``from .\ufb01le`` imports ``file``).
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# What a header or docstring may show of a schema path: ``layout.safe_text`` of the folder's
+# name, then ``/`` and a module's file name.
+_FOLDER = r"[A-Za-z0-9_. +\\-]*"
+_SOURCE = re.compile(rf"{_FOLDER}/[A-Za-z_][A-Za-z0-9_]*\.py")
 
 _CLIENT_DOC = "Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call."
 _SERVER_DOC = (
@@ -362,6 +374,9 @@ class Import:
     names: tuple[str, ...]  # in isort's order (``layout.member_key``)
     registry_alias: str
 
+    def __post_init__(self) -> None:
+        _require(MODULE_NAME, self.module, "Import.module")
+
     @property
     def line(self) -> str:
         """The ``from .module import ...`` statements: its registry, under a private alias, is
@@ -394,7 +409,35 @@ class Module:
     stdlib_imports: tuple[str, ...]  # ``import x`` lines needed, sorted
     exports: tuple[str, ...]  # ``__all__``, sorted
 
+    def __post_init__(self) -> None:
+        # Templates write both in the header comment and the module docstring as they are.
+        _require(MODULE_NAME, self.name, "Module.name")
+        _require(_SOURCE, self.source, "Module.source")
+
     @property
     def registered_types(self) -> tuple[EnumType | CopyType, ...]:
         """The pass-by-copy types to register, enums first."""
         return (*self.enums, *self.copy_types)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Package:
+    """The generated package's ``__init__.py``."""
+
+    source: str  # the schema folder's name, through ``layout.safe_text``
+
+    def __post_init__(self) -> None:
+        _require(re.compile(_FOLDER), self.source, "Package.source")
+
+    @property
+    def doc_literal(self) -> str:
+        """The package's docstring literal."""
+        text = f"Generated from the schemas in ``{self.source}``: one module per schema module."
+        return docstring(text, 0)
+
+
+def _require(pattern: re.Pattern[str], value: str, what: str) -> None:
+    # A name from the file system reaches a template only in a form that cannot end a comment
+    # or a literal; anything else is a bug in the parser, caught before any text is rendered.
+    if not pattern.fullmatch(value):
+        raise ValueError(f"{what} {value!r} is not safe to write in generated code")

@@ -5,13 +5,23 @@ from __future__ import annotations
 
 import ast
 import keyword
+import re
 from pathlib import Path
 
-from .annotations import Scope, literal_source, resolve_default, resolve_type
+from .annotations import (
+    MAX_NESTING,
+    Scope,
+    deepest,
+    literal_source,
+    resolve_default,
+    resolve_type,
+    source_of,
+)
 from .errors import SchemaError
-from .inherit import Declared, Key, bases_first, check
-from .layout import all_key, member_key, module_key
+from .inherit import Declared, Key, bases_first, check, postorder
+from .layout import all_key, member_key, module_key, safe_text
 from .model import (
+    MODULE_NAME,
     CopyType,
     EnumType,
     ErrorType,
@@ -25,12 +35,15 @@ from .model import (
     TypeRef,
 )
 
-__all__ = ["parse_dir"]
+__all__ = ["MAX_SCHEMA_BYTES", "parse_dir"]
 
 _PROTOCOL = {"typing.Protocol", "typing_extensions.Protocol"}
 _ENUMS = {"enum.Enum": "enum.Enum", "enum.IntEnum": "enum.IntEnum", "enum.StrEnum": "enum.StrEnum"}
 # Schema module names that would shadow a module schemas or generated code import.
 _SHADOWS = {"abc", "dataclasses", "datetime", "decimal", "enum", "pbtyped", "typing", "uuid"}
+#: The largest schema file read. Real schemas are tens of KiB; a syntax tree takes 150 to 250
+#: times its source in memory, so the bound keeps one file under about 250 MB.
+MAX_SCHEMA_BYTES = 1 << 20
 _DATACLASS_OPTIONS = ("frozen", "eq", "order", "kw_only", "slots")
 # Names every generated module binds itself; schema names must not take them.
 _RESERVED = {
@@ -138,7 +151,7 @@ class _ModuleParser:
         if any(b in _PROTOCOL for b in bases):
             return "interface"  # its other bases are checked once every module is declared
         extends = [
-            ast.unparse(b)
+            source_of(b)
             for b, q in zip(node.bases, bases, strict=True)
             if (q or "").startswith("sibling:")
             or (isinstance(b, ast.Name) and earlier.get(b.id) == "interface")
@@ -181,8 +194,8 @@ class _ModuleParser:
             if self.scope.kinds[f"local:{name}"] == "interface"
         }
         # Class statements need their bases defined first; otherwise the schema's order.
-        order = bases_first(list(local_bases), local_bases)
-        for name, node in sorted(self.classes.items(), key=lambda c: _position(order, c[0])):
+        order = {name: i for i, name in enumerate(bases_first(list(local_bases), local_bases))}
+        for name, node in sorted(self.classes.items(), key=lambda c: order.get(c[0], -1)):
             kind = self.scope.kinds[f"local:{name}"]
             wire = f"{self.name}.{name}"
             if kind == "enum":
@@ -312,7 +325,7 @@ class _ModuleParser:
             if q is None or self.scope.kinds.get(q) != "interface":
                 raise self.scope.error(
                     base,
-                    f"{node.name}: base {ast.unparse(base)!r} is not an interface; an "
+                    f"{node.name}: base {source_of(base)!r} is not an interface; an "
                     "interface may extend only Protocol classes of these schemas",
                 )
             if q.startswith("sibling:"):
@@ -443,15 +456,11 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     """
     files = sorted(p for p in schema_dir.glob("*.py") if p.name != "__init__.py")
     names = {p.stem for p in files}
+    root = schema_dir.resolve()
     parsers: list[_ModuleParser] = []
     for path in files:
-        shown = f"{display}/{path.name}"
-        if not path.stem.isidentifier() or keyword.iskeyword(path.stem) or path.stem in _SHADOWS:
-            raise SchemaError(shown, 1, f"{path.stem!r} is not a usable schema module name")
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"), filename=shown)
-        except SyntaxError as exc:
-            raise SchemaError(shown, exc.lineno or 1, f"syntax error: {exc.msg}") from None
+        shown = f"{display}/{safe_text(path.name)}"
+        tree = _read(path, shown, root)
         parsers.append(_ModuleParser(path.stem, shown, tree, names - {path.stem}))
     declared = {p.name: p.declare() for p in parsers}
     for p in parsers:
@@ -469,25 +478,53 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     return modules
 
 
-def _position(order: list[str], name: str) -> int:
-    return order.index(name) if name in order else -1
+def _read(path: Path, shown: str, root: Path) -> ast.Module:
+    """The syntax tree of one schema file (``shown`` in errors), read only if its name can name
+    a generated module and it is a file of the schema folder ``root``."""
+    stem = path.stem
+    if not MODULE_NAME.fullmatch(stem) or keyword.iskeyword(stem) or stem in _SHADOWS:
+        fix = re.sub(r"[^A-Za-z0-9_]", "_", stem)
+        example = f" such as {fix}.py" if fix.isidentifier() else ""
+        raise SchemaError(
+            shown,
+            1,
+            f"{stem!r} is not a usable schema module name: rename the file to a name of ASCII "
+            f"letters, digits and _{example} (not a keyword, nor one of {sorted(_SHADOWS)})",
+        )
+    real = path.resolve()
+    # A link out of the folder would copy a file the repository does not hold (its docstrings)
+    # into generated code; a pipe or a device would never end.
+    if not real.is_relative_to(root):
+        raise SchemaError(shown, 1, "a symbolic link out of the schema folder: copy the file in")
+    if not real.is_file():
+        raise SchemaError(shown, 1, "not a regular file: a schema is a Python source file")
+    size = real.stat().st_size
+    if size > MAX_SCHEMA_BYTES:
+        raise SchemaError(
+            shown, 1, f"{size} bytes, more than a schema may hold ({MAX_SCHEMA_BYTES}): split it"
+        )
+    try:
+        tree = ast.parse(real.read_text(encoding="utf-8"), filename=shown)
+    except UnicodeDecodeError as exc:
+        raise SchemaError(shown, 1, f"not UTF-8 text (byte {exc.start})") from None
+    except SyntaxError as exc:
+        raise SchemaError(shown, exc.lineno or 1, f"syntax error: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise SchemaError(shown, 1, "nested too deeply for Python to parse") from None
+    depth, node = deepest(tree)
+    if depth > MAX_NESTING:
+        line = getattr(node, "lineno", 1)
+        raise SchemaError(shown, line, f"nested more than {MAX_NESTING} deep: simplify it")
+    return tree
 
 
 def _check_cycles(modules: list[Module], parsers: list[_ModuleParser]) -> None:
     graph = {m.name: [i.module for i in m.imports] for m in modules}
     paths = {p.name: p.scope.path for p in parsers}
-    state: dict[str, int] = {}
 
-    def visit(name: str, chain: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = " -> ".join([*chain[chain.index(name) :], name])
-            raise SchemaError(paths[name], 1, f"schema modules import each other: {cycle}")
-        state[name] = 1
-        for dep in graph.get(name, []):
-            visit(dep, [*chain, name])
-        state[name] = 2
+    def cycle(names: list[str]) -> None:
+        raise SchemaError(
+            paths[names[0]], 1, f"schema modules import each other: {' -> '.join(names)}"
+        )
 
-    for name in sorted(graph):
-        visit(name, [])
+    postorder(sorted(graph), lambda name: graph.get(name, []), cycle)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jinja2
 
-from .model import Module
+from .model import Module, Package
 
 __all__ = ["render_module", "render_package", "template_dir"]
 
@@ -40,6 +40,6 @@ def render_module(module: Module) -> str:
     return _environment().get_template("module.py.jinja").render(module=module)
 
 
-def render_package(source: str) -> str:
+def render_package(package: Package) -> str:
     """The generated package's ``__init__.py``."""
-    return _environment().get_template("package_init.py.jinja").render(source=source)
+    return _environment().get_template("package_init.py.jinja").render(package=package)

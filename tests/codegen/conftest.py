@@ -3,9 +3,11 @@ every-type schema generated once into a temporary package ``agen``."""
 
 from __future__ import annotations
 
+import importlib
 import shutil
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -15,6 +17,21 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+
+# A schema of one interface, for tests that are about folders and files rather than schemas.
+ECHO = (
+    "from typing import Protocol\n\n\n"
+    "class Echoer(Protocol):\n"
+    "    def echo(self, st: str) -> str: ...\n"
+)
+
+
+def schema_folder(folder: Path) -> Path:
+    """A schema folder holding ``echo.py``."""
+    folder.mkdir(parents=True)
+    (folder / "echo.py").write_text(ECHO, encoding="utf-8")
+    return folder
 
 
 def tool(name: str) -> str | None:
@@ -28,6 +45,17 @@ def write_package(files: dict[str, str], target: Path) -> None:
     target.mkdir(parents=True, exist_ok=True)
     for name, text in files.items():
         (target / name).write_text(text, encoding="utf-8")
+
+
+def import_generated(files: dict[str, str], base: Path, name: str) -> ModuleType:
+    """Write ``files`` as the package of module ``name`` (``package.module``) in ``base``, then
+    import that module."""
+    write_package(files, base / name.partition(".")[0])
+    sys.path.insert(0, str(base))
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(base))
 
 
 def schema_error(tmp_path: Path, source: str) -> str:

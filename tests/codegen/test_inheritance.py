@@ -4,8 +4,6 @@ skeleton requires and checks every method, and impossible hierarchies are refuse
 from __future__ import annotations
 
 import asyncio
-import importlib
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 import pbtyped as pb
 from pbtyped.codegen import SchemaError, generate
 
-from .conftest import schema_error, write_package
+from .conftest import import_generated, schema_error
 
 HEAD = "from dataclasses import dataclass\nfrom typing import Protocol\n\n"
 BASE = "class Base(Protocol):\n    def f(self) -> int: ...\n\n"
@@ -111,12 +109,7 @@ def test_bases_come_first_and_siblings_import_their_spec(tmp_path: Path) -> None
         "class TopClient(MiddleClient):"
     )
     assert top.index("_SPEC_Middle = ") < top.index("_SPEC_Top = ")
-    write_package(files, tmp_path / "hgen")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        mod = importlib.import_module("hgen.top")
-    finally:
-        sys.path.remove(str(tmp_path))
+    mod = import_generated(files, tmp_path, "hgen.top")
     assert mod.TopClient.__mro__[1:4] == (mod.MiddleClient, mod.NamedClient, pb.Stub)
     spec = mod._SPEC_Top
     assert sorted(spec.methods) == ["middle", "name", "top"]
@@ -184,10 +177,5 @@ def test_method_names_that_are_spec_arguments(tmp_path: Path) -> None:
         "class Base(Protocol):\n    def name(self) -> str: ...\n\n"
         "class Named(Base, Protocol):\n    def returns(self, name: str) -> str: ...\n"
     )
-    write_package(generate(schemas), tmp_path / "ngen")
-    sys.path.insert(0, str(tmp_path))
-    try:
-        mod = importlib.import_module("ngen.names")
-    finally:
-        sys.path.remove(str(tmp_path))
+    mod = import_generated(generate(schemas), tmp_path, "ngen.names")
     assert sorted(mod._SPEC_Named.methods) == ["name", "returns"]
