@@ -79,9 +79,18 @@ def checker_for(annotation: Any, *, outbound: bool = False) -> Checker:
             return fast(value)
         except Invalid:
             pass
+        except RecursionError:
+            # Nested deeper than Python's stack allows (a peer whose ``Limits.max_depth`` was
+            # raised far): refused, never an error out of the checker.
+            raise ValidationError(f"{path}: nested too deep to check") from None
         # Outside the except block, so the ValidationError carries no internal context.
-        explain(value, path)
-        raise ValidationError(f"{path}: refused as {expected}")  # explain always raises first
+        try:
+            nodes.explaining(explain, value, path)
+        except RecursionError:
+            raise ValidationError(f"{path}: nested too deep to check") from None
+        # Reached when no part explains the refusal (a dataclass's own ``__post_init__``
+        # refused its converted fields).
+        raise ValidationError(f"{path}: refused as {expected}")
 
     return check
 
@@ -99,6 +108,12 @@ _SIMPLE: dict[Any, Node] = {
     uuid.UUID: nodes.instance_of(uuid.UUID, "UUID"),
     decimal.Decimal: nodes.instance_of(decimal.Decimal, "Decimal"),
 }
+
+
+# What ``MaxLen`` measures: values of these exact types (what the wire makes) are measured
+# before they are checked, anything else once checked.
+_SIZED_BASES = (str, bytes, list, tuple, dict, set, frozenset)
+_SIZED = frozenset(_SIZED_BASES)
 
 
 class _Builder:
@@ -145,21 +160,31 @@ class _Builder:
         if not limits:
             return node
         limit = min(limits)
-        inner_fast = node.fast
+        inner_fast, inner_explain = node.fast, node.explain
 
         def fast(value: Any) -> Any:
+            # The length first: a value too long is refused before its items are walked, and
+            # a wire value's length is its length once converted (or more: set[float] may
+            # merge two ints into one float).
+            if type(value) in _SIZED:
+                if len(value) > limit:
+                    raise Invalid
+                return inner_fast(value)
             value = inner_fast(value)
-            if len(value) > limit:
+            if isinstance(value, _SIZED_BASES) and len(value) > limit:
                 raise Invalid
             return value
 
         def explain(value: Any, path: str) -> None:
-            nodes.explain_part(node, value, path)
-            value = inner_fast(value)
-            if len(value) > limit:
+            if type(value) in _SIZED and len(value) > limit:
                 raise ValidationError(f"{path}: longer than {limit} (length {len(value)})")
+            inner_explain(value, path)
+            if type(value) not in _SIZED:
+                value = inner_fast(value)
+                if isinstance(value, _SIZED_BASES) and len(value) > limit:
+                    raise ValidationError(f"{path}: longer than {limit} (length {len(value)})")
 
-        return Node(fast, explain, base=node.base)
+        return Node(fast, explain, base=node.base, deep=node.deep)
 
     def _dataclass(self, cls: type[Any]) -> Node:
         cached = self.dataclasses.get(cls)
@@ -175,7 +200,7 @@ class _Builder:
         def forward_explain(value: Any, path: str) -> None:
             made[0].explain(value, path)
 
-        self.dataclasses[cls] = Node(forward, forward_explain, base=cls)
+        self.dataclasses[cls] = Node(forward, forward_explain, base=cls, deep=True)
         hints = typing.get_type_hints(cls, include_extras=True)
         fields = [(f.name, self.build(hints[f.name])) for f in dataclasses.fields(cls)]
         made.append(nodes.dataclass_of(cls, fields))
