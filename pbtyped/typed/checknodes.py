@@ -84,6 +84,9 @@ class Node:
     # Whether checking may descend into parts (a container, a dataclass): a union retrying
     # such options on one value is what may repeat work (see ``union``).
     deep: bool = True
+    # Whether a value of it may nest without bound (it reaches a recursive dataclass): its
+    # refusals are explained without asking ``fast`` first (see ``explain_part``).
+    recursive: bool = False
 
 
 def fail(path: str, expected: str, value: Any) -> ValidationError:
@@ -103,9 +106,13 @@ def passes(fast: Fast, value: Any) -> bool:
 def explain_part(node: Node, value: Any, path: str) -> None:
     """Explain ``value`` at ``path`` if ``node`` refuses it; return if it passes.
 
-    An explaining walk returns on a valid value, so it is called directly: asking the fast
-    check first at every level would walk each part once per level above it.
+    A part the fast check accepts needs no explaining, and the fast check is the quicker
+    walk; but asking it first at every level walks a refused part again at each level above
+    it, which for a recursive type (nested as deep as a peer likes) costs size times depth.
+    So a recursive node is explained directly: an explaining walk returns on a valid value.
     """
+    if not node.recursive and passes(node.fast, value):
+        return
     node.explain(value, path)
 
 
@@ -182,8 +189,8 @@ def list_of(item: Node, expected: str) -> Node:
             explain_part(item, v, f"{path}[{i}]")
 
     if exact is None:
-        return Node(fast, explain, base=list)
-    return Node(fast_exact, explain, base=list, items_exact=exact)
+        return Node(fast, explain, base=list, recursive=item.recursive)
+    return Node(fast_exact, explain, base=list, items_exact=exact, recursive=item.recursive)
 
 
 def var_tuple(item: Node, expected: str) -> Node:
@@ -202,7 +209,7 @@ def var_tuple(item: Node, expected: str) -> Node:
         for i, v in enumerate(value):
             explain_part(item, v, f"{path}[{i}]")
 
-    return Node(fast, explain, base=(tuple, list))
+    return Node(fast, explain, base=(tuple, list), recursive=item.recursive)
 
 
 def tuple_of(items: list[Node], expected: str) -> Node:
@@ -226,7 +233,7 @@ def tuple_of(items: list[Node], expected: str) -> Node:
         for i, (node, v) in enumerate(zip(items, value, strict=True)):
             explain_part(node, v, f"{path}[{i}]")
 
-    return Node(fast, explain, base=(tuple, list))
+    return Node(fast, explain, base=(tuple, list), recursive=any(n.recursive for n in items))
 
 
 def set_of(item: Node, expected: str, result: type[set[Any]] | type[frozenset[Any]]) -> Node:
@@ -248,7 +255,7 @@ def set_of(item: Node, expected: str, result: type[set[Any]] | type[frozenset[An
         for v in value:
             explain_part(item, v, f"{path}[{shown(v)}]")
 
-    return Node(fast, explain, base=(set, frozenset))
+    return Node(fast, explain, base=(set, frozenset), recursive=item.recursive)
 
 
 def mapping(key: Node, val: Node, expected: str) -> Node:
@@ -284,18 +291,20 @@ def mapping(key: Node, val: Node, expected: str) -> Node:
             explain_part(val, v, where)
             explain_part(key, k, where)
 
-    return Node(fast, explain, base=dict)
+    return Node(fast, explain, base=dict, recursive=key.recursive or val.recursive)
 
 
 def dataclass_of(cls: type[Any], fields: list[tuple[str, Node]]) -> Node:
     """A dataclass: exactly ``cls``, each field checked; the same object back unless a field
     needed converting, then a copy made with ``dataclasses.replace``."""
 
+    tails = [fields[i:] for i in range(len(fields) + 1)]
+
     def convert(value: Any, start: int, changes: dict[str, Any]) -> Any:
         # Called by the compiled check once it met a field to convert: the fields before
         # ``start`` are checked already (``changes`` holds what they became), so each is
         # checked once; checking them again made every level walk its subtree twice.
-        for name, node in itertools.islice(fields, start, None):
+        for name, node in tails[start]:
             old = getattr(value, name)
             new = node.fast(old)
             if new is not old:
@@ -316,7 +325,7 @@ def dataclass_of(cls: type[Any], fields: list[tuple[str, Node]]) -> Node:
             explain_part(node, getattr(value, name), f"{path}.{name}")
 
     fast = _compile_fast(cls, fields, convert)
-    return Node(fast, explain, base=cls)
+    return Node(fast, explain, base=cls, recursive=any(n.recursive for _, n in fields))
 
 
 def _compile_fast(
@@ -429,7 +438,8 @@ def union(options: list[Node], expected: str) -> Node:
     deep = [o for o in options if o.deep]
     overlapping = any(_may_share(a, b) for a, b in itertools.combinations(deep, 2))
     chosen = _remembered(fast, id(plan)) if overlapping else fast
-    return Node(chosen, explain, deep=bool(deep))
+    recursive = any(o.recursive for o in options)
+    return Node(chosen, explain, deep=bool(deep), recursive=recursive)
 
 
 def _may_share(a: Node, b: Node) -> bool:
@@ -490,12 +500,12 @@ def _remembered(decide: Fast, token: int) -> Fast:
 def literal(values: tuple[Any, ...], expected: str) -> Node:
     """``Literal[...]``: one of the values, of the same type (``Literal[1]`` refuses True)."""
     allowed = frozenset((type(v), v) for v in values)
-    types = tuple({type(v) for v in values})
+    kinds = tuple({type(v) for v in values})
 
     def fast(value: Any) -> Any:
         # The type first: only a str, bytes, int, bool or enum member is hashed, never a
         # peer's container or a registered class's own ``__hash__``.
-        if type(value) in types and (type(value), value) in allowed:
+        if type(value) in kinds and (type(value), value) in allowed:
             return value
         raise Invalid
 
@@ -506,7 +516,7 @@ def literal(values: tuple[Any, ...], expected: str) -> Node:
             raise ValidationError(f"{path}: expected {expected}, got {shown(value)}")
         raise fail(path, expected, value)
 
-    return Node(fast, explain, base=types, deep=False)
+    return Node(fast, explain, base=kinds, deep=False)
 
 
 def hashable(value: Any) -> bool:

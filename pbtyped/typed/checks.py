@@ -52,6 +52,8 @@ def describe(annotation: Any) -> str:
     """A short human name for an annotation, used in error messages."""
     if annotation is None or annotation is type(None):
         return "None"
+    if annotation is Ellipsis:
+        return "..."  # tuple[X, ...]
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return describe(typing.get_args(annotation)[0])
@@ -68,6 +70,9 @@ def describe(annotation: Any) -> str:
     return repr(annotation)
 
 
+_TOO_DEEP = "{}: nested too deep to check (lower Limits.max_depth)"
+
+
 def checker_for(annotation: Any, *, outbound: bool = False) -> Checker:
     """The checker for ``annotation``; ``outbound`` leaves references as they are."""
     node = _Builder(outbound).build(annotation)
@@ -82,12 +87,12 @@ def checker_for(annotation: Any, *, outbound: bool = False) -> Checker:
         except RecursionError:
             # Nested deeper than Python's stack allows (a peer whose ``Limits.max_depth`` was
             # raised far): refused, never an error out of the checker.
-            raise ValidationError(f"{path}: nested too deep to check") from None
+            raise ValidationError(_TOO_DEEP.format(path)) from None
         # Outside the except block, so the ValidationError carries no internal context.
         try:
             nodes.explaining(explain, value, path)
         except RecursionError:
-            raise ValidationError(f"{path}: nested too deep to check") from None
+            raise ValidationError(_TOO_DEEP.format(path)) from None
         # Reached when no part explains the refusal (a dataclass's own ``__post_init__``
         # refused its converted fields).
         raise ValidationError(f"{path}: refused as {expected}")
@@ -160,12 +165,12 @@ class _Builder:
         if not limits:
             return node
         limit = min(limits)
-        inner_fast, inner_explain = node.fast, node.explain
+        inner_fast = node.fast
 
         def fast(value: Any) -> Any:
-            # The length first: a value too long is refused before its items are walked, and
-            # a wire value's length is its length once converted (or more: set[float] may
-            # merge two ints into one float).
+            # The length first: a value too long is refused before its items are walked. A
+            # converted value is never longer than the wire value (set[float] may merge two
+            # ints into one float, nothing makes one longer).
             if type(value) in _SIZED:
                 if len(value) > limit:
                     raise Invalid
@@ -178,13 +183,13 @@ class _Builder:
         def explain(value: Any, path: str) -> None:
             if type(value) in _SIZED and len(value) > limit:
                 raise ValidationError(f"{path}: longer than {limit} (length {len(value)})")
-            inner_explain(value, path)
+            nodes.explain_part(node, value, path)
             if type(value) not in _SIZED:
                 value = inner_fast(value)
                 if isinstance(value, _SIZED_BASES) and len(value) > limit:
                     raise ValidationError(f"{path}: longer than {limit} (length {len(value)})")
 
-        return Node(fast, explain, base=node.base, deep=node.deep)
+        return Node(fast, explain, base=node.base, deep=node.deep, recursive=node.recursive)
 
     def _dataclass(self, cls: type[Any]) -> Node:
         cached = self.dataclasses.get(cls)
@@ -200,7 +205,9 @@ class _Builder:
         def forward_explain(value: Any, path: str) -> None:
             made[0].explain(value, path)
 
-        self.dataclasses[cls] = Node(forward, forward_explain, base=cls, deep=True)
+        # Met while building its own fields: the class is recursive, and so is every node
+        # built over this one.
+        self.dataclasses[cls] = Node(forward, forward_explain, base=cls, recursive=True)
         hints = typing.get_type_hints(cls, include_extras=True)
         fields = [(f.name, self.build(hints[f.name])) for f in dataclasses.fields(cls)]
         made.append(nodes.dataclass_of(cls, fields))

@@ -196,10 +196,20 @@ def _chain_doc(m: Any, depth: int) -> Any:
     return doc
 
 
+def _chain_tree_crowded(m: Any, depth: int) -> Any:
+    """Refused at the bottom of a chain, after 500 valid siblings: explaining the refusal
+    must not walk the crowd once per level above it."""
+    tree = m.Tree(1.5, [*(m.Tree(1.5, []) for _ in range(500)), m.Tree("refused", [])])
+    for _ in range(depth):
+        tree = m.Tree(1.5, [tree])
+    return tree
+
+
 #: Values whose cost grew with the depth, not the size: 2**depth before the checks were
-#: made linear (a 220-byte tree of depth 15 took 0.14 s).
+#: made linear (a 220-byte tree of depth 15 took 0.14 s), or size times depth.
 DEEP: dict[str, tuple[str, Callable[[Any, int], Any]]] = {
     "recursive dataclass converted at its deepest": ("trees", _chain_tree),
+    "recursive dataclass refused below a crowd": ("trees", _chain_tree_crowded),
     "overlapping recursive union (list | tuple)": ("eithers", _chain_either),
     "overlapping recursive union (list | list)": ("mixed", _chain_mixed),
     "overlapping recursive union (dict | dict)": ("docs", _chain_doc),
@@ -216,8 +226,9 @@ def test_checks_of_deep_values_cost_linear_cpu(
     hostile: types.ModuleType, deep_wire: Wire, construct: str, way: Way
 ) -> None:
     """Pins: a recursive dataclass converted only at its deepest field (issue 10 row 10), and
-    a union of two overlapping recursive options refused deep down, costing 2**depth to check,
-    from a peer or (results) from a hostile server."""
+    a union of two overlapping recursive options refused deep down, costing 2**depth to check;
+    a refusal deep down explained by walking what precedes it once per level; from a peer or
+    (results) from a hostile server."""
     method, build = DEEP[construct]
     wire = deep_wire
     make = _measure(hostile, wire, method, build, way)

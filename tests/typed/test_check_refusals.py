@@ -96,4 +96,6 @@ def test_a_value_nested_deeper_than_the_stack_is_refused() -> None:
     chain: Chain | None = None
     for _ in range(5000):
         chain = Chain(1.5, chain)
-    assert refusal(checker_for(Chain), chain, "$") == "$: nested too deep to check"
+    assert refusal(checker_for(Chain), chain, "$") == (
+        "$: nested too deep to check (lower Limits.max_depth)"
+    )
