@@ -155,8 +155,8 @@ def test_checks_cost_linear_cpu_and_bounded_memory(
     method, build = WIDE[construct]
     way = Way.ARGS
     make = _measure(hostile, wire, method, build, way)
-    assert_linear_cpu(make, 64, 1024)
-    frame = wire.frame(build(hostile, 1024))
+    assert_linear_cpu(make, 32, 512)
+    frame = wire.frame(build(hostile, 512))
     run = _run(_checker(hostile, method, way), wire.decode(frame))
     ratio = peak_ratio(run, len(frame))
     decoding = peak_ratio(lambda: wire.decode(frame), len(frame))
