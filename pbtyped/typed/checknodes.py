@@ -55,6 +55,7 @@ __all__ = [
     "list_of",
     "literal",
     "mapping",
+    "needs_explaining",
     "passes",
     "set_of",
     "tuple_of",
@@ -111,9 +112,14 @@ def explain_part(node: Node, value: Any, path: str) -> None:
     it, which for a recursive type (nested as deep as a peer likes) costs size times depth.
     So a recursive node is explained directly: an explaining walk returns on a valid value.
     """
-    if not node.recursive and passes(node.fast, value):
-        return
-    node.explain(value, path)
+    if needs_explaining(node, value):
+        node.explain(value, path)
+
+
+def needs_explaining(node: Node, value: Any) -> bool:
+    """Whether to walk ``value`` with ``node``'s explaining walk (see ``explain_part``); the
+    loops over items ask this first, so a path string is made only for a part explained."""
+    return node.recursive or not passes(node.fast, value)
 
 
 def shown(value: Any) -> str:
@@ -157,11 +163,22 @@ def _items(item: Fast, value: Sequence[Any]) -> Sequence[Any]:
         return value
     # Found without counting (cheaper for the common case): the first item that is ``v``
     # itself is where the change is, as the same object would have changed there too.
-    i = next(j for j, x in enumerate(value) if x is v)
+    i = 0
+    for x in value:
+        if x is v:
+            break
+        i += 1
     out = list(value[:i])
     out.append(w)
-    out.extend(map(item, itertools.islice(value, i + 1, None)))
+    if i + 1 < len(value):
+        out.extend(map(item, itertools.islice(value, i + 1, None)))
     return out
+
+
+def _explain_items(item: Node, value: Sequence[Any], path: str) -> None:
+    for i, v in enumerate(value):
+        if needs_explaining(item, v):
+            item.explain(v, f"{path}[{i}]")
 
 
 def list_of(item: Node, expected: str) -> Node:
@@ -185,8 +202,7 @@ def list_of(item: Node, expected: str) -> Node:
     def explain(value: Any, path: str) -> None:
         if type(value) is not list:
             raise fail(path, expected, value)
-        for i, v in enumerate(value):
-            explain_part(item, v, f"{path}[{i}]")
+        _explain_items(item, value, path)
 
     if exact is None:
         return Node(fast, explain, base=list, recursive=item.recursive)
@@ -206,8 +222,7 @@ def var_tuple(item: Node, expected: str) -> Node:
     def explain(value: Any, path: str) -> None:
         if not isinstance(value, tuple | list):
             raise fail(path, expected, value)
-        for i, v in enumerate(value):
-            explain_part(item, v, f"{path}[{i}]")
+        _explain_items(item, value, path)
 
     return Node(fast, explain, base=(tuple, list), recursive=item.recursive)
 
@@ -231,7 +246,8 @@ def tuple_of(items: list[Node], expected: str) -> Node:
         if len(value) != n:
             raise ValidationError(f"{path}: expected {n} items, got {len(value)}")
         for i, (node, v) in enumerate(zip(items, value, strict=True)):
-            explain_part(node, v, f"{path}[{i}]")
+            if needs_explaining(node, v):
+                node.explain(v, f"{path}[{i}]")
 
     return Node(fast, explain, base=(tuple, list), recursive=any(n.recursive for n in items))
 
@@ -253,7 +269,8 @@ def set_of(item: Node, expected: str, result: type[set[Any]] | type[frozenset[An
         if not isinstance(value, set | frozenset):
             raise fail(path, expected, value)
         for v in value:
-            explain_part(item, v, f"{path}[{shown(v)}]")
+            if needs_explaining(item, v):
+                item.explain(v, f"{path}[{shown(v)}]")
 
     return Node(fast, explain, base=(set, frozenset), recursive=item.recursive)
 
@@ -286,10 +303,11 @@ def mapping(key: Node, val: Node, expected: str) -> Node:
         if type(value) is not dict:
             raise fail(path, expected, value)
         for k, v in value.items():
-            where = f"{path}[{shown(k)}]"
             # A wrong value is named before a wrong key of the same entry.
-            explain_part(val, v, where)
-            explain_part(key, k, where)
+            if needs_explaining(val, v):
+                val.explain(v, f"{path}[{shown(k)}]")
+            if needs_explaining(key, k):
+                key.explain(k, f"{path}[{shown(k)}]")
 
     return Node(fast, explain, base=dict, recursive=key.recursive or val.recursive)
 
@@ -322,7 +340,9 @@ def dataclass_of(cls: type[Any], fields: list[tuple[str, Node]]) -> Node:
         if type(value) is not cls:
             raise fail(path, cls.__name__, value)
         for name, node in fields:
-            explain_part(node, getattr(value, name), f"{path}.{name}")
+            part = getattr(value, name)
+            if needs_explaining(node, part):
+                node.explain(part, f"{path}.{name}")
 
     fast = _compile_fast(cls, fields, convert)
     return Node(fast, explain, base=cls, recursive=any(n.recursive for _, n in fields))
