@@ -55,6 +55,7 @@ def _checks(specs: list[InterfaceSpec]) -> list[tuple[str, Check]]:
             out.append((f"{name} result in", lambda v, e=entry: e.result_in(v, "$")))
             out.append((f"{name} result out", lambda v, e=entry: e.result_out(v, "$")))
             out.append((f"{name} bind", lambda v, e=entry: e.bind(_args(v), {})))
+            out.append((f"{name} bind by name", lambda v, e=entry: e.bind([], _by_name(e, v))))
             for p in entry.params:
                 out.append((f"{name}({p.name})", lambda v, c=p.check: c(v, "$.p")))
     return out
@@ -62,6 +63,15 @@ def _checks(specs: list[InterfaceSpec]) -> list[tuple[str, Check]]:
 
 def _args(value: Any) -> list[Any]:
     return value if type(value) is list else [value]
+
+
+def _by_name(entry: Any, value: Any) -> dict[str, Any]:
+    """Every parameter given ``value`` by name, and one more name when ``value`` is a dict
+    (the broker lets only str keys through as names)."""
+    named = {p.name: value for p in entry.params}
+    if type(value) is dict:
+        named.update((k, v) for k, v in value.items() if type(k) is str)
+    return named
 
 
 def _values(classes: list[type[Any]], members: list[enum.Enum], homes: list[Any]) -> Any:
