@@ -4,8 +4,13 @@ A node's ``fast(value)`` returns the value, converted where the wire form differ
 declared one, or raises ``Invalid`` without saying where: a valid value costs no path strings
 and, when nothing needed converting, comes back as the very same object (a list of 1,000
 records is not copied, nor is any record). Only once ``fast`` has refused does the checker run
-``explain(value, path)``, which walks the same value again in the same order, descends only
-into the part that ``fast`` refuses, and raises the ValidationError naming its path.
+``explain(value, path)``, which walks the same value again in the same order, returns where a
+part is valid, and raises the ValidationError naming the path of the first part that is not.
+
+Every check costs time linear in the size of the value, whatever a peer sends: each node of
+the value is visited a bounded number of times (a converted dataclass resumes after the field
+that changed; a union whose options overlap remembers what it decided, see ``union``), and
+explaining a refusal is one more walk, not one per level.
 
 ``exact`` and ``base`` let containers and unions skip calls: a value whose type is exactly
 ``exact`` passes unchanged, and one that is not an instance of ``base`` is refused.
@@ -19,6 +24,7 @@ import enum
 import itertools
 import keyword
 import operator
+import threading
 import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -40,6 +46,7 @@ __all__ = [
     "dataclass_of",
     "datetime_node",
     "explain_part",
+    "explaining",
     "fail",
     "hashable",
     "instance_of",
@@ -48,6 +55,7 @@ __all__ = [
     "list_of",
     "literal",
     "mapping",
+    "needs_explaining",
     "passes",
     "set_of",
     "tuple_of",
@@ -74,6 +82,12 @@ class Node:
     exact: type[Any] | None = None  # a value of exactly this type passes unchanged
     base: type[Any] | tuple[type[Any], ...] | None = None  # a value not of it is refused
     items_exact: type[Any] | None = None  # a list of items all exactly this type passes
+    # Whether checking may descend into parts (a container, a dataclass): a union retrying
+    # such options on one value is what may repeat work (see ``union``).
+    deep: bool = True
+    # Whether a value of it may nest without bound (it reaches a recursive dataclass): its
+    # refusals are explained without asking ``fast`` first (see ``explain_part``).
+    recursive: bool = False
 
 
 def fail(path: str, expected: str, value: Any) -> ValidationError:
@@ -91,12 +105,37 @@ def passes(fast: Fast, value: Any) -> bool:
 
 
 def explain_part(node: Node, value: Any, path: str) -> None:
-    """Explain ``value`` at ``path`` if ``node`` refuses it; return if it passes."""
-    if passes(node.fast, value):
-        return
-    node.explain(value, path)
-    # Only reached if an explaining walk disagreed with its fast check: still refuse.
-    raise ValidationError(f"{path}: refused")
+    """Explain ``value`` at ``path`` if ``node`` refuses it; return if it passes.
+
+    A part the fast check accepts needs no explaining, and the fast check is the quicker
+    walk; but asking it first at every level walks a refused part again at each level above
+    it, which for a recursive type (nested as deep as a peer likes) costs size times depth.
+    So a recursive node is explained directly: an explaining walk returns on a valid value.
+    """
+    if needs_explaining(node, value):
+        node.explain(value, path)
+
+
+def needs_explaining(node: Node, value: Any) -> bool:
+    """Whether to walk ``value`` with ``node``'s explaining walk (see ``explain_part``); the
+    loops over items ask this first, so a path string is made only for a part explained."""
+    return node.recursive or not passes(node.fast, value)
+
+
+def shown(value: Any) -> str:
+    """A set member or dict key as a path shows it: its ``repr`` cut to 40 characters for a
+    str, bytes, number, bool or enum member, else ``<type>``. Cheap and never failing: a
+    peer's int of 5,000 digits has no ``repr``, a registered class's ``repr`` may raise, and a
+    large container would be printed whole only to be cut."""
+    if type(value) is str or type(value) is bytes:
+        return repr(value[:40])[:40]
+    if type(value) is int and value.bit_length() <= 128:
+        return repr(value)
+    if value is None or type(value) is bool or type(value) is float:
+        return repr(value)
+    if isinstance(value, enum.Enum):
+        return f"{type(value).__name__}.{str(value._name_)[:40]}"
+    return f"<{type(value).__name__}>"
 
 
 def leaf(
@@ -111,7 +150,7 @@ def leaf(
         if not passes(fast, value):
             raise fail(path, expected, value)
 
-    return Node(fast, explain, exact, base)
+    return Node(fast, explain, exact, base, deep=False)
 
 
 def _items(item: Fast, value: Sequence[Any]) -> Sequence[Any]:
@@ -124,11 +163,22 @@ def _items(item: Fast, value: Sequence[Any]) -> Sequence[Any]:
         return value
     # Found without counting (cheaper for the common case): the first item that is ``v``
     # itself is where the change is, as the same object would have changed there too.
-    i = next(j for j, x in enumerate(value) if x is v)
+    i = 0
+    for x in value:
+        if x is v:
+            break
+        i += 1
     out = list(value[:i])
     out.append(w)
-    out.extend(map(item, itertools.islice(value, i + 1, None)))
+    if i + 1 < len(value):
+        out.extend(map(item, itertools.islice(value, i + 1, None)))
     return out
+
+
+def _explain_items(item: Node, value: Sequence[Any], path: str) -> None:
+    for i, v in enumerate(value):
+        if needs_explaining(item, v):
+            item.explain(v, f"{path}[{i}]")
 
 
 def list_of(item: Node, expected: str) -> Node:
@@ -152,12 +202,11 @@ def list_of(item: Node, expected: str) -> Node:
     def explain(value: Any, path: str) -> None:
         if type(value) is not list:
             raise fail(path, expected, value)
-        for i, v in enumerate(value):
-            explain_part(item, v, f"{path}[{i}]")
+        _explain_items(item, value, path)
 
     if exact is None:
-        return Node(fast, explain, base=list)
-    return Node(fast_exact, explain, base=list, items_exact=exact)
+        return Node(fast, explain, base=list, recursive=item.recursive)
+    return Node(fast_exact, explain, base=list, items_exact=exact, recursive=item.recursive)
 
 
 def var_tuple(item: Node, expected: str) -> Node:
@@ -173,10 +222,9 @@ def var_tuple(item: Node, expected: str) -> Node:
     def explain(value: Any, path: str) -> None:
         if not isinstance(value, tuple | list):
             raise fail(path, expected, value)
-        for i, v in enumerate(value):
-            explain_part(item, v, f"{path}[{i}]")
+        _explain_items(item, value, path)
 
-    return Node(fast, explain, base=(tuple, list))
+    return Node(fast, explain, base=(tuple, list), recursive=item.recursive)
 
 
 def tuple_of(items: list[Node], expected: str) -> Node:
@@ -198,9 +246,10 @@ def tuple_of(items: list[Node], expected: str) -> Node:
         if len(value) != n:
             raise ValidationError(f"{path}: expected {n} items, got {len(value)}")
         for i, (node, v) in enumerate(zip(items, value, strict=True)):
-            explain_part(node, v, f"{path}[{i}]")
+            if needs_explaining(node, v):
+                node.explain(v, f"{path}[{i}]")
 
-    return Node(fast, explain, base=(tuple, list))
+    return Node(fast, explain, base=(tuple, list), recursive=any(n.recursive for n in items))
 
 
 def set_of(item: Node, expected: str, result: type[set[Any]] | type[frozenset[Any]]) -> Node:
@@ -220,9 +269,10 @@ def set_of(item: Node, expected: str, result: type[set[Any]] | type[frozenset[An
         if not isinstance(value, set | frozenset):
             raise fail(path, expected, value)
         for v in value:
-            explain_part(item, v, f"{path}[{v!r:.40}]")
+            if needs_explaining(item, v):
+                item.explain(v, f"{path}[{shown(v)}]")
 
-    return Node(fast, explain, base=(set, frozenset))
+    return Node(fast, explain, base=(set, frozenset), recursive=item.recursive)
 
 
 def mapping(key: Node, val: Node, expected: str) -> Node:
@@ -253,44 +303,61 @@ def mapping(key: Node, val: Node, expected: str) -> Node:
         if type(value) is not dict:
             raise fail(path, expected, value)
         for k, v in value.items():
-            where = f"{path}[{k!r:.40}]"
-            # The value before its key: the former ``out[key(k)] = val(v)`` checked it first.
-            explain_part(val, v, where)
-            explain_part(key, k, where)
+            # A wrong value is named before a wrong key of the same entry.
+            if needs_explaining(val, v):
+                val.explain(v, f"{path}[{shown(k)}]")
+            if needs_explaining(key, k):
+                key.explain(k, f"{path}[{shown(k)}]")
 
-    return Node(fast, explain, base=dict)
+    return Node(fast, explain, base=dict, recursive=key.recursive or val.recursive)
 
 
 def dataclass_of(cls: type[Any], fields: list[tuple[str, Node]]) -> Node:
     """A dataclass: exactly ``cls``, each field checked; the same object back unless a field
     needed converting, then a copy made with ``dataclasses.replace``."""
 
-    def convert(value: Any) -> Any:
-        changes = {}
-        for name, node in fields:
+    tails = [fields[i:] for i in range(len(fields) + 1)]
+
+    def convert(value: Any, start: int, changes: dict[str, Any]) -> Any:
+        # Called by the compiled check once it met a field to convert: the fields before
+        # ``start`` are checked already (``changes`` holds what they became), so each is
+        # checked once; checking them again made every level walk its subtree twice.
+        for name, node in tails[start]:
             old = getattr(value, name)
             new = node.fast(old)
             if new is not old:
                 changes[name] = new
-        return dataclasses.replace(value, **changes) if changes else value
+        if not changes:
+            return value
+        try:
+            return dataclasses.replace(value, **changes)
+        except Exception:
+            # The class's own ``__post_init__`` refused the converted fields: a refusal that
+            # no field explains, so the checker names the whole value (``refused as``).
+            raise Invalid from None
 
     def explain(value: Any, path: str) -> None:
         if type(value) is not cls:
             raise fail(path, cls.__name__, value)
         for name, node in fields:
-            explain_part(node, getattr(value, name), f"{path}.{name}")
+            part = getattr(value, name)
+            if needs_explaining(node, part):
+                node.explain(part, f"{path}.{name}")
 
-    return Node(_compile_fast(cls, fields, convert), explain, base=cls)
+    fast = _compile_fast(cls, fields, convert)
+    return Node(fast, explain, base=cls, recursive=any(n.recursive for _, n in fields))
 
 
-def _compile_fast(cls: type[Any], fields: list[tuple[str, Node]], convert: Fast) -> Fast:
+def _compile_fast(
+    cls: type[Any], fields: list[tuple[str, Node]], convert: Callable[[Any, int, Any], Any]
+) -> Fast:
     # One function per class, written out as source (as ``dataclasses`` writes ``__init__``):
     # a record's scalar fields become one ``type(...) is`` test each and a list[int] field one
     # loop, with no call or field-table lookup per field; about twice as fast as a loop over
     # the fields. Anything unusual (a conversion, a refusal) goes to ``convert``, which checks
-    # field by field and says nothing of paths: ``explain`` does that. Only field names and
-    # names bound in ``env`` appear in the source; a dataclass's field names are identifiers
-    # (it writes its own ``__init__`` with them), and anything else is refused here.
+    # the fields not checked yet and says nothing of paths: ``explain`` does that. Only field
+    # names and names bound in ``env`` appear in the source; a dataclass's field names are
+    # identifiers (it writes its own ``__init__`` with them), and anything else is refused here.
     env: dict[str, Any] = {"cls": cls, "Invalid": Invalid, "convert": convert}
     scalars: list[str] = []
     rest: list[str] = []
@@ -302,26 +369,67 @@ def _compile_fast(cls: type[Any], fields: list[tuple[str, Node]], convert: Fast)
             env[f"t{i}"] = node.exact
             scalars.append(f"type({get}) is not t{i}")
         elif node.items_exact is not None:
+            # The scalars passed, and so did the fields before this one: start here.
             env[f"t{i}"] = node.items_exact
             rest += [
                 f"    v = {get}",
                 "    if type(v) is not list:",
-                "        return convert(value)",
+                f"        return convert(value, {i}, {{}})",
                 "    for x in v:",
                 f"        if type(x) is not t{i}:",
-                "            return convert(value)",
+                f"            return convert(value, {i}, {{}})",
             ]
         else:
+            # What this field became is handed on, so its subtree is not checked twice.
             env[f"f{i}"] = node.fast
-            rest += [f"    v = {get}", f"    if f{i}(v) is not v:", "        return convert(value)"]
+            rest += [
+                f"    v = {get}",
+                f"    w = f{i}(v)",
+                "    if w is not v:",
+                f"        return convert(value, {i + 1}, {{{name!r}: w}})",
+            ]
     lines = ["def fast(value):", "    if type(value) is not cls:", "        raise Invalid"]
     if scalars:
-        lines += [f"    if {' or '.join(scalars)}:", "        return convert(value)"]
+        lines += [f"    if {' or '.join(scalars)}:", "        return convert(value, 0, {})"]
     lines += [*rest, "    return value"]
     # Named after the class, so a traceback through it says whose check it is.
     exec(compile("\n".join(lines), f"<pbtyped check of {cls.__qualname__}>", "exec"), env)
     fast: Fast = env["fast"]
     return fast
+
+
+class _Memo(threading.local):
+    """What the overlapping unions decided during the outermost check running in this thread:
+    per union, the id of a part of the value -> what the union made of it (or ``_REFUSED``).
+
+    Ids are safe keys: every part is reachable from the value being checked, which its caller
+    holds until the check returns, so no part is freed and its id reused meanwhile.
+    """
+
+    def __init__(self) -> None:
+        self.tables: dict[int, dict[int, Any]] | None = None
+        self.evaluations = 0  # overlapping-union decisions made, for ``remembered``
+
+
+_MEMO = _Memo()
+_REFUSED: Any = object()
+_MISSING: Any = object()
+
+
+def explaining(explain: Explain, value: Any, path: str) -> None:
+    """Run an explaining walk with one memo for all the overlapping unions it meets: a union
+    explains a refusal by trying each option, and the second option's walk then finds what
+    the first one's decided below it."""
+    memo = _MEMO
+    if memo.tables is not None:
+        explain(value, path)
+        return
+    memo.tables = {}
+    memo.evaluations = 0
+    try:
+        explain(value, path)
+    finally:
+        memo.tables = None
 
 
 def union(options: list[Node], expected: str) -> Node:
@@ -347,15 +455,77 @@ def union(options: list[Node], expected: str) -> Node:
         if not any(passes(f, value) for _, _, f in plan):
             raise fail(path, expected, value)
 
-    return Node(fast, explain)
+    deep = [o for o in options if o.deep]
+    overlapping = any(_may_share(a, b) for a, b in itertools.combinations(deep, 2))
+    chosen = _remembered(fast, id(plan)) if overlapping else fast
+    recursive = any(o.recursive for o in options)
+    return Node(chosen, explain, deep=bool(deep), recursive=recursive)
+
+
+def _may_share(a: Node, b: Node) -> bool:
+    """Whether one value may be of both nodes' bases (unknown bases may)."""
+    if a.base is None or b.base is None:
+        return True
+    bases_a = a.base if isinstance(a.base, tuple) else (a.base,)
+    bases_b = b.base if isinstance(b.base, tuple) else (b.base,)
+    return any(issubclass(x, y) or issubclass(y, x) for x in bases_a for y in bases_b)
+
+
+def _remembered(decide: Fast, token: int) -> Fast:
+    """``decide`` for a union whose options may both walk deep into one value.
+
+    Such a union tries an option, which may walk the whole value before refusing it, then
+    the next, which walks it again: with the union met again at every level (``A(kids:
+    list[A] | tuple[A, ...])``), the work doubles per level, exponential in the depth for a
+    value refused deep down. Remembering, for the length of the outermost check, what the
+    union decided for each part it saw makes each part decided once. A decision that met no
+    other such union below it walked a plain subtree: it is cheap to repeat (its enclosing
+    decision, which is remembered, repeats it at most once per option) and is not stored,
+    which keeps the table to a fraction of the value's size.
+    """
+
+    def remembered(value: Any) -> Any:
+        memo = _MEMO
+        tables = memo.tables
+        if tables is None:
+            # The outermost: the table lives for this one check, whatever it raises.
+            memo.tables = {}
+            memo.evaluations = 0
+            try:
+                return remembered(value)
+            finally:
+                memo.tables = None
+        table = tables.get(token)
+        if table is None:
+            table = tables[token] = {}
+        known = table.get(id(value), _MISSING)
+        if known is not _MISSING:
+            if known is _REFUSED:
+                raise Invalid
+            return known
+        before = memo.evaluations = memo.evaluations + 1
+        try:
+            out = decide(value)
+        except Invalid:
+            if memo.evaluations != before:
+                table[id(value)] = _REFUSED
+            raise
+        if memo.evaluations != before:
+            table[id(value)] = out
+        return out
+
+    return remembered
 
 
 def literal(values: tuple[Any, ...], expected: str) -> Node:
     """``Literal[...]``: one of the values, of the same type (``Literal[1]`` refuses True)."""
     allowed = frozenset((type(v), v) for v in values)
+    kinds = tuple({type(v) for v in values})
 
     def fast(value: Any) -> Any:
-        if hashable(value) and (type(value), value) in allowed:
+        # The type first: only a str, bytes, int, bool or enum member is hashed, never a
+        # peer's container or a registered class's own ``__hash__``.
+        if type(value) in kinds and (type(value), value) in allowed:
             return value
         raise Invalid
 
@@ -363,10 +533,10 @@ def literal(values: tuple[Any, ...], expected: str) -> Node:
         if passes(fast, value):
             return
         if isinstance(value, str | bytes | int):
-            raise ValidationError(f"{path}: expected {expected}, got {value!r:.40}")
+            raise ValidationError(f"{path}: expected {expected}, got {shown(value)}")
         raise fail(path, expected, value)
 
-    return Node(fast, explain)
+    return Node(fast, explain, base=kinds, deep=False)
 
 
 def hashable(value: Any) -> bool:
@@ -393,7 +563,7 @@ def _explain_datetime(value: Any, path: str) -> None:
 
 def datetime_node() -> Node:
     """``datetime``: an aware one only."""
-    return Node(_fast_datetime, _explain_datetime, base=datetime.datetime)
+    return Node(_fast_datetime, _explain_datetime, base=datetime.datetime, deep=False)
 
 
 def interface(stub: type[Stub], outbound: bool) -> Node:
@@ -441,13 +611,30 @@ def _fast_int(value: Any) -> Any:
     raise Invalid
 
 
+_SMALL_FLOATS = tuple(float(i) for i in range(-256, 256))
+
+
 def _fast_float(value: Any) -> Any:
     if type(value) is float:
         return value
-    # An int is a valid float (as for the type checker); CBOR may send 2.0 as 2.
+    # An int is a valid float (as for the type checker); CBOR may send 2.0 as 2. One beyond
+    # the float range (10**400) is refused like any other wrong value.
     if type(value) is int:
-        return float(value)
+        if -256 <= value < 256:
+            # A 1- or 2-byte int would cost a new 24-byte float each: share floats made once.
+            return _SMALL_FLOATS[value + 256]
+        try:
+            return float(value)
+        except OverflowError:
+            raise Invalid from None
     raise Invalid
+
+
+def _explain_float(value: Any, path: str) -> None:
+    if type(value) is int and not passes(_fast_float, value):
+        raise ValidationError(f"{path}: expected float, got an int too large for a float")
+    if not passes(_fast_float, value):
+        raise fail(path, "float", value)
 
 
 def _fast_str(value: Any) -> Any:
@@ -476,6 +663,6 @@ def instance_of(cls: type[Any], expected: str) -> Node:
 NONE = leaf(_fast_none, "None", exact=type(None), base=type(None))
 BOOL = leaf(_fast_bool, "bool", exact=bool, base=bool)
 INT = leaf(_fast_int, "int", exact=int, base=int)
-FLOAT = leaf(_fast_float, "float", exact=float, base=(float, int))
+FLOAT = Node(_fast_float, _explain_float, exact=float, base=(float, int), deep=False)
 STR = leaf(_fast_str, "str", exact=str, base=str)
 DATE = leaf(_fast_date, "date", exact=datetime.date, base=datetime.date)

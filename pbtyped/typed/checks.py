@@ -52,6 +52,8 @@ def describe(annotation: Any) -> str:
     """A short human name for an annotation, used in error messages."""
     if annotation is None or annotation is type(None):
         return "None"
+    if annotation is Ellipsis:
+        return "..."  # tuple[X, ...]
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return describe(typing.get_args(annotation)[0])
@@ -68,6 +70,9 @@ def describe(annotation: Any) -> str:
     return repr(annotation)
 
 
+_TOO_DEEP = "{}: nested too deep to check (lower Limits.max_depth)"
+
+
 def checker_for(annotation: Any, *, outbound: bool = False) -> Checker:
     """The checker for ``annotation``; ``outbound`` leaves references as they are."""
     node = _Builder(outbound).build(annotation)
@@ -79,9 +84,18 @@ def checker_for(annotation: Any, *, outbound: bool = False) -> Checker:
             return fast(value)
         except Invalid:
             pass
+        except RecursionError:
+            # Nested deeper than Python's stack allows (a peer whose ``Limits.max_depth`` was
+            # raised far): refused, never an error out of the checker.
+            raise ValidationError(_TOO_DEEP.format(path)) from None
         # Outside the except block, so the ValidationError carries no internal context.
-        explain(value, path)
-        raise ValidationError(f"{path}: refused as {expected}")  # explain always raises first
+        try:
+            nodes.explaining(explain, value, path)
+        except RecursionError:
+            raise ValidationError(_TOO_DEEP.format(path)) from None
+        # Reached when no part explains the refusal (a dataclass's own ``__post_init__``
+        # refused its converted fields).
+        raise ValidationError(f"{path}: refused as {expected}")
 
     return check
 
@@ -99,6 +113,12 @@ _SIMPLE: dict[Any, Node] = {
     uuid.UUID: nodes.instance_of(uuid.UUID, "UUID"),
     decimal.Decimal: nodes.instance_of(decimal.Decimal, "Decimal"),
 }
+
+
+# What ``MaxLen`` measures: values of these exact types (what the wire makes) are measured
+# before they are checked, anything else once checked.
+_SIZED_BASES = (str, bytes, list, tuple, dict, set, frozenset)
+_SIZED = frozenset(_SIZED_BASES)
 
 
 class _Builder:
@@ -148,18 +168,28 @@ class _Builder:
         inner_fast = node.fast
 
         def fast(value: Any) -> Any:
+            # The length first: a value too long is refused before its items are walked. A
+            # converted value is never longer than the wire value (set[float] may merge two
+            # ints into one float, nothing makes one longer).
+            if type(value) in _SIZED:
+                if len(value) > limit:
+                    raise Invalid
+                return inner_fast(value)
             value = inner_fast(value)
-            if len(value) > limit:
+            if isinstance(value, _SIZED_BASES) and len(value) > limit:
                 raise Invalid
             return value
 
         def explain(value: Any, path: str) -> None:
-            nodes.explain_part(node, value, path)
-            value = inner_fast(value)
-            if len(value) > limit:
+            if type(value) in _SIZED and len(value) > limit:
                 raise ValidationError(f"{path}: longer than {limit} (length {len(value)})")
+            nodes.explain_part(node, value, path)
+            if type(value) not in _SIZED:
+                value = inner_fast(value)
+                if isinstance(value, _SIZED_BASES) and len(value) > limit:
+                    raise ValidationError(f"{path}: longer than {limit} (length {len(value)})")
 
-        return Node(fast, explain, base=node.base)
+        return Node(fast, explain, base=node.base, deep=node.deep, recursive=node.recursive)
 
     def _dataclass(self, cls: type[Any]) -> Node:
         cached = self.dataclasses.get(cls)
@@ -175,7 +205,9 @@ class _Builder:
         def forward_explain(value: Any, path: str) -> None:
             made[0].explain(value, path)
 
-        self.dataclasses[cls] = Node(forward, forward_explain, base=cls)
+        # Met while building its own fields: the class is recursive, and so is every node
+        # built over this one.
+        self.dataclasses[cls] = Node(forward, forward_explain, base=cls, recursive=True)
         hints = typing.get_type_hints(cls, include_extras=True)
         fields = [(f.name, self.build(hints[f.name])) for f in dataclasses.fields(cls)]
         made.append(nodes.dataclass_of(cls, fields))

@@ -392,7 +392,10 @@ def corrupted(draw: st.DrawFn, t: Any, path: str = "$", in_union: bool = False) 
             if inner is not None:
                 items = draw(st.lists(valid(inner, True), min_size=limit + 1, max_size=limit + 2))
                 return items, path
-        return draw(corrupted(args[0], path, in_union))
+        value, where = draw(corrupted(args[0], path, in_union))
+        if isinstance(value, list | tuple | str | bytes | dict | set) and len(value) > limit:
+            return value, path  # the length is checked before the items
+        return value, where
     if draw(st.integers(0, 3)) == 0:
         return wrong
     if origin is list or (origin is tuple and len(args) == 2 and args[1] is Ellipsis):
@@ -412,14 +415,14 @@ def corrupted(draw: st.DrawFn, t: Any, path: str = "$", in_union: bool = False) 
     if origin is dict:
         items = draw(st.dictionaries(valid(args[0], True), valid(args[1], True), max_size=3))
         if not items or draw(st.booleans()):
-            items[Wrong()] = draw(valid(args[1], True))  # a wrong key: named by its repr
-            return items, f"{path}[Wrong()]"
+            items[Wrong()] = draw(valid(args[1], True))  # a wrong key: named by its type
+            return items, f"{path}[<Wrong>]"
         key = draw(st.sampled_from(sorted(items, key=repr)))
         items[key], where = draw(corrupted(args[1], f"{path}[{key!r:.40}]", in_union))
         return items, where
     if origin is set:
         members = draw(st.sets(valid(args[0], True), max_size=3))
-        return {*members, Wrong()}, f"{path}[Wrong()]"
+        return {*members, Wrong()}, f"{path}[<Wrong>]"
     if dataclasses.is_dataclass(t):
         fields = dataclasses.fields(t)
         if not fields:
