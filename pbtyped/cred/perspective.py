@@ -10,39 +10,24 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import re
 import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .._exceptions import NoSuchMethod
-from ..protocol.objects import Referenceable
+from ..protocol.objects import Referenceable, find_remote_method
 
 __all__ = ["Avatar", "ViewPoint", "Viewable", "as_seen_by", "find_method", "view_point"]
 
-# The same rule as protocol.objects.find_remote_method, which only knows the "remote_" prefix.
-_METHOD_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 # Results nest at most this deep before we stop looking for Viewables in them (the codec
 # refuses deeper values anyway).
 _MAX_DEPTH = 64
 
 
 def find_method(obj: object, prefix: str, method: str) -> Callable[..., Any]:
-    """The bound ``<prefix><method>`` of ``obj``, or NoSuchMethod.
-
-    The rules of ``remote_*`` methods: a plain identifier not starting with ``_``, defined on
-    the class (not put on the instance).
-    """
-    if not _METHOD_NAME.match(method):
-        raise NoSuchMethod(f"{method!r:.60} is not a valid remote method name")
-    attr = prefix + method
-    for klass in type(obj).__mro__:
-        if attr in klass.__dict__:
-            func = getattr(obj, attr)
-            if callable(func):
-                return func  # type: ignore[no-any-return]
-            break
-    raise NoSuchMethod(f"{type(obj).__name__} has no remote method {method!r}")
+    """The bound ``<prefix><method>`` of ``obj``, or NoSuchMethod: the rule of ``remote_*``
+    methods (``protocol.objects.find_remote_method``), for ``perspective_`` and ``view_``."""
+    return find_remote_method(obj, method, prefix)
 
 
 class Avatar(Referenceable):

@@ -73,26 +73,32 @@ class Root(Referenceable):
     __slots__ = ()
 
 
-def find_remote_method(obj: object, method: str) -> Callable[..., Any]:
-    """The bound ``remote_<method>`` of ``obj``, or NoSuchMethod.
+_REMOTE = "remote_"
 
-    The name must be a plain identifier not starting with ``_``, and the method must be defined
-    on the class (not put on the instance), so nothing else is reachable.
+
+def find_remote_method(obj: object, method: str, prefix: str = _REMOTE) -> Callable[..., Any]:
+    """The bound ``<prefix><method>`` of ``obj`` (``remote_``, ``perspective_``, ``view_``),
+    or NoSuchMethod.
+
+    The one rule for every prefix: the name must be a plain identifier of at most 200
+    characters not starting with ``_``, and the method must be defined on the class (not put
+    on the instance), so nothing else is reachable.
     """
     cls = type(obj)
     methods = _found.get(weakref.ref(cls))  # the class's shared plain ref: no Python frame
     if methods is None:
         methods = _found[weakref.ref(cls, _forget)] = {}
-    func = methods.get(method)
+    key = method if prefix is _REMOTE else (prefix, method)
+    func = methods.get(key)
     if func is None:
-        func = methods[method] = _lookup(cls, method)  # only names that exist: bounded
+        func = methods[key] = _lookup(cls, prefix, method)  # only names that exist: bounded
     return func.__get__(obj, cls)  # type: ignore[no-any-return]
 
 
-def _lookup(cls: type, method: str) -> Any:
+def _lookup(cls: type, prefix: str, method: str) -> Any:
     if not valid_method_name(method):
-        raise NoSuchMethod(f"{method!r} is not a valid remote method name")
-    attr = "remote_" + method
+        raise NoSuchMethod(f"{method[:60]!r} is not a valid remote method name")
+    attr = prefix + method
     for klass in cls.__mro__:
         if attr in klass.__dict__:
             func = klass.__dict__[attr]
@@ -102,11 +108,12 @@ def _lookup(cls: type, method: str) -> Any:
     raise NoSuchMethod(f"{cls.__name__} has no remote method {method!r}")
 
 
-# weak ref to a class -> {method name: the function found on the class}: a cache, not a
-# registry. Entries exist only for methods that exist, so a peer cannot grow it, and a class
-# that goes away takes its entry with it (what WeakKeyDictionary does, minus its Python-level
-# ``get`` on every call: a weak ref hashes and compares as its class while that lives).
-_found: dict[weakref.ref[type], dict[str, Any]] = {}
+# weak ref to a class -> {method name, or (prefix, name): the function found on the class}:
+# a cache, not a registry. Entries exist only for methods that exist, so a peer cannot grow
+# it, and a class that goes away takes its entry with it (what WeakKeyDictionary does, minus
+# its Python-level ``get`` on every call: a weak ref hashes and compares as its class while
+# that lives).
+_found: dict[weakref.ref[type], dict[str | tuple[str, str], Any]] = {}
 
 
 def _forget(ref: weakref.ref[type]) -> None:

@@ -59,3 +59,21 @@ def test_method_names_a_peer_sends_leave_nothing_behind() -> None:
         tracemalloc.stop()
     assert kept < 16 * 1024, f"{kept} bytes outlived the connection"
     assert not any(name.startswith("name_") for name in objects._NAMES_SENT)
+
+
+def test_one_rule_for_every_prefix() -> None:
+    """Issue 11: ``perspective_``/``view_`` lookup had drifted from ``remote_``'s: it found a
+    method put on the instance and took names of any length."""
+    from pbtyped.cred.perspective import Avatar, find_method
+
+    class Shop(Avatar):
+        def perspective_buy(self) -> str:
+            return "bought"
+
+    shop = Shop()
+    shop.perspective_buy = lambda: "planted"  # type: ignore[method-assign]
+    assert find_method(shop, "perspective_", "buy")() == "bought"  # the class's, only
+    with pytest.raises(pb.NoSuchMethod, match="not a valid remote method name"):
+        find_method(shop, "perspective_", "b" * 201)
+    with pytest.raises(pb.NoSuchMethod, match="has no remote method"):
+        find_method(shop, "view_", "buy")
