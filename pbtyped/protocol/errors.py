@@ -63,10 +63,15 @@ def error_info(
     only when opted in; its cost is bounded by ``limit``, not by the depth of the stack."""
     name = registry.error_name(type(exc))
     registered = name is not None
-    if name is None:
-        cls = type(exc)
-        name = f"{cls.__module__}.{cls.__qualname__}"
-    message = exception_message(exc)
+    if name is None and type(exc) is RemoteError:
+        # Relayed as it came (a callback's error passed on by its caller): its own type and
+        # message once, not wrapped in "pbtyped.RemoteError: builtins.KeyError: ...".
+        name, message = exc.remote_type, exc.message[: _MAX_MESSAGE + 1]
+    else:
+        if name is None:
+            cls = type(exc)
+            name = f"{cls.__module__}.{cls.__qualname__}"
+        message = exception_message(exc)
     tb = format_traceback(exc, limit, message) if send_traceback else None
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE] + "..."

@@ -28,6 +28,10 @@ class Failing(Echoer):
     def remote_refuse(self) -> None:
         raise Refusal(7, "not today")
 
+    def remote_relay(self) -> None:
+        # What a method does that lets a callback's unregistered error through.
+        raise RemoteError("builtins.KeyError", "'hunter2'")
+
     def remote_crash(self) -> None:
         secret = "hunter2"  # a local that must never leak
         raise KeyError(secret)
@@ -145,3 +149,13 @@ def test_failure_larger_than_the_peer_limit_costs_only_that_call() -> None:
     pair = Pair(root=Failing(), a_limits=Limits(max_frame_size=1024))
     error = failure(pair, "huge", 2000)
     assert type(error) is RemoteError
+
+
+def test_a_relayed_error_keeps_its_type_and_message_once() -> None:
+    """Issue 11: relayed by a server, a client callback's error arrived wrapped twice
+    (``RemoteError: pbtyped.RemoteError: builtins.KeyError: 'hunter2'``)."""
+    pair = Pair(root=Failing(), registry=registry())
+    error = failure(pair, "relay")
+    assert type(error) is RemoteError
+    assert (error.remote_type, error.message) == ("builtins.KeyError", "'hunter2'")
+    assert str(error) == "builtins.KeyError: 'hunter2'"
