@@ -48,6 +48,44 @@ def pbtyped_source(rev: str, out: Path) -> tuple[dict[str, str], str]:
     return env, f"commit {sha}"
 
 
+def compile_proto(out: Path) -> tuple[Path | None, str]:
+    """Compile bench/grpc/bench.proto with grpcio-tools into ``out``; the dir, or None and why.
+
+    Compiled at bench start rather than committed: the generated modules refuse to load on a
+    protobuf runtime older than the protoc that made them, and the protoc bundled with the
+    installed grpcio-tools always matches the installed runtime (no network: it is a wheel).
+    """
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    proto = HERE / "grpc" / "bench.proto"
+    cmd = [sys.executable, "-m", "grpc_tools.protoc", f"-I{proto.parent}"]
+    cmd += [f"--python_out={out}", f"--grpc_python_out={out}", str(proto)]
+    why = run_generator(cmd, out / "bench_pb2_grpc.py", "grpc_tools.protoc")
+    if why:
+        return None, why
+    return out, "compiled by grpc_tools.protoc from bench/grpc/bench.proto"
+
+
+def run_generator(
+    cmd: list[str],
+    made: Path,
+    name: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> str | None:
+    """Run a code generator that should make the file ``made``: None if it did, else why not."""
+    try:
+        done = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=120, check=False, env=env, cwd=cwd
+        )
+    except subprocess.TimeoutExpired:
+        return f"{name} timed out"
+    if done.returncode != 0 or not made.exists():
+        why = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return f"{name} unavailable or failed: {why[0]}"
+    return None
+
+
 class BenchError(Exception):
     """A worker did not start, crashed or timed out; the message says which and why."""
 
