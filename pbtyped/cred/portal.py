@@ -20,7 +20,6 @@ from ..protocol.objects import Referenceable, Root
 from ..runtime.connection import current_connection
 from ..runtime.logs import LogLimiter
 from ..runtime.reference import RemoteReference
-from ..runtime.slots import address_of
 from .checkers import AllowAnonymous, Checker, ScramChecker
 from .perspective import as_seen_by, unwrap_arguments
 from .scram import MECHANISM, ScramServer, fake_record, parse_client_first
@@ -134,7 +133,6 @@ class Portal:
             peer = current_connection().peer
         except LookupError:  # not inside a remote call (direct use in tests)
             peer = None
-        # Keyed by address: one guesser cannot spend the budget that reports everyone else.
         self._logs.warning(
             "pbtyped: failed login %s from %s: %s (failure %d of %d on this connection%s)",
             who,
@@ -143,7 +141,6 @@ class Portal:
             state.failures,
             self.max_failures,
             "; further logins on it are refused" if last else "",
-            key=address_of(peer) if peer is not None else None,
         )
         return error
 
