@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,10 +176,7 @@ async def main() -> None:
     users = InMemoryScramStore()
     users.add_user("alice", "wonderland")  # PBKDF2 with 600,000 iterations: slow on purpose
     users.add_user("bob", "builder")
-    # One process here, so a secret of its own will do; a deployment of several processes
-    # gives them all one secret (PBTYPED_SCRAM_SECRET) so unknown users look alike on each.
-    checker = ScramChecker(users, secret=secrets.token_bytes(32))
-    portal = Portal(Bank(["alice", "bob"]), [checker])
+    portal = Portal(Bank(["alice", "bob"]), [ScramChecker(users)])
     with tempfile.TemporaryDirectory() as tmp:
         ca, cert, key = make_demo_certificates(Path(tmp))
         tls = server_context(cert, key)

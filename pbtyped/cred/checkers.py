@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import logging
-import os
 import secrets
 from collections.abc import Awaitable
 from typing import ClassVar, Protocol
@@ -20,12 +16,6 @@ __all__ = [
     "ScramChecker",
     "ScramStore",
 ]
-
-log = logging.getLogger("pbtyped")
-
-#: The environment variable a deployment sets once, for every process and every restart.
-SECRET_VARIABLE = "PBTYPED_SCRAM_SECRET"
-_MIN_SECRET = 16
 
 
 class Checker:
@@ -58,55 +48,18 @@ class ScramStore(Protocol):
 class ScramChecker(Checker):
     """Password logins by SCRAM-SHA-256 against the records of ``store``.
 
-    A user that does not exist gets a fake exchange whose salt is derived from its name and
-    from ``secret``, so that it looks like a real user's: the same salt on every try. Give
-    every process of a deployment the same secret, kept across restarts (``secret=``, or the
-    environment variable ``PBTYPED_SCRAM_SECRET``; at least 16 bytes, e.g. the output of
-    ``python -c "import secrets; print(secrets.token_hex(32))"``): otherwise an unknown
-    user's salt changes with each restart and differs between worker processes while a real
-    user's does not, which tells a client who exists. Without either, a random secret is
-    drawn for this checker and a warning says so.
-
     ``fake_iterations`` is the iteration count shown for users that do not exist: keep it the
-    count your real records use (the default for new records unless you chose another).
+    count your real records use (the default for new records unless you chose another), so
+    that an unknown user looks like a known one.
     """
 
     mechanism: ClassVar[str] = MECHANISM
 
-    def __init__(
-        self,
-        store: ScramStore,
-        *,
-        fake_iterations: int = DEFAULT_ITERATIONS,
-        secret: bytes | str | None = None,
-    ) -> None:
+    def __init__(self, store: ScramStore, *, fake_iterations: int = DEFAULT_ITERATIONS) -> None:
         self.store = store
         self.fake_iterations = fake_iterations
-        #: Seeds the fake salts of unknown users (derived from the deployment's secret).
-        self.fake_secret = _fake_secret(secret)
-
-
-def _fake_secret(secret: bytes | str | None) -> bytes:
-    source = "secret="
-    if secret is None:
-        secret = os.environ.get(SECRET_VARIABLE)
-        source = SECRET_VARIABLE
-    if secret is None:
-        log.warning(
-            "pbtyped: ScramChecker has no secret (secret= or %s): unknown users' fake salts "
-            "change on every restart and differ between processes, so a client comparing "
-            "them can tell which user names exist; set one secret per deployment",
-            SECRET_VARIABLE,
-        )
-        return secrets.token_bytes(32)
-    raw = secret.encode() if isinstance(secret, str) else bytes(secret)
-    if len(raw) < _MIN_SECRET:
-        raise ValueError(
-            f"the SCRAM secret ({source}) must be at least {_MIN_SECRET} bytes; make one with "
-            'python -c "import secrets; print(secrets.token_hex(32))"'
-        )
-    # Derived, so that the fake salts never expose the secret a deployment may reuse.
-    return hmac.new(raw, b"pbtyped fake SCRAM users v1", hashlib.sha256).digest()
+        #: Seeds the fake salts of unknown users: stable for this process, unguessable.
+        self.fake_secret = secrets.token_bytes(32)
 
 
 class InMemoryScramStore:
