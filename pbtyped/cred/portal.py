@@ -114,13 +114,6 @@ class Portal:
                 f"too many failed logins on this connection ({self.max_failures}); "
                 "open a new connection to try again"
             )
-        # Every password login in progress may still fail: each holds one of the failures
-        # left, so that no more than max_failures proofs are ever checked on a connection.
-        if state.failures + len(state.exchanges) >= self.max_failures:
-            raise LimitExceeded(
-                f"{len(state.exchanges)} logins in progress on this connection could reach "
-                f"its limit of {self.max_failures} failed logins: finish them first"
-            )
         return state
 
     def _failed(
