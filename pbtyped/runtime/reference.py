@@ -25,7 +25,10 @@ class RemoteReference(ImportedReference):
     def __init__(self, broker: Broker, export_id: int, connection: Connection) -> None:
         super().__init__(broker, export_id)
         self._connection = connection
-        self._callbacks: list[Callable[[RemoteReference], object]] = []
+        # An insertion-ordered dict used as a set: adding and removing a callback cost O(1)
+        # however many are registered (a portal adds one per login on this reference),
+        # and the callbacks still run in the order they were added.
+        self._callbacks: dict[Callable[[RemoteReference], object], None] = {}
 
     async def call_remote(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call ``remote_<name>(*args, **kwargs)`` on the peer's object and await the result.
@@ -70,19 +73,21 @@ class RemoteReference(ImportedReference):
         return self.pb_broker.is_open
 
     def notify_on_disconnect(self, callback: Callable[[RemoteReference], object]) -> None:
-        """Call ``callback(self)`` once when the connection is lost."""
-        self._callbacks.append(callback)
+        """Call ``callback(self)`` once when the connection is lost.
+
+        Callbacks run in the order they were added; a callback added twice runs once.
+        """
+        self._callbacks[callback] = None
         self._connection.watch(self)
 
     def dont_notify_on_disconnect(self, callback: Callable[[RemoteReference], object]) -> None:
         """Remove a callback added with ``notify_on_disconnect`` (no error if absent)."""
-        if callback in self._callbacks:
-            self._callbacks.remove(callback)
+        self._callbacks.pop(callback, None)
 
     def fire_disconnect(self) -> list[Callable[[RemoteReference], object]]:
         """Take the callbacks to run now that the connection is gone."""
-        callbacks, self._callbacks = self._callbacks, []
-        return callbacks
+        callbacks, self._callbacks = self._callbacks, {}
+        return list(callbacks)
 
     def __repr__(self) -> str:
         return f"<pbtyped.RemoteReference #{self.pb_export_id} at {id(self):#x}>"
