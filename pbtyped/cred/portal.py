@@ -22,7 +22,7 @@ from ..runtime.logs import LogLimiter
 from ..runtime.reference import RemoteReference
 from .checkers import AllowAnonymous, Checker, ScramChecker
 from .perspective import as_seen_by, unwrap_arguments
-from .scram import MECHANISM, ScramServer, fake_record, parse_client_first
+from .scram import MECHANISM, ScramServer, parse_client_first
 
 __all__ = ["LoginResult", "Portal", "Realm"]
 
@@ -190,15 +190,7 @@ class _LoginRoot(Root):
             first = parse_client_first(client_first)
         except UnauthorizedLogin as exc:
             raise portal._failed(state, "with a password", str(exc), exc) from None
-        # Made for every login, used for unknown users: both cases cost the same.
-        fake = fake_record(checker.fake_secret, first.username, checker.fake_iterations)
-        record = checker.store.lookup(first.username)
-        if inspect.isawaitable(record):
-            record = await record
-        known = record is not None
-        if record is None:
-            record = fake
-        exchange = _ScramExchange(portal, state, ScramServer(first, record, known=known), caller)
+        exchange = _ScramExchange(portal, state, await checker.server(first), caller)
         state.exchanges.add(exchange)
         return [exchange, exchange.first_message]
 
