@@ -50,8 +50,22 @@ class Realm(Protocol):
 
 @dataclass(eq=False)
 class _ConnectionState:
+    """One connection's logins: failures so far, and password logins that may still fail.
+
+    Every password login in progress holds a failure slot from its start until it ends, so
+    ``failures + pending`` never exceeds ``max_failures`` and a client cannot have more wrong
+    proofs checked than that by starting many exchanges before finishing any.
+    """
+
     failures: int = 0
+    #: Password logins between their start and their exchange (awaiting the user's record).
+    starting: int = 0
     exchanges: weakref.WeakSet[_ScramExchange] = field(default_factory=weakref.WeakSet)
+
+    @property
+    def pending(self) -> int:
+        """Password logins in progress: each one holds a failure slot until it ends."""
+        return self.starting + len(self.exchanges)
 
 
 class Portal:
@@ -60,7 +74,10 @@ class Portal:
     ``checkers`` say which logins are allowed (``ScramChecker``, ``AllowAnonymous``). After
     ``max_failures`` failed logins on one connection, every further login on it is refused at
     once (successful logins do not reset the count): a password guesser must reconnect, and a
-    server's ``Limits.max_connections`` bounds how many connections it can hold.
+    server's ``Limits.max_connections`` bounds how many connections it can hold. A password
+    login in progress counts as a failure until it succeeds or ends unfinished, so at most
+    ``max_failures`` wrong passwords are ever checked on one connection; a login that would
+    go beyond is refused with LimitExceeded until one in progress ends.
     ``max_pending`` bounds the password logins in progress at once on one connection.
     """
 
@@ -113,6 +130,12 @@ class Portal:
             raise UnauthorizedLogin(
                 f"too many failed logins on this connection ({self.max_failures}); "
                 "open a new connection to try again"
+            )
+        if state.failures + state.pending >= self.max_failures:
+            raise LimitExceeded(
+                f"{state.pending} password logins are in progress on this connection and "
+                f"{state.failures} of {self.max_failures} failed: finish one before starting "
+                "another (Portal(max_failures=) bounds both together)"
             )
         return state
 
@@ -180,7 +203,7 @@ class _LoginRoot(Root):
         if not isinstance(checker, ScramChecker):
             error = UnauthorizedLogin("password login is not enabled on this server")
             raise portal._failed(state, "with a password", "password login is not enabled", error)
-        if len(state.exchanges) >= portal.max_pending:
+        if state.pending >= portal.max_pending:
             raise LimitExceeded(
                 f"{portal.max_pending} logins are already in progress on this connection"
             )
@@ -190,7 +213,14 @@ class _LoginRoot(Root):
             first = parse_client_first(client_first)
         except UnauthorizedLogin as exc:
             raise portal._failed(state, "with a password", str(exc), exc) from None
-        exchange = _ScramExchange(portal, state, await checker.server(first), caller)
+        # The failure slot is held from here: while the record is looked up, then by the
+        # exchange until it ends.
+        state.starting += 1
+        try:
+            server = await checker.server(first)
+        finally:
+            state.starting -= 1
+        exchange = _ScramExchange(portal, state, server, caller)
         state.exchanges.add(exchange)
         return [exchange, exchange.first_message]
 
