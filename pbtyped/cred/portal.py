@@ -9,6 +9,7 @@ portal counts failed logins per connection with it, and watches it to log out on
 from __future__ import annotations
 
 import inspect
+import ipaddress
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
@@ -79,6 +80,10 @@ class Portal:
     ``max_failures`` wrong passwords are ever checked on one connection; a login that would
     go beyond is refused with LimitExceeded until one in progress ends.
     ``max_pending`` bounds the password logins in progress at once on one connection.
+
+    Failed logins are logged at most ``log_rate_per_minute`` times a minute, and at most
+    ``log_rate_per_peer`` of those for one peer address (one IPv6 /64); the rest are counted
+    in a summary line that names the peers over their share.
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class Portal:
         max_failures: int = 5,
         max_pending: int = 4,
         log_rate_per_minute: int = 30,
+        log_rate_per_peer: int = 5,
     ) -> None:
         self.realm = realm
         self._checkers: dict[str, Checker] = {}
@@ -103,7 +109,13 @@ class Portal:
         self._states: weakref.WeakKeyDictionary[object, _ConnectionState] = (
             weakref.WeakKeyDictionary()
         )
-        self._logs = LogLimiter(log_rate_per_minute)
+        if not 1 <= log_rate_per_peer <= log_rate_per_minute:
+            raise ValueError(
+                f"log_rate_per_peer must be 1 to log_rate_per_minute ({log_rate_per_minute})"
+            )
+        # The failed-login lines have their own budget, and each peer address its share of
+        # it: a guesser cannot hide the failures of others by using it all.
+        self._logs = LogLimiter(log_rate_per_minute, per_key=log_rate_per_peer)
         self._root = _LoginRoot(self)
 
     @property
@@ -157,6 +169,7 @@ class Portal:
             state.failures,
             self.max_failures,
             "; further logins on it are refused" if last else "",
+            key=_peer_key(peer),
         )
         return error
 
@@ -318,3 +331,20 @@ class _Session(Referenceable):
             logout()
         except Exception:
             log.exception("pbtyped: logout callback %r failed", logout)
+
+
+def _peer_key(peer: object) -> str | None:
+    """The part of a peer's address one attacker is assumed to hold: the host, or its IPv6
+    /64 (a single site usually gets a whole /64)."""
+    if not isinstance(peer, tuple) or not peer:
+        return None
+    host = str(peer[0])
+    try:
+        address = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
