@@ -27,8 +27,9 @@ class RemoteReference(ImportedReference):
         self._connection = connection
         # An insertion-ordered dict used as a set: adding and removing a callback cost O(1)
         # however many are registered (a portal adds one per login on this reference),
-        # and the callbacks still run in the order they were added.
-        self._callbacks: dict[Callable[[RemoteReference], object], None] = {}
+        # and the callbacks still run in the order they were added. Made on first use: most
+        # references never get one, and a peer may send many references.
+        self._callbacks: dict[Callable[[RemoteReference], object], None] | None = None
 
     async def call_remote(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Call ``remote_<name>(*args, **kwargs)`` on the peer's object and await the result.
@@ -77,17 +78,20 @@ class RemoteReference(ImportedReference):
 
         Callbacks run in the order they were added; a callback added twice runs once.
         """
+        if self._callbacks is None:
+            self._callbacks = {}
         self._callbacks[callback] = None
         self._connection.watch(self)
 
     def dont_notify_on_disconnect(self, callback: Callable[[RemoteReference], object]) -> None:
         """Remove a callback added with ``notify_on_disconnect`` (no error if absent)."""
-        self._callbacks.pop(callback, None)
+        if self._callbacks is not None:
+            self._callbacks.pop(callback, None)
 
     def fire_disconnect(self) -> list[Callable[[RemoteReference], object]]:
         """Take the callbacks to run now that the connection is gone."""
-        callbacks, self._callbacks = self._callbacks, {}
-        return list(callbacks)
+        callbacks, self._callbacks = self._callbacks, None
+        return list(callbacks or ())
 
     def __repr__(self) -> str:
         return f"<pbtyped.RemoteReference #{self.pb_export_id} at {id(self):#x}>"
