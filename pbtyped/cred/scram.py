@@ -8,6 +8,13 @@ server only a few HMACs.
 
 No channel binding (the ``n,,`` GS2 header); over TLS the server is authenticated by its
 certificate as well, and SCRAM's server signature stands alone without TLS.
+
+Why not ``scramp`` (maintained, MIT-0, SCRAM-SHA-256 on both sides): its server asks for the
+user's record through a synchronous callback (our stores may be async), tells an unknown
+user apart (``e=unknown-user``) unless that callback fakes a record, has no caps on message
+or user-name length and no caller-chosen iteration bounds on the client, ships no type hints,
+and pulls in ``asn1crypto`` for channel binding we do not use. The fake records, the failure
+accounting and the record format would stay ours; what it would replace is the parsing below.
 """
 
 from __future__ import annotations
