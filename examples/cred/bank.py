@@ -176,6 +176,9 @@ async def main() -> None:
     users = InMemoryScramStore()
     users.add_user("alice", "wonderland")  # PBKDF2 with 600,000 iterations: slow on purpose
     users.add_user("bob", "builder")
+    # In production, set PBTYPED_SCRAM_FAKE_SECRET (or pass fake_secret=) to one secret shared
+    # by every process of the deployment: unknown users then keep their fake salts across
+    # restarts, as real users keep theirs. Without it a warning says what that exposes.
     portal = Portal(Bank(["alice", "bob"]), [ScramChecker(users)])
     with tempfile.TemporaryDirectory() as tmp:
         ca, cert, key = make_demo_certificates(Path(tmp))

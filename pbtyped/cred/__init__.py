@@ -17,7 +17,14 @@ Client::
 
 from __future__ import annotations
 
-from .checkers import AllowAnonymous, Checker, InMemoryScramStore, ScramChecker, ScramStore
+from .checkers import (
+    FAKE_SECRET_ENV,
+    AllowAnonymous,
+    Checker,
+    InMemoryScramStore,
+    ScramChecker,
+    ScramStore,
+)
 from .client import login, login_anonymous
 from .perspective import Avatar, Viewable, ViewPoint, view_point
 from .portal import LoginResult, Portal, Realm
@@ -26,6 +33,7 @@ from .tls import client_context, server_context
 
 __all__ = [
     "DEFAULT_ITERATIONS",
+    "FAKE_SECRET_ENV",
     "AllowAnonymous",
     "Avatar",
     "Checker",

@@ -20,9 +20,10 @@ from ..protocol.objects import Referenceable, Root
 from ..runtime.connection import current_connection
 from ..runtime.logs import LogLimiter
 from ..runtime.reference import RemoteReference
+from ..runtime.slots import address_of
 from .checkers import AllowAnonymous, Checker, ScramChecker
 from .perspective import as_seen_by, unwrap_arguments
-from .scram import MECHANISM, ScramServer, fake_record, parse_client_first
+from .scram import MECHANISM, ScramServer, parse_client_first
 
 __all__ = ["LoginResult", "Portal", "Realm"]
 
@@ -50,8 +51,22 @@ class Realm(Protocol):
 
 @dataclass(eq=False)
 class _ConnectionState:
+    """One connection's logins: failures so far, and password logins that may still fail.
+
+    Every password login in progress holds a failure slot from its start until it ends, so
+    ``failures + pending`` never exceeds ``max_failures`` and a client cannot have more wrong
+    proofs checked than that by starting many exchanges before finishing any.
+    """
+
     failures: int = 0
+    #: Password logins between their start and their exchange (awaiting the user's record).
+    starting: int = 0
     exchanges: weakref.WeakSet[_ScramExchange] = field(default_factory=weakref.WeakSet)
+
+    @property
+    def pending(self) -> int:
+        """Password logins in progress: each one holds a failure slot until it ends."""
+        return self.starting + len(self.exchanges)
 
 
 class Portal:
@@ -60,8 +75,15 @@ class Portal:
     ``checkers`` say which logins are allowed (``ScramChecker``, ``AllowAnonymous``). After
     ``max_failures`` failed logins on one connection, every further login on it is refused at
     once (successful logins do not reset the count): a password guesser must reconnect, and a
-    server's ``Limits.max_connections`` bounds how many connections it can hold.
+    server's ``Limits.max_connections`` bounds how many connections it can hold. A password
+    login in progress counts as a failure until it succeeds or ends unfinished, so at most
+    ``max_failures`` wrong passwords are ever checked on one connection; a login that would
+    go beyond is refused with LimitExceeded until one in progress ends.
     ``max_pending`` bounds the password logins in progress at once on one connection.
+
+    Failed logins are logged at most ``log_rate_per_minute`` times a minute, and at most
+    ``log_rate_per_peer`` of those for one peer address (one IPv6 /64); the rest are counted
+    in a summary line that names the peers over their share.
     """
 
     def __init__(
@@ -72,6 +94,7 @@ class Portal:
         max_failures: int = 5,
         max_pending: int = 4,
         log_rate_per_minute: int = 30,
+        log_rate_per_peer: int = 5,
     ) -> None:
         self.realm = realm
         self._checkers: dict[str, Checker] = {}
@@ -86,7 +109,13 @@ class Portal:
         self._states: weakref.WeakKeyDictionary[object, _ConnectionState] = (
             weakref.WeakKeyDictionary()
         )
-        self._logs = LogLimiter(log_rate_per_minute)
+        if not 1 <= log_rate_per_peer <= log_rate_per_minute:
+            raise ValueError(
+                f"log_rate_per_peer must be 1 to log_rate_per_minute ({log_rate_per_minute})"
+            )
+        # The failed-login lines have their own budget, and each peer address its share of
+        # it: a guesser cannot hide the failures of others by using it all.
+        self._logs = LogLimiter(log_rate_per_minute, per_key=log_rate_per_peer)
         self._root = _LoginRoot(self)
 
     @property
@@ -114,6 +143,12 @@ class Portal:
                 f"too many failed logins on this connection ({self.max_failures}); "
                 "open a new connection to try again"
             )
+        if state.failures + state.pending >= self.max_failures:
+            raise LimitExceeded(
+                f"{state.pending} password logins are in progress on this connection and "
+                f"{state.failures} of {self.max_failures} failed: finish one before starting "
+                "another (Portal(max_failures=) bounds both together)"
+            )
         return state
 
     def _failed(
@@ -134,6 +169,7 @@ class Portal:
             state.failures,
             self.max_failures,
             "; further logins on it are refused" if last else "",
+            key=None if peer is None else address_of(peer),  # one rule with the slots'
         )
         return error
 
@@ -180,7 +216,7 @@ class _LoginRoot(Root):
         if not isinstance(checker, ScramChecker):
             error = UnauthorizedLogin("password login is not enabled on this server")
             raise portal._failed(state, "with a password", "password login is not enabled", error)
-        if len(state.exchanges) >= portal.max_pending:
+        if state.pending >= portal.max_pending:
             raise LimitExceeded(
                 f"{portal.max_pending} logins are already in progress on this connection"
             )
@@ -190,15 +226,14 @@ class _LoginRoot(Root):
             first = parse_client_first(client_first)
         except UnauthorizedLogin as exc:
             raise portal._failed(state, "with a password", str(exc), exc) from None
-        # Made for every login, used for unknown users: both cases cost the same.
-        fake = fake_record(checker.fake_secret, first.username, checker.fake_iterations)
-        record = checker.store.lookup(first.username)
-        if inspect.isawaitable(record):
-            record = await record
-        known = record is not None
-        if record is None:
-            record = fake
-        exchange = _ScramExchange(portal, state, ScramServer(first, record, known=known), caller)
+        # The failure slot is held from here: while the record is looked up, then by the
+        # exchange until it ends.
+        state.starting += 1
+        try:
+            server = await checker.server(first)
+        finally:
+            state.starting -= 1
+        exchange = _ScramExchange(portal, state, server, caller)
         state.exchanges.add(exchange)
         return [exchange, exchange.first_message]
 

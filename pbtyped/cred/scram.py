@@ -8,6 +8,13 @@ server only a few HMACs.
 
 No channel binding (the ``n,,`` GS2 header); over TLS the server is authenticated by its
 certificate as well, and SCRAM's server signature stands alone without TLS.
+
+Why not ``scramp`` (maintained, MIT-0, SCRAM-SHA-256 on both sides): its server asks for the
+user's record through a synchronous callback (our stores may be async), tells an unknown
+user apart (``e=unknown-user``) unless that callback fakes a record, has no caps on message
+or user-name length and no caller-chosen iteration bounds on the client, ships no type hints,
+and pulls in ``asn1crypto`` for channel binding we do not use. The fake records, the failure
+accounting and the record format would stay ours; what it would replace is the parsing below.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ __all__ = [
     "DEFAULT_ITERATIONS",
     "MECHANISM",
     "MIN_ITERATIONS",
+    "SALT_LENGTH",
     "ClientFirst",
     "ScramClient",
     "ScramRecord",
@@ -41,6 +49,8 @@ __all__ = [
 MECHANISM = "SCRAM-SHA-256"
 #: Iterations for new records: OWASP's 2023 figure for PBKDF2-HMAC-SHA256 (~0.2 s per login).
 DEFAULT_ITERATIONS = 600_000
+#: Bytes of salt in new records (``create_record``) and, by default, in the fake ones.
+SALT_LENGTH = 16
 #: The floor RFC 7677 sets; a client refuses a server that asks for fewer (a downgrade).
 MIN_ITERATIONS = 4096
 #: A client refuses more than this: a hostile server could otherwise stall it for hours.
@@ -122,7 +132,7 @@ def salted_password(password: str, salt: bytes, iterations: int) -> bytes:
 def create_record(
     password: str, *, iterations: int = DEFAULT_ITERATIONS, salt: bytes | None = None
 ) -> ScramRecord:
-    """A new record for ``password`` with a fresh 16-byte salt from ``secrets``.
+    """A new record for ``password`` with a fresh ``SALT_LENGTH``-byte salt from ``secrets``.
 
     ValueError if the password is empty, or has characters SASLprep forbids in stored strings.
     """
@@ -130,20 +140,27 @@ def create_record(
         raise ValueError("the password is empty after SASLprep")
     if iterations < MIN_ITERATIONS:
         raise ValueError(f"use at least {MIN_ITERATIONS} iterations (RFC 7677)")
-    salt = secrets.token_bytes(16) if salt is None else salt
+    salt = secrets.token_bytes(SALT_LENGTH) if salt is None else salt
     salted = salted_password(password, salt, iterations)
     client_key = _hmac(salted, b"Client Key")
     return ScramRecord(salt, iterations, _h(client_key), _hmac(salted, b"Server Key"))
 
 
-def fake_record(secret: bytes, username: str, iterations: int) -> ScramRecord:
+def fake_record(
+    secret: bytes, username: str, iterations: int, *, salt_length: int = SALT_LENGTH
+) -> ScramRecord:
     """A record for a user who does not exist, the same every time for the same name.
 
-    An unknown user must get the same kind of salt on every try, as a real one does, or
-    comparing two logins would reveal that it is unknown. The keys match no password.
+    An unknown user must get the same salt on every try, as a real one does, or comparing two
+    logins would reveal that it is unknown: the salt is a function of ``secret`` and the name
+    only, so every process given the same secret shows the same one. The keys match no
+    password. ``salt_length`` (1 to 64 bytes) should be the length of the real salts.
     """
+    if not 1 <= salt_length <= 64:
+        raise ValueError("a fake salt must be 1 to 64 bytes long")
     seed = _hmac(secret, b"pbtyped fake SCRAM user\0" + username.encode())
-    return ScramRecord(seed[:16], iterations, _hmac(seed, b"stored"), _hmac(seed, b"server"))
+    salt = (_hmac(seed, b"salt 1") + _hmac(seed, b"salt 2"))[:salt_length]
+    return ScramRecord(salt, iterations, _hmac(seed, b"stored"), _hmac(seed, b"server"))
 
 
 def _attributes(message: str, what: str) -> list[tuple[str, str]]:

@@ -236,3 +236,27 @@ def test_current_connection_names_the_caller(run) -> None:
             pb.current_connection()
 
     run(body)
+
+
+def test_disconnect_callbacks_keep_their_order_and_count(run) -> None:
+    """Row 12 of issue 10: disconnect callbacks live in an ordered multiset (O(1) to add and
+    remove, so a peer's thousands of logins on one reference cannot make removal quadratic);
+    they run in the order first added, removing one leaves the others in place, and a
+    callback added twice runs twice, as with PB's list."""
+
+    async def body() -> None:
+        async with pb.serve(One()) as server:
+            client = await pb.connect("127.0.0.1", server.port)
+            root = await client.root()
+            fired: list[int] = []
+            callbacks = [lambda _ref, i=i: fired.append(i) for i in range(5)]
+            for callback in callbacks:
+                root.notify_on_disconnect(callback)
+            root.notify_on_disconnect(callbacks[3])
+            root.dont_notify_on_disconnect(callbacks[1])
+            root.dont_notify_on_disconnect(callbacks[1])  # absent now: no error
+            await server.aclose()
+            await client.connection.wait_closed()
+            assert fired == [0, 2, 3, 3, 4]
+
+    run(body)
