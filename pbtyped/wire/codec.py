@@ -57,7 +57,7 @@ class Codec:
         self.peer_takes_columns = False
         self._registry_version = -1
         self._build_encoders()
-        self._state = DecodeState(registry, refs)
+        self._state = DecodeState(registry, refs, limits)
         self._tags = TagDecoders(self._state)
         # A per-connection secret closing every frame's fast decode (see ``decode``).
         self._end_value = int.from_bytes(os.urandom(8), "big")
@@ -141,8 +141,7 @@ class Codec:
         strict decoder, which names the fault; a frame that fails one way fails both.
         """
         state = self._state
-        state.problem = None
-        state.attachments = attachments
+        state.start(body, attachments)
         try:
             try:
                 pair = cbor2.loads(
@@ -161,10 +160,10 @@ class Codec:
                 and pair[1] == self._end_value
             ):
                 return pair[0], state.problem
-            state.problem = None
+            state.start(body, attachments)
             self._decode_strictly(body)
         finally:
-            state.attachments = b""
+            state.finish()
         # The strict decoder took a frame the fast one did not: never act on such a frame.
         raise DecodeError("malformed frame (the decoders disagree)")
 
