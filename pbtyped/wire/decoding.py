@@ -81,9 +81,9 @@ class DecodeState:
         self._int_bytes = (self._int_ceiling.bit_length() + 7) // 8
         self._decimal_ceiling = _power_of_ten(limits.max_decimal_digits)
 
-    def start(self, body: bytes, attachments: bytes) -> None:
-        """Reset for a new frame; DecodeError if cbor2 alone would build more from ``body``
-        than ``Limits.max_decoded_ratio`` allows (nothing is built then)."""
+    def start(self, body: bytes, attachments: bytes) -> bool:
+        """Reset for a new frame; False (and a refusal) if cbor2 alone would build more from
+        ``body`` than ``Limits.max_decoded_ratio`` allows: it must not be decoded then."""
         self.problem = None
         self.attachments = attachments
         self.attachments_left = len(attachments)
@@ -93,18 +93,21 @@ class DecodeState:
         if len(body) <= sizes.TINY:  # most messages: whatever they hold, it fits
             self._bound, self._exact = sizes.DENSEST * len(body), False
             self.budget = budget - self._bound
-            return
+            return True
         self._bound = sizes.fast_bound(body, self.limits.strict_map_keys)
         self._exact = self._bound > budget
         if self._exact:  # odd or hostile frames only
             self._bound = sizes.exact_bound(body, budget)
             if self._bound > budget:
-                raise DecodeError(
+                self.refuse(
                     f"a message of {len(body)} bytes that decodes to more than {ratio}x its "
                     "size (mostly empty or tiny containers; raise Limits.max_decoded_ratio "
                     "on this side to admit it)"
                 )
+                self.budget = sizes.ALLOWANCE  # for the message's small items alone
+                return False
         self.budget = budget - self._bound
+        return True
 
     def finish(self) -> None:
         """Forget the frame (nothing of it stays alive between frames)."""

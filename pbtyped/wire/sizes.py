@@ -36,6 +36,7 @@ __all__ = [
     "exact_bound",
     "fast_bound",
     "int_cost",
+    "message_items",
     "object_cost",
     "set_cost",
     "text_cost",
@@ -309,3 +310,56 @@ def _long_item(body: bytes, pos: int, cost: int) -> tuple[int, int]:
     else:
         cost += FLOAT_COST
     return cost, pos
+
+
+def message_items(body: bytes, most: int = 8) -> list[tuple[int, int, int]] | None:
+    """``(start, end, major type)`` of each item of a body that is an array of at most
+    ``most`` items (a message), None for any other body: a walk over the heads, no object."""
+    if not body or body[0] >> 5 != 4:
+        return None
+    count, pos = _head(body, 0)
+    if not 0 <= count <= most:
+        return None
+    items = []
+    for _ in range(count):
+        end = _skip(body, pos)
+        if end < 0:
+            return None
+        items.append((pos, end, body[pos] >> 5))
+        pos = end
+    return items if pos == len(body) else None
+
+
+def _head(body: bytes, pos: int) -> tuple[int, int]:
+    """The argument of the head at ``pos`` and where the head ends; (-1, -1) if malformed."""
+    info = body[pos] & 0x1F
+    if info < 24:
+        return info, pos + 1
+    if info > 27:
+        return -1, -1
+    end = pos + 1 + (1 << (info - 24))
+    if end > len(body):
+        return -1, -1
+    return int.from_bytes(body[pos + 1 : end], "big"), end
+
+
+def _skip(body: bytes, pos: int) -> int:
+    """Where the item at ``pos`` ends (-1 if the body ends first or is malformed)."""
+    pending, end = 1, len(body)
+    while pending:
+        if pos >= end:
+            return -1
+        major = body[pos] >> 5
+        arg, pos = _head(body, pos)
+        if pos < 0:
+            return -1
+        pending -= 1
+        if major == 2 or major == 3:
+            pos += arg
+        elif major == 4:
+            pending += arg
+        elif major == 5:
+            pending += 2 * arg
+        elif major == 6:
+            pending += 1
+    return pos if pos <= end else -1

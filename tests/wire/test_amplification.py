@@ -34,8 +34,11 @@ from pbtyped import DecodeError, Limits, Registry
 from pbtyped.wire import sizes, tags
 from pbtyped.wire.codec import Codec
 from pbtyped.wire.columns import Columns
+from pbtyped.wire.decoding import REFUSED
 
 from ..costs import assert_linear_cpu, peak_memory
+from ..protocol.test_refusals import assert_echo_works, call_with_args
+from ..protocol.wiring import open_broker
 
 LIMITS = Limits()
 
@@ -421,14 +424,36 @@ def test_malformed_numbers_still_close_the_connection() -> None:
 
 
 def test_a_frame_of_empty_maps_is_refused_before_it_is_built() -> None:
-    """Attack: a body of one-byte empty maps (72x its size): refused by the scan, with the
-    limit to raise named; below the ratio, the same frame decodes."""
+    """Attack: a body of one-byte empty maps (72x its size): weighed before cbor2 builds it,
+    and refused; the message's small items still decode, so the broker fails just that
+    call, with the limit to raise named. Below the ratio, the same frame decodes."""
     body = KINDS["CALL"](PAYLOADS["empty maps"](LARGE))
-    with pytest.raises(DecodeError, match=r"Limits\.max_decoded_ratio"):
-        make_codec().decode(body)
+    message, problem = make_codec().decode(body)
+    assert message == [1, 7, [0, 0], "m", [REFUSED], {}]
+    assert problem == (
+        f"a message of {len(body)} bytes that decodes to more than 32x its size (mostly "
+        "empty or tiny containers; raise Limits.max_decoded_ratio on this side to admit it)"
+    )
     message, problem = make_codec(Limits(max_decoded_ratio=80)).decode(body)
     assert problem is None
     assert len(message[4][0]) == LARGE
+
+
+def test_a_call_too_costly_to_decode_fails_alone() -> None:
+    """The same through a broker: the caller gets a refusal for that call, the connection
+    stays open and the next call runs."""
+    broker = open_broker()
+    assert broker.receive_data(call_with_args(5, array([PAYLOADS["empty maps"](LARGE)]))) == []
+    answer = cbor2.loads(broker.take_pending()[8:])
+    assert answer[:2] == [3, 5]
+    assert answer[2]["type"] == "pbtyped.InsecureTypeError"
+    assert "Limits.max_decoded_ratio" in answer[2]["message"]
+    assert_echo_works(broker)
+
+
+def test_a_frame_too_costly_that_is_no_message_closes() -> None:
+    with pytest.raises(DecodeError, match=r"^malformed frame: a message of"):
+        make_codec().decode(PAYLOADS["empty maps"](LARGE)[:-1])
 
 
 def test_columns_of_empty_maps() -> None:
