@@ -264,18 +264,18 @@ def exact_bound(body: bytes, budget: int) -> int:
     """
     cost, pos, end = 0, 0, len(body)
     costs, sizes = _SHORT_COST, _SHORT_SIZE
-    while pos < end:
-        byte = body[pos]
-        size = sizes[byte]
-        if size:
-            cost += costs[byte]
-            pos += size
-            continue
-        if cost > budget:
-            break
-        cost, pos = _long_item(body, pos, cost)
-        if pos < 0:
-            break  # indefinite length or reserved: the decoder refuses the frame
+    while 0 <= pos < end and cost <= budget:
+        stop = min(end, pos + 4096)  # then see whether the budget is spent already
+        while pos < stop:
+            byte = body[pos]
+            size = sizes[byte]
+            if size:
+                cost += costs[byte]
+                pos += size
+                continue
+            cost, pos = _long_item(body, pos, cost)
+            if pos < 0:
+                break  # indefinite length or reserved: the decoder refuses the frame
     return cost
 
 
