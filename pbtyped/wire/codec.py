@@ -16,12 +16,13 @@ from typing import Any, Protocol
 import cbor2
 
 from .._exceptions import DecodeError, InsecureTypeError
-from .decoding import DecodeState, Refused, TagDecoders
+from .decoding import REFUSED, DecodeState, Refused, TagDecoders
 from .encoding import EncoderTable
 from .frames import HEADER as _HEADER
 from .frames import pack_frame
 from .limits import Limits
 from .registry import Registry
+from .sizes import message_items
 
 __all__ = ["Codec", "ReferenceHooks", "Refused"]  # Refused: re-exported for the broker/tests
 
@@ -57,7 +58,7 @@ class Codec:
         self.peer_takes_columns = False
         self._registry_version = -1
         self._build_encoders()
-        self._state = DecodeState(registry, refs)
+        self._state = DecodeState(registry, refs, limits)
         self._tags = TagDecoders(self._state)
         # A per-connection secret closing every frame's fast decode (see ``decode``).
         self._end_value = int.from_bytes(os.urandom(8), "big")
@@ -141,8 +142,11 @@ class Codec:
         strict decoder, which names the fault; a frame that fails one way fails both.
         """
         state = self._state
-        state.problem = None
-        state.attachments = attachments
+        if not state.start(body, attachments):
+            try:
+                return self._refused_message(body), state.problem
+            finally:
+                state.finish()
         try:
             try:
                 pair = cbor2.loads(
@@ -161,12 +165,30 @@ class Codec:
                 and pair[1] == self._end_value
             ):
                 return pair[0], state.problem
-            state.problem = None
+            state.start(body, attachments)
             self._decode_strictly(body)
         finally:
-            state.attachments = b""
+            state.finish()
         # The strict decoder took a frame the fast one did not: never act on such a frame.
         raise DecodeError("malformed frame (the decoders disagree)")
+
+    def _refused_message(self, body: bytes) -> list[Any]:
+        """A message too costly to decode: its small items (kind, ids, method name, target)
+        decoded, each large one replaced by a refused value of its kind (an array holding
+        ``Refused``, an empty map, or ``Refused``), so that the broker fails just the call
+        it carries. DecodeError if ``body`` is not a message at all."""
+        items = message_items(body)
+        if items is None:
+            raise DecodeError(f"malformed frame: {self._state.problem}")
+        problem = self._state.problem
+        message: list[Any] = []
+        for start, end, major in items:
+            if end - start <= _SMALL_ITEM:
+                message.append(self._decode_strictly(body[start:end]))
+            else:
+                message.append([REFUSED] if major == 4 else {} if major == 5 else REFUSED)
+        self._state.problem = problem
+        return message
 
     def _decode_strictly(self, body: bytes) -> Any:
         """Decode ``body`` with the strict decoder, raising DecodeError for what is wrong."""
@@ -201,3 +223,6 @@ def _cause(exc: BaseException) -> str:
 
 
 _NOTHING = io.BytesIO(b"")
+#: A message item this long at most is decoded even when the whole message is refused (ids,
+#: a call target, a method name of up to 200 characters): it costs at most a few KiB.
+_SMALL_ITEM = 256

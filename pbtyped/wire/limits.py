@@ -18,13 +18,31 @@ class Limits:
 
     #: Whole frame (CBOR body plus raw attachments), in bytes.
     max_frame_size: int = 16 * 1024 * 1024
-    #: The CBOR body alone. Decoded Python objects are often ~10x larger than their CBOR (up to
-    #: ~70x for a body of empty containers: see docs/security.md), so this
-    #: is smaller than the frame; large ``bytes`` travel as attachments and do not count here.
+    #: The CBOR body alone. Decoded Python objects are often ~10x larger than their CBOR (at
+    #: most ``max_decoded_ratio`` times: see docs/security.md), so this is smaller than the
+    #: frame; large ``bytes`` travel as attachments and do not count here.
     #: (The smaller of this and ``max_frame_size`` applies.)
     max_body_size: int = 4 * 1024 * 1024
     #: Nesting of containers and tags in one message.
     max_depth: int = 64
+    #: Decimal digits of a bignum (tags 2, 3). 4,300 is Python's own int/str conversion limit
+    #: (``sys.int_info.default_max_str_digits``): any integer admitted here prints and parses
+    #: without error, and integer arithmetic on it stays cheap (about 1.8 KiB of bignum).
+    max_int_digits: int = 4300
+    #: Digits of a decimal fraction's mantissa (tag 4, and tag 41008). Building a ``Decimal``
+    #: from an integer is quadratic in its digits: 1,000 digits cost ~15 us, 4,300 ~0.3 ms,
+    #: 10,000 ~1.5 ms. 1,000 is far beyond money (SQL's 38) and Python's default precision (28).
+    max_decimal_digits: int = 1000
+    #: Largest exponent (either sign) of a decimal fraction: ``int(Decimal("1E+100000"))``
+    #: takes 0.3 s, so a tiny frame could cost the receiver that much; at 1,000 an admitted
+    #: decimal converts to an integer of at most ~2,000 digits.
+    max_decimal_exponent: int = 1000
+    #: What one frame may decode to, as a multiple of its CBOR body (plus 64 KiB for any
+    #: frame, so small messages never count): checked before decoding, and by our tags
+    #: (copies, columns, sets, ...) before they build anything. Ordinary data decodes to
+    #: 5-25x its CBOR; a body of one-byte empty maps would be ~72x, nested one-element arrays
+    #: ~98x. A frame over it is refused: the call it carries fails, naming this limit.
+    max_decoded_ratio: int = 32
     #: Admit only str and bytes as map keys and set members: keeps hash flooding (many colliding
     #: int keys) out of reach. Turn off only for trusted peers.
     strict_map_keys: bool = True
@@ -103,6 +121,13 @@ class Limits:
             raise ValueError("log_rate_per_minute must be at least 1")
         if not 4 <= self.max_depth <= 1000:
             raise ValueError("max_depth must be between 4 and 1000")
+        for name in ("max_int_digits", "max_decimal_digits", "max_decimal_exponent"):
+            if not 20 <= getattr(self, name) <= 1_000_000:
+                # 20 digits: every 64-bit integer; beyond a million, decoding is quadratic.
+                raise ValueError(f"{name} must be between 20 and 1,000,000")
+        if not 16 <= self.max_decoded_ratio <= 1024:
+            # Below 16x ordinary data (strings, records) would be refused.
+            raise ValueError("max_decoded_ratio must be between 16 and 1024")
         if self.attachment_threshold < 1024:
             # Below this, the bytes inside a bignum could be mistaken for an attachment.
             raise ValueError("attachment_threshold must be at least 1024 bytes")

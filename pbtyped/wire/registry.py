@@ -24,6 +24,10 @@ __all__ = ["Registry"]
 
 T = TypeVar("T", bound=type[Any])
 
+#: Most flags a plain ``enum.Flag`` may have to travel: every combination is built when it is
+#: registered (2**8 = 256 objects, once per process), so a peer never makes new ones.
+MAX_FLAGS = 8
+
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
 # Errors every connection understands: the framework's own failures, sent by name.
@@ -70,6 +74,8 @@ class Registry:
         positional = True
         if issubclass(cls, enum.Enum):
             fields: tuple[str, ...] = ()
+            if issubclass(cls, enum.Flag) and not issubclass(cls, int):
+                _build_combinations(cls)
         elif dataclasses.is_dataclass(cls):
             fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)
             if any(not f.init for f in dataclasses.fields(cls)):
@@ -167,6 +173,28 @@ class Registry:
         if not _NAME.match(name) or len(name) > 200:
             raise ValueError(f"invalid wire name {name!r}: use dotted identifiers")
         return name
+
+
+def _build_combinations(cls: type[enum.Flag]) -> None:
+    """Make (and so cache in the class) every combination of a plain Flag's flags.
+
+    ``Flag(value)`` caches each new combination in the class forever, and a plain Flag
+    compares by identity, so a combination cannot be built and then forgotten: the decoder
+    admits only values already cached, and this makes all of them exist.
+    """
+    flags = [m.value for m in cls.__members__.values() if _is_flag(m.value)]
+    if len(flags) > MAX_FLAGS:
+        raise TypeError(
+            f"{cls.__qualname__} has {len(flags)} flags: a plain Flag may have at most "
+            f"{MAX_FLAGS} to travel by copy (every combination is built once); derive it "
+            "from enum.IntFlag instead"
+        )
+    for combination in range(1 << len(flags)):
+        cls(sum(flag for i, flag in enumerate(flags) if combination >> i & 1))
+
+
+def _is_flag(value: Any) -> bool:
+    return type(value) is int and value > 0 and value & (value - 1) == 0
 
 
 def _default_name(cls: Any) -> str:

@@ -13,6 +13,7 @@ __all__ = [
     "COPY",
     "DECIMAL_TEXT",
     "ENUM",
+    "NATIVE_TAGS",
     "RECEIVER_REF",
     "SENDER_REF",
     "STREAM",
@@ -41,6 +42,10 @@ DECIMAL_TEXT = 41008
 #: to a peer whose Hello lists the "columns" feature; see ``columns.py``).
 COLUMNS = 41009
 
-#: Standard tags decoded by cbor2 itself that we admit: date/time (0, 1, 100, 1004),
+#: Standard tags we admit: date/time (0, 1, 100, 1004),
 #: bignums (2, 3), decimal fractions (4), UUID (37), sets (258).
 BUILTIN_TAGS = frozenset({0, 1, 2, 3, 4, 37, 100, 258, 1004})
+#: The standard tags cbor2 decodes by itself: each builds one small object from a bounded
+#: input (a date string cbor2 parses in linear time, a number, 16 bytes). Bignums, decimals
+#: and sets are ours (``decoding.py``): they need bounds before cbor2 would do any work.
+NATIVE_TAGS = frozenset({0, 1, 37, 100, 1004})

@@ -389,7 +389,8 @@ def test_non_utf8_text_closes() -> None:
         ),
         (
             cbor2.dumps(cbor2.CBORTag(258, [1, 2])),
-            "error decoding set: set element must be a text string or byte string, not int",
+            "error decoding semantic tag 258 (set element must be a text string or byte "
+            "string, not int (Limits.strict_map_keys))",
         ),
     ],
     ids=["int map key", "set of ints"],

@@ -1,0 +1,365 @@
+"""What a CBOR body can decode to, bounded before decoding it (``Limits.max_decoded_ratio``).
+
+cbor2 builds lists, dicts, strings and numbers in native code, with no callback we could use
+to stop it: a body of one-byte empty maps (``[{}, {}, ...]``) becomes ~72x its size in Python
+objects, nested one-element arrays ~98x. So the bytes are weighed first, in two steps:
+
+- ``fast_bound``: every byte is charged ``BASE`` (what the costliest scalar takes per byte,
+  its slot in a list included), and each byte that *could* be the head of something costlier
+  (a container, a tag, a small negative int, a simple value) is charged the difference too,
+  counted in native code with ``bytes.translate``/``count``. It over-counts (the bytes inside
+  strings are charged as if they were heads) but costs ~1 ns a byte, and ordinary frames pass.
+- ``exact_bound``: only when the fast bound is over budget, a walk over the item heads in
+  Python (linear: one step per item, string contents skipped) sums what each item will cost.
+
+Both give an upper bound of what cbor2 allocates, in bytes as ``tracemalloc`` counts them
+(CPython 3.11+, 64-bit); our own tags charge what they build separately (``DecodeState``).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ALLOWANCE",
+    "BASE",
+    "BYTES_COST",
+    "DATE_COST",
+    "DECIMAL_COST",
+    "DENSEST",
+    "INT_COST",
+    "LIST_COST",
+    "READ_AHEAD",
+    "SLOT",
+    "TINY",
+    "TUPLE_COST",
+    "array_cost",
+    "budget_for",
+    "exact_bound",
+    "fast_bound",
+    "int_cost",
+    "message_items",
+    "object_cost",
+    "set_cost",
+    "text_cost",
+]
+
+#: Any frame may decode to this much beyond ``max_decoded_ratio`` times its body (a short
+#: message's objects weigh more than its few bytes: a 3-byte FINISH is a 72-byte list).
+ALLOWANCE = 64 * 1024
+#: cbor2 reads a string whose head claims more bytes than the body holds into a buffer of up
+#: to this much before it fails (a malformed frame: the connection is closed).
+READ_AHEAD = 64 * 1024
+#: One item's slot in its list: 8 bytes, plus the list's growth (at most 1/8 more). The
+#: exact walk charges each list its real capacity instead.
+SLOT = 9
+#: An int beyond the small-int cache (up to 64 bits; bignums charge their digits).
+INT_COST = 36
+#: A bytes object's header (the bytes themselves are added).
+BYTES_COST = 33
+#: A str's header: 49 for ASCII, up to 80 for other text (the text itself is added).
+ASCII_COST = 49
+TEXT_COST = 80
+#: An empty list; each slot it allocates adds 8.
+LIST_COST = 56
+#: An empty tuple header; each item adds 8.
+TUPLE_COST = 40
+#: A dict: empty, the first key table, and each entry (24 bytes and its index, up to twice
+#: that just after the table grew).
+DICT_COST = 64
+DICT_TABLE = 160
+DICT_ENTRY = 56
+#: What a dict entry costs beyond the slots its key and value were charged (its key pays it).
+KEY_ENTRY = DICT_ENTRY - 2 * SLOT
+#: cbor2's CBORSimpleValue (not cached), a float.
+SIMPLE_COST = 40
+FLOAT_COST = 24
+#: A datetime with its timezone, or a UUID (what cbor2 builds for tags 0, 1, 37; a date is 32).
+DATE_COST = 80
+#: A Decimal (its digits are added, ~1 byte per 2 digits).
+DECIMAL_COST = 104
+#: Every byte is charged at least this: one slot in a list (every item has at least a
+#: byte). What an item costs beyond it is charged to its head's byte (``_head_extra``).
+BASE = SLOT
+#: Below this many bytes a body cannot exceed the budget whatever it holds (nested
+#: one-element arrays or maps, the densest CBOR, cost ~97 bytes per byte).
+DENSEST = 128
+#: Bodies this small are never weighed: at the densest they fit the allowance.
+TINY = ALLOWANCE // DENSEST
+
+# Tags cbor2 decodes itself, and what each builds (our own tags charge in DecodeState).
+_NATIVE_TAG_COST = {0: DATE_COST, 1: DATE_COST, 37: DATE_COST, 100: 32, 1004: 32}
+
+
+def budget_for(body_size: int, ratio: int) -> int:
+    """Bytes a body of ``body_size`` bytes may decode to (its own copy made to decode it
+    included: the codec decodes a copy that closes it with an end marker)."""
+    return ratio * body_size + ALLOWANCE - body_size
+
+
+def object_cost(fields: int) -> int:
+    """A registered dataclass instance of ``fields`` fields, as built by its ``__init__``."""
+    return 64 + 16 * fields
+
+
+def set_cost(members: int) -> int:
+    """A set of ``members`` members: a 216-byte set, its table growing x4 (16 bytes a slot)."""
+    return 216 + 64 * members
+
+
+def _list_capacity(n: int) -> int:
+    """Slots cbor2's list of ``n`` items allocates (it appends: CPython's growth rule)."""
+    allocated = size = 0
+    while size < n:
+        size += 1
+        if size > allocated:
+            allocated = (size + (size >> 3) + 6) & ~3
+    return allocated
+
+
+_CAPACITY = [_list_capacity(n) for n in range(256)]
+
+
+def _array_cost(n: int) -> int:
+    return LIST_COST + 8 * (_CAPACITY[n] if n < 256 else n + (n >> 3) + 8)
+
+
+def array_cost(n: int) -> int:
+    """What ``exact_bound`` charges for an array of ``n`` items (our tags give it back once
+    the array they were handed is freed)."""
+    return _array_cost(n)
+
+
+def text_cost(text: str) -> int:
+    """At most what ``exact_bound`` charged for ``text`` (never more: safe to give back)."""
+    if len(text) < 2:
+        return 0
+    return (ASCII_COST if text.isascii() else TEXT_COST) + len(text)
+
+
+def int_cost(number: int) -> int:
+    """At most what was charged for an int (never more: safe to give back)."""
+    return INT_COST if not -5 <= number <= 256 else 0
+
+
+def _map_cost(n: int) -> int:
+    return DICT_COST + (DICT_TABLE + DICT_ENTRY * n if n else 0)
+
+
+def _head_extra(byte: int) -> int:
+    """The most an item whose head starts with ``byte`` may cost beyond ``BASE`` for each of
+    its own bytes (its head, and its contents if it is a string), its slot in a list included.
+
+    Containers pay here what their items' own bytes do not: a list its spare capacity, a dict
+    its entries beyond the two slots its key and value were charged.
+    """
+    major, info = byte >> 5, byte & 0x1F
+    if info > 27:
+        return 0  # indefinite lengths and reserved values: the decoder refuses them
+    short = info < 24
+    head = 1 if short else 1 + (1 << (info - 24))
+    if major < 2:
+        cached = (info < 24 or (info == 24 and major == 0)) and (major == 0 or info < 5)
+        cost = 0 if cached else INT_COST
+    elif major < 4:
+        return _string_extra(major, info, head)
+    elif major == 4:
+        spare = 8 * (_CAPACITY[info] - info) if short else 64  # long: 1/8 per item, paid
+        cost = LIST_COST + spare
+    elif major == 5:
+        # A long head's entries are paid by their keys (``_string_extra``).
+        cost = _map_cost(info) - 2 * SLOT * info if short else DICT_COST + DICT_TABLE
+    elif major == 6:
+        cost = max((c for t, c in _NATIVE_TAG_COST.items() if head_of(t)[0] == byte), default=0)
+        return max(0, cost - BASE * head)  # a tag has no slot: its content has
+    else:
+        cost = SIMPLE_COST if info < 20 or info == 24 else FLOAT_COST if info > 24 else 0
+    return max(0, cost + SLOT - BASE * head)
+
+
+def _string_extra(major: int, info: int, head: int) -> int:
+    """Strings: the shortest costs the most per byte. Each also pays a dict entry beyond two
+    slots, in case it is a key (only str and bytes may be, under ``strict_map_keys``). Text
+    is charged as ASCII: a non-ASCII string holds a byte >= 0x80, itself charged more than
+    the difference (as a container, tag or simple value head)."""
+    header = BYTES_COST if major == 2 else ASCII_COST
+    worst = 0
+    for length in [info] if info < 24 else [0, 1, 2, 3, 4]:
+        own = header + length if length > 1 else 0  # empty and one-character ones are cached
+        worst = max(worst, own + KEY_ENTRY + SLOT - BASE * (head + length))
+    return worst
+
+
+def head_of(number: int) -> bytes:
+    """The head of a tag ``number`` (its first byte says how long it is)."""
+    if number < 24:
+        return bytes([0xC0 | number])
+    width = 1 if number < 0x100 else 2 if number < 0x10000 else 4
+    return bytes([0xD8 + width.bit_length() - 1]) + number.to_bytes(width, "big")
+
+
+def _classes() -> tuple[bytes, tuple[tuple[bytes, int], ...]]:
+    """A translation table mapping each byte to a class, and each class's extra cost."""
+    # Rounded up to powers of two: a handful of classes, so a handful of ``count`` passes.
+    extras = [1 << (e - 1).bit_length() if e > 0 else 0 for e in map(_head_extra, range(256))]
+    levels = sorted({e for e in extras if e})
+    table = bytes(levels.index(e) + 1 if e else 0 for e in extras)
+    return table, tuple((bytes([i + 1]), level) for i, level in enumerate(levels))
+
+
+_TABLE, _LEVELS = _classes()
+
+
+def fast_bound(body: bytes, strict_keys: bool = True) -> int:
+    """An upper bound of what cbor2 builds from ``body``, in native-speed passes (only while
+    map keys are strings: an int key of one byte could not pay its dict entry)."""
+    if len(body) <= TINY or not strict_keys:
+        return len(body) * DENSEST
+    classes = body.translate(_TABLE)
+    return BASE * len(body) + sum(classes.count(c) * extra for c, extra in _LEVELS)
+
+
+def _short_item(byte: int) -> tuple[int, int]:
+    """(cost, bytes) of an item whose size its first byte tells (0, 0 for the others: long
+    strings and containers). Short text is charged as if it were not ASCII (no check per
+    string); numbers and tags with a long head at the most their head allows."""
+    major, info = byte >> 5, byte & 0x1F
+    if 24 <= info <= 27 and major in (0, 1, 6, 7):
+        size = 2 + (1 << (info - 24)) - 1
+        if major == 6:
+            numbers = range(24, 256) if info == 24 else range(256, 65536) if info == 25 else ()
+            return max((_NATIVE_TAG_COST.get(n, 0) for n in numbers), default=0), size
+        if major == 7:
+            return (SIMPLE_COST if info == 24 else FLOAT_COST), size
+        return (0 if major == 0 and info == 24 else INT_COST), size
+    if info >= 24:
+        return 0, 0
+    if major == 0:
+        return 0, 1
+    if major == 1:
+        return (INT_COST if info > 4 else 0), 1
+    if major == 2:
+        return (BYTES_COST + info if info > 1 else 0), 1 + info
+    if major == 3:
+        return (TEXT_COST + info if info > 1 else 0), 1 + info
+    if major == 4:
+        return _array_cost(info), 1
+    if major == 5:
+        return _map_cost(info), 1
+    if major == 6:
+        return _NATIVE_TAG_COST.get(info, 0), 1
+    return (SIMPLE_COST if info < 20 else 0), 1
+
+
+_SHORT = tuple(map(_short_item, range(256)))
+_SHORT_COST = tuple(cost for cost, _ in _SHORT)
+_SHORT_SIZE = tuple(size for _, size in _SHORT)
+
+
+def exact_bound(body: bytes, budget: int) -> int:
+    """What cbor2 builds from ``body``, item by item (stops early once over ``budget``).
+
+    A walk over the heads in order: for well-formed CBOR the heads follow one another, each
+    string's contents skipped; a malformed body stops the walk where cbor2 would stop too.
+    Lists are charged their capacity (their items' slots), dicts their entries. One-byte
+    heads (most items) take one table lookup each.
+    """
+    cost, pos, end = 0, 0, len(body)
+    costs, sizes = _SHORT_COST, _SHORT_SIZE
+    while 0 <= pos < end and cost <= budget:
+        stop = min(end, pos + 4096)  # then see whether the budget is spent already
+        while pos < stop:
+            byte = body[pos]
+            size = sizes[byte]
+            if size:
+                cost += costs[byte]
+                pos += size
+                continue
+            cost, pos = _long_item(body, pos, cost)
+            if pos < 0:
+                break  # indefinite length or reserved: the decoder refuses the frame
+    return cost
+
+
+def _long_item(body: bytes, pos: int, cost: int) -> tuple[int, int]:
+    """Charge the item at ``pos``, whose head holds its argument in 1-8 more bytes."""
+    byte = body[pos]
+    major, info = byte >> 5, byte & 0x1F
+    if info > 27:
+        return cost, -1
+    width = 1 << (info - 24)
+    arg = int.from_bytes(body[pos + 1 : pos + 1 + width], "big")
+    pos += 1 + width
+    if major == 0:
+        cost += INT_COST if arg > 256 else 0
+    elif major == 1:
+        cost += INT_COST if arg > 4 else 0
+    elif major == 2:
+        cost += BYTES_COST + arg if arg > 1 else 0
+        pos += arg
+    elif major == 3:
+        if arg > 1:
+            cost += (ASCII_COST if body[pos : pos + arg].isascii() else TEXT_COST) + arg
+        pos += arg
+    elif major == 4:
+        cost += _array_cost(arg)
+    elif major == 5:
+        cost += _map_cost(arg)
+    elif major == 6:
+        cost += _NATIVE_TAG_COST.get(arg, 0)
+    elif info == 24:
+        cost += SIMPLE_COST
+    else:
+        cost += FLOAT_COST
+    return cost, pos
+
+
+def message_items(body: bytes, most: int = 8) -> list[tuple[int, int, int]] | None:
+    """``(start, end, major type)`` of each item of a body that is an array of at most
+    ``most`` items (a message), None for any other body: a walk over the heads, no object."""
+    if not body or body[0] >> 5 != 4:
+        return None
+    count, pos = _head(body, 0)
+    if not 0 <= count <= most:
+        return None
+    items = []
+    for _ in range(count):
+        end = _skip(body, pos)
+        if end < 0:
+            return None
+        items.append((pos, end, body[pos] >> 5))
+        pos = end
+    return items if pos == len(body) else None
+
+
+def _head(body: bytes, pos: int) -> tuple[int, int]:
+    """The argument of the head at ``pos`` and where the head ends; (-1, -1) if malformed."""
+    info = body[pos] & 0x1F
+    if info < 24:
+        return info, pos + 1
+    if info > 27:
+        return -1, -1
+    end = pos + 1 + (1 << (info - 24))
+    if end > len(body):
+        return -1, -1
+    return int.from_bytes(body[pos + 1 : end], "big"), end
+
+
+def _skip(body: bytes, pos: int) -> int:
+    """Where the item at ``pos`` ends (-1 if the body ends first or is malformed)."""
+    pending, end = 1, len(body)
+    while pending:
+        if pos >= end:
+            return -1
+        major = body[pos] >> 5
+        arg, pos = _head(body, pos)
+        if pos < 0:
+            return -1
+        pending -= 1
+        if major == 2 or major == 3:
+            pos += arg
+        elif major == 4:
+            pending += arg
+        elif major == 5:
+            pending += 2 * arg
+        elif major == 6:
+            pending += 1
+    return pos if pos <= end else -1
