@@ -27,14 +27,10 @@ from .show import show
 if TYPE_CHECKING:
     from .codec import ReferenceHooks
 
-__all__ = ["REFERENCE_COST", "REFUSED", "DecodeState", "Refused", "TagDecoders"]
+__all__ = ["REFUSED", "DecodeState", "Refused", "TagDecoders"]
 
 Decoder = Callable[[Any, bool], Any]
 
-#: What one reference the peer sends is charged to the frame's budget, once per id in a frame:
-#: the broker builds a proxy and a weak entry for each id (~240 bytes, ``protocol/tables.py``),
-#: and this frame's set of ids met holds it once more (~30 bytes).
-REFERENCE_COST = 288
 #: An IntFlag pseudo-member built for a combination of flags (an int with its attributes).
 FLAG_COST = 330
 
@@ -78,8 +74,6 @@ class DecodeState:
         self._bound = 0  # what the scan charged for what cbor2 builds
         self._exact = False  # whether that is the exact bound (or the fast one)
         self.unknown_tag = 0  # the last tag number looked up and not admitted
-        # Reference ids met in this frame: one proxy per id, so a repeated id is charged once.
-        self._seen_refs: set[int] | None = None
         self._int_ceiling = _power_of_ten(limits.max_int_digits)
         self._int_bytes = (self._int_ceiling.bit_length() + 7) // 8
         self._decimal_ceiling = _power_of_ten(limits.max_decimal_digits)
@@ -88,7 +82,6 @@ class DecodeState:
         """Reset for a new frame; False (and a refusal) if cbor2 alone would build more from
         ``body`` than ``Limits.max_decoded_ratio`` allows: it must not be decoded then."""
         self.problem = None
-        self._seen_refs = None
         self.attachments = attachments
         self.attachments_left = len(attachments)
         self._body = body
@@ -295,14 +288,10 @@ class DecodeState:
         return built
 
     def sender_ref(self, value: Any, immutable: bool) -> Any:
-        seen = self._seen_refs
-        if seen is None:
-            seen = self._seen_refs = set()
-        if type(value) is not int or value not in seen:  # an id met again builds nothing
-            if not self.charge(REFERENCE_COST, "reference"):
-                return REFUSED
-            if type(value) is int:
-                seen.add(value)
+        # Not charged to the frame's budget: a proxy (~270 bytes) is more than 32 times its
+        # 6-byte tag, so a ratio would refuse any message of a few hundred new references.
+        # References have their own bound, ``Limits.max_imports`` per connection, which the
+        # import table enforces as it makes each proxy.
         return self._reference(value, sender=True)
 
     def receiver_ref(self, value: Any, immutable: bool) -> Any:

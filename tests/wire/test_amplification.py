@@ -482,8 +482,10 @@ def test_nested_one_element_arrays() -> None:
 
 
 def test_many_distinct_sender_references() -> None:
-    """Attack: 100,000 distinct SENDER_REF ids in one call (125x with the broker's proxies):
-    the codec charges each reference before asking the broker for it."""
+    """Attack: 100,000 distinct SENDER_REF ids in one call (125x with the broker's proxies).
+    The codec asks the broker for each (the import table bounds them by ``max_imports`` and
+    costs ~270 bytes each: tests/protocol/test_table_costs.py); what the codec itself builds
+    around them stays within the frame's budget."""
     calls = 0
 
     class Counting(StubRefs):
@@ -498,10 +500,8 @@ def test_many_distinct_sender_references() -> None:
     peak = peak_memory(decode(codec, body))
     assert peak <= worst_case(body)
     _message, problem = codec.decode(body)
-    assert problem is not None
-    assert "Limits.max_decoded_ratio" in problem
-    budget = sizes.budget_for(len(body), LIMITS.max_decoded_ratio)
-    assert calls <= 2 * budget // 256  # two decodes: each stops once its budget is spent
+    assert problem is None
+    assert calls == 200_000  # two decodes, each asking once per reference
 
 
 # -- IntFlag and other caches a peer could fill (row 13) ------------------------------------
