@@ -78,11 +78,13 @@ def assert_linear_cpu(
     small: int,
     large: int,
     *,
-    slack: float = 3.0,
+    slack: float = 5.0,
 ) -> tuple[Cost, Cost]:
     """Measure ``make(n)`` -> (run, bytes) at two sizes; fail if CPU per byte grows by more
     than ``slack`` from the small to the large one (linear cost keeps it near 1; a quadratic
-    one multiplies it by ``large / small``, so pick sizes at least 16x apart)."""
+    one multiplies it by ``large / small``, so pick sizes at least 16x apart). The slack is
+    wide on purpose: caches and a busy machine move the ratio of a linear cost to 2 or 3,
+    and a test that fails on noise would be read as noise when it fails for real."""
     assert large >= 16 * small, "sizes too close to tell linear from quadratic"
     costs = []
     for n in (small, large):
