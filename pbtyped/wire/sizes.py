@@ -259,7 +259,8 @@ def fast_bound(body: bytes, strict_keys: bool = True) -> int:
 
 
 class _Rest:
-    """The fast bound of the bytes a walk has not reached yet, kept as the walk moves on.
+    """The fast bound of the bytes a walk has not reached yet, wherever it stands (at or
+    past where this was made), each look counting at most one chunk.
 
     Sound wherever the walk stands, since it stands between items: the items whose heads
     lie ahead own the bytes ahead (heads, arguments, string contents), so the fast bound's
@@ -270,17 +271,25 @@ class _Rest:
 
     def __init__(self, body: bytes, pos: int = 0) -> None:
         self._classes = body.translate(_TABLE)
-        self._end = len(body)
-        self._pos = min(pos, self._end)
-        self._counts = _counts(self._classes, self._pos, self._end)
+        end = self._end = len(body)
+        # Counts from each chunk's start to the end, so that each look counts one part chunk.
+        self._chunk = chunk = max(4096, (end - pos) // 64)
+        first = -(-pos // chunk)
+        self._first = first
+        tails: list[list[int]] = [[0] * len(_CLASS_BYTES)]
+        for start in reversed(range(first * chunk, end, chunk)):
+            part = _counts(self._classes, start, min(end, start + chunk))
+            tails.append([a + b for a, b in zip(part, tails[-1], strict=True)])
+        self._tails = tails[::-1]  # self._tails[j - first]: from chunk j on
 
     def after(self, pos: int) -> int:
-        """The fast bound of ``body[pos:]`` (``pos`` never moves back)."""
+        """The fast bound of ``body[pos:]`` (the same as ``fast_bound`` of it)."""
         pos = min(pos, self._end)
-        passed = _counts(self._classes, self._pos, pos)
-        self._counts = [n - m for n, m in zip(self._counts, passed, strict=True)]
-        self._pos = pos
-        return _charge(self._counts, self._end - pos)
+        j = max(self._first, -(-pos // self._chunk))
+        boundary = min(self._end, j * self._chunk)
+        head = _counts(self._classes, pos, boundary) if pos < boundary else [0] * len(_CLASS_BYTES)
+        tail = self._tails[min(j - self._first, len(self._tails) - 1)]
+        return _charge([a + b for a, b in zip(head, tail, strict=True)], self._end - pos)
 
 
 def _short_item(byte: int) -> tuple[int, int]:
@@ -468,15 +477,16 @@ class _Walk:
     def run(self, budget: int) -> Weight:
         """The bound; ``exact`` if the walk went through (or stopped once over budget)."""
         cost, pos, end = 0, 0, len(self._body)
-        stretch = 256  # a first look, to see whether repeats carry the walk
+        stretch, due = 256, 0  # a first look, to see whether repeats carry the walk
         while 0 <= pos < end and cost <= budget:
-            if pos and self._fast:
+            if pos >= due and self._fast:
                 if self._rest is None and 2 * self._repeats.skipped < pos:
                     self._rest = _Rest(self._body, pos)
                 if self._rest is not None:
-                    bound = cost + self._rest.after(pos)
-                    if bound <= budget:
-                        return Weight(bound, False)
+                    rest = self._rest.after(pos)
+                    if cost + rest <= budget:
+                        return Weight(cost + rest, False)
+                    due = pos + pos // 2  # a few looks: walks at most half again too far
             cost, pos = self._stretch(cost, pos, min(end, pos + stretch))
             stretch = 4096  # then see whether the budget is spent already
         return Weight(cost, True)

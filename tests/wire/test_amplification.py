@@ -558,6 +558,15 @@ def test_repeats_are_charged_what_the_walk_charges_in_damaged_bodies(
     assert [sizes.exact_bound(body, 1 << 100) for body in bodies] == walked
 
 
+def test_the_fast_bound_of_what_the_walk_has_left_is_that_of_a_body_of_its_own() -> None:
+    rng = random.Random(11)
+    body = bytes(rng.choice(b"\x00\x61\x65\x84\xa3\x30\xfb\xff") for _ in range(300_000))
+    for made in (0, 1, 257, 4096, 100_000):
+        rest = sizes._Rest(body, made)
+        for pos in [*sorted(rng.choices(range(made, len(body) - sizes.TINY), k=8)), made]:
+            assert rest.after(pos) == sizes.fast_bound(body[pos:])
+
+
 def test_lists_of_records_are_weighed_through_their_repeats() -> None:
     """A list of records alike (a few runs: the widths of their numbers change) is walked
     exactly, most of it at native speed."""
