@@ -417,7 +417,7 @@ class _Repeats:
     def skip(self, pos: int, items: int, cost: int) -> tuple[int, int]:
         """Walk the ``items`` elements of the array at ``pos`` while they repeat: ``cost``
         plus theirs, and where the walk goes on (item by item)."""
-        tries = 2 if items >= RUN_ITEMS else 0  # each try is paid for by 4 repeats found
+        tries = 8 if items >= RUN_ITEMS else 0  # and one more for every 8 repeats found
         while tries > 0 and items > 1:
             found = _pattern(self._body, pos)
             if found is None:
@@ -430,7 +430,7 @@ class _Repeats:
             pos += (more + 1) * size
             self.skipped += more * size
             items -= more + 1
-            tries += more // 4 - 1
+            tries += more // 8 - 1
         return cost, pos
 
 
