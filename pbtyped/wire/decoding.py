@@ -91,18 +91,15 @@ class DecodeState:
             self._bound, self._exact = sizes.DENSEST * len(body), False
             self.budget = budget - self._bound
             return True
-        self._bound = sizes.fast_bound(body, self.limits.strict_map_keys)
-        self._exact = self._bound > budget
-        if self._exact:  # odd or hostile frames only
-            self._bound = sizes.exact_bound(body, budget)
-            if self._bound > budget:
-                self.refuse(
-                    f"a message of {len(body)} bytes that decodes to more than {ratio}x its "
-                    "size (mostly empty or tiny containers; raise Limits.max_decoded_ratio "
-                    "on this side to admit it)"
-                )
-                self.budget = sizes.ALLOWANCE  # for the message's small items alone
-                return False
+        self._bound, self._exact = sizes.weigh(body, budget, self.limits.strict_map_keys)
+        if self._bound > budget:  # odd or hostile frames only: walked through
+            self.refuse(
+                f"a message of {len(body)} bytes that decodes to more than {ratio}x its "
+                "size (mostly empty or tiny containers; raise Limits.max_decoded_ratio "
+                "on this side to admit it)"
+            )
+            self.budget = sizes.ALLOWANCE  # for the message's small items alone
+            return False
         self.budget = budget - self._bound
         return True
 
@@ -127,7 +124,7 @@ class DecodeState:
         self.budget -= cost
         if self.budget >= 0:
             return True
-        if not self._exact:  # the fast bound over-counts: weigh what cbor2 built exactly
+        if not self._exact:  # the bound over-counts: weigh what cbor2 built exactly
             self._exact = True
             exact = sizes.exact_bound(self._body, self._bound)
             self.budget += self._bound - exact

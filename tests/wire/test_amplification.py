@@ -23,6 +23,7 @@ import dataclasses
 import decimal
 import enum
 import gc
+import random
 import tracemalloc
 from collections.abc import Callable
 from typing import Any
@@ -144,6 +145,39 @@ def columns_of(cell: bytes, size: int) -> bytes:
     return tag(tags.COLUMNS, array([text("P"), array([column, column])]))
 
 
+def ordinary_records(size: int) -> bytes:
+    """COPY records of a float and a list (fast bound over budget, exact ~12x): the walk
+    that weighs them may stop before their end."""
+    return repeat(
+        lambda i: tag(
+            tags.COPY, array([text("P"), array([b"\xfb" + bytes(8), array([uint(i)] * 4)])])
+        ),
+        size,
+    )
+
+
+def long_map(size: int) -> bytes:
+    """One map of distinct two-byte keys, its head long (its entries are not counted in it)."""
+    entries = max(1, size // 4)
+    return head(5, entries) + b"".join(
+        b"\x42" + i.to_bytes(2, "big") + b"\x00" for i in range(entries)
+    )
+
+
+def unlike_elements(size: int) -> bytes:
+    """Long arrays of 16 elements, each of another kind than the one before: every try to
+    find repeats fails at once."""
+    return repeat(head(4, 16) + b"\x00\x18\x20" * 8, size)
+
+
+def repeats_of_four(size: int) -> bytes:
+    """One long array of wide elements (16 heads) in runs of five that differ only in their
+    last head: each try to find repeats finds four, then fails on the last slice."""
+    alike, unlike = b"\x8f" + b"\x00" * 15, b"\x8f" + b"\x00" * 14 + b"\x18\x20"
+    runs = max(1, size // (5 * 33))
+    return head(4, 10 * runs) + (alike * 5 + unlike * 5) * runs
+
+
 #: Hostile payloads, each a function of the size in bytes it should take.
 PAYLOADS: dict[str, Callable[[int], bytes]] = {
     "empty maps": lambda n: repeat(b"\xa0", n),
@@ -183,6 +217,17 @@ PAYLOADS: dict[str, Callable[[int], bytes]] = {
     "ATTACHMENT of nothing": lambda n: repeat(tag(tags.ATTACHMENT, b"\x82\x00\x00"), n),
     "DECIMAL_TEXT": lambda n: repeat(tag(tags.DECIMAL_TEXT, text("-0")), n),
     "refused tags": lambda n: repeat(tag(28, b"\x00"), n),
+    "long-head empty maps": lambda n: repeat(b"\xb8\x00", n),
+    "long-head one-entry maps": lambda n: repeat(b"\xb8\x01\x60\x00", n),
+    "a long map of distinct keys": long_map,
+    "ordinary records, then empty maps": lambda n: array(
+        [ordinary_records(n // 2), repeat(b"\xa0", n // 2)]
+    ),
+    "long arrays of unlike elements": unlike_elements,
+    "repeats of four": repeats_of_four,
+    "empty maps, then ordinary records": lambda n: array(
+        [repeat(b"\xa0", n // 2), ordinary_records(n // 2)]
+    ),
 }
 
 #: Where each message kind carries a value a peer chooses (docs/protocol.md).
@@ -437,6 +482,113 @@ def test_a_frame_of_empty_maps_is_refused_before_it_is_built() -> None:
     message, problem = make_codec(Limits(max_decoded_ratio=80)).decode(body)
     assert problem is None
     assert len(message[4][0]) == LARGE
+
+
+@pytest.mark.parametrize("size", [SMALL, LARGE])
+@pytest.mark.parametrize("payload", list(PAYLOADS))
+def test_weighing_never_charges_less_than_the_walk(payload: str, size: int) -> None:
+    """However it stops (fast bound, a walked prefix plus the fast bound of the rest, or
+    the whole walk), ``weigh`` says at least what the exact walk charges."""
+    body = KINDS["CALL"](PAYLOADS[payload](size))
+    budget = sizes.budget_for(len(body), LIMITS.max_decoded_ratio)
+    weight = sizes.weigh(body, budget)
+    exact = sizes.exact_bound(body, 1 << 100)
+    if weight.bound <= budget:
+        assert weight.bound >= exact
+        assert weight.bound == exact or not weight.exact
+    else:  # the walk stopped once over budget
+        assert weight.exact
+        assert exact > budget
+
+
+def mixed_records(count: int) -> bytes:
+    """Records whose fast bound is over budget, each unlike the one before (no repeats)."""
+    return array(
+        [
+            tag(
+                tags.COPY,
+                array([text("P"), array([b"\xfb" + bytes(8), array([uint(i)] * (i % 5))])]),
+            )
+            for i in range(count)
+        ]
+    )
+
+
+def test_records_unlike_each_other_are_walked_only_in_part() -> None:
+    """The walk takes the fast bound for the rest as soon as what it has walked plus that
+    fits the budget, and the frame decodes."""
+    body = KINDS["RETURN"](mixed_records(6000))
+    budget = sizes.budget_for(len(body), LIMITS.max_decoded_ratio)
+    assert sizes.fast_bound(body) > budget
+    weight = sizes.weigh(body, budget)
+    assert not weight.exact
+    assert sizes.exact_bound(body, budget) <= weight.bound <= budget
+    _message, problem = make_codec().decode(body)
+    assert problem is None
+
+
+@pytest.mark.parametrize(
+    "body", [ordinary_records(LARGE), mixed_records(2000), repeats_of_four(LARGE)]
+)
+def test_repeats_are_charged_what_the_walk_charges(
+    body: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Elements found to repeat are charged exactly what the walk, item by item, charges."""
+    body = KINDS["RETURN"](body)
+    walked = sizes.exact_bound(body, 1 << 100)
+    monkeypatch.setattr(sizes, "RUN_ITEMS", 1 << 62)  # no repeats looked for
+    assert sizes.exact_bound(body, 1 << 100) == walked
+
+
+def test_repeats_are_charged_what_the_walk_charges_in_damaged_bodies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The same for lists of records with a few bytes changed anywhere (heads, lengths,
+    contents): repeats found or not, the charge is the walk's."""
+    rng = random.Random(10)
+    bodies = []
+    for base in (ordinary_records(SMALL), mixed_records(200), repeats_of_four(SMALL)):
+        for _ in range(200):
+            damaged = bytearray(KINDS["RETURN"](base))
+            for _ in range(rng.randint(1, 8)):
+                damaged[rng.randrange(len(damaged))] = rng.randrange(256)
+            bodies.append(bytes(damaged))
+    walked = [sizes.exact_bound(body, 1 << 100) for body in bodies]
+    monkeypatch.setattr(sizes, "RUN_ITEMS", 1 << 62)
+    assert [sizes.exact_bound(body, 1 << 100) for body in bodies] == walked
+
+
+def test_the_fast_bound_of_what_the_walk_has_left_is_that_of_a_body_of_its_own() -> None:
+    rng = random.Random(11)
+    body = bytes(rng.choice(b"\x00\x61\x65\x84\xa3\x30\xfb\xff") for _ in range(300_000))
+    for made in (0, 1, 257, 4096, 100_000):
+        rest = sizes._Rest(body, made)
+        for pos in [*sorted(rng.choices(range(made, len(body) - sizes.TINY), k=8)), made]:
+            assert rest.after(pos) == sizes.fast_bound(body[pos:])
+
+
+def test_lists_of_records_are_weighed_through_their_repeats() -> None:
+    """A list of records alike (a few runs: the widths of their numbers change) is walked
+    exactly, most of it at native speed."""
+    codec = make_codec()
+    body = codec.encode([2, 7, [Pair(i * 0.5, [i, i + 1, i + 2]) for i in range(5000)]])[8:]
+    budget = sizes.budget_for(len(body), LIMITS.max_decoded_ratio)
+    walk = sizes._Walk(body, True)
+    assert walk.run(budget) == (sizes.exact_bound(body, 1 << 100), True)
+    assert walk._repeats.skipped > 0.9 * len(body)
+
+
+def test_a_hostile_suffix_after_ordinary_records_is_refused() -> None:
+    """Attack: ordinary records first, so a walk that stops early would stop in them, then
+    empty maps: the fast bound of the rest still counts the maps, and the frame is refused
+    before cbor2 builds it."""
+    body = KINDS["CALL"](PAYLOADS["ordinary records, then empty maps"](LARGE))
+    peak = peak_memory(decode(make_codec(), body))
+    assert peak <= worst_case(body)
+    assert peak / len(body) < 4  # refused by the weighing: nothing was built
+    _message, problem = make_codec().decode(body)
+    assert problem is not None
+    assert "Limits.max_decoded_ratio" in problem
 
 
 def test_a_call_too_costly_to_decode_fails_alone() -> None:
