@@ -31,6 +31,9 @@ __all__ = ["REFUSED", "DecodeState", "Refused", "TagDecoders"]
 
 Decoder = Callable[[Any, bool], Any]
 
+_TINY = sizes.TINY
+_DENSEST = sizes.DENSEST
+
 #: An IntFlag pseudo-member built for a combination of flags (an int with its attributes).
 FLAG_COST = 330
 
@@ -74,6 +77,10 @@ class DecodeState:
         self._bound = 0  # what the scan charged for what cbor2 builds
         self._exact = False  # whether that is the exact bound (or the fast one)
         self.unknown_tag = 0  # the last tag number looked up and not admitted
+        # budget_for(size) - DENSEST * size, for the bodies never weighed: base + slope * size.
+        self._tiny_budget = sizes.budget_for(0, limits.max_decoded_ratio)
+        self._tiny_slope = sizes.budget_for(1, limits.max_decoded_ratio) - self._tiny_budget
+        self._tiny_slope -= _DENSEST
         self._int_ceiling = _power_of_ten(limits.max_int_digits)
         self._int_bytes = (self._int_ceiling.bit_length() + 7) // 8
         self._decimal_ceiling = _power_of_ten(limits.max_decimal_digits)
@@ -85,12 +92,13 @@ class DecodeState:
         self.attachments = attachments
         self.attachments_left = len(attachments)
         self._body = body
-        ratio = self.limits.max_decoded_ratio
-        budget = sizes.budget_for(len(body), ratio)
-        if len(body) <= sizes.TINY:  # most messages: whatever they hold, it fits
-            self._bound, self._exact = sizes.DENSEST * len(body), False
-            self.budget = budget - self._bound
+        size = len(body)
+        if size <= _TINY:  # most messages: whatever they hold, it fits (no call: hot path)
+            self._bound, self._exact = _DENSEST * size, False
+            self.budget = self._tiny_budget + self._tiny_slope * size
             return True
+        ratio = self.limits.max_decoded_ratio
+        budget = sizes.budget_for(size, ratio)
         self._bound, self._exact = sizes.weigh(body, budget, self.limits.strict_map_keys)
         if self._bound > budget:  # odd or hostile frames only: walked through
             self.refuse(
