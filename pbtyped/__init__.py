@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ._exceptions import (
     CallCancelled,
+    CallTimeout,
     ConnectionLost,
     DeadReferenceError,
     DecodeError,
@@ -35,6 +36,7 @@ from .wire.registry import Registry
 
 __all__ = [
     "CallCancelled",
+    "CallTimeout",
     "Client",
     "Connection",
     "ConnectionLost",

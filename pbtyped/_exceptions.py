@@ -3,12 +3,20 @@
 Each class says when it is raised and what to do about it. Errors that a remote peer caused
 (``RemoteProtocolError``) are kept apart from errors in how this process used the API
 (``LocalProtocolError``), and both apart from application errors (``Error`` subclasses).
+
+One ``except PbtypedError`` around a remote call catches every way it can fail: the remote
+method raised (``Error`` subclasses, ``RemoteError``), the line broke (``ConnectionLost``,
+``DeadReferenceError``), the time ran out (``CallTimeout``, also a ``TimeoutError``), a limit
+or a check refused it (``LimitExceeded``, ``ValidationError``, ``InsecureTypeError``...).
+Application errors stay catchable by their own class first. (An error class registered
+without deriving from ``Error``, say ``KeyError``, arrives as itself: catch it by name.)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "CallCancelled",
+    "CallTimeout",
     "ConnectionLost",
     "DeadReferenceError",
     "DecodeError",
@@ -31,7 +39,7 @@ class PbtypedError(Exception):
     """Base class of the framework's own errors (not of application errors)."""
 
 
-class Error(Exception):
+class Error(PbtypedError):
     """Base class for *expected* application errors that may cross the wire.
 
     Raise a subclass from a ``remote_*`` method to tell the caller something went wrong in a
@@ -106,6 +114,14 @@ class ConnectionLost(PbtypedError):
 
 class CallCancelled(PbtypedError):
     """The caller cancelled the call; sent by a callee whose work was stopped."""
+
+
+class CallTimeout(PbtypedError, TimeoutError):
+    """A call got no answer within its ``timeout=`` (``pb_timeout=`` on stubs).
+
+    The message names the method and the time. The peer was told to stop the work; whether
+    any of it ran is unknown. ``except TimeoutError`` catches it too.
+    """
 
 
 class UnauthorizedLogin(PbtypedError):

@@ -8,6 +8,7 @@ import pbtyped as pb
 
 RUNTIME_NAMES = {
     "CallCancelled",
+    "CallTimeout",
     "Client",
     "Connection",
     "ConnectionLost",
@@ -55,4 +56,7 @@ def test_exceptions_form_one_documented_hierarchy() -> None:
         assert issubclass(getattr(pb, name), pb.PbtypedError)
     assert issubclass(pb.RemoteProtocolError, pb.ProtocolError)
     assert issubclass(pb.LocalProtocolError, pb.ProtocolError)
-    assert not issubclass(pb.Error, pb.PbtypedError)  # application errors stay apart
+    # One except clause catches every failure of a remote call (issue 11).
+    assert issubclass(pb.Error, pb.PbtypedError)
+    assert issubclass(pb.CallTimeout, pb.PbtypedError)
+    assert issubclass(pb.CallTimeout, TimeoutError)

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from .._exceptions import (
     CallCancelled,
+    CallTimeout,
     ConnectionLost,
     DeadReferenceError,
     Error,
@@ -299,8 +300,16 @@ class Connection(asyncio.Protocol):
         ``timeout`` covers everything: waiting for a peer that is not reading, and the answer.
         """
         if timeout is not None:
-            async with asyncio.timeout(timeout):
-                return await self.call(ref, method, args, kwargs, None)
+            deadline = asyncio.timeout(timeout)
+            try:
+                async with deadline:
+                    return await self.call(ref, method, args, kwargs, None)
+            except TimeoutError:
+                if not deadline.expired():
+                    raise  # not ours: a TimeoutError the call itself ended with
+                raise CallTimeout(
+                    f"{method}() got no answer within {timeout} s; the peer was told to stop"
+                ) from None
         if self._writing_paused:
             await self._writable()  # the peer is not reading: do not buffer without bound
         transport = self._transport

@@ -48,7 +48,8 @@ class RemoteReference(ImportedReference):
     ) -> Any:
         """Like ``call_remote`` with explicit arguments and a ``timeout`` in seconds.
 
-        On timeout the peer is told to stop the work and TimeoutError is raised.
+        On timeout the peer is told to stop the work and CallTimeout (a TimeoutError naming
+        the method and the time) is raised.
         """
         return await self._connection.call(self, name, args, dict(kwargs or {}), timeout)
 

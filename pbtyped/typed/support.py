@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import NoSuchMethod, ValidationError
+from .._exceptions import CallTimeout, NoSuchMethod, ValidationError
 from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
 from ..runtime.reference import RemoteReference, Stub
 from ..wire.columns import Columns
@@ -232,8 +232,8 @@ async def invoke(
 ) -> Any:
     """Call ``name`` through a stub: over its connection, or directly if the object is ours.
 
-    After ``timeout`` seconds (None: no limit) the call raises TimeoutError; a remote peer is
-    told to stop the work, a local coroutine is cancelled.
+    After ``timeout`` seconds (None: no limit) the call raises CallTimeout (a TimeoutError);
+    a remote peer is told to stop the work, a local coroutine is cancelled.
     """
     target: Any = stub.pb_reference
     entry = spec.methods[name]
@@ -245,10 +245,16 @@ async def invoke(
         result = await target.call(name, args, kwargs, timeout=timeout)
     elif isinstance(target, Referenceable):
         # Our own object came back to us: call it here, through the same checks.
-        async with asyncio.timeout(timeout):
-            result = target.pb_dispatch(name, list(args), kwargs)
-            if inspect.isawaitable(result):
-                result = await result
+        deadline = asyncio.timeout(timeout)
+        try:
+            async with deadline:
+                result = target.pb_dispatch(name, list(args), kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            raise CallTimeout(f"{name}() did not finish within {timeout} s") from None
         if type(result) is Columns:  # marked for the wire by the skeleton
             result = list(result)
     else:
