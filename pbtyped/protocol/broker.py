@@ -465,7 +465,7 @@ class Broker:
         if problem is not None:
             return FailureReceived(
                 question_id=question_id,
-                error=InsecureTypeError(f"the answer could not be decoded: {problem}"),
+                error=self._codec.problem_error(f"the answer could not be decoded: {problem}"),
             )
         return AnswerReceived(question_id=question_id, value=value)
 
@@ -488,7 +488,8 @@ class Broker:
                 ),
             )
         if problem is not None:
-            return self._refuse_call(qid, InsecureTypeError(f"arguments refused: {problem}"))
+            error = self._codec.problem_error(f"arguments refused: {problem}")
+            return self._refuse_call(qid, error)
         self._owe_answer(qid)
         return CallReceived(question_id=qid, target=target, method=method, args=args, kwargs=kwargs)
 

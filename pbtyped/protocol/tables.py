@@ -13,7 +13,7 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .._exceptions import DecodeError, LimitExceeded, RemoteProtocolError
+from .._exceptions import LimitExceeded, RemoteProtocolError
 
 if TYPE_CHECKING:
     from .broker import ImportedReference
@@ -191,7 +191,7 @@ class ImportTable:
             self._settle(entry)  # the previous proxy died: its release is owed first
         # A reference whose release is not sent yet is still live for the peer: it counts.
         if len(self._refs) + len(self._released) >= self._max:
-            raise DecodeError(
+            raise LimitExceeded(
                 f"the peer sent more than {self._max} live references (Limits.max_imports)"
             )
         ref: ImportedReference = self._make(export_id)

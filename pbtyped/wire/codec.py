@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 import cbor2
 
-from .._exceptions import DecodeError, InsecureTypeError
+from .._exceptions import DecodeError, InsecureTypeError, PbtypedError
 from .decoding import REFUSED, DecodeState, Refused, TagDecoders
 from .encoding import EncoderTable
 from .frames import HEADER as _HEADER
@@ -130,6 +130,11 @@ class Codec:
         )
 
     # -- decoding -------------------------------------------------------------------------
+
+    @property
+    def problem_error(self) -> type[PbtypedError]:
+        """The class a call or answer fails with for the last ``decode``'s refusal."""
+        return self._state.problem_error
 
     def decode(self, body: bytes, attachments: bytes = b"") -> tuple[Any, str | None]:
         """Decode one frame body. Raises DecodeError when the frame itself is malformed.

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from enum import Enum, Flag
 from typing import TYPE_CHECKING, Any
 
-from .._exceptions import DecodeError
+from .._exceptions import DecodeError, InsecureTypeError, LimitExceeded, PbtypedError
 from . import sizes, tags
 from .columns import MIN_FIELDS, build_rows
 from .limits import Limits
@@ -68,6 +68,8 @@ class DecodeState:
         self._refs: Callable[[], ReferenceHooks | None] = weakref.ref(refs)
         self.limits = limits
         self.problem: str | None = None
+        #: What the call or answer carrying ``problem`` fails with.
+        self.problem_error: type[PbtypedError] = InsecureTypeError
         self.attachments: bytes = b""
         #: Bytes of the attachment section not yet named by an attachment tag.
         self.attachments_left = 0
@@ -89,6 +91,7 @@ class DecodeState:
         """Reset for a new frame; False (and a refusal) if cbor2 alone would build more from
         ``body`` than ``Limits.max_decoded_ratio`` allows: it must not be decoded then."""
         self.problem = None
+        self.problem_error = InsecureTypeError
         self.attachments = attachments
         self.attachments_left = len(attachments)
         self._body = body
@@ -115,10 +118,12 @@ class DecodeState:
         """Forget the frame (nothing of it stays alive between frames)."""
         self.attachments = self._body = b""
 
-    def refuse(self, why: str) -> Refused:
-        """Record a refused value (the first one wins) and return its placeholder."""
+    def refuse(self, why: str, error: type[PbtypedError] = InsecureTypeError) -> Refused:
+        """Record a refused value (the first one wins) and return its placeholder; ``error``
+        is the class the call or answer that carried it fails with."""
         if self.problem is None:
             self.problem = why
+            self.problem_error = error
         return REFUSED
 
     def refuse_tag(self, value: Any, immutable: bool) -> Refused:
@@ -312,6 +317,8 @@ class DecodeState:
             return refs.decode_receiver_ref(export_id)
         except DecodeError as exc:
             return self.refuse(str(exc))
+        except LimitExceeded as exc:  # Limits.max_imports: the limit's own error
+            return self.refuse(str(exc), LimitExceeded)
 
     # -- numbers: bounded before any work that grows faster than their size ----------------
 

@@ -379,11 +379,27 @@ def test_import_limit_refuses_that_call() -> None:
     args = [cbor2.CBORTag(tags.SENDER_REF, 1), cbor2.CBORTag(tags.SENDER_REF, 2)]
     assert broker.receive_data(msg(1, 1, [0, 0], "echo", args, {})) == []
     gc.collect()
+    why = "the peer sent more than 1 live references (Limits.max_imports)"
     assert decode_frames(broker.take_pending()) == [
-        refused(1, "the peer sent more than 1 live references (Limits.max_imports)"),
+        [3, 1, {"type": "pbtyped.LimitExceeded", "message": f"arguments refused: {why}",
+                "registered": True}],
         [5, 1, 1],
-    ]
+    ]  # fmt: skip
     assert broker.import_count == 0
+
+
+def test_import_limit_fails_an_answer_with_the_limits_own_error() -> None:
+    """Issue 11: a max_imports breach reached the caller as InsecureTypeError, though
+    LimitExceeded is the error that names a limit; an answer carrying one reference too many
+    now fails with it, as a call's arguments do."""
+    broker = open_broker(limits=Limits(max_imports=1))
+    root = broker.root_reference()
+    qid, _ = broker.send_call(root, "many", (), {})
+    refs = [cbor2.CBORTag(tags.SENDER_REF, 1), cbor2.CBORTag(tags.SENDER_REF, 2)]
+    [event] = broker.receive_data(msg(2, qid, refs))
+    assert isinstance(event, FailureReceived)
+    assert type(event.error) is LimitExceeded
+    assert "Limits.max_imports" in str(event.error)
 
 
 def test_unexported_hook_runs_on_release_and_on_close() -> None:

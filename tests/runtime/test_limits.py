@@ -188,7 +188,8 @@ def test_max_imports_refuses_that_call(run) -> None:
         ):
             root = await client.root()
             assert await root.call_remote("keep", [Worker(), Worker()]) == 2
-            with pytest.raises(pb.InsecureTypeError, match=r"Limits\.max_imports"):
+            # The limit's own error (issue 11: it arrived as InsecureTypeError).
+            with pytest.raises(pb.LimitExceeded, match=r"Limits\.max_imports"):
                 await root.call_remote("keep", [Worker(), Worker()])
 
     run(body)
