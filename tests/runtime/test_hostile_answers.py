@@ -8,7 +8,6 @@ both sides, so the client is protected the same way."""
 from __future__ import annotations
 
 import asyncio
-import struct
 from collections.abc import Callable
 
 import cbor2
@@ -17,13 +16,7 @@ import pytest
 import pbtyped as pb
 
 from ..costs import peak_memory
-
-_HEADER = struct.Struct(">II")
-HELLO = [0, {"protocol": "pbtyped", "version": 1, "max_frame_size": 64 << 20}]
-
-
-def frame(body: bytes, attachments: bytes = b"") -> bytes:
-    return _HEADER.pack(len(body), len(attachments)) + body + attachments
+from ..protocol.wiring import HEADER, frame, hello
 
 
 def attachment_bomb(qid: int) -> bytes:
@@ -46,7 +39,7 @@ def nesting_bomb(qid: int) -> bytes:
 
 
 async def _read_frame(reader: asyncio.StreamReader) -> object:
-    body_len, att_len = _HEADER.unpack(await reader.readexactly(8))
+    body_len, att_len = HEADER.unpack(await reader.readexactly(8))
     body = await reader.readexactly(body_len)
     await reader.readexactly(att_len)
     return cbor2.loads(body)
@@ -55,7 +48,7 @@ async def _read_frame(reader: asyncio.StreamReader) -> object:
 async def _hostile_server(answer: Callable[[int], bytes]) -> asyncio.Server:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            writer.write(frame(cbor2.dumps(HELLO)))
+            writer.write(hello(max_frame_size=64 << 20))
             await _read_frame(reader)  # the client's Hello
             call = await _read_frame(reader)
             assert isinstance(call, list)
