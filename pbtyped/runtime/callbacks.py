@@ -9,7 +9,7 @@ removed one at a time, as with PB's list.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 __all__ = ["Callbacks"]
@@ -46,6 +46,3 @@ class Callbacks(Generic[T]):
 
     def __len__(self) -> int:
         return sum(self._counts.values())
-
-    def __iter__(self) -> Iterator[Callable[[T], object]]:
-        return iter(list(self._counts))
