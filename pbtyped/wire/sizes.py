@@ -296,6 +296,8 @@ def _short_item(byte: int) -> tuple[int, int]:
     """(cost, bytes) of an item whose size its first byte tells (0, 0 for the others: long
     strings and containers). Short text is charged as if it were not ASCII (no check per
     string); numbers and tags with a long head at the most their head allows."""
+    # One branch per kind of CBOR head (complexity 23): run once per byte value, at import,
+    # to fill the ``_SHORT`` tables the walk reads; a table of cases reads clearest here.
     major, info = byte >> 5, byte & 0x1F
     if 24 <= info <= 27 and major in (0, 1, 6, 7):
         size = 2 + (1 << (info - 24)) - 1
