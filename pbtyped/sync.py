@@ -1,0 +1,324 @@
+"""The blocking client: pbtyped from scripts, notebooks and threads that run no event loop.
+
+    from pbtyped import sync
+
+    with sync.connect("127.0.0.1", 8800) as client:
+        root = client.root()                    # a SyncReference (or client.root(XSyncClient))
+        print(root.call_remote("echo", "hi"))   # blocks until the answer, returns it
+
+Each blocking client runs its connection on an event loop in a thread of its own (an
+``EventLoopThread``; several clients may share one), so the thread that calls it needs no loop
+and may be any thread, including a worker thread of an application whose main thread runs an
+event loop. What can go wrong goes wrong as in the async API: the same exception classes,
+``pb_timeout``/``timeout`` with the same meaning (CallTimeout names the method and the time).
+
+Callbacks the server makes into objects of ours (a ``mind``, a ``Referenceable`` passed as an
+argument) and disconnect callbacks run on the client's loop thread: they must not block and
+must not call a blocking client (that would wait on the very loop that has to answer; it raises
+RuntimeError instead of hanging).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl as _ssl
+import threading
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+
+from .cred.client import login as _login
+from .cred.client import login_anonymous as _login_anonymous
+from .protocol.objects import Referenceable
+from .runtime.endpoints import Client
+from .runtime.endpoints import connect as _connect
+from .runtime.reference import RemoteReference, Stub
+from .wire.limits import Limits
+from .wire.registry import Registry
+
+__all__ = ["EventLoopThread", "SyncClient", "SyncReference", "SyncStub", "connect"]
+
+T = TypeVar("T")
+A = TypeVar("A", bound=Stub)
+SS = TypeVar("SS", bound="SyncStub[Any]")
+
+
+class EventLoopThread:
+    """An event loop running in a daemon thread, and a way to run coroutines on it and block.
+
+    Made by ``connect`` for each client unless one is passed in, so that several blocking
+    clients share one thread. Close it when done (``with`` does): its thread ends.
+    """
+
+    def __init__(self, *, name: str = "pbtyped-sync") -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+        self._closed = False
+        self._thread.start()
+
+    def _main(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.run_until_complete(self._loop.shutdown_asyncgens())
+            self._loop.close()
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The loop the thread runs (for ``asyncio.run_coroutine_threadsafe`` and friends)."""
+        return self._loop
+
+    @property
+    def closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return self._closed
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the loop thread and block until it ends; return or raise its outcome.
+
+        If the waiting thread is interrupted (KeyboardInterrupt), the coroutine is cancelled:
+        a remote call in it is then cancelled on the peer, as in the async API.
+        """
+        if self._closed:
+            coro.close()
+            raise RuntimeError("this EventLoopThread is closed")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError(
+                "a blocking pbtyped call was made on the client's own loop thread (inside a "
+                "callback from the server?): it would wait forever; use the async API there"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self._loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        """Stop the loop and wait for its thread to end (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        if threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class SyncReference:
+    """A blocking view of a RemoteReference: ``call_remote`` waits for the answer.
+
+    References in results are returned as they arrive (RemoteReference); wrap one with
+    ``client.wrap(ref)`` to call it blockingly.
+    """
+
+    __slots__ = ("_runner", "pb_reference")
+
+    def __init__(self, reference: RemoteReference, runner: EventLoopThread) -> None:
+        self.pb_reference = reference
+        self._runner = runner
+
+    def call_remote(
+        self, name: str, /, *args: Any, pb_timeout: float | None = None, **kwargs: Any
+    ) -> Any:
+        """Call ``remote_<name>(*args, **kwargs)`` on the peer and return its result.
+
+        ``pb_timeout`` (seconds) bounds the call as ``RemoteReference.call``'s ``timeout``.
+        """
+        return self._runner.run(self.pb_reference.call(name, args, kwargs, timeout=pb_timeout))
+
+    def release(self) -> None:
+        """Tell the peer now that we are done with its object (idempotent)."""
+        self._runner.loop.call_soon_threadsafe(self.pb_reference.release)
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the reference's connection is open."""
+        return self.pb_reference.is_connected
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<pbtyped.sync.SyncReference for {self.pb_reference!r}>"
+
+
+class SyncStub(Generic[A]):
+    """Base of generated blocking stubs: each method runs the async stub's method and waits.
+
+    A generated ``XSyncClient`` sets ``pb_async`` to ``XClient``; ``client.root(XSyncClient)``
+    (or ``XSyncClient(async_stub, runner)``) makes one.
+    """
+
+    __slots__ = ("pb_runner", "pb_stub")
+    pb_async: ClassVar[type[Stub]]
+
+    def __init__(self, stub: A, runner: EventLoopThread) -> None:
+        self.pb_stub = stub
+        self.pb_runner = runner
+
+    def pb_run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run one call of the async stub and block until it ends."""
+        return self.pb_runner.run(coro)
+
+    def pb_wrap(self, stub: Stub, into: type[SS]) -> SS:
+        """A stub that arrived in a result, as the blocking stub ``into``."""
+        return into(stub, self.pb_runner)
+
+    def release(self) -> None:
+        """Tell the peer now that we are done with its object (idempotent)."""
+        reference = self.pb_stub.pb_reference
+        if isinstance(reference, RemoteReference):
+            self.pb_runner.loop.call_soon_threadsafe(reference.release)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} for {self.pb_stub.pb_reference!r}>"
+
+
+class SyncClient:
+    """A connected blocking client: ``root()``, ``login()``, ``close()``; ``with`` closes it."""
+
+    def __init__(self, client: Client, runner: EventLoopThread, owns_runner: bool) -> None:
+        self.client = client
+        self.runner = runner
+        self._owns_runner = owns_runner
+
+    @overload
+    def root(self) -> SyncReference: ...
+    @overload
+    def root(self, stub: type[SS]) -> SS: ...
+    def root(self, stub: type[SS] | None = None) -> SyncReference | SS:
+        """The server's root object, blocking (``stub`` a generated ``XSyncClient``)."""
+        ref = self.runner.run(self.client.root())
+        return self._wrap(ref, stub)
+
+    @overload
+    def login(
+        self, username: str, password: str, *, mind: Referenceable | None = ..., stub: None = ...
+    ) -> SyncReference: ...
+    @overload
+    def login(
+        self, username: str, password: str, *, mind: Referenceable | None = ..., stub: type[SS]
+    ) -> SS: ...
+    def login(
+        self,
+        username: str,
+        password: str,
+        *,
+        mind: Referenceable | None = None,
+        stub: type[SS] | None = None,
+    ) -> SyncReference | SS:
+        """Log in with a password (SCRAM-SHA-256, as ``pbtyped.cred.login``); the avatar."""
+        avatar = self.runner.run(_login(self.client, username, password, mind=mind))
+        return self._wrap(avatar, stub)
+
+    @overload
+    def login_anonymous(
+        self, *, mind: Referenceable | None = ..., stub: None = ...
+    ) -> SyncReference: ...
+    @overload
+    def login_anonymous(self, *, mind: Referenceable | None = ..., stub: type[SS]) -> SS: ...
+    def login_anonymous(
+        self, *, mind: Referenceable | None = None, stub: type[SS] | None = None
+    ) -> SyncReference | SS:
+        """Log in without credentials, if the server's portal allows it."""
+        avatar = self.runner.run(_login_anonymous(self.client, mind=mind))
+        return self._wrap(avatar, stub)
+
+    @overload
+    def wrap(self, reference: RemoteReference) -> SyncReference: ...
+    @overload
+    def wrap(self, reference: RemoteReference, stub: type[SS]) -> SS: ...
+    def wrap(self, reference: RemoteReference, stub: type[SS] | None = None) -> SyncReference | SS:
+        """A reference that arrived in a result, as a blocking reference or stub."""
+        return self._wrap(reference, stub)
+
+    def _wrap(self, ref: RemoteReference, stub: type[SS] | None) -> SyncReference | SS:
+        if stub is None:
+            return SyncReference(ref, self.runner)
+        return stub(stub.pb_async(ref), self.runner)
+
+    @property
+    def is_connected(self) -> bool:
+        """True while the connection is open."""
+        return self.client.is_connected
+
+    def notify_on_disconnect(self, callback: Callable[[Any], object]) -> None:
+        """Call ``callback(connection)`` once when the connection is lost (on the loop thread)."""
+        self.runner.loop.call_soon_threadsafe(self.client.notify_on_disconnect, callback)
+
+    def close(self) -> None:
+        """Close the connection, wait until it is closed, and end the loop thread if ours."""
+        try:
+            if not self.runner.closed:
+                self.runner.run(self.client.aclose())
+        finally:
+            if self._owns_runner:
+                self.runner.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def connect(
+    host: str,
+    port: int,
+    *,
+    registry: Registry | None = None,
+    limits: Limits | None = None,
+    root: Referenceable | None = None,
+    send_tracebacks: bool = False,
+    timeout: float | None = 30.0,
+    ssl: _ssl.SSLContext | None = None,
+    runner: EventLoopThread | None = None,
+) -> SyncClient:
+    """Connect to a pbtyped server and block until the handshake is done.
+
+    The options are ``pbtyped.connect``'s. ``runner`` shares one loop thread between clients;
+    without it the client makes its own and ends it on ``close()``.
+    """
+    own = runner is None
+    loop_thread = EventLoopThread() if runner is None else runner
+
+    async def opening() -> Client:
+        return await _connect(
+            host,
+            port,
+            registry=registry,
+            limits=limits,
+            root=root,
+            send_tracebacks=send_tracebacks,
+            timeout=timeout,
+            ssl=ssl,
+        )
+
+    try:
+        client = loop_thread.run(opening())
+    except BaseException:
+        if own:
+            loop_thread.close()
+        raise
+    return SyncClient(client, loop_thread, own)
