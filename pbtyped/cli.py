@@ -35,7 +35,22 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="write nothing; exit 1 and show a diff if the output is stale",
     )
+    certs = sub.add_parser(
+        "certs", help="write a development CA and TLS certificates for localhost"
+    )
+    certs.add_argument(
+        "directory",
+        type=Path,
+        help="where to write ca.pem, server.pem, server.key, client.pem and client.key "
+        "(created if missing)",
+    )
+    certs.add_argument("--force", action="store_true", help="replace those files if they exist")
+    certs.add_argument(
+        "--days", type=int, default=365, help="how long the certificates are valid (default 365)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "certs":
+        return _certs(args.directory, force=args.force, days=args.days)
     if args.command == "version":
         from importlib.metadata import version
 
@@ -81,6 +96,19 @@ def _check(output: Output, stale: list[str]) -> int:
     if differs:
         print("generated code is stale: run pbtyped generate", file=sys.stderr)
         return 1
+    return 0
+
+
+def _certs(directory: Path, *, force: bool, days: int) -> int:
+    try:
+        from .cred.devcerts import write_dev_certificates
+
+        written = write_dev_certificates(directory, force=force, days=days)
+    except (ModuleNotFoundError, OSError, ValueError) as exc:
+        # Without the certs extra, the import says which package to install.
+        print(f"error: {_shown(str(exc))}", file=sys.stderr)
+        return 2
+    print(written.usage(), end="")
     return 0
 
 

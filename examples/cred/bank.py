@@ -1,6 +1,6 @@
 """A small bank: customers log in with a password over TLS and see only their own account.
 
-Run it from the repository root (it needs the ``openssl`` command for its certificates)::
+Run it from the repository root (its certificates need ``pip install 'pbtyped[certs]'``)::
 
     python -m examples.cred.bank
 
@@ -28,8 +28,8 @@ from pbtyped.cred import (
     login,
     server_context,
 )
+from pbtyped.cred.devcerts import write_dev_certificates
 
-from .certs import make_demo_certificates
 from .gen.bank import (
     REGISTRY,
     AccountClient,
@@ -181,10 +181,12 @@ async def main() -> None:
     # restarts, as real users keep theirs. Without it a warning says what that exposes.
     portal = Portal(Bank(["alice", "bob"]), [ScramChecker(users)])
     with tempfile.TemporaryDirectory() as tmp:
-        ca, cert, key = make_demo_certificates(Path(tmp))
-        tls = server_context(cert, key)
+        # Throw-away certificates, as `pbtyped certs DIR` writes them. In production yours come
+        # from your CA, and the client trusts that CA (client_context(cafile=...)).
+        certs = write_dev_certificates(tmp)
+        tls = server_context(certs.server_cert, certs.server_key)
         async with pb.serve(portal.root(), "127.0.0.1", 0, registry=REGISTRY, ssl=tls) as server:
-            await customer_session(server.port, ca)
+            await customer_session(server.port, certs.ca)
             await asyncio.sleep(0.1)  # let the logouts of the closed lines print
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pbtyped.cred import InMemoryScramStore
+from pbtyped.cred.devcerts import DevCertificates, write_dev_certificates
 
 from ..support import eventually
-from .certs import Certificates, have_openssl, make_certificates
 
 __all__ = ["ITERATIONS", "eventually"]
 
@@ -25,8 +25,12 @@ def store() -> InMemoryScramStore:
 
 
 @pytest.fixture(scope="session")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    """Certificates made with the openssl command (the cryptography package is absent)."""
-    if not have_openssl():
-        pytest.skip("the openssl command is needed to make test certificates")
-    return make_certificates(tmp_path_factory.mktemp("certs"))
+def certs(tmp_path_factory: pytest.TempPathFactory) -> DevCertificates:
+    """A development CA with the server and client certificates it signed."""
+    return write_dev_certificates(tmp_path_factory.mktemp("certs"))
+
+
+@pytest.fixture(scope="session")
+def rogue(tmp_path_factory: pytest.TempPathFactory) -> DevCertificates:
+    """Another CA and its certificates, which nobody in the tests trusts."""
+    return write_dev_certificates(tmp_path_factory.mktemp("rogue"))

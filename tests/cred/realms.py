@@ -1,4 +1,4 @@
-"""A realm, avatars and Viewables shared by the socket tests."""
+"""A realm, avatars, Viewables and a counting root shared by the socket tests."""
 
 from __future__ import annotations
 
@@ -96,3 +96,14 @@ class Mind(pb.Referenceable):
     def remote_ping(self, text: str) -> str:
         self.pings.append(text)
         return text.upper()
+
+
+class Counting(pb.Root):
+    """A root that counts the calls that reached it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def remote_hello(self) -> str:
+        self.calls += 1
+        return "hello"

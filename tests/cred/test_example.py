@@ -6,11 +6,7 @@ import asyncio
 import importlib
 from pathlib import Path
 
-import pytest
-
 from pbtyped.cli import main as cli
-
-from .certs import have_openssl
 
 EXAMPLE = Path(__file__).resolve().parent.parent.parent / "examples" / "cred"
 
@@ -20,7 +16,6 @@ def test_generated_stubs_are_up_to_date(capsys) -> None:
     assert code == 0, capsys.readouterr().out
 
 
-@pytest.mark.skipif(not have_openssl(), reason="the example makes certificates with openssl")
 def test_bank_example_output(capsys) -> None:
     bank = importlib.import_module("examples.cred.bank")
 

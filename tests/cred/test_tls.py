@@ -1,6 +1,6 @@
 """Issue 6, item 6: TLS, mutual TLS, and clients that fail verification never reach the broker.
 
-Certificates are made at test time with the ``openssl`` command (``certs.py``).
+Certificates are made at test time by ``write_dev_certificates`` (the conftest's fixtures).
 """
 
 from __future__ import annotations
@@ -18,24 +18,13 @@ from pbtyped.cred import (
     login,
     server_context,
 )
+from pbtyped.cred.devcerts import DevCertificates
 
-from .certs import Certificates
 from .conftest import ITERATIONS
-from .realms import Realm
+from .realms import Counting, Realm
 
 
-class Counting(pb.Root):
-    """A root that counts the calls that reached it."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def remote_hello(self) -> str:
-        self.calls += 1
-        return "hello"
-
-
-def test_server_authenticated_tls_with_login(run, certs: Certificates, store) -> None:
+def test_server_authenticated_tls_with_login(run, certs: DevCertificates, store) -> None:
     async def body() -> None:
         portal = Portal(Realm(), [ScramChecker(store, fake_iterations=ITERATIONS)])
         server_ssl = server_context(certs.server_cert, certs.server_key)
@@ -52,7 +41,7 @@ def test_server_authenticated_tls_with_login(run, certs: Certificates, store) ->
     run(body)
 
 
-def test_mutual_tls(run, certs: Certificates) -> None:
+def test_mutual_tls(run, certs: DevCertificates) -> None:
     async def body() -> None:
         root = Counting()
         server_ssl = server_context(certs.server_cert, certs.server_key, client_ca=certs.ca)
@@ -65,19 +54,21 @@ def test_mutual_tls(run, certs: Certificates) -> None:
             (conn,) = server.connections
             assert conn._transport is not None
             peer = conn._transport.get_extra_info("peercert")
-            assert ((("commonName", "client"),),) == peer["subject"]
+            assert ((("commonName", "pbtyped development client"),),) == peer["subject"]
         assert root.calls == 1
 
     run(body)
 
 
-def test_client_that_does_not_trust_the_server_never_connects(run, certs: Certificates) -> None:
+def test_client_that_does_not_trust_the_server_never_connects(
+    run, certs: DevCertificates, rogue: DevCertificates
+) -> None:
     async def body() -> None:
         root = Counting()
         server_ssl = server_context(certs.server_cert, certs.server_key)
         async with pb.serve(root, ssl=server_ssl) as server:
             with pytest.raises(ssl.SSLCertVerificationError, match="certificate verify failed"):
-                await pb.connect("127.0.0.1", server.port, ssl=client_context(certs.rogue_ca))
+                await pb.connect("127.0.0.1", server.port, ssl=client_context(rogue.ca))
             # Plain TCP to a TLS server gets no further than the TLS handshake either.
             with pytest.raises((pb.ConnectionLost, TimeoutError)):
                 await pb.connect("127.0.0.1", server.port, timeout=2)
@@ -90,7 +81,7 @@ def test_client_that_does_not_trust_the_server_never_connects(run, certs: Certif
 @pytest.mark.parametrize("client_cert", ["none", "rogue"])
 @pytest.mark.parametrize("tls", ["1.3", "1.2"])
 def test_client_without_a_trusted_certificate_never_reaches_the_broker(
-    run, certs: Certificates, client_cert: str, tls: str
+    run, certs: DevCertificates, rogue: DevCertificates, client_cert: str, tls: str
 ) -> None:
     """The server refuses the TLS handshake: no pbtyped byte is read, no root method runs.
 
@@ -107,7 +98,7 @@ def test_client_without_a_trusted_certificate_never_reaches_the_broker(
             server_ssl.maximum_version = ssl.TLSVersion.TLSv1_2
         if client_cert == "rogue":
             client_ssl = client_context(
-                certs.ca, certfile=certs.rogue_client_cert, keyfile=certs.rogue_client_key
+                certs.ca, certfile=rogue.client_cert, keyfile=rogue.client_key
             )
         else:
             client_ssl = client_context(certs.ca)
@@ -124,7 +115,7 @@ def test_client_without_a_trusted_certificate_never_reaches_the_broker(
     run(body)
 
 
-def test_failed_tls_handshakes_are_not_counted_as_connections(run, certs: Certificates) -> None:
+def test_failed_tls_handshakes_are_not_counted_as_connections(run, certs: DevCertificates) -> None:
     async def body() -> None:
         server_ssl = server_context(certs.server_cert, certs.server_key, client_ca=certs.ca)
         async with pb.serve(Counting(), ssl=server_ssl) as server:

@@ -4,23 +4,19 @@ time out; a good TLS client gets in, or gets a prompt and clear refusal."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 import pbtyped as pb
 from pbtyped.cred import client_context, server_context
+from pbtyped.cred.devcerts import DevCertificates, write_dev_certificates
 
-from ..cred.certs import Certificates, have_openssl, make_certificates
 from .conftest import eventually, silent_peer
 
 
 @pytest.fixture(scope="module")
-def certs(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
-    if not have_openssl():
-        pytest.skip("the openssl command is needed to make test certificates")
-    directory: Path = tmp_path_factory.mktemp("certs")
-    return make_certificates(directory)
+def certs(tmp_path_factory: pytest.TempPathFactory) -> DevCertificates:
+    return write_dev_certificates(tmp_path_factory.mktemp("certs"))
 
 
 class Echoer(pb.Root):
@@ -28,7 +24,7 @@ class Echoer(pb.Root):
         return value
 
 
-def test_silent_tls_sockets_count_and_time_out(run, certs: Certificates) -> None:
+def test_silent_tls_sockets_count_and_time_out(run, certs: DevCertificates) -> None:
     """Attack: issue 10 row 5, 300 TCP connections to a TLS server that never send a
     ClientHello. They are counted (the server says so), a good client is refused at once
     with "server full" rather than left to time out, and the sockets are closed after
