@@ -17,6 +17,9 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pbtyped`` command."""
     parser = argparse.ArgumentParser(prog="pbtyped", description="pbtyped tools")
+    parser.add_argument(
+        "--version", action="version", version=f"pbtyped {_version()}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("version", help="print the pbtyped version")
     gen = sub.add_parser(
@@ -52,9 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "certs":
         return _certs(args.directory, force=args.force, days=args.days)
     if args.command == "version":
-        from importlib.metadata import version
-
-        print(version("pbtyped"))
+        print(_version())
         return 0
     return _generate(args.schema_dir, args.out, check=args.check)
 
@@ -96,6 +97,7 @@ def _check(output: Output, stale: list[str]) -> int:
     if differs:
         print("generated code is stale: run pbtyped generate", file=sys.stderr)
         return 1
+    print(f"{len(output.files)} generated files in {_shown(str(output.out))} are up to date")
     return 0
 
 
@@ -110,6 +112,12 @@ def _certs(directory: Path, *, force: bool, days: int) -> int:
         return 2
     print(written.usage(), end="")
     return 0
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("pbtyped")
 
 
 def _shown(text: str) -> str:
