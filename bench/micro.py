@@ -6,7 +6,8 @@ Times, as the best of several repeats (the minimum is the figure least disturbed
 machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through
 the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]``
 that generated skeletons and stubs run (valid, refused, converted), against a hand-written
-identity-preserving check. ``--memory N`` instead breaks a server's memory per connection
+identity-preserving check; and the per-call work of generated code around a small call
+(dispatch, invoke). ``--memory N`` instead breaks a server's memory per connection
 down by source line. Not a test: it prints figures. It imports pbtyped's private modules,
 which may change.
 """
@@ -166,9 +167,67 @@ def measure() -> None:
     rows.append(
         ("check list[Record], identity-preserving, lazy paths", best_us(lambda: lean(records), 20))
     )
+    rows.extend(call_path_rows())
     width = max(len(name) for name, _ in rows)
     for name, us in rows:
         print(f"{name:<{width}}  {us:>10,.1f} µs")
+
+
+def call_path_rows() -> list[tuple[str, float]]:
+    """What generated code runs around each call (``pbtyped.typed.support``): a skeleton's
+    dispatch (find the method, bind and check the arguments, run it, check the result), and a
+    stub's invoke of an object of ours that came home (the same dispatch, behind the stub)."""
+    import asyncio
+
+    import pbtyped as pb
+    from pbtyped.typed import support
+
+    spec = support.interface(
+        "bench.Echo",
+        echo=support.method(support.param("text", str), returns=str),
+        tagged=support.method(
+            support.param("text", str),
+            support.param("tag", str, kw_only=True, default=""),
+            returns=str,
+        ),
+    )
+
+    class Echo(pb.Root):
+        def remote_echo(self, text: str) -> str:
+            return text
+
+        def remote_tagged(self, text: str, *, tag: str = "") -> str:
+            return tag + text
+
+        def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
+            return support.dispatch(spec, self, method, args, kwargs)
+
+    echo = Echo()
+    rows = [
+        (
+            "dispatch echo(str), positional (bind, run, check)",
+            best_us(lambda: support.dispatch(spec, echo, "echo", ["hi"], {}), 20000),
+        ),
+        (
+            "dispatch tagged(str, *, tag=str), one by keyword",
+            best_us(lambda: support.dispatch(spec, echo, "tagged", ["hi"], {"tag": "t"}), 20000),
+        ),
+    ]
+    home: Any = echo  # a stub wraps our own object when a reference to it comes home
+    stub = pb.Stub(home)
+    loop = asyncio.new_event_loop()
+    n = 1000
+
+    async def calls() -> None:
+        for _ in range(n):
+            await support.invoke(spec, stub, "echo", ("hi",), {})
+
+    try:
+        us = best_us(lambda: loop.run_until_complete(calls()), 20) / n
+    finally:
+        loop.close()
+    rows.append(("invoke echo(str) on a stub of a local object (stub, dispatch)", us))
+    return rows
 
 
 def memory(n: int) -> None:

@@ -11,8 +11,8 @@ import dataclasses
 import inspect
 import typing
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from .._exceptions import CallTimeout, NoSuchMethod, ValidationError
 from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
@@ -24,8 +24,10 @@ from .senders import Sender, sender_for
 __all__ = [
     "REQUIRED",
     "InterfaceSpec",
+    "MethodDecl",
     "MethodSpec",
     "Param",
+    "ParamDecl",
     "dispatch",
     "interface",
     "invoke",
@@ -43,59 +45,114 @@ class _Required:
 
 
 #: The default of a parameter that has none.
-REQUIRED: Any = _Required()
+REQUIRED: Final = _Required()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParamDecl:
+    """A parameter as generated code declares it, with ``param()``."""
+
+    name: str
+    annotation: object  # a type expression: ``int``, ``list[Row]``, ``Annotated[str, ...]``
+    kw_only: bool
+    default: object  # REQUIRED when it has none
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MethodDecl:
+    """A method as generated code declares it, with ``method()``."""
+
+    params: tuple[ParamDecl, ...]
+    returns: object  # the result's type expression
+
+
+def param(
+    name: str, annotation: object, *, kw_only: bool = False, default: object = REQUIRED
+) -> ParamDecl:
+    """A parameter for ``method()``: name, annotation, and how it may be passed."""
+    return ParamDecl(name=name, annotation=annotation, kw_only=kw_only, default=default)
+
+
+def method(*params: ParamDecl, returns: object) -> MethodDecl:
+    """A method for ``interface()``: its ``param()`` entries and its return annotation."""
+    return MethodDecl(params=params, returns=returns)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Param:
-    """One declared parameter: its checker, whether it is keyword-only, its default."""
+    """One parameter ready for calls: its checker, whether it is keyword-only, its default."""
 
     name: str
     check: Checker
     kw_only: bool
     default: Any
-    send: Sender | None = None  # a client's conversion to wire form (see ``senders``)
-    columns: bool = False  # declared list[SomeDataclass]: may travel in columns
+    send: Sender | None  # a client's conversion to wire form (see ``senders``)
+    columns: bool  # declared list[SomeDataclass]: may travel in columns
+
+    @classmethod
+    def declared(cls, decl: ParamDecl) -> Param:
+        """The parameter ``decl`` declares, with its checker and sender built."""
+        annotation = decl.annotation
+        return cls(
+            name=decl.name,
+            check=checker_for(annotation),
+            kw_only=decl.kw_only,
+            default=decl.default,
+            send=sender_for(annotation),
+            columns=_in_columns(annotation),
+        )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
 class MethodSpec:
-    """A declared method: parameters, and checkers for the result in both directions."""
+    """A declared method ready for calls: its parameters, checkers for the result in both
+    directions, and what the per-call paths need, computed once from the declaration."""
 
-    name: str
-    params: tuple[Param, ...]
-    result_in: Checker
-    result_out: Checker
-    result_columns: bool = False  # the result is declared list[SomeDataclass]
-    # Derived once, for the per-call paths below.
-    _positional: tuple[Param, ...] = field(init=False, repr=False, compare=False)
-    _known: frozenset[str] = field(init=False, repr=False, compare=False)
-    _paths: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    _plain: bool = field(init=False, repr=False, compare=False)
-    _sends: bool = field(init=False, repr=False, compare=False)
-    _packs: bool = field(init=False, repr=False, compare=False)
-    _column_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    __slots__ = (
+        "_names",
+        "_paths",
+        "_plain",
+        "_positional",
+        "column_names",
+        "name",
+        "params",
+        "result_columns",
+        "result_in",
+        "result_out",
+        "sends",
+    )
 
-    def __post_init__(self) -> None:
-        positional = tuple(p for p in self.params if not p.kw_only)
-        object.__setattr__(self, "_positional", positional)
-        object.__setattr__(self, "_known", frozenset(p.name for p in self.params))
-        object.__setattr__(self, "_paths", tuple("$." + p.name for p in self.params))
+    def __init__(self, name: str, decl: MethodDecl) -> None:
+        params = tuple(map(Param.declared, decl.params))
+        positional = tuple(p for p in params if not p.kw_only)
+        self.name: Final = name
+        self.params: Final = params
+        self.result_in: Final = checker_for(decl.returns)
+        self.result_out: Final = checker_for(decl.returns, outbound=True)
+        #: The result is declared list[SomeDataclass]: a server marks it to travel in columns.
+        self.result_columns: Final = _in_columns(decl.returns)
+        #: A client's conversions to wire form by parameter name; empty when none needs one.
+        self.sends: Final[Mapping[str, Sender]] = {
+            p.name: p.send for p in params if p.send is not None
+        }
+        #: The parameters declared list[SomeDataclass]; empty when none is.
+        self.column_names: Final = frozenset(p.name for p in params if p.columns)
+        self._positional: Final = positional
+        self._names: Final = frozenset(p.name for p in params)
+        self._paths: Final = tuple("$." + p.name for p in params)
         # Every parameter positional: a call passing exactly those positionally binds directly.
-        object.__setattr__(self, "_plain", len(positional) == len(self.params))
-        object.__setattr__(self, "_sends", any(p.send is not None for p in self.params))
-        column_names = frozenset(p.name for p in self.params if p.columns)
-        object.__setattr__(self, "_column_names", column_names)
-        object.__setattr__(self, "_packs", bool(column_names))
+        self._plain: Final = len(positional) == len(params)
+
+    def __repr__(self) -> str:
+        return f"<MethodSpec {self.name}({', '.join(p.name for p in self.params)})>"
 
     def outgoing(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """A client's arguments in wire form: Sequences sent as lists where lists of references
-        are declared, Mappings as dicts (the stubs accept either; the peer checks for lists)."""
-        if not self._sends:
-            return args, kwargs
-        positional = [p for p in self.params if not p.kw_only]
+        are declared, Mappings as dicts (the stubs accept either; the peer checks for lists).
+        Only needed when ``sends`` is not empty."""
+        sends = self.sends
+        positional = self._positional
         out_args = (
             tuple(
                 p.send(v) if p.send is not None else v
@@ -103,24 +160,23 @@ class MethodSpec:
             )
             + args[len(positional) :]
         )
-        sends = {p.name: p.send for p in self.params if p.send is not None}
         out_kwargs = {k: sends[k](v) if k in sends else v for k, v in kwargs.items()}
         return out_args, out_kwargs
 
     def pack(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Arguments for the wire: lists declared ``list[SomeDataclass]`` marked ``Columns``."""
-        if not self._packs:
-            return args, kwargs
+        """Arguments for the wire: lists declared ``list[SomeDataclass]`` marked ``Columns``.
+        Only needed when ``column_names`` is not empty."""
+        names = self.column_names
+        positional = self._positional
         packed = (
             tuple(
                 Columns(v) if p.columns and type(v) is list else v
-                for p, v in zip(self._positional, args, strict=False)
+                for p, v in zip(positional, args, strict=False)
             )
-            + args[len(self._positional) :]
+            + args[len(positional) :]
         )
-        names = self._column_names
         return packed, {
             k: Columns(v) if k in names and type(v) is list else v for k, v in kwargs.items()
         }
@@ -143,9 +199,9 @@ class MethodSpec:
             if key in given:
                 raise ValidationError(f"{self.name}() got two values for argument {key!r:.40}")
             given[key] = value
-        known = self._known
+        names = self._names
         for key in given:
-            if key not in known:
+            if key not in names:
                 raise ValidationError(f"{self.name}() got an unexpected argument {key!r:.40}")
         call_args: list[Any] = []
         call_kwargs: dict[str, Any] = {}
@@ -171,17 +227,7 @@ class InterfaceSpec:
     methods: Mapping[str, MethodSpec]
 
 
-def param(name: str, annotation: Any, *, kw_only: bool = False, default: Any = REQUIRED) -> Any:
-    """A parameter for ``method()``: name, annotation, and how it may be passed."""
-    return (name, annotation, kw_only, default)
-
-
-def method(*params: Any, returns: Any) -> Any:
-    """A method for ``interface()``: its ``param()`` entries and its return annotation."""
-    return (params, returns)
-
-
-def interface(name: str, /, *bases: InterfaceSpec, **methods: Any) -> InterfaceSpec:
+def interface(name: str, /, *bases: InterfaceSpec, **methods: MethodDecl) -> InterfaceSpec:
     """Build an interface's spec (and every checker it needs) from ``method()`` entries.
 
     The methods of the ``bases`` (the specs of the interfaces it extends) are part of it.
@@ -191,24 +237,7 @@ def interface(name: str, /, *bases: InterfaceSpec, **methods: Any) -> InterfaceS
         specs.update(base.methods)
     if clash := sorted(specs.keys() & methods.keys()):
         raise ValueError(f"interface {name} declares {clash[0]} again")
-    for method_name, (params, returns) in methods.items():
-        specs[method_name] = MethodSpec(
-            name=method_name,
-            params=tuple(
-                Param(
-                    name=n,
-                    check=checker_for(a),
-                    kw_only=k,
-                    default=d,
-                    send=sender_for(a),
-                    columns=_in_columns(a),
-                )
-                for n, a, k, d in params
-            ),
-            result_in=checker_for(returns),
-            result_out=checker_for(returns, outbound=True),
-            result_columns=_in_columns(returns),
-        )
+    specs.update((n, MethodSpec(n, decl)) for n, decl in methods.items())
     return InterfaceSpec(name, specs)
 
 
@@ -237,10 +266,11 @@ async def invoke(
     """
     target: Any = stub.pb_reference
     entry = spec.methods[name]
-    if entry._sends:
+    # Most methods have no argument to convert or mark: test before calling, on every call.
+    if entry.sends:
         args, kwargs = entry.outgoing(args, kwargs)
     if isinstance(target, RemoteReference):
-        if entry._packs:
+        if entry.column_names:
             args, kwargs = entry.pack(args, kwargs)
         result = await target.call(name, args, kwargs, timeout=timeout)
     elif isinstance(target, Referenceable):

@@ -20,6 +20,7 @@ PRELUDE = """\
 from typing import Literal, assert_type
 
 import pbtyped as pb
+from pbtyped.typed import support as _pb
 from agen.alltypes import Color, KitchenClient, KitchenServer, Level, Point, Shape
 from agen.alltypes import SinkClient, SinkServer
 from agen.alltypes import CounterClient, CounterServer, GaugeClient, GaugeServer
@@ -74,6 +75,16 @@ async def derived(gauge: GaugeClient, counter: CounterClient) -> None:
     await gauge.compare(MyGauge(), [])
     await gauge.compare(MyCounter(), [])
     del as_tagger
+
+
+def declarations() -> None:
+    # What generated modules declare their interfaces with: typed values, not tuples.
+    text = _pb.param("text", Literal["a", "b"] | None, kw_only=True, default=None)
+    assert_type(text, _pb.ParamDecl)
+    assert_type(_pb.method(text, returns=list[Point]), _pb.MethodDecl)
+    base = _pb.interface("t.Base", m=_pb.method(returns=None))
+    derived = _pb.interface("t.Derived", base, n=_pb.method(text, returns=int))
+    assert_type(derived, _pb.InterfaceSpec)
 
 
 class ManySinks(KitchenServer):
@@ -176,6 +187,15 @@ REJECTED = {
     ),
     "override_missing_parameter": (
         "class Bad(TwoServer):\n    def remote_three(self) -> None:  # E\n        pass\n"
+    ),
+    "param_where_a_method_is_declared": "_pb.interface('t.X', m=_pb.param('a', int))  # E\n",
+    "method_without_its_result": "_pb.method(_pb.param('a', int))  # E\n",
+    "param_as_a_positional_tuple": "_pb.method(('a', int, False, None), returns=int)  # E\n",
+    "interface_based_on_a_method": (
+        "_pb.interface('t.X', _pb.method(returns=int), m=_pb.method(returns=int))  # E\n"
+    ),
+    "method_spec_is_read_only": (
+        "def f(spec: _pb.MethodSpec) -> None:\n    spec.column_names = frozenset()  # E\n"
     ),
     "server_param_is_a_stub": (
         "class Bad(One3Server):\n"
