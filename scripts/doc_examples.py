@@ -13,7 +13,8 @@ once the Markdown is rendered. A marker stands on the line right before a fenced
     The block shows parts of PATH (a generated file, say) word for word, in order; a line
     that holds only ``...`` stands for lines left out.
 ``<!-- run: PATH -->``
-    The block (a ``text`` block) is exactly what ``python PATH`` prints.
+    The block (a ``text`` block) is exactly what ``python PATH`` prints, line for line; a
+    ``…`` in a line stands for any text there (a port number, say).
 ``<!-- run: PATH against SERVER -->``
     The same, while ``python SERVER 0`` runs: its first line of output must be
     ``listening on port N``, and PATH is run with N as its argument.
@@ -35,7 +36,15 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Block", "Kind", "blocks", "excerpt_found", "extract", "unmarked_programs"]
+__all__ = [
+    "Block",
+    "Kind",
+    "blocks",
+    "excerpt_found",
+    "extract",
+    "output_matches",
+    "unmarked_programs",
+]
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide"
 
@@ -123,6 +132,17 @@ def excerpt_found(excerpt: str, text: str) -> bool:
             return False
         start += len(part)
     return True
+
+
+def output_matches(expected: str, actual: str) -> bool:
+    """True if ``actual`` is ``expected`` line for line, each ``…`` standing for any text."""
+    want, got = expected.splitlines(), actual.splitlines()
+    if len(want) != len(got) or actual.endswith("\n") != expected.endswith("\n"):
+        return False
+    return all(
+        re.fullmatch(".*?".join(map(re.escape, line.split("…"))), seen) is not None
+        for line, seen in zip(want, got, strict=True)
+    )
 
 
 def extract(found: list[Block], into: Path) -> list[Path]:

@@ -141,7 +141,14 @@ def test_programs_print_what_the_guide_shows(project: Path, block: Block) -> Non
             assert server_err == "", server_err
     assert done.stderr == ""
     assert done.returncode == 0
-    assert done.stdout == block.text
+    assert doc.output_matches(block.text, done.stdout), done.stdout
+
+
+def test_an_ellipsis_in_an_output_stands_for_any_text_in_its_line() -> None:
+    assert doc.output_matches("port …\nend\n", "port 8800\nend\n")
+    assert not doc.output_matches("port …\nend\n", "port 8800\n\nend\n")
+    assert not doc.output_matches("port …\n", "host 1\n")
+    assert not doc.output_matches("one\n", "one")
 
 
 @pytest.mark.parametrize("block", _of(Kind.PYTEST))
