@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib.util
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,16 +48,28 @@ def fields(source: str) -> list[Field]:
             continue
         if stmt.value is None:
             raise ValueError(f"Limits.{stmt.target.id} has no default")
-        comment: list[str] = []
-        row = stmt.lineno - 2  # the line above, counted from 0
-        while row >= 0 and lines[row].strip().startswith("#:"):
-            comment.insert(0, lines[row].strip().removeprefix("#:").strip())
-            row -= 1
-        if not comment:
+        doc = comment_above(lines, stmt.lineno)
+        if doc is None:
             raise ValueError(f"Limits.{stmt.target.id} has no #: comment")
         default = ast.get_source_segment(source, stmt.value) or ast.unparse(stmt.value)
-        found.append(Field(stmt.target.id, default, " ".join(comment)))
+        found.append(Field(stmt.target.id, default, doc))
     return found
+
+
+def _load_comment_above() -> Callable[[list[str], int], str | None]:
+    """``griffe_comments.comment_above``: the API reference reads ``#:`` comments by the same
+    rule. Loaded by path, as mkdocs loads that module (scripts/ is not a package)."""
+    path = Path(__file__).with_name("griffe_comments.py")
+    spec = importlib.util.spec_from_file_location("griffe_comments", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    function: Callable[[list[str], int], str | None] = module.comment_above
+    return function
+
+
+comment_above = _load_comment_above()
 
 
 def render(found: list[Field]) -> str:
