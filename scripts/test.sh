@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (a virtual environment in .venv with the project and its dev tools) and run every check:
-# ruff, mypy --strict, the generator's --check, and the whole test suite.
+# ruff, mypy --strict, the generator's --check, the docs build, and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -17,5 +17,9 @@ echo "== complexity (the worst ten; issue 11 turns on --enforce once the split i
 echo "== pbtyped generate --check"
 .venv/bin/pbtyped generate --check schemas/
 .venv/bin/mypy gen
+echo "== docs: mkdocs build --strict (the guide and the API reference; a broken link or reference fails)"
+site=$(mktemp -d)
+trap 'rm -rf "$site"' EXIT
+.venv/bin/mkdocs build --strict --quiet --site-dir "$site"
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
