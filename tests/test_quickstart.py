@@ -39,8 +39,19 @@ def test_quick_start_runs_in_a_fresh_directory(tmp_path: Path) -> None:
     assert (tmp_path / "gen" / "echo.py").exists()
     assert run(sys.executable, "-m", "pbtyped", "generate", "--check", "schemas/").returncode == 0
 
-    typed = run(sys.executable, "-m", "mypy", "--strict", "server.py", "client.py")
+    strict = (sys.executable, "-m", "mypy", "--strict", "--enable-error-code", "truthy-bool")
+    typed = run(*strict, "server.py", "client.py")
     assert typed.returncode == 0, typed.stdout
+
+    # The README says truthy-bool catches an await left out in a test: check that it does.
+    (tmp_path / "no_await.py").write_text(
+        (tmp_path / "client.py")
+        .read_text()
+        .replace('reply: str = await root.echo("hi")', 'reply = "x" if root.echo("hi") else ""')
+    )
+    no_await = run(*strict, "no_await.py")
+    assert no_await.returncode == 1, no_await.stdout
+    assert "[truthy-bool]" in no_await.stdout
 
     # The comment in client.py says root.echo(42) is a mypy error: check that it is.
     (tmp_path / "wrong.py").write_text(
