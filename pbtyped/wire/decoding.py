@@ -22,7 +22,7 @@ from . import sizes, tags
 from .columns import MIN_FIELDS, build_rows
 from .limits import Limits
 from .registry import Registry
-from .show import show
+from .show import kind, show
 
 if TYPE_CHECKING:
     from .codec import ReferenceHooks
@@ -48,6 +48,8 @@ class Refused:
     """Placeholder for a value the decoder refused; the decode state records why."""
 
     __slots__ = ()
+    #: How error messages name it (``show.kind``).
+    wire_kind = "refused value"
 
     def __repr__(self) -> str:
         return "<refused value>"
@@ -178,7 +180,7 @@ class DecodeState:
             return REFUSED
         cls, fields, positional = spec
         if type(values) is not list or len(values) != len(fields):
-            return self.refuse(f"{name}: expected {len(fields)} field values {list(fields)}")
+            return self.refuse(f"{name}: expected {len(fields)} field values ({', '.join(fields)})")
         if not self.charge(sizes.object_cost(len(fields)), name):
             return REFUSED
         try:
@@ -206,7 +208,7 @@ class DecodeState:
                 f"{name}: a class of {len(fields)} field(s) does not travel in columns"
             )
         if len(columns) != len(fields):
-            return self.refuse(f"{name}: expected {len(fields)} columns {list(fields)}")
+            return self.refuse(f"{name}: expected {len(fields)} columns ({', '.join(fields)})")
         count = len(columns[0]) if type(columns[0]) is list else -1
         if any(type(column) is not list or len(column) != count for column in columns):
             return self.refuse(f"{name}: columns must be arrays of one length")
@@ -285,8 +287,8 @@ class DecodeState:
             for item in value:
                 if type(item) is not str and type(item) is not bytes and item is not REFUSED:
                     raise DecodeError(
-                        "set element must be a text string or byte string, not "
-                        f"{type(item).__name__} (Limits.strict_map_keys)"
+                        "set element must be a text string or byte string "
+                        f"(Limits.strict_map_keys), got {kind(item)}"
                     )
         if not self.charge(sizes.set_cost(len(value)), "set"):
             return REFUSED
