@@ -18,7 +18,7 @@ from enum import Enum, Flag
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DecodeError, InsecureTypeError, LimitExceeded, PbtypedError
-from . import sizes, tags
+from . import dates, sizes, tags
 from .columns import MIN_FIELDS, build_rows
 from .limits import Limits
 from .registry import Registry
@@ -393,6 +393,25 @@ class DecodeState:
             return REFUSED
         return number
 
+    def date_time(self, value: Any, immutable: bool) -> Any:
+        """Tag 0: RFC 3339 date-time text (``dates.date_time``)."""
+        return self._date_text(dates.date_time, value)
+
+    def full_date(self, value: Any, immutable: bool) -> Any:
+        """Tag 1004: RFC 3339 full-date text (``dates.full_date``)."""
+        return self._date_text(dates.full_date, value)
+
+    def _date_text(self, parse: Callable[[Any], Any], value: Any) -> Any:
+        """Malformed text closes the connection, as any standard tag with bad content does;
+        valid text this side cannot hold fails the call. The scan charged what it builds
+        (``sizes.DATE_COST``)."""
+        try:
+            return parse(value)
+        except dates.Unrepresentable as exc:
+            return self.refuse(str(exc))
+        except ValueError as exc:
+            raise DecodeError(str(exc)) from None
+
     def attachment(self, value: Any, immutable: bool) -> Any:
         """Bytes of the frame's attachment section: together, never more than the section.
 
@@ -438,6 +457,8 @@ class TagDecoders(dict[int, Decoder]):
                 3: state.negative_bignum,
                 4: state.decimal,
                 258: state.set,
+                0: state.date_time,
+                1004: state.full_date,
             }
         )
         self._state = state

@@ -406,8 +406,8 @@ def test_malformed_builtin_tag_content_closes() -> None:
     with pytest.raises(
         RemoteProtocolError,
         match=exactly(
-            "malformed CBOR: error decoding string-form datetime (Invalid isoformat string: "
-            "'yesterday')"
+            "malformed CBOR: error decoding semantic tag 0 (tag 0 must hold an RFC 3339 "
+            'date-time, got "yesterday")'
         ),
     ):
         broker.receive_data(call_with_arg(1, cbor2.dumps(cbor2.CBORTag(0, "yesterday"))))
