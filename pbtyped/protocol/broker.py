@@ -20,6 +20,7 @@ from .._exceptions import (
     LimitExceeded,
     LocalProtocolError,
     NoSuchMethod,
+    PbtypedError,
     ProtocolError,
     RemoteProtocolError,
 )
@@ -239,26 +240,42 @@ class Broker:
             return b""
         try:
             return self._encode_tracked([_RETURN, question_id, value])
-        except (InsecureTypeError, FrameTooLarge, LimitExceeded, DeadReferenceError) as exc:
-            cls = InsecureTypeError if isinstance(exc, FrameTooLarge) else type(exc)
-            problem = cls(f"the result could not be sent: {exc}")
-            info = error_info(problem, self.registry, send_traceback=False)
-            return self._codec.encode([_FAIL, question_id, m.error_wire(info)])
+        except FrameTooLarge as exc:  # the caller's limit: the error that names a limit
+            problem: PbtypedError = LimitExceeded(
+                f"the result could not be sent: {exc} (the calling side's "
+                "Limits.max_frame_size and max_body_size bound it)"
+            )
+        except (InsecureTypeError, LimitExceeded, DeadReferenceError) as exc:
+            problem = type(exc)(f"the result could not be sent: {exc}")
+        info = error_info(problem, self.registry, send_traceback=False)
+        return self._fail_frame(question_id, info)
 
     def send_failure(self, question_id: int, exc: BaseException) -> bytes:
         """Answer the peer's call with an error (traceback text only if opted in)."""
         if not self._answer_done(question_id):
             return b""
         info = error_info(exc, self.registry, send_traceback=self.send_tracebacks)
+        return self._fail_frame(question_id, info)
+
+    def _fail_frame(self, question_id: int, info: m.ErrorInfo) -> bytes:
+        """A Fail that fits the peer's limits, however small: too big, it goes without its
+        traceback and with its message cut, then with no message, and at last (a type name
+        too long for the peer) as ``pbtyped.LimitExceeded`` with no message: at most 60
+        bytes, within the 64 every peer admits."""
+        room = min(self.peer_max_frame_size, self.peer_max_body_size) + 8
         data = self._codec.encode([_FAIL, question_id, m.error_wire(info)])
-        if len(data) - 8 > min(self.peer_max_frame_size, self.peer_max_body_size):
-            # Too big for the peer: drop the traceback and cut the message to fit.
-            info = m.ErrorInfo(
-                type_name=info.type_name,
-                message=info.message[:200] + " [cut: too long for the peer's limit]",
-                registered=info.registered,
-            )
-            data = self._codec.encode([_FAIL, question_id, m.error_wire(info)])
+        if len(data) <= room:
+            return data
+        name, registered = info.type_name, info.registered
+        cut = info.message[:200] + " [cut: too long for the peer's limit]"
+        for shorter in (
+            m.ErrorInfo(type_name=name, message=cut, registered=registered),
+            m.ErrorInfo(type_name=name, message="", registered=registered),
+            m.ErrorInfo(type_name="pbtyped.LimitExceeded", message="", registered=True),
+        ):
+            data = self._codec.encode([_FAIL, question_id, m.error_wire(shorter)])
+            if len(data) <= room:
+                break
         return data
 
     def send_finish(self, question_id: int) -> bytes:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from .._exceptions import NoSuchMethod
+from ..wire.show import show
 
 __all__ = [
     "Referenceable",
@@ -97,7 +98,7 @@ def find_remote_method(obj: object, method: str, prefix: str = _REMOTE) -> Calla
 
 def _lookup(cls: type, prefix: str, method: str) -> Any:
     if not valid_method_name(method):
-        raise NoSuchMethod(f"{method[:60]!r} is not a valid remote method name")
+        raise NoSuchMethod(f"{show(method, 60)} is not a valid remote method name")
     attr = prefix + method
     for klass in cls.__mro__:
         if attr in klass.__dict__:
@@ -105,7 +106,7 @@ def _lookup(cls: type, prefix: str, method: str) -> Any:
             if callable(func) and hasattr(func, "__get__"):
                 return func
             break
-    raise NoSuchMethod(f"{cls.__name__} has no remote method {method!r}")
+    raise NoSuchMethod(f"{cls.__name__} has no remote method {show(method, 210)}")
 
 
 # weak ref to a class -> {method name, or (prefix, name): the function found on the class}:

@@ -222,8 +222,11 @@ class Connection(asyncio.Protocol):
                     self.handshake.set_result(None)
                 self._disarm()
             elif type(event) is PeerAborted:
-                self._logs.warning(
-                    "pbtyped: peer %s closed the connection: %s", self.peer, event.reason
+                self._logs.log(  # a peer may Abort to close normally: not a warning
+                    logging.INFO,
+                    "pbtyped: peer %s closed the connection: %s",
+                    self.peer,
+                    event.reason,
                 )
                 self._lost_reason = f"connection closed by the peer: {event.reason}"
                 self.close()

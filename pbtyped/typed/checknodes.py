@@ -33,6 +33,7 @@ from typing import Any
 from .._exceptions import ValidationError
 from ..protocol.objects import Referenceable
 from ..runtime.reference import RemoteReference, Stub
+from ..wire.show import kind, show
 
 __all__ = [
     "BOOL",
@@ -91,8 +92,9 @@ class Node:
 
 
 def fail(path: str, expected: str, value: Any) -> ValidationError:
-    """The usual refusal: ``$.p.x: expected int, got str``."""
-    return ValidationError(f"{path}: expected {expected}, got {type(value).__name__}")
+    """The usual refusal: ``$.p.x: expected int, got text string``: the type the schema
+    declares, and what came by its CBOR kind (a peer in any language reads it)."""
+    return ValidationError(f"{path}: expected {expected}, got {kind(value)}")
 
 
 def passes(fast: Fast, value: Any) -> bool:
@@ -123,19 +125,23 @@ def needs_explaining(node: Node, value: Any) -> bool:
 
 
 def shown(value: Any) -> str:
-    """A set member or dict key as a path shows it: its ``repr`` cut to 40 characters for a
-    str, bytes, number, bool or enum member, else ``<type>``. Cheap and never failing: a
-    peer's int of 5,000 digits has no ``repr``, a registered class's ``repr`` may raise, and a
-    large container would be printed whole only to be cut."""
-    if type(value) is str or type(value) is bytes:
-        return repr(value[:40])[:40]
-    if type(value) is int and value.bit_length() <= 128:
-        return repr(value)
-    if value is None or type(value) is bool or type(value) is float:
-        return repr(value)
-    if isinstance(value, enum.Enum):
-        return f"{type(value).__name__}.{str(value._name_)[:40]}"
-    return f"<{type(value).__name__}>"
+    """A set member or dict key as a path shows it: a text string as RFC 9535 writes a name in
+    a normalized path (``$['k']``), anything else as ``show`` writes it (``h'00ff'``,
+    ``Color.RED``), within 40 characters. Cheap and never failing: a peer's int of 5,000
+    digits has no decimal text, a registered class's ``repr`` may raise, and a large
+    container would be printed whole only to be cut."""
+    if type(value) is str:
+        return f"'{value[:37].translate(_PATH_ESCAPES)}'"[:40]
+    return show(value)
+
+
+#: RFC 9535 section 2.7: how a normalized path escapes a name's characters.
+_PATH_ESCAPES = {
+    **{c: f"\\u{c:04x}" for c in range(0x20)},
+    **{ord(c): e for c, e in zip("\b\f\n\r\t", ("\\b", "\\f", "\\n", "\\r", "\\t"), strict=True)},
+    ord("'"): "\\'",
+    ord("\\"): "\\\\",
+}
 
 
 def leaf(
@@ -533,7 +539,7 @@ def literal(values: tuple[Any, ...], expected: str) -> Node:
         if passes(fast, value):
             return
         if isinstance(value, str | bytes | int):
-            raise ValidationError(f"{path}: expected {expected}, got {shown(value)}")
+            raise ValidationError(f"{path}: expected {expected}, got {show(value)}")
         raise fail(path, expected, value)
 
     return Node(fast, explain, base=kinds, deep=False)
@@ -632,7 +638,7 @@ def _fast_float(value: Any) -> Any:
 
 def _explain_float(value: Any, path: str) -> None:
     if type(value) is int and not passes(_fast_float, value):
-        raise ValidationError(f"{path}: expected float, got an int too large for a float")
+        raise ValidationError(f"{path}: expected float, got an integer too large for a float")
     if not passes(_fast_float, value):
         raise fail(path, "float", value)
 
@@ -660,7 +666,7 @@ def instance_of(cls: type[Any], expected: str) -> Node:
     return leaf(fast, expected, exact=cls, base=cls)
 
 
-NONE = leaf(_fast_none, "None", exact=type(None), base=type(None))
+NONE = leaf(_fast_none, "null", exact=type(None), base=type(None))
 BOOL = leaf(_fast_bool, "bool", exact=bool, base=bool)
 INT = leaf(_fast_int, "int", exact=int, base=int)
 FLOAT = Node(_fast_float, _explain_float, exact=float, base=(float, int), deep=False)

@@ -2,7 +2,7 @@
 
 A checker is ``check(value, path) -> value``: it returns the value (converted where the wire
 form differs from the declared one) or raises ValidationError naming the path, in the style
-``$.p.x: expected int, got str``. Inbound checkers also turn references into typed stubs;
+``$.p.x: expected int, got text string``. Inbound checkers also turn references into typed stubs;
 outbound checkers (for results a server sends) only validate.
 
 A valid value that needs no converting comes back as the very same object, however deeply
@@ -26,6 +26,7 @@ from typing import Any
 
 from .._exceptions import ValidationError
 from ..runtime.reference import Stub
+from ..wire.show import show
 from . import checknodes as nodes
 from .checknodes import Invalid, Node
 
@@ -49,9 +50,11 @@ class MaxLen:
 
 
 def describe(annotation: Any) -> str:
-    """A short human name for an annotation, used in error messages."""
+    """A short human name for an annotation, used in error messages: the schema's own names
+    (``int``, ``list[Point]``), with ``null`` for None and literal values in CBOR diagnostic
+    notation (``"fast" | "slow"``), as a peer in any language writes them."""
     if annotation is None or annotation is type(None):
-        return "None"
+        return "null"
     if annotation is Ellipsis:
         return "..."  # tuple[X, ...]
     origin = typing.get_origin(annotation)
@@ -60,7 +63,7 @@ def describe(annotation: Any) -> str:
     if origin is typing.Union or origin is types.UnionType:
         return " | ".join(describe(a) for a in typing.get_args(annotation))
     if origin is typing.Literal:
-        return " | ".join(repr(v) for v in typing.get_args(annotation))
+        return " | ".join(show(v) for v in typing.get_args(annotation))
     if origin is not None:
         return f"{origin.__name__}[{', '.join(describe(a) for a in typing.get_args(annotation))}]"
     if isinstance(annotation, type) and issubclass(annotation, Stub):

@@ -18,11 +18,11 @@ from enum import Enum, Flag
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DecodeError, InsecureTypeError, LimitExceeded, PbtypedError
-from . import sizes, tags
+from . import dates, sizes, tags
 from .columns import MIN_FIELDS, build_rows
 from .limits import Limits
 from .registry import Registry
-from .show import show
+from .show import kind, show
 
 if TYPE_CHECKING:
     from .codec import ReferenceHooks
@@ -48,6 +48,8 @@ class Refused:
     """Placeholder for a value the decoder refused; the decode state records why."""
 
     __slots__ = ()
+    #: How error messages name it (``show.kind``).
+    wire_kind = "refused value"
 
     def __repr__(self) -> str:
         return "<refused value>"
@@ -178,7 +180,7 @@ class DecodeState:
             return REFUSED
         cls, fields, positional = spec
         if type(values) is not list or len(values) != len(fields):
-            return self.refuse(f"{name}: expected {len(fields)} field values {list(fields)}")
+            return self.refuse(f"{name}: expected {len(fields)} field values ({', '.join(fields)})")
         if not self.charge(sizes.object_cost(len(fields)), name):
             return REFUSED
         try:
@@ -206,7 +208,7 @@ class DecodeState:
                 f"{name}: a class of {len(fields)} field(s) does not travel in columns"
             )
         if len(columns) != len(fields):
-            return self.refuse(f"{name}: expected {len(fields)} columns {list(fields)}")
+            return self.refuse(f"{name}: expected {len(fields)} columns ({', '.join(fields)})")
         count = len(columns[0]) if type(columns[0]) is list else -1
         if any(type(column) is not list or len(column) != count for column in columns):
             return self.refuse(f"{name}: columns must be arrays of one length")
@@ -285,8 +287,8 @@ class DecodeState:
             for item in value:
                 if type(item) is not str and type(item) is not bytes and item is not REFUSED:
                     raise DecodeError(
-                        "set element must be a text string or byte string, not "
-                        f"{type(item).__name__} (Limits.strict_map_keys)"
+                        "set element must be a text string or byte string "
+                        f"(Limits.strict_map_keys), got {kind(item)}"
                     )
         if not self.charge(sizes.set_cost(len(value)), "set"):
             return REFUSED
@@ -391,6 +393,25 @@ class DecodeState:
             return REFUSED
         return number
 
+    def date_time(self, value: Any, immutable: bool) -> Any:
+        """Tag 0: RFC 3339 date-time text (``dates.date_time``)."""
+        return self._date_text(dates.date_time, value)
+
+    def full_date(self, value: Any, immutable: bool) -> Any:
+        """Tag 1004: RFC 3339 full-date text (``dates.full_date``)."""
+        return self._date_text(dates.full_date, value)
+
+    def _date_text(self, parse: Callable[[Any], Any], value: Any) -> Any:
+        """Malformed text closes the connection, as any standard tag with bad content does;
+        valid text this side cannot hold fails the call. The scan charged what it builds
+        (``sizes.DATE_COST``)."""
+        try:
+            return parse(value)
+        except dates.Unrepresentable as exc:
+            return self.refuse(str(exc))
+        except ValueError as exc:
+            raise DecodeError(str(exc)) from None
+
     def attachment(self, value: Any, immutable: bool) -> Any:
         """Bytes of the frame's attachment section: together, never more than the section.
 
@@ -436,6 +457,8 @@ class TagDecoders(dict[int, Decoder]):
                 3: state.negative_bignum,
                 4: state.decimal,
                 258: state.set,
+                0: state.date_time,
+                1004: state.full_date,
             }
         )
         self._state = state

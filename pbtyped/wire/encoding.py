@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 import cbor2
 
 from .._exceptions import InsecureTypeError
-from . import tags
+from . import dates, tags
 from .columns import Columns, column_getters
 from .show import show
 
@@ -143,6 +143,11 @@ def _encode_tuple(encoder: Any, value: tuple[Any, ...]) -> None:
     encoder.encode_semantic(tags.TUPLE, list(value))
 
 
+def _encode_datetime(encoder: Any, value: datetime.datetime) -> None:
+    dates.check_offset(value)
+    encoder.encode_datetime(value)
+
+
 def _encode_decimal(encoder: Any, value: decimal.Decimal) -> None:
     if not value.is_finite() or (value.is_zero() and value.is_signed()):
         # Tag 4 cannot carry these: send the exact text instead.
@@ -169,7 +174,7 @@ _COMMON: dict[type[Any], Handler] = {
     type(None): _encode_none,
     list: _E.encode_array,
     tuple: _encode_tuple,
-    datetime.datetime: _E.encode_datetime,
+    datetime.datetime: _encode_datetime,
     datetime.date: _E.encode_date,
     uuid.UUID: _E.encode_uuid,
     decimal.Decimal: _encode_decimal,

@@ -29,7 +29,7 @@ class FrameReader:
     Each frame comes out as ``(body, attachments)``, both ``bytes``. A header that announces
     more than ``max_frame_size`` in all, or a body over ``max_body_size``, raises
     ``FrameTooLarge`` before the body is read. With ``first_frame_size``, the first frame
-    alone has that smaller limit (the peer's Hello, before anything of the peer is known).
+    has that limit instead (the peer's Hello, before anything of the peer is known).
     """
 
     __slots__ = ("_buf", "_first", "_max", "_max_body")
@@ -97,19 +97,25 @@ class FrameReader:
         return out
 
     def _checked_size(self, body_len: int, att_len: int) -> int:
-        """A header's frame size, or FrameTooLarge / RemoteProtocolError if it is not allowed."""
+        """A header's frame size, or FrameTooLarge / RemoteProtocolError if it is not allowed.
+
+        The first frame has its own limit only: the peer sent it before it knew ours, so a
+        Hello (or an Abort) of up to ``first_frame_size`` bytes is read even by a side whose
+        ``max_frame_size`` is smaller (64 bytes may be set; a Hello takes about 90).
+        """
         total = body_len + att_len
-        if self._first is not None and total > self._first:
-            raise FrameTooLarge(
-                f"peer announced a first frame of {total} bytes; before its Hello has arrived "
-                f"a frame may hold at most {self._first} bytes (a Hello is small)"
-            )
-        if total > self._max:
+        if self._first is not None:
+            if total > self._first:
+                raise FrameTooLarge(
+                    f"peer announced a first frame of {total} bytes; before its Hello has "
+                    f"arrived a frame may hold at most {self._first} bytes (a Hello is small)"
+                )
+        elif total > self._max:
             raise FrameTooLarge(
                 f"peer announced a frame of {total} bytes; the limit is {self._max}"
                 " (Limits.max_frame_size)"
             )
-        if body_len > self._max_body:
+        elif body_len > self._max_body:
             raise FrameTooLarge(
                 f"peer announced a message body of {body_len} bytes; the limit is "
                 f"{self._max_body} (Limits.max_body_size)"

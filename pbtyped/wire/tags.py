@@ -45,7 +45,7 @@ COLUMNS = 41009
 #: Standard tags we admit: date/time (0, 1, 100, 1004),
 #: bignums (2, 3), decimal fractions (4), UUID (37), sets (258).
 BUILTIN_TAGS = frozenset({0, 1, 2, 3, 4, 37, 100, 258, 1004})
-#: The standard tags cbor2 decodes by itself: each builds one small object from a bounded
-#: input (a date string cbor2 parses in linear time, a number, 16 bytes). Bignums, decimals
-#: and sets are ours (``decoding.py``): they need bounds before cbor2 would do any work.
-NATIVE_TAGS = frozenset({0, 1, 37, 100, 1004})
+#: The standard tags cbor2 decodes by itself: each builds one small object from a number or
+#: 16 bytes. Bignums, decimals and sets are ours (``decoding.py``): they need bounds before
+#: cbor2 would do any work; so is date text, read by RFC 3339's grammar (``dates.py``).
+NATIVE_TAGS = frozenset({1, 37, 100})

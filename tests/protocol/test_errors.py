@@ -105,7 +105,7 @@ def test_framework_errors_are_registered_everywhere() -> None:
     pair = Pair()
     error = failure(pair, "no_such_thing")
     assert type(error) is NoSuchMethod
-    assert str(error) == "Echoer has no remote method 'no_such_thing'"
+    assert str(error) == 'Echoer has no remote method "no_such_thing"'
     for name, cls in [
         ("pbtyped.CallCancelled", CallCancelled),
         ("pbtyped.InsecureTypeError", InsecureTypeError),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import cbor2
 import pytest
 
-from pbtyped import FrameTooLarge, Registry, RemoteProtocolError
+from pbtyped import FrameTooLarge, Limits, Registry, RemoteProtocolError
 from pbtyped.protocol import messages as m
 from pbtyped.protocol.broker import Broker
 from pbtyped.protocol.events import CallReceived, HandshakeComplete, PeerAborted
@@ -62,6 +62,25 @@ def test_the_greeting_limit_is_exact(make) -> None:
     assert broker.receive_data(padded_hello(m.MAX_GREETING_SIZE)) == [HandshakeComplete()]
     with pytest.raises(FrameTooLarge, match="first frame of 4097 bytes"):
         make().receive_data(padded_hello(m.MAX_GREETING_SIZE + 1))
+
+
+def test_a_side_with_the_smallest_limits_reads_a_hello_larger_than_them() -> None:
+    """A peer sends its Hello before it knows our limits, so the first frame is bounded by the
+    greeting size alone. Before: a side at ``max_frame_size=64`` (allowed) refused every
+    default Hello (86 bytes) and could talk to no one."""
+    tiny = Limits(max_frame_size=64, max_body_size=64)
+    small = Broker(registry=Registry(), root=Echoer(), limits=tiny)
+    peer = Broker(registry=Registry())
+    hello_small, hello_peer = small.initiate(), peer.initiate()
+    assert len(hello_peer) - 8 > 64
+    assert small.receive_data(hello_peer) == [HandshakeComplete()]
+    assert peer.receive_data(hello_small) == [HandshakeComplete()]
+    _, call = peer.send_call(peer.root_reference(), "echo", ("hi",), {})
+    [event] = small.receive_data(call)
+    assert isinstance(event, CallReceived)
+    # After the Hello, our own limit holds.
+    with pytest.raises(FrameTooLarge, match=r"frame of 65 bytes; the limit is 64 \(Limits"):
+        small.receive_data(frame(b"\x00" * 65))
 
 
 TAGGED = {

@@ -253,7 +253,7 @@ def test_finish_for_a_running_call_asks_to_cancel_it() -> None:
 
 @pytest.mark.parametrize(
     ("qid", "shown"),
-    [(-1, "-1"), (2**63, "9223372036854775808"), ("7", "'7'"), (1.0, "1.0"), (None, "None")],
+    [(-1, "-1"), (2**63, "9223372036854775808"), ("7", '"7"'), (1.0, "1.0"), (None, "null")],
 )
 def test_bad_question_id_closes(qid: object, shown: str) -> None:
     broker = open_broker()
@@ -312,10 +312,10 @@ def test_call_without_kwargs_item_is_accepted() -> None:
         ([2, 0], "malformed call target [2, 0]"),
         ([0], "malformed call target [0]"),
         ([0, 0, 0], "malformed call target [0, 0, 0]"),
-        ("root", "malformed call target 'root'"),
+        ("root", 'malformed call target "root"'),
         (0, "malformed call target 0"),
         ([0, -1], "call target id must be a non-negative integer, got -1"),
-        ([0, "0"], "call target id must be a non-negative integer, got '0'"),
+        ([0, "0"], 'call target id must be a non-negative integer, got "0"'),
         ([1, -3], "call target question id must be a non-negative integer, got -3"),
     ],
 )
@@ -399,15 +399,15 @@ def test_wrong_protocol_version_closes() -> None:
         ),
         (
             [0, {"protocol": "pbtyped", "max_frame_size": 1024}],
-            "protocol version must be a non-negative integer, got None",
+            "protocol version must be a non-negative integer, got null",
         ),
         (
             [0, {"protocol": "pbtyped", "version": "1", "max_frame_size": 1024}],
-            "protocol version must be a non-negative integer, got '1'",
+            'protocol version must be a non-negative integer, got "1"',
         ),
         (
             [0, {"protocol": "pbtyped", "version": 1}],
-            "max_frame_size must be a non-negative integer, got None",
+            "max_frame_size must be a non-negative integer, got null",
         ),
         (
             [0, {"protocol": "pbtyped", "version": 1, "max_frame_size": 1024, "features": "x"}],
@@ -547,10 +547,12 @@ def test_message_kind_must_be_an_int(items: list[object]) -> None:
         pair.a.receive_data(msg(*items))
 
 
-@pytest.mark.parametrize("target", [[0.0, 0], [False, 0]], ids=["0.0", "false"])
-def test_call_target_kind_must_be_an_int(target: list[object]) -> None:
+@pytest.mark.parametrize(
+    ("target", "shown"), [([0.0, 0], "[0.0, 0]"), ([False, 0], "[false, 0]")], ids=["0.0", "false"]
+)
+def test_call_target_kind_must_be_an_int(target: list[object], shown: str) -> None:
     broker = open_broker()
-    with pytest.raises(RemoteProtocolError, match=exactly(f"malformed call target {target!r}")):
+    with pytest.raises(RemoteProtocolError, match=exactly(f"malformed call target {shown}")):
         broker.receive_data(msg(1, 1, target, "echo", [], {}))
 
 

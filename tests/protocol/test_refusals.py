@@ -14,7 +14,15 @@ import struct
 import cbor2
 import pytest
 
-from pbtyped import FrameTooLarge, InsecureTypeError, Limits, Registry, RemoteProtocolError
+from pbtyped import (
+    FrameTooLarge,
+    InsecureTypeError,
+    LimitExceeded,
+    Limits,
+    NoSuchMethod,
+    Registry,
+    RemoteProtocolError,
+)
 from pbtyped.protocol.events import AnswerReceived, CallReceived, FailureReceived
 from pbtyped.wire import tags
 
@@ -154,11 +162,11 @@ REFUSED_ARGS = {
     ),
     "unknown type name": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, ["os.system", ["true"]])),
-        "type name 'os.system' is not registered on this side (refused)",
+        'type name "os.system" is not registered on this side (refused)',
     ),
     "enum name as a type": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, ["test.Color", []])),
-        "type name 'test.Color' is not registered on this side (refused)",
+        'type name "test.Color" is not registered on this side (refused)',
     ),
     "malformed copy": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, "test.Point")),
@@ -166,27 +174,27 @@ REFUSED_ARGS = {
     ),
     "copy with missing field": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, ["test.Point", [1]])),
-        "test.Point: expected 2 field values ['x', 'y']",
+        "test.Point: expected 2 field values (x, y)",
     ),
     "copy with extra field": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, ["test.Point", [1, 2, 3]])),
-        "test.Point: expected 2 field values ['x', 'y']",
+        "test.Point: expected 2 field values (x, y)",
     ),
     "copy with fields as a map": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, ["test.Point", {"x": 1, "y": 2}])),
-        "test.Point: expected 2 field values ['x', 'y']",
+        "test.Point: expected 2 field values (x, y)",
     ),
     "unknown enum name": (
         cbor2.dumps(cbor2.CBORTag(tags.ENUM, ["evil.Enum", 1])),
-        "enum name 'evil.Enum' is not registered on this side (refused)",
+        'enum name "evil.Enum" is not registered on this side (refused)',
     ),
     "type name as an enum": (
         cbor2.dumps(cbor2.CBORTag(tags.ENUM, ["test.Point", 1])),
-        "enum name 'test.Point' is not registered on this side (refused)",
+        'enum name "test.Point" is not registered on this side (refused)',
     ),
     "enum value not a member": (
         cbor2.dumps(cbor2.CBORTag(tags.ENUM, ["test.Color", "purple"])),
-        "test.Color: 'purple' is not a member",
+        'test.Color: "purple" is not a member',
     ),
     "malformed enum": (
         cbor2.dumps(cbor2.CBORTag(tags.ENUM, "test.Color")),
@@ -214,7 +222,7 @@ REFUSED_ARGS = {
     ),
     "sender ref not an int": (
         cbor2.dumps(cbor2.CBORTag(tags.SENDER_REF, "1")),
-        "malformed reference id '1'",
+        'malformed reference id "1"',
     ),
 }
 
@@ -390,7 +398,7 @@ def test_non_utf8_text_closes() -> None:
         (
             cbor2.dumps(cbor2.CBORTag(258, [1, 2])),
             "error decoding semantic tag 258 (set element must be a text string or byte "
-            "string, not int (Limits.strict_map_keys))",
+            "string (Limits.strict_map_keys), got integer)",
         ),
     ],
     ids=["int map key", "set of ints"],
@@ -406,8 +414,8 @@ def test_malformed_builtin_tag_content_closes() -> None:
     with pytest.raises(
         RemoteProtocolError,
         match=exactly(
-            "malformed CBOR: error decoding string-form datetime (Invalid isoformat string: "
-            "'yesterday')"
+            "malformed CBOR: error decoding semantic tag 0 (tag 0 must hold an RFC 3339 "
+            'date-time, got "yesterday")'
         ),
     ):
         broker.receive_data(call_with_arg(1, cbor2.dumps(cbor2.CBORTag(0, "yesterday"))))
@@ -460,17 +468,73 @@ def test_oversized_call_body_fails_locally_even_if_the_frame_would_fit() -> None
 
 
 def test_oversized_result_becomes_a_failure_of_that_call() -> None:
+    """The caller's own limit refused the result: it gets LimitExceeded, the error that names
+    a limit (before: InsecureTypeError, which is about types)."""
     pair = Pair(a_limits=Limits(max_frame_size=4096))
     qid, data = pair.a.send_call(pair.root_ref(), "echo", ("x",), {})
     [call] = pair.b.receive_data(data)
     out = pair.b.send_return(call.question_id, "z" * 5000)
     [answer] = decode_frames(out)
     assert answer[:2] == [3, qid]
-    assert answer[2]["type"] == "pbtyped.InsecureTypeError"
+    assert answer[2]["type"] == "pbtyped.LimitExceeded"
     assert answer[2]["message"].startswith("the result could not be sent: message of ")
     assert answer[2]["message"].endswith(
-        "bytes exceeds the peer's limit of 4096 bytes; nothing was sent"
+        "bytes exceeds the peer's limit of 4096 bytes; nothing was sent (the calling side's "
+        "Limits.max_frame_size and max_body_size bound it)"
     )
     [event] = pair.a.receive_data(out)
     assert isinstance(event, FailureReceived)
-    assert type(event.error) is InsecureTypeError
+    assert type(event.error) is LimitExceeded
+
+
+TINY = Limits(max_frame_size=64, max_body_size=64)
+
+
+class Wordy(Exception):
+    """An error whose wire name alone is too long for a 64-byte frame."""
+
+
+def wordy_registry() -> Registry:
+    registry = Registry()
+    registry.register_error(Wordy, "a" * 60 + ".Wordy")
+    return registry
+
+
+@pytest.mark.parametrize(
+    ("result", "error", "message"),
+    [
+        ("z" * 100, "pbtyped.LimitExceeded", ""),  # its own cut message would not fit either
+        (NoSuchMethod("x"), "pbtyped.NoSuchMethod", "x"),
+        (NoSuchMethod("y" * 300), "pbtyped.NoSuchMethod", ""),
+        (Wordy("w"), "pbtyped.LimitExceeded", ""),
+    ],
+    ids=["result", "short error", "long error", "long type name"],
+)
+def test_every_fail_fits_a_peer_at_the_smallest_limits(
+    result: object, error: str, message: str
+) -> None:
+    """A peer may announce 64 bytes. Before: the FAIL for a result over that limit (163
+    bytes) went out anyway, and the peer closed the connection on it."""
+    pair = Pair(a_limits=TINY, registry=wordy_registry())
+    qid, data = pair.a.send_call(pair.root_ref(), "echo", (), {})
+    [call] = pair.b.receive_data(data)
+    if isinstance(result, Exception):
+        out = pair.b.send_failure(call.question_id, result)
+    else:
+        out = pair.b.send_return(call.question_id, result)
+    assert len(out) - 8 <= 64
+    [answer] = decode_frames(out)
+    assert answer[:2] == [3, qid]
+    assert (answer[2]["type"], answer[2]["message"]) == (error, message)
+    [event] = pair.a.receive_data(out)  # the caller reads it: the line stays open
+    assert isinstance(event, FailureReceived)
+    assert pair.a.is_open
+
+
+def test_a_fail_cut_to_fit_keeps_the_start_of_its_message() -> None:
+    pair = Pair(a_limits=Limits(max_frame_size=300, max_body_size=300))
+    _, data = pair.a.send_call(pair.root_ref(), "echo", (), {})
+    [call] = pair.b.receive_data(data)
+    out = pair.b.send_failure(call.question_id, NoSuchMethod("y" * 1000))
+    [answer] = decode_frames(out)
+    assert answer[2]["message"] == "y" * 200 + " [cut: too long for the peer's limit]"

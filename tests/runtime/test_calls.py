@@ -108,7 +108,7 @@ def test_instance_attribute_named_like_a_remote_method_is_not_reachable(run) -> 
         root_obj.remote_sneaky = lambda: "sneaky"  # type: ignore[attr-defined]
         async with pb.serve(root_obj) as server, pb.connect("127.0.0.1", server.port) as client:
             root = await client.root()
-            with pytest.raises(pb.NoSuchMethod, match="no remote method 'sneaky'"):
+            with pytest.raises(pb.NoSuchMethod, match='no remote method "sneaky"'):
                 await root.call_remote("sneaky")
 
     run(body)

@@ -99,7 +99,7 @@ def test_oversized_result_fails_only_that_call(run) -> None:
             pb.connect("127.0.0.1", server.port, limits=pb.Limits(max_frame_size=64 * 1024)) as c,
         ):
             root = await c.root()
-            with pytest.raises(pb.InsecureTypeError, match="the result could not be sent"):
+            with pytest.raises(pb.LimitExceeded, match="the result could not be sent"):
                 await root.call_remote("big")
             assert await root.call_remote("echo", 1) == 1
 

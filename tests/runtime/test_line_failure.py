@@ -156,7 +156,7 @@ def test_answer_that_cannot_be_decoded_fails_clearly(run) -> None:
             root = await client.root()
             with pytest.raises(
                 pb.InsecureTypeError,
-                match="answer could not be decoded: type name 'OnlyServerKnows' is not registered",
+                match='answer could not be decoded: type name "OnlyServerKnows" is not registered',
             ):
                 await root.call_remote("give")
             assert client.is_connected

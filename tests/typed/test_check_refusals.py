@@ -36,11 +36,11 @@ def test_an_int_beyond_the_float_range_is_refused_for_a_float_parameter(
     (the caller got RemoteError('builtins.OverflowError'), the server logged a traceback)."""
 
     spec = hostile._SPEC_Costly
-    expected = "$.x: expected float, got an int too large for a float"
+    expected = "$.x: expected float, got an integer too large for a float"
     assert refusal(support.dispatch, spec, Scaler(), "scale", [value], {}) == expected
     # Everywhere a float is declared: in a union, a list, a dict, a dataclass, a result.
     unions = refusal(support.dispatch, spec, Scaler(), "scale", [1.0, value], {})
-    assert unions == "$.y: expected float | str, got int"
+    assert unions == "$.y: expected float | str, got integer"
     floats = spec.methods["floats"]
     assert refusal(floats.bind, [[1.5, value]], {}) == expected.replace("$.x", "$.xs[1]")
     dicts = spec.methods["dicts"]
@@ -55,13 +55,13 @@ def test_a_key_or_member_without_a_repr_is_named_by_its_type() -> None:
     """Pins: a dict key or set member whose ``repr`` raises (an int of 5,000 digits) made the
     explaining walk raise ValueError instead of naming the wrong part."""
     assert refusal(checker_for(dict[str, int]), {TOO_MANY_DIGITS: 1}, "$") == (
-        "$[<int>]: expected str, got int"
+        f"$[<integer of {TOO_MANY_DIGITS.bit_length()} bits>]: expected str, got integer"
     )
     assert refusal(checker_for(set[str]), {"a", TOO_MANY_DIGITS}, "$") == (
-        "$[<int>]: expected str, got int"
+        f"$[<integer of {TOO_MANY_DIGITS.bit_length()} bits>]: expected str, got integer"
     )
     assert refusal(checker_for(Literal[1, 2]), TOO_MANY_DIGITS, "$") == (
-        "$: expected 1 | 2, got <int>"
+        f"$: expected 1 | 2, got <integer of {TOO_MANY_DIGITS.bit_length()} bits>"
     )
 
 

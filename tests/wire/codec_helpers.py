@@ -32,3 +32,14 @@ def body_of(frame: bytes) -> bytes:
     """The CBOR body of a frame with no attachments."""
     assert frame[4:8] == b"\x00\x00\x00\x00", "unexpected attachments"
     return frame[8:]
+
+
+def head(major: int, n: int) -> bytes:
+    """A CBOR head written by hand, in its shortest form: major type ``major``, argument ``n``
+    (a hostile peer, or a test of the document's bytes, does not use our encoder)."""
+    if n < 24:
+        return bytes([major << 5 | n])
+    for info, width in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * width):
+            return bytes([major << 5 | info]) + n.to_bytes(width, "big")
+    raise ValueError(n)

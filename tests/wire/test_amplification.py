@@ -40,6 +40,7 @@ from pbtyped.wire.decoding import REFUSED
 from ..costs import assert_linear_cpu, peak_memory
 from ..protocol.test_refusals import assert_echo_works, call_with_args
 from ..protocol.wiring import open_broker
+from .codec_helpers import head
 
 LIMITS = Limits()
 
@@ -94,15 +95,6 @@ def make_codec(limits: Limits = LIMITS) -> Codec:
 
 
 # -- CBOR by hand (a hostile peer does not use our encoder) ------------------------------------
-
-
-def head(major: int, n: int) -> bytes:
-    if n < 24:
-        return bytes([major << 5 | n])
-    for info, width in ((24, 1), (25, 2), (26, 4), (27, 8)):
-        if n < 1 << (8 * width):
-            return bytes([major << 5 | info]) + n.to_bytes(width, "big")
-    raise ValueError(n)
 
 
 def array(items: list[bytes]) -> bytes:
