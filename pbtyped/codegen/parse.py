@@ -100,6 +100,13 @@ class _ModuleParser:
                     stmt, "a schema holds only imports, classes and a docstring at top level"
                 )
         for name, kind in self.kinds.items():
+            # A name is one thing in the whole schema: classes are classified as they come, but
+            # read by name once all are declared.
+            if name in self.scope.aliases:
+                raise self.scope.error(
+                    self.classes[name],
+                    f"name clash: {name} is also imported here: rename the class or the import",
+                )
             self.scope.kinds[QualName.local(name)] = kind
             if kind is ClassKind.INTERFACE:
                 for generated in (name + "Client", name + "Server"):
