@@ -9,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import SchemaError
-from .model import Kind, TypeRef
 from .names import ClassKind, Origin, QualName
+from .typeref import Kind, TypeRef
 
 __all__ = [
     "MAX_NESTING",

@@ -351,7 +351,7 @@ class _ModuleParser:
                     stmt, f"{where}: remote method names may not start with _ or pb_"
                 )
             methods.append(self._method(stmt, where, spec_var))
-        key = (self.name, node.name)
+        key = Key(self.name, node.name)
         self.declared[key] = Declared(
             key=key, path=self.scope.path, node=node, bases=tuple(bases), methods=seen
         )
@@ -360,7 +360,7 @@ class _ModuleParser:
             doc=_doc(node, f"The interface {node.name}."),
             wire_name=self._wire(node),
             spec_var=spec_var,
-            bases=tuple(name for _, name in bases),
+            bases=tuple(b.name for b in bases),
             methods=tuple(methods),
         )
 
@@ -382,9 +382,9 @@ class _ModuleParser:
             if q.origin is Origin.SIBLING:
                 self.scope.used.add(q)
                 self.base_specs.add(q)
-            key = (q.module or self.name, q.name)
+            key = Key(q.module or self.name, q.name)  # a local interface has no module
             if key in bases:
-                raise self.scope.error(base, f"{node.name}: base {key[1]} is listed twice")
+                raise self.scope.error(base, f"{node.name}: base {key.name} is listed twice")
             bases.append(key)
         return bases
 
