@@ -218,7 +218,7 @@ class _ModuleParser:
         # Enums first: defaults elsewhere may name their members.
         enums = [self._enum(node) for node in self._of(ClassKind.ENUM)]
         copies, errors = [], []
-        for name, node in self.classes.items():
+        for name, node in self.classes.items():  # in schema order: the first problem is reported
             if self.kinds[name] is ClassKind.COPY:
                 copies.append(self._copy(node))
             elif self.kinds[name] is ClassKind.ERROR:
