@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from .errors import SchemaError
-from .model import Kind, TypeRef
+from .names import ClassKind, Origin, QualName
+from .typeref import Kind, TypeRef
 
 __all__ = [
     "MAX_NESTING",
@@ -27,46 +28,53 @@ __all__ = [
 MAX_NESTING = 100
 
 _BUILTINS = {"bool", "int", "float", "str", "bytes", "list", "dict", "tuple", "set", "frozenset"}
-_NAMED: dict[str, Kind] = {
-    "builtins.bool": Kind.BOOL,
-    "builtins.int": Kind.INT,
-    "builtins.float": Kind.FLOAT,
-    "builtins.str": Kind.STR,
-    "builtins.bytes": Kind.BYTES,
-    "datetime.datetime": Kind.DATETIME,
-    "datetime.date": Kind.DATE,
-    "uuid.UUID": Kind.UUID,
-    "decimal.Decimal": Kind.DECIMAL,
+_NAMED: dict[QualName, Kind] = {
+    QualName.python("builtins.bool"): Kind.BOOL,
+    QualName.python("builtins.int"): Kind.INT,
+    QualName.python("builtins.float"): Kind.FLOAT,
+    QualName.python("builtins.str"): Kind.STR,
+    QualName.python("builtins.bytes"): Kind.BYTES,
+    QualName.python("datetime.datetime"): Kind.DATETIME,
+    QualName.python("datetime.date"): Kind.DATE,
+    QualName.python("uuid.UUID"): Kind.UUID,
+    QualName.python("decimal.Decimal"): Kind.DECIMAL,
 }
-_CLASS_KINDS = {"copy": Kind.COPY, "enum": Kind.ENUM, "interface": Kind.INTERFACE}
+_BARE = {QualName.python(f"builtins.{name}") for name in ("list", "dict", "tuple", "set")}
+_CLASS_KINDS = {
+    ClassKind.COPY: Kind.COPY,
+    ClassKind.ENUM: Kind.ENUM,
+    ClassKind.INTERFACE: Kind.INTERFACE,
+}
 _SIZED = {Kind.STR, Kind.BYTES, Kind.LIST, Kind.DICT, Kind.SET, Kind.VARTUPLE}
-_TYPING = ("typing.", "typing_extensions.")
+_MAX_LEN = QualName.python("pbtyped.MaxLen")
 
 
 @dataclass
 class Scope:
     """What names mean in one schema module: its imports and the classes it can see.
 
-    ``kinds`` maps a class visible here (``"local:Name"`` or ``"sibling:mod.Name"``) to
-    ``copy``, ``enum``, ``error`` or ``interface``; ``used`` collects the sibling names used.
+    ``aliases`` maps each imported name to what it names; ``kinds`` maps each class visible
+    here (local, or of a sibling module) to its kind; ``used`` collects the sibling classes
+    that types of this module name.
     """
 
     path: str
-    aliases: dict[str, str] = field(default_factory=dict)
-    kinds: dict[str, str] = field(default_factory=dict)
-    used: set[str] = field(default_factory=set)
+    aliases: dict[str, QualName] = field(default_factory=dict)
+    kinds: dict[QualName, ClassKind] = field(default_factory=dict)
+    used: set[QualName] = field(default_factory=set)
 
-    def qualify(self, node: ast.expr) -> str | None:
-        """The dotted name an expression refers to (``typing.Optional``), or None."""
+    def qualify(self, node: ast.expr) -> QualName | None:
+        """What an expression names (``typing.Optional``, a local class), or None."""
         if isinstance(node, ast.Name):
-            if f"local:{node.id}" in self.kinds:
-                return f"local:{node.id}"
+            local = QualName.local(node.id)
+            if local in self.kinds:
+                return local
             if node.id in self.aliases:
                 return self.aliases[node.id]
-            return f"builtins.{node.id}" if node.id in _BUILTINS else None
+            return QualName.python(f"builtins.{node.id}") if node.id in _BUILTINS else None
         if isinstance(node, ast.Attribute):
             base = self.qualify(node.value)
-            return None if base is None else f"{base}.{node.attr}"
+            return None if base is None else base.attr(node.attr)
         return None
 
     def error(self, node: ast.AST, message: str) -> SchemaError:
@@ -74,119 +82,184 @@ class Scope:
         return SchemaError(self.path, getattr(node, "lineno", 1), message)
 
 
-def _typing(q: str | None, name: str) -> bool:
-    return q is not None and any(q == p + name for p in _TYPING)
-
-
 def resolve_type(scope: Scope, node: ast.expr, where: str, *, in_copy: bool = False) -> TypeRef:
-    """The TypeRef of an annotation; SchemaError naming ``where`` if it is not supported."""
+    """The TypeRef of an annotation; SchemaError naming ``where`` if it is not supported.
 
-    def bad(sub: ast.AST, why: str = "") -> SchemaError:
+    ``in_copy``: the annotation types a dataclass field, which cannot hold a reference.
+    """
+    return _Resolver(scope, where, in_copy).resolve(node, 0)
+
+
+# A subscripted form (``list[int]``): the resolver, the subscript, its arguments, and the
+# depth of those arguments.
+_Form = Callable[["_Resolver", ast.Subscript, list[ast.expr], int], TypeRef]
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolver:
+    """Resolves one annotation, one method per form; ``where`` names it in errors.
+
+    ``depth`` counts how deep the annotation nests, with its quoted parts, so that no form
+    recurses past ``MAX_NESTING``.
+    """
+
+    scope: Scope
+    where: str
+    in_copy: bool
+
+    def bad(self, node: ast.AST, why: str = "") -> SchemaError:
         detail = f" ({why})" if why else ""
-        return scope.error(sub, f"{where}: unsupported annotation {source_of(sub)!r}{detail}")
+        return self.scope.error(
+            node, f"{self.where}: unsupported annotation {source_of(node)!r}{detail}"
+        )
 
-    def go(n: ast.expr, depth: int) -> TypeRef:
+    def too_deep(self, node: ast.AST) -> SchemaError:
+        return self.scope.error(
+            node, f"{self.where}: annotation nested more than {MAX_NESTING} deep"
+        )
+
+    def resolve(self, node: ast.expr, depth: int) -> TypeRef:
         if depth > MAX_NESTING:
-            raise scope.error(n, f"{where}: annotation nested more than {MAX_NESTING} deep")
-        if isinstance(n, ast.Constant) and n.value is None:
+            raise self.too_deep(node)
+        if isinstance(node, ast.Constant) and node.value is None:
             return TypeRef(kind=Kind.NONE)
-        if isinstance(n, ast.Constant) and isinstance(n.value, str):
-            return go(quoted(n, n.value), depth + 1)
-        if isinstance(n, ast.BinOp) and isinstance(n.op, ast.BitOr):
-            return _union([go(n.left, depth + 1), go(n.right, depth + 1)])
-        if isinstance(n, ast.Subscript):
-            return subscript(n, depth + 1)
-        q = scope.qualify(n)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            return self.resolve(self.quoted(node, node.value), depth + 1)
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+            return _union([self.resolve(node.left, depth + 1), self.resolve(node.right, depth + 1)])
+        if isinstance(node, ast.Subscript):
+            q = self.scope.qualify(node.value)
+            form = _FORMS.get(q) if q is not None else None
+            if form is None:
+                raise self.bad(node)
+            args = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+            return form(self, node, args, depth + 1)
+        return self.named(node)
+
+    def named(self, node: ast.expr) -> TypeRef:
+        """A type written as a (dotted) name: a scalar or a class of the schemas."""
+        q = self.scope.qualify(node)
+        if q is None:
+            raise self.bad(node)
         if q in _NAMED:
             return TypeRef(kind=_NAMED[q])
-        if q is not None and q in scope.kinds:
-            kind = scope.kinds[q]
-            if kind == "error":
-                raise bad(n, "errors are raised, not passed as values")
-            if kind == "interface" and in_copy:
-                # A copy is a value: one class on both sides could not type a field that holds
-                # a local object on one side and a stub on the other, nor compare or hash it.
-                raise bad(
-                    n,
-                    "a dataclass passed by copy cannot hold a reference; pass the "
-                    "interface as a parameter or result of its own",
-                )
-            if q.startswith("sibling:"):
-                scope.used.add(q)
-            return TypeRef(kind=_CLASS_KINDS[kind], name=q.rpartition(".")[2].split(":")[-1])
-        if q in ("builtins.list", "builtins.dict", "builtins.tuple", "builtins.set"):
-            raise bad(n, "give the item types, e.g. list[int]")
-        raise bad(n)
+        kind = self.scope.kinds.get(q)
+        if kind is ClassKind.ERROR:
+            raise self.bad(node, "errors are raised, not passed as values")
+        if kind is ClassKind.INTERFACE and self.in_copy:
+            # A copy is a value: one class on both sides could not type a field that holds
+            # a local object on one side and a stub on the other, nor compare or hash it.
+            raise self.bad(
+                node,
+                "a dataclass passed by copy cannot hold a reference; pass the "
+                "interface as a parameter or result of its own",
+            )
+        if kind is not None:
+            if q.origin is Origin.SIBLING:
+                self.scope.used.add(q)
+            return TypeRef(kind=_CLASS_KINDS[kind], name=q.name)
+        if q in _BARE:
+            raise self.bad(node, "give the item types, e.g. list[int]")
+        raise self.bad(node)
 
-    def quoted(n: ast.Constant, text: str) -> ast.expr:
+    def quoted(self, node: ast.Constant, text: str) -> ast.expr:
+        """The expression a string annotation holds."""
         try:
             inner = ast.parse(text, mode="eval").body
         except (SyntaxError, RecursionError, MemoryError):
-            raise bad(n, "not a valid type expression") from None
+            raise self.bad(node, "not a valid type expression") from None
         # Errors inside a string annotation point at the string's line.
-        inner = ast.increment_lineno(inner, n.lineno - 1)
-        depth, node = deepest(inner)
+        inner = ast.increment_lineno(inner, node.lineno - 1)
+        depth, deepest_node = deepest(inner)
         if depth > MAX_NESTING:
-            raise scope.error(node, f"{where}: annotation nested more than {MAX_NESTING} deep")
+            raise self.too_deep(deepest_node)
         return inner
 
-    def subscript(n: ast.Subscript, depth: int) -> TypeRef:
-        q = scope.qualify(n.value)
-        args = list(n.slice.elts) if isinstance(n.slice, ast.Tuple) else [n.slice]
-        if q == "builtins.list" and len(args) == 1:
-            return TypeRef(kind=Kind.LIST, args=(go(args[0], depth),))
-        if q == "builtins.set" and len(args) == 1:
-            item = go(args[0], depth)
-            if item.kind not in (Kind.STR, Kind.BYTES):
-                raise bad(n, "set items must be str or bytes")
-            return TypeRef(kind=Kind.SET, args=(item,))
-        if q == "builtins.dict" and len(args) == 2:
-            key = go(args[0], depth)
-            if key.kind not in (Kind.STR, Kind.BYTES):
-                raise bad(n, "dict keys must be str or bytes")
-            return TypeRef(kind=Kind.DICT, args=(key, go(args[1], depth)))
-        if q == "builtins.tuple":
-            if len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is ...:
-                return TypeRef(kind=Kind.VARTUPLE, args=(go(args[0], depth),))
-            if len(args) == 1 and isinstance(args[0], ast.Tuple) and not args[0].elts:
-                return TypeRef(kind=Kind.TUPLE)
-            return TypeRef(kind=Kind.TUPLE, args=tuple(go(a, depth) for a in args))
-        if _typing(q, "Optional") and len(args) == 1:
-            return _union([go(args[0], depth), TypeRef(kind=Kind.NONE)])
-        if _typing(q, "Union"):
-            return _union([go(a, depth) for a in args])
-        if _typing(q, "Literal"):
-            return TypeRef(kind=Kind.LITERAL, literals=tuple(literal(a) for a in args))
-        if _typing(q, "Annotated") and len(args) >= 2:
-            inner = go(args[0], depth)
-            limits = [max_len(a) for a in args[1:]]
-            if inner.kind not in _SIZED or inner.max_len is not None:
-                raise bad(n, "MaxLen applies to str, bytes, list, dict, set and tuple[T, ...]")
-            return TypeRef(
-                kind=inner.kind, args=inner.args, literals=inner.literals, max_len=min(limits)
-            )
-        raise bad(n)
+    def list_(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        if len(args) != 1:
+            raise self.bad(node)
+        return TypeRef(kind=Kind.LIST, args=(self.resolve(args[0], depth),))
 
-    def literal(a: ast.expr) -> str:
-        source = literal_source(a, allow_float=False)
-        if source is None:
-            raise bad(a, "Literal values must be str, bytes, int, bool or None")
-        return source
+    def set_(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        if len(args) != 1:
+            raise self.bad(node)
+        item = self.resolve(args[0], depth)
+        if item.kind not in (Kind.STR, Kind.BYTES):
+            raise self.bad(node, "set items must be str or bytes")
+        return TypeRef(kind=Kind.SET, args=(item,))
 
-    def max_len(a: ast.expr) -> int:
+    def dict_(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        if len(args) != 2:
+            raise self.bad(node)
+        key = self.resolve(args[0], depth)
+        if key.kind not in (Kind.STR, Kind.BYTES):
+            raise self.bad(node, "dict keys must be str or bytes")
+        return TypeRef(kind=Kind.DICT, args=(key, self.resolve(args[1], depth)))
+
+    def tuple_(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        if len(args) == 2 and isinstance(args[1], ast.Constant) and args[1].value is ...:
+            return TypeRef(kind=Kind.VARTUPLE, args=(self.resolve(args[0], depth),))
+        if len(args) == 1 and isinstance(args[0], ast.Tuple) and not args[0].elts:
+            return TypeRef(kind=Kind.TUPLE)
+        return TypeRef(kind=Kind.TUPLE, args=tuple(self.resolve(a, depth) for a in args))
+
+    def optional(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        if len(args) != 1:
+            raise self.bad(node)
+        return _union([self.resolve(args[0], depth), TypeRef(kind=Kind.NONE)])
+
+    def union(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        return _union([self.resolve(a, depth) for a in args])
+
+    def literal(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        values = []
+        for arg in args:
+            source = literal_source(arg, allow_float=False)
+            if source is None:
+                raise self.bad(arg, "Literal values must be str, bytes, int, bool or None")
+            values.append(source)
+        return TypeRef(kind=Kind.LITERAL, literals=tuple(values))
+
+    def annotated(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        if len(args) < 2:
+            raise self.bad(node)
+        inner = self.resolve(args[0], depth)
+        limits = [self.max_len(a) for a in args[1:]]
+        if inner.kind not in _SIZED or inner.max_len is not None:
+            raise self.bad(node, "MaxLen applies to str, bytes, list, dict, set and tuple[T, ...]")
+        return TypeRef(
+            kind=inner.kind, args=inner.args, literals=inner.literals, max_len=min(limits)
+        )
+
+    def max_len(self, node: ast.expr) -> int:
+        """The ``n`` of ``pb.MaxLen(n)``."""
         if (
-            isinstance(a, ast.Call)
-            and scope.qualify(a.func) == "pbtyped.MaxLen"
-            and len(a.args) == 1
-            and not a.keywords
-            and isinstance(a.args[0], ast.Constant)
-            and type(a.args[0].value) is int
-            and 0 <= a.args[0].value < 2**63
+            isinstance(node, ast.Call)
+            and self.scope.qualify(node.func) == _MAX_LEN
+            and len(node.args) == 1
+            and not node.keywords
+            and isinstance(node.args[0], ast.Constant)
+            and type(node.args[0].value) is int
+            and 0 <= node.args[0].value < 2**63
         ):
-            return a.args[0].value
-        raise bad(a, "only pb.MaxLen(n), 0 <= n < 2**63, may annotate a type")
+            return node.args[0].value
+        raise self.bad(node, "only pb.MaxLen(n), 0 <= n < 2**63, may annotate a type")
 
-    return go(node, 0)
+
+def _typing(name: str) -> list[QualName]:
+    return [QualName.python(f"{module}.{name}") for module in ("typing", "typing_extensions")]
+
+
+_FORMS: dict[QualName, _Form] = {
+    QualName.python("builtins.list"): _Resolver.list_,
+    QualName.python("builtins.set"): _Resolver.set_,
+    QualName.python("builtins.dict"): _Resolver.dict_,
+    QualName.python("builtins.tuple"): _Resolver.tuple_,
+    **dict.fromkeys(_typing("Optional"), _Resolver.optional),
+    **dict.fromkeys(_typing("Union"), _Resolver.union),
+    **dict.fromkeys(_typing("Literal"), _Resolver.literal),
+    **dict.fromkeys(_typing("Annotated"), _Resolver.annotated),
+}
 
 
 def deepest(tree: ast.AST) -> tuple[int, ast.AST]:
@@ -273,8 +346,7 @@ def resolve_default(
     if source is not None:
         return source
     if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-        q = scope.qualify(node.value)
-        if q is not None and q.startswith("local:") and scope.kinds.get(q) == "enum":
+        if scope.kinds.get(QualName.local(node.value.id)) is ClassKind.ENUM:
             if node.attr in enum_members(node.value.id):
                 return f"{node.value.id}.{node.attr}"
     raise scope.error(

@@ -11,19 +11,25 @@ import ast
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .errors import SchemaError
 
 __all__ = ["MAX_ANCESTORS", "Declared", "Key", "bases_first", "check", "postorder"]
 
-Key = tuple[str, str]  # (schema module, interface name)
 T = TypeVar("T")
 
 #: How many interfaces one interface may extend, directly or not. Real schemas have a few; the
 #: bound keeps each linearization, and so the checks here (and Python's own when it imports
 #: the generated classes), linear in the size of the schemas instead of quadratic.
 MAX_ANCESTORS = 100
+
+
+class Key(NamedTuple):
+    """An interface of the schemas: its schema module and its name."""
+
+    module: str
+    name: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,7 +44,7 @@ class Declared:
 
 
 def _show(key: Key, seen_from: Key) -> str:
-    return key[1] if key[0] == seen_from[0] else f"{key[0]}.{key[1]}"
+    return key.name if key.module == seen_from.module else f"{key.module}.{key.name}"
 
 
 def check(declared: Mapping[Key, Declared]) -> None:
@@ -50,7 +56,7 @@ def check(declared: Mapping[Key, Declared]) -> None:
         me = declared[keys[0]]
         shown = " -> ".join(_show(k, keys[0]) for k in keys)
         raise SchemaError(
-            me.path, me.node.lineno, f"{keys[0][1]}: interfaces extend each other: {shown}"
+            me.path, me.node.lineno, f"{keys[0].name}: interfaces extend each other: {shown}"
         )
 
     for root in declared:
@@ -68,14 +74,14 @@ def _mro(me: Declared, mros: Mapping[Key, list[Key]]) -> list[Key]:
         raise SchemaError(
             me.path,
             me.node.lineno,
-            f"{me.key[1]}: its bases ({names}) cannot be put in one order; list an "
+            f"{me.key.name}: its bases ({names}) cannot be put in one order; list an "
             "interface before the interfaces it extends",
         )
     if len(order) > MAX_ANCESTORS:
         raise SchemaError(
             me.path,
             me.node.lineno,
-            f"{me.key[1]}: extends {len(order)} interfaces, directly or not (at most "
+            f"{me.key.name}: extends {len(order)} interfaces, directly or not (at most "
             f"{MAX_ANCESTORS}): extend fewer",
         )
     return [me.key, *order]
@@ -116,14 +122,14 @@ def _verify(declared: Mapping[Key, Declared], key: Key, order: list[Key]) -> Non
                 raise SchemaError(
                     me.path,
                     me.methods[name].lineno,
-                    f"{key[1]}.{name}: name clash: {name} is declared by "
-                    f"{_show(ancestor, key)}, which {key[1]} extends (methods are not "
+                    f"{key.name}.{name}: name clash: {name} is declared by "
+                    f"{_show(ancestor, key)}, which {key.name} extends (methods are not "
                     "redeclared)",
                 )
             raise SchemaError(
                 me.path,
                 me.node.lineno,
-                f"{key[1]}: name clash: method {name} comes from both "
+                f"{key.name}: name clash: method {name} comes from both "
                 f"{_show(owner, key)} and {_show(ancestor, key)}",
             )
 

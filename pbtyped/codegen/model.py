@@ -6,11 +6,22 @@ expressions) are derived here, so templates only place them; see ``layout`` for 
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 
-from .layout import LINE, call, docstring, fit_def, literal_dict, literal_tuple, member_key
+from .layout import (
+    LINE,
+    all_key,
+    call,
+    docstring,
+    fit_def,
+    literal_dict,
+    literal_tuple,
+    member_key,
+    module_key,
+)
+from .names import ClassKind
+from .typeref import Kind, Mode, TypeRef
 
 __all__ = [
     "MODULE_NAME",
@@ -20,13 +31,11 @@ __all__ = [
     "Field",
     "Import",
     "Interface",
-    "Kind",
     "Method",
-    "Mode",
     "Module",
     "Package",
     "Param",
-    "TypeRef",
+    "SiblingClass",
 ]
 
 
@@ -46,110 +55,13 @@ _SERVER_DOC = (
 )
 
 
-class Kind(enum.Enum):
-    """What a TypeRef denotes."""
-
-    NONE = "None"
-    BOOL = "bool"
-    INT = "int"
-    FLOAT = "float"
-    STR = "str"
-    BYTES = "bytes"
-    DATETIME = "datetime.datetime"
-    DATE = "datetime.date"
-    UUID = "uuid.UUID"
-    DECIMAL = "decimal.Decimal"
-    LIST = "list"
-    DICT = "dict"
-    TUPLE = "tuple"
-    VARTUPLE = "tuple..."
-    SET = "set"
-    UNION = "union"
-    LITERAL = "Literal"
-    COPY = "copy"
-    ENUM = "enum"
-    INTERFACE = "interface"
-
-
-class Mode(enum.Enum):
-    """Where a type is written, which decides how interfaces appear."""
-
-    PLAIN = "plain"  # dataclass fields: no interfaces there
-    ARG = "arg"  # client parameters: a local implementation or a stub
-    STUB = "stub"  # client results, server parameters, runtime checks: the stub
-    RESULT = "result"  # server results: a local implementation or a stub
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TypeRef:
-    """A supported annotation, as a tree."""
-
-    kind: Kind
-    args: tuple[TypeRef, ...] = ()
-    name: str = ""  # COPY, ENUM, INTERFACE: the class name
-    literals: tuple[str, ...] = ()  # LITERAL: Python source of each value
-    max_len: int | None = None
-
-    def render(self, mode: Mode) -> str:
-        """The type as Python source in the generated module."""
-        text = self._render(mode)
-        if self.max_len is not None:
-            return f"Annotated[{text}, pb.MaxLen({self.max_len})]"
-        return text
-
-    def _render(self, mode: Mode) -> str:
-        k = self.kind
-        if k is Kind.LIST or k is Kind.SET:
-            head = "Sequence" if mode is Mode.ARG and self.covariant else k.value
-            return f"{head}[{self.args[0].render(mode)}]"
-        if k is Kind.DICT:
-            head = "Mapping" if mode is Mode.ARG and self.covariant else "dict"
-            return f"{head}[{self.args[0].render(mode)}, {self.args[1].render(mode)}]"
-        if k is Kind.TUPLE:
-            return f"tuple[{', '.join(a.render(mode) for a in self.args) or '()'}]"
-        if k is Kind.VARTUPLE:
-            return f"tuple[{self.args[0].render(mode)}, ...]"
-        if k is Kind.UNION:
-            return " | ".join(a.render(mode) for a in self.args)
-        if k is Kind.LITERAL:
-            return f"Literal[{', '.join(self.literals)}]"
-        if k is Kind.COPY or k is Kind.ENUM:
-            return self.name
-        if k is Kind.INTERFACE:
-            client, server = self.name + "Client", self.name + "Server"
-            if mode is Mode.ARG:
-                return f"{client} | {server}"
-            if mode is Mode.RESULT:
-                return f"{server} | {client}"
-            return client
-        return str(k.value)
-
-    @property
-    def covariant(self) -> bool:
-        """Whether a client parameter of this list or dict type is written ``Sequence`` or
-        ``Mapping``: when its items hold interfaces, written ``XClient | XServer`` there, so an
-        invariant ``list`` would refuse a ``list[XServer]``. The runtime sends such arguments as
-        lists and dicts (``pbtyped.typed.checks.sender_for``).
-        """
-        if self.kind is Kind.LIST:
-            return self.args[0].holds_interface
-        return self.kind is Kind.DICT and self.args[1].holds_interface
-
-    @property
-    def holds_interface(self) -> bool:
-        """Whether an interface appears anywhere in this type."""
-        return any(n.kind is Kind.INTERFACE for n in self.walk())
-
-    def options(self) -> tuple[TypeRef, ...]:
-        """The members of a union (without its limit), or this type alone."""
-        return self.args if self.kind is Kind.UNION and self.max_len is None else (self,)
-
-    def walk(self) -> tuple[TypeRef, ...]:
-        """This node and every node below it, depth first."""
-        nodes: list[TypeRef] = [self]
-        for arg in self.args:
-            nodes.extend(arg.walk())
-        return tuple(nodes)
+# The modules whose types a schema may name, imported whole (``import datetime``).
+_STDLIB = {
+    Kind.DATETIME: "datetime",
+    Kind.DATE: "datetime",
+    Kind.UUID: "uuid",
+    Kind.DECIMAL: "decimal",
+}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -394,8 +306,32 @@ class Import:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class SiblingClass:
+    """A class of a sibling schema module that this module names, in a type or as a base."""
+
+    module: str
+    name: str
+    kind: ClassKind
+    extended: bool  # an interface of this module extends it
+
+    @property
+    def imported(self) -> tuple[str, ...]:
+        """What the generated module takes for it from the sibling's: an interface's stub and
+        skeleton or another class itself; and an extended interface's spec (its methods join
+        those of the interface extending it)."""
+        if self.kind is ClassKind.INTERFACE:
+            names: tuple[str, ...] = (f"{self.name}Client", f"{self.name}Server")
+        else:
+            names = (self.name,)
+        return (*names, f"_SPEC_{self.name}") if self.extended else names
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Module:
-    """One schema module and everything its generated module holds."""
+    """One schema module and everything its generated module holds.
+
+    What it imports and exports is derived from what it declares and names.
+    """
 
     name: str
     source: str  # shown in the header, relative (e.g. ``schemas/one.py``)
@@ -403,11 +339,7 @@ class Module:
     copy_types: tuple[CopyType, ...]
     errors: tuple[ErrorType, ...]
     interfaces: tuple[Interface, ...]
-    imports: tuple[Import, ...]
-    abc_names: tuple[str, ...]  # names imported from collections.abc, sorted
-    typing_names: tuple[str, ...]  # names imported from typing, sorted
-    stdlib_imports: tuple[str, ...]  # ``import x`` lines needed, sorted
-    exports: tuple[str, ...]  # ``__all__``, sorted
+    siblings: tuple[SiblingClass, ...]  # the classes of sibling modules its types name
 
     def __post_init__(self) -> None:
         # Templates write both in the header comment and the module docstring as they are.
@@ -418,6 +350,74 @@ class Module:
     def registered_types(self) -> tuple[EnumType | CopyType, ...]:
         """The pass-by-copy types to register, enums first."""
         return (*self.enums, *self.copy_types)
+
+    @property
+    def imports(self) -> tuple[Import, ...]:
+        """The sibling generated modules it imports from, in isort's order."""
+        by_module: dict[str, set[str]] = {}
+        for sibling in self.siblings:
+            by_module.setdefault(sibling.module, set()).update(sibling.imported)
+        return tuple(
+            Import(
+                module=module,
+                names=tuple(sorted(names, key=member_key)),
+                registry_alias=f"_REGISTRY_{module}",
+            )
+            for module, names in sorted(by_module.items(), key=lambda item: module_key(item[0]))
+        )
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        """``__all__``, sorted as ruff sorts it."""
+        names = [t.name for t in (*self.enums, *self.copy_types, *self.errors)]
+        names += [i.name + suffix for i in self.interfaces for suffix in ("Client", "Server")]
+        return tuple(sorted([*names, "REGISTRY"], key=all_key))
+
+    @property
+    def stdlib_imports(self) -> tuple[str, ...]:
+        """The modules it imports whole (``import x``), sorted."""
+        needed = {_STDLIB[n.kind] for n in self._type_nodes() if n.kind in _STDLIB}
+        if self.enums:
+            needed.add("enum")
+        if self.copy_types:
+            needed.add("dataclasses")
+        if self.interfaces:
+            needed.add("abc")
+        return tuple(sorted(needed))
+
+    @property
+    def abc_names(self) -> tuple[str, ...]:
+        """The names it imports from ``collections.abc``, sorted: ``Awaitable`` for server
+        results, ``Sequence`` and ``Mapping`` for covariant client parameters."""
+        params = [n for m in self._methods() for p in m.params for n in p.type.walk()]
+        names = {"Awaitable"} if self.interfaces else set()
+        if any(n.kind is Kind.LIST and n.covariant for n in params):
+            names.add("Sequence")
+        if any(n.kind is Kind.DICT and n.covariant for n in params):
+            names.add("Mapping")
+        return tuple(sorted(names))
+
+    @property
+    def typing_names(self) -> tuple[str, ...]:
+        """The names it imports from ``typing``, sorted."""
+        nodes = self._type_nodes()
+        names = {"Any", "ClassVar"} if self.interfaces else set()
+        if any(n.kind is Kind.LITERAL for n in nodes):
+            names.add("Literal")
+        if any(n.max_len is not None for n in nodes):
+            names.add("Annotated")
+        return tuple(sorted(names))
+
+    def _methods(self) -> list[Method]:
+        return [m for i in self.interfaces for m in i.methods]
+
+    def _type_nodes(self) -> list[TypeRef]:
+        """Every node of every type it declares: fields, parameters and results."""
+        roots = [f.type for c in self.copy_types for f in c.fields]
+        for m in self._methods():
+            roots += [p.type for p in m.params]
+            roots.append(m.returns)
+        return [n for r in roots for n in r.walk()]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,26 +19,27 @@ from .annotations import (
 )
 from .errors import SchemaError
 from .inherit import Declared, Key, bases_first, check, postorder
-from .layout import all_key, member_key, module_key, safe_text
+from .layout import safe_text
 from .model import (
     MODULE_NAME,
     CopyType,
     EnumType,
     ErrorType,
     Field,
-    Import,
     Interface,
-    Kind,
     Method,
     Module,
     Param,
-    TypeRef,
+    SiblingClass,
 )
+from .names import ClassKind, Origin, QualName
 
 __all__ = ["MAX_SCHEMA_BYTES", "parse_dir"]
 
-_PROTOCOL = {"typing.Protocol", "typing_extensions.Protocol"}
-_ENUMS = {"enum.Enum": "enum.Enum", "enum.IntEnum": "enum.IntEnum", "enum.StrEnum": "enum.StrEnum"}
+_PROTOCOL = {QualName.python("typing.Protocol"), QualName.python("typing_extensions.Protocol")}
+_ENUMS = {QualName.python(base): base for base in ("enum.Enum", "enum.IntEnum", "enum.StrEnum")}
+_ERROR = QualName.python("pbtyped.Error")
+_DATACLASS = QualName.python("dataclasses.dataclass")
 # Schema module names that would shadow a module schemas or generated code import.
 _SHADOWS = {"abc", "dataclasses", "datetime", "decimal", "enum", "pbtyped", "typing", "uuid"}
 #: The largest schema file read. Real schemas are tens of KiB; a syntax tree takes 150 to 250
@@ -80,51 +81,60 @@ class _ModuleParser:
         self.scope = Scope(path)
         self.siblings = siblings
         self.classes: dict[str, ast.ClassDef] = {}
+        self.kinds: dict[str, ClassKind] = {}  # this module's classes, in schema order
         self.enum_members: dict[str, set[str]] = {}
         self.declared: dict[Key, Declared] = {}  # this module's interfaces, for ``inherit``
-        self.base_specs: set[str] = set()  # sibling interfaces extended here
+        self.base_specs: set[QualName] = set()  # sibling interfaces extended here
 
     # -- pass 1: names and what kind of class each one is ---------------------------------
 
-    def declare(self) -> dict[str, str]:
+    def declare(self) -> dict[str, ClassKind]:
         """Read imports and classify the module's classes; return ``{name: kind}``."""
-        kinds: dict[str, str] = {}
         for stmt in self.tree.body:
-            if isinstance(stmt, ast.Import):
-                for alias in stmt.names:
-                    local = alias.asname or alias.name.partition(".")[0]
-                    target = alias.name if alias.asname else local
-                    self.scope.aliases[local] = self._module_name(target, 0)
-            elif isinstance(stmt, ast.ImportFrom):
-                base = self._module_name(stmt.module or "", stmt.level)
-                for alias in stmt.names:
-                    target = f"{base}{alias.name}" if base == "sibling:" else f"{base}.{alias.name}"
-                    self.scope.aliases[alias.asname or alias.name] = target
+            if isinstance(stmt, ast.Import | ast.ImportFrom):
+                self._import(stmt)
             elif isinstance(stmt, ast.ClassDef):
-                if stmt.name in self.classes:
-                    raise self.scope.error(stmt, f"name clash: {stmt.name} is defined twice")
-                if stmt.name.startswith("_") or stmt.name in _RESERVED:
-                    raise self.scope.error(
-                        stmt, f"name clash: {stmt.name} is reserved in generated code"
-                    )
-                self.classes[stmt.name] = stmt
-                kinds[stmt.name] = self._classify(stmt, kinds)
-            elif self._ignorable(stmt):
-                continue
-            else:
+                self._declare_class(stmt)
+            elif not self._ignorable(stmt):
                 raise self.scope.error(
                     stmt, "a schema holds only imports, classes and a docstring at top level"
                 )
-        for name, kind in kinds.items():
-            self.scope.kinds[f"local:{name}"] = kind
-            if kind == "interface":
+        for name, kind in self.kinds.items():
+            # A name is one thing in the whole schema: classes are classified as they come, but
+            # read by name once all are declared.
+            if name in self.scope.aliases:
+                raise self.scope.error(
+                    self.classes[name],
+                    f"name clash: {name} is also imported here: rename the class or the import",
+                )
+            self.scope.kinds[QualName.local(name)] = kind
+            if kind is ClassKind.INTERFACE:
                 for generated in (name + "Client", name + "Server"):
-                    if generated in kinds:
+                    if generated in self.kinds:
                         raise self.scope.error(
                             self.classes[generated],
                             f"name clash: {generated} is also generated for interface {name}",
                         )
-        return kinds
+        return self.kinds
+
+    def _import(self, stmt: ast.Import | ast.ImportFrom) -> None:
+        if isinstance(stmt, ast.Import):
+            for alias in stmt.names:
+                local = alias.asname or alias.name.partition(".")[0]
+                target = alias.name if alias.asname else local
+                self.scope.aliases[local] = self._module_name(target, 0)
+            return
+        base = self._module_name(stmt.module or "", stmt.level)
+        for alias in stmt.names:
+            self.scope.aliases[alias.asname or alias.name] = base.attr(alias.name)
+
+    def _declare_class(self, stmt: ast.ClassDef) -> None:
+        if stmt.name in self.classes:
+            raise self.scope.error(stmt, f"name clash: {stmt.name} is defined twice")
+        if stmt.name.startswith("_") or stmt.name in _RESERVED:
+            raise self.scope.error(stmt, f"name clash: {stmt.name} is reserved in generated code")
+        self.classes[stmt.name] = stmt
+        self.kinds[stmt.name] = self._classify(stmt)
 
     @staticmethod
     def _ignorable(stmt: ast.stmt) -> bool:
@@ -133,28 +143,49 @@ class _ModuleParser:
         targets = stmt.targets if isinstance(stmt, ast.Assign) else []
         return len(targets) == 1 and isinstance(targets[0], ast.Name) and targets[0].id == "__all__"
 
-    def _module_name(self, module: str, level: int) -> str:
+    def _module_name(self, module: str, level: int) -> QualName:
         # ``from .b``, ``from b`` and ``from schemas.b`` all name the sibling schema b.
         if level > 0 and not module:
-            return "sibling:"  # ``from . import b``
+            return QualName.sibling()  # ``from . import b``
         last = module.rpartition(".")[2]
-        return f"sibling:{last}" if last in self.siblings else module
+        return QualName.sibling(last) if last in self.siblings else QualName.python(module)
 
-    def _classify(self, node: ast.ClassDef, earlier: dict[str, str]) -> str:
+    def _earlier(self, base: ast.expr) -> ClassKind | None:
+        """The kind of a class declared above in this module that ``base`` names, if any (the
+        scope knows this module's classes only once all are declared)."""
+        return self.kinds.get(base.id) if isinstance(base, ast.Name) else None
+
+    def _classify(self, node: ast.ClassDef) -> ClassKind:
         if any(self._is_dataclass(d) for d in node.decorator_list):
             if node.bases:
                 raise self.scope.error(node, f"{node.name}: a dataclass may not have base classes")
-            return "copy"
+            return ClassKind.COPY
         if node.decorator_list:
             raise self.scope.error(node, f"{node.name}: unsupported class decorator")
         bases = [self.scope.qualify(b) for b in node.bases]
         if any(b in _PROTOCOL for b in bases):
-            return "interface"  # its other bases are checked once every module is declared
+            return ClassKind.INTERFACE  # its other bases are checked once every module is declared
+        self._check_protocol_listed(node, bases)
+        if len(bases) == 1 and bases[0] in _ENUMS:
+            return ClassKind.ENUM
+        if len(bases) == 1 and (
+            bases[0] == _ERROR or self._earlier(node.bases[0]) is ClassKind.ERROR
+        ):
+            return ClassKind.ERROR
+        raise self.scope.error(
+            node,
+            f"{node.name}: unsupported class; use a typing.Protocol, a @dataclass, "
+            "an enum.Enum or a pb.Error subclass",
+        )
+
+    def _check_protocol_listed(self, node: ast.ClassDef, bases: list[QualName | None]) -> None:
+        """SchemaError if ``node``, not a Protocol, extends what may be an interface: a class of
+        a sibling schema, or an interface declared above."""
         extends = [
             source_of(b)
             for b, q in zip(node.bases, bases, strict=True)
-            if (q or "").startswith("sibling:")
-            or (isinstance(b, ast.Name) and earlier.get(b.id) == "interface")
+            if (q is not None and q.origin is Origin.SIBLING)
+            or self._earlier(b) is ClassKind.INTERFACE
         ]
         if extends:
             raise self.scope.error(
@@ -162,63 +193,81 @@ class _ModuleParser:
                 f"{node.name}: an interface extending {extends[0]} must list Protocol among "
                 f"its bases too: class {node.name}({extends[0]}, Protocol)",
             )
-        if len(bases) == 1 and bases[0] in _ENUMS:
-            return "enum"
-        if len(bases) == 1 and bases[0] == "pbtyped.Error":
-            return "error"
-        base = node.bases[0] if len(node.bases) == 1 else None
-        if isinstance(base, ast.Name) and earlier.get(base.id) == "error":
-            return "error"
-        raise self.scope.error(
-            node,
-            f"{node.name}: unsupported class; use a typing.Protocol, a @dataclass, "
-            "an enum.Enum or a pb.Error subclass",
-        )
+
+    def see(self, declared: dict[str, dict[str, ClassKind]]) -> None:
+        """Learn the kinds of the sibling classes this module imports, from every module's
+        ``declare``: a class imported by name, or each class of a module imported whole."""
+        for target in self.scope.aliases.values():
+            if target.origin is not Origin.SIBLING:
+                continue
+            theirs = declared.get(target.module, {})
+            if not target.name:
+                for name, kind in theirs.items():
+                    self.scope.kinds[target.attr(name)] = kind
+            elif target.name in theirs:
+                self.scope.kinds[target] = theirs[target.name]
 
     def _is_dataclass(self, node: ast.expr) -> bool:
         func = node.func if isinstance(node, ast.Call) else node
-        return self.scope.qualify(func) == "dataclasses.dataclass"
+        return self.scope.qualify(func) == _DATACLASS
 
     # -- pass 2: the model -----------------------------------------------------------------
 
     def build(self) -> Module:
-        """Build the Module (after every module's ``declare``)."""
-        enums, copies, errors, interfaces = [], [], [], []
-        for name, node in self.classes.items():
-            # Enums first: defaults elsewhere may name their members.
-            if self.scope.kinds[f"local:{name}"] == "enum":
-                enums.append(self._enum(node, f"{self.name}.{name}"))
+        """Build the Module (after every module's ``declare`` and ``see``)."""
+        # Enums first: defaults elsewhere may name their members.
+        enums = [self._enum(node) for node in self._of(ClassKind.ENUM)]
+        copies, errors = [], []
+        for name, node in self.classes.items():  # in schema order: the first problem is reported
+            if self.kinds[name] is ClassKind.COPY:
+                copies.append(self._copy(node))
+            elif self.kinds[name] is ClassKind.ERROR:
+                errors.append(self._error(node))
         local_bases = {
-            name: [b.id for b in node.bases if isinstance(b, ast.Name)]
-            for name, node in self.classes.items()
-            if self.scope.kinds[f"local:{name}"] == "interface"
+            node.name: [b.id for b in node.bases if isinstance(b, ast.Name)]
+            for node in self._of(ClassKind.INTERFACE)
         }
         # Class statements need their bases defined first; otherwise the schema's order.
-        order = {name: i for i, name in enumerate(bases_first(list(local_bases), local_bases))}
-        for name, node in sorted(self.classes.items(), key=lambda c: order.get(c[0], -1)):
-            kind = self.scope.kinds[f"local:{name}"]
-            wire = f"{self.name}.{name}"
-            if kind == "enum":
-                continue
-            if kind == "copy":
-                copies.append(self._copy(node, wire))
-            elif kind == "error":
-                base = self.scope.qualify(node.bases[0]) or ""
-                errors.append(
-                    ErrorType(
-                        name=name,
-                        doc=_doc(node, f"The remote error {name}."),
-                        wire_name=wire,
-                        base="pb.Error" if base == "pbtyped.Error" else base.removeprefix("local:"),
-                    )
+        ordered = bases_first(list(local_bases), local_bases)
+        interfaces = [self._interface(self.classes[name]) for name in ordered]
+        return Module(
+            name=self.name,
+            source=self.scope.path,
+            enums=tuple(enums),
+            copy_types=tuple(copies),
+            errors=tuple(errors),
+            interfaces=tuple(interfaces),
+            siblings=tuple(
+                SiblingClass(
+                    module=q.module,
+                    name=q.name,
+                    kind=self.scope.kinds[q],
+                    extended=q in self.base_specs,
                 )
-                if _body(node):
-                    raise self.scope.error(_body(node)[0], f"{name}: an error class has no body")
-            else:
-                interfaces.append(self._interface(node, wire))
-        return self._module(enums, copies, errors, interfaces)
+                for q in sorted(self.scope.used, key=lambda q: q.path)
+            ),
+        )
 
-    def _enum(self, node: ast.ClassDef, wire: str) -> EnumType:
+    def _of(self, kind: ClassKind) -> list[ast.ClassDef]:
+        """This module's classes of ``kind``, in schema order."""
+        return [self.classes[name] for name, k in self.kinds.items() if k is kind]
+
+    def _wire(self, node: ast.ClassDef) -> str:
+        return f"{self.name}.{node.name}"
+
+    def _error(self, node: ast.ClassDef) -> ErrorType:
+        if _body(node):
+            raise self.scope.error(_body(node)[0], f"{node.name}: an error class has no body")
+        # ``_classify`` made sure the base is pb.Error or an error class declared above.
+        q = self.scope.qualify(node.bases[0])
+        return ErrorType(
+            name=node.name,
+            doc=_doc(node, f"The remote error {node.name}."),
+            wire_name=self._wire(node),
+            base=q.name if q is not None and q.origin is Origin.LOCAL else "pb.Error",
+        )
+
+    def _enum(self, node: ast.ClassDef) -> EnumType:
         members: list[tuple[str, str]] = []
         for stmt in _body(node):
             ok = isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
@@ -228,16 +277,18 @@ class _ModuleParser:
                 raise self.scope.error(stmt, f"{node.name}: enum members must be NAME = constant")
             members.append((target.id, value))
         self.enum_members[node.name] = {m for m, _ in members}
-        base = _ENUMS[self.scope.qualify(node.bases[0]) or ""]
+        q = self.scope.qualify(node.bases[0])
+        assert q is not None  # ``_classify`` found an enum class there
+        base = _ENUMS[q]
         return EnumType(
             name=node.name,
             doc=_doc(node, f"The enumeration {node.name}."),
-            wire_name=wire,
+            wire_name=self._wire(node),
             base=base,
             members=tuple(members),
         )
 
-    def _copy(self, node: ast.ClassDef, wire: str) -> CopyType:
+    def _copy(self, node: ast.ClassDef) -> CopyType:
         options: list[str] = []
         for deco in node.decorator_list:
             for kw in deco.keywords if isinstance(deco, ast.Call) else []:
@@ -268,7 +319,7 @@ class _ModuleParser:
         return CopyType(
             name=node.name,
             doc=_doc(node, f"The copyable type {node.name}."),
-            wire_name=wire,
+            wire_name=self._wire(node),
             decorator=decorator,
             fields=tuple(fields),
         )
@@ -278,12 +329,12 @@ class _ModuleParser:
 
     def _check_local_name(self, node: ast.AST, name: str, where: str) -> None:
         # Parameters and fields share scopes with the type names the generated code uses.
-        if name.startswith("_") or name in _RESERVED or f"local:{name}" in self.scope.kinds:
+        if name.startswith("_") or name in _RESERVED or name in self.kinds:
             raise self.scope.error(node, f"{where}: name clash: {name!r} is reserved here")
         if name in self.scope.aliases or name.startswith("pb_"):
             raise self.scope.error(node, f"{where}: name clash: {name!r} is reserved here")
 
-    def _interface(self, node: ast.ClassDef, wire: str) -> Interface:
+    def _interface(self, node: ast.ClassDef) -> Interface:
         methods: list[Method] = []
         seen: dict[str, ast.stmt] = {}
         spec_var = f"_SPEC_{node.name}"
@@ -300,16 +351,16 @@ class _ModuleParser:
                     stmt, f"{where}: remote method names may not start with _ or pb_"
                 )
             methods.append(self._method(stmt, where, spec_var))
-        key = (self.name, node.name)
+        key = Key(self.name, node.name)
         self.declared[key] = Declared(
             key=key, path=self.scope.path, node=node, bases=tuple(bases), methods=seen
         )
         return Interface(
             name=node.name,
             doc=_doc(node, f"The interface {node.name}."),
-            wire_name=wire,
+            wire_name=self._wire(node),
             spec_var=spec_var,
-            bases=tuple(name for _, name in bases),
+            bases=tuple(b.name for b in bases),
             methods=tuple(methods),
         )
 
@@ -322,21 +373,19 @@ class _ModuleParser:
             q = self.scope.qualify(base)
             if q in _PROTOCOL:
                 continue
-            if q is None or self.scope.kinds.get(q) != "interface":
+            if q is None or self.scope.kinds.get(q) is not ClassKind.INTERFACE:
                 raise self.scope.error(
                     base,
                     f"{node.name}: base {source_of(base)!r} is not an interface; an "
                     "interface may extend only Protocol classes of these schemas",
                 )
-            if q.startswith("sibling:"):
+            if q.origin is Origin.SIBLING:
                 self.scope.used.add(q)
                 self.base_specs.add(q)
-                module, _, name = q.removeprefix("sibling:").partition(".")
-            else:
-                module, name = self.name, q.removeprefix("local:")
-            if (module, name) in bases:
-                raise self.scope.error(base, f"{node.name}: base {name} is listed twice")
-            bases.append((module, name))
+            key = Key(q.module or self.name, q.name)  # a local interface has no module
+            if key in bases:
+                raise self.scope.error(base, f"{node.name}: base {key.name} is listed twice")
+            bases.append(key)
         return bases
 
     def _method(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, where: str, spec: str) -> Method:
@@ -378,75 +427,6 @@ class _ModuleParser:
             interface=spec,
         )
 
-    def _module(
-        self,
-        enums: list[EnumType],
-        copies: list[CopyType],
-        errors: list[ErrorType],
-        interfaces: list[Interface],
-    ) -> Module:
-        refs: list[TypeRef] = [f.type for c in copies for f in c.fields]
-        for iface in interfaces:
-            for m in iface.methods:
-                refs.extend(p.type for p in m.params)
-                refs.append(m.returns)
-        nodes = [n for r in refs for n in r.walk()]
-        args = [n for i in interfaces for m in i.methods for p in m.params for n in p.type.walk()]
-        abc_names = {"Awaitable"} if interfaces else set()
-        if any(n.kind is Kind.LIST and n.covariant for n in args):
-            abc_names.add("Sequence")
-        if any(n.kind is Kind.DICT and n.covariant for n in args):
-            abc_names.add("Mapping")
-        typing_names = set()
-        if any(n.kind is Kind.LITERAL for n in nodes):
-            typing_names.add("Literal")
-        if any(n.max_len is not None for n in nodes):
-            typing_names.add("Annotated")
-        if interfaces:
-            typing_names.update({"Any", "ClassVar"})
-        stdlib = {k.value.partition(".")[0] for k in (n.kind for n in nodes) if "." in k.value}
-        stdlib.discard("tuple")
-        if enums:
-            stdlib.add("enum")
-        if copies:
-            stdlib.add("dataclasses")
-        if interfaces:
-            stdlib.add("abc")
-        by_module: dict[str, set[str]] = {}
-        for q in self.scope.used:
-            module, _, name = q.removeprefix("sibling:").partition(".")
-            names = by_module.setdefault(module, set())
-            if self.scope.kinds.get(q) == "interface":
-                names.update({name + "Client", name + "Server"})
-            else:
-                names.add(name)
-            if q in self.base_specs:
-                names.add(f"_SPEC_{name}")  # an extended interface's methods join ours
-        imports = tuple(
-            Import(
-                module=mod,
-                names=tuple(sorted(names, key=member_key)),
-                registry_alias=f"_REGISTRY_{mod}",
-            )
-            for mod, names in sorted(by_module.items(), key=lambda item: module_key(item[0]))
-        )
-        exports = [e.name for e in enums] + [c.name for c in copies] + [e.name for e in errors]
-        exports.append("REGISTRY")
-        exports += [i.name + suffix for i in interfaces for suffix in ("Client", "Server")]
-        return Module(
-            name=self.name,
-            source=self.scope.path,
-            enums=tuple(enums),
-            copy_types=tuple(copies),
-            errors=tuple(errors),
-            interfaces=tuple(interfaces),
-            imports=imports,
-            abc_names=tuple(sorted(abc_names)),
-            typing_names=tuple(sorted(typing_names)),
-            stdlib_imports=tuple(sorted(stdlib)),
-            exports=tuple(sorted(exports, key=all_key)),
-        )
-
 
 def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     """Parse every ``*.py`` schema in ``schema_dir`` (sorted by name) into Modules.
@@ -464,14 +444,7 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
         parsers.append(_ModuleParser(path.stem, shown, tree, names - {path.stem}))
     declared = {p.name: p.declare() for p in parsers}
     for p in parsers:
-        for target in p.scope.aliases.values():
-            if target.startswith("sibling:"):
-                module, _, name = target.removeprefix("sibling:").partition(".")
-                if name and name in declared.get(module, {}):
-                    p.scope.kinds[target] = declared[module][name]
-                elif not name:
-                    for other, kind in declared.get(module, {}).items():
-                        p.scope.kinds[f"{target}.{other}"] = kind
+        p.see(declared)
     modules = [p.build() for p in parsers]
     check({key: d for p in parsers for key, d in p.declared.items()})
     _check_cycles(modules, parsers)

@@ -104,6 +104,22 @@ CASES = {
         "str, bytes, bool, None, an int of at most 4300 digits or a finite float; or a member "
         "of an enum of this schema)",
     ),
+    # A class taking an imported name: the generator would read the base of an earlier class
+    # as the import and everything after as the class (it crashed, or made an error class a
+    # subclass of a dataclass).
+    "class named like an enum base it follows": (
+        "from enum import Enum\nclass Color(Enum):\n    RED = 1\n"
+        "@dataclass\nclass Enum:\n    x: int\n",
+        "bad/one.py:9: name clash: Enum is also imported here: rename the class or the import",
+    ),
+    "class named like an error base it follows": (
+        "from pbtyped import Error\nclass Oops(Error): ...\n@dataclass\nclass Error:\n    x: int\n",
+        "bad/one.py:8: name clash: Error is also imported here: rename the class or the import",
+    ),
+    "class named like an import below it": (
+        "@dataclass\nclass Tag:\n    x: int\nfrom extra import Tag\n",
+        "bad/one.py:6: name clash: Tag is also imported here: rename the class or the import",
+    ),
     "statement at top level": (
         "X = 1\n",
         "bad/one.py:5: a schema holds only imports, classes and a docstring at top level",
