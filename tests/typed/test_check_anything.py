@@ -146,6 +146,16 @@ def _servers(modules: list[types.ModuleType]) -> list[Any]:
     return out
 
 
+# Repeatable runs of a few hundred values each.
+_DRIVE = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
 def test_checks_only_ever_refuse_with_validation_error(
     everything: tuple[list[tuple[str, Check]], Any],
 ) -> None:
@@ -153,13 +163,7 @@ def test_checks_only_ever_refuse_with_validation_error(
     can send (an OverflowError for 10**400 as a float, a ValueError from the repr of a key)."""
     checks, values = everything
 
-    @settings(
-        max_examples=300,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @_DRIVE
     @given(values)
     def drive(value: Any) -> None:
         for name, check in checks:
@@ -192,13 +196,7 @@ def test_a_stub_refuses_what_the_skeleton_refuses_with_the_same_message(
     values = _values(classes, members, [_Home(), *_servers(modules)])
     methods = [e for spec in _specs(modules) for e in spec.methods.values() if e.params]
 
-    @settings(
-        max_examples=200,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @_DRIVE
     @given(values)
     def drive(value: Any) -> None:
         for entry in methods:
