@@ -7,9 +7,9 @@ machine): encoding one small CALL message; a 1,000-record list through pbtyped's
 the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]``
 that generated skeletons and stubs run (valid, refused, converted), against a hand-written
 identity-preserving check; and the per-call work of generated code around a small call
-(dispatch, invoke). ``--memory N`` instead breaks a server's memory per connection
-down by source line. Not a test: it prints figures. It imports pbtyped's private modules,
-which may change.
+(dispatch, invoke on our own and on a peer's object). ``--memory N`` instead breaks a
+server's memory per connection down by source line. Not a test: it prints figures. It
+imports pbtyped's private modules, which may change.
 """
 
 from __future__ import annotations
@@ -176,7 +176,8 @@ def measure() -> None:
 def call_path_rows() -> list[tuple[str, float]]:
     """What generated code runs around each call (``pbtyped.typed.support``): a skeleton's
     dispatch (find the method, bind and check the arguments, run it, check the result), and a
-    stub's invoke of an object of ours that came home (the same dispatch, behind the stub)."""
+    stub's invoke of an object of ours that came home (the same dispatch, behind the stub), and
+    of a peer's object (what the stub does before and after the round trip)."""
     import asyncio
 
     import pbtyped as pb
@@ -222,11 +223,30 @@ def call_path_rows() -> list[tuple[str, float]]:
         for _ in range(n):
             await support.invoke(spec, stub, "echo", ("hi",), {})
 
+    class Answering(pb.RemoteReference):
+        """A peer's object that answers every call at once: the stub's own work, no I/O."""
+
+        __slots__ = ()
+
+        def __init__(self) -> None:
+            pass
+
+        async def call(self, name: str, args: Any = (), kwargs: Any = None, **_: Any) -> Any:
+            return args[0]
+
+    remote = pb.Stub(Answering())
+
+    async def remote_calls() -> None:
+        for _ in range(n):
+            await support.invoke(spec, remote, "echo", ("hi",), {})
+
     try:
         us = best_us(lambda: loop.run_until_complete(calls()), 20) / n
+        remote_us = best_us(lambda: loop.run_until_complete(remote_calls()), 20) / n
     finally:
         loop.close()
     rows.append(("invoke echo(str) on a stub of a local object (stub, dispatch)", us))
+    rows.append(("invoke echo(str) on a stub of a remote object (stub, checks; no I/O)", remote_us))
     return rows
 
 

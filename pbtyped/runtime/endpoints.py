@@ -13,6 +13,7 @@ from .._exceptions import ConnectionLost
 from ..protocol.objects import Referenceable, Root
 from ..wire.limits import Limits
 from ..wire.registry import Registry
+from .arguments import check_endpoint, check_stub_class
 from .connection import Connection
 from .logs import LogLimiter
 from .reference import RemoteReference, Stub
@@ -47,6 +48,7 @@ class Server:
     ) -> None:
         if not isinstance(root, Root):
             raise TypeError("the root object must be a pbtyped.Root")
+        check_endpoint("serve", host, registry)
         self.root = root
         self._host = host
         self._port = port
@@ -205,6 +207,7 @@ class Client:
     async def root(self, stub: type[S]) -> S: ...
     async def root(self, stub: type[S] | None = None) -> RemoteReference | S:
         """The server's root object, as a RemoteReference or wrapped in a typed stub."""
+        check_stub_class(stub, "root()")
         await asyncio.shield(self.connection.handshake)
         ref = self.connection.broker.root_reference()
         assert isinstance(ref, RemoteReference)
@@ -313,6 +316,7 @@ def connect(
     ``timeout`` bounds the TCP connect and the handshake. ``root`` optionally offers an object
     of ours that the server may fetch as our root.
     """
+    check_endpoint("connect", host, registry)
     return _Connecting(
         host,
         port,

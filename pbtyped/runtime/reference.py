@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Self
 
 from ..protocol.broker import Broker, ImportedReference
+from .arguments import check_timeout
 from .callbacks import Callbacks
 
 if TYPE_CHECKING:
@@ -51,6 +52,7 @@ class RemoteReference(ImportedReference):
         On timeout the peer is told to stop the work and CallTimeout (a TimeoutError naming
         the method and the time) is raised.
         """
+        check_timeout(timeout, "timeout")
         return await self._connection.call(self, name, args, dict(kwargs or {}), timeout)
 
     def release(self) -> None:

@@ -236,24 +236,25 @@ def test_every_type_round_trips(agen: Path) -> None:
 
 
 BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [
-    ("scalars", (None, True, "3", 2.0, "s", b""), {}, "$.c: expected int, got text string"),
-    ("scalars", (None, 1, 3, 2.0, "s", b""), {}, "$.b: expected bool, got integer"),
-    ("scalars", (None, True, 3, 2.0, "s"), {}, "$.f: missing argument"),
+    ("scalars", (None, True, "3", 2.0, "s", b""), {},
+     "scalars(): $.c: expected int, got text string"),
+    ("scalars", (None, 1, 3, 2.0, "s", b""), {}, "scalars(): $.b: expected bool, got integer"),
+    ("scalars", (None, True, 3, 2.0, "s"), {}, "scalars(): $.f: missing argument"),
     ("scalars", (None, True, 3, 2.0, "s", b"", 7), {},
      "scalars() takes 6 positional arguments, got 7"),
-    ("limited", ("123456789", b"", []), {}, "$.name: longer than 8 (length 9)"),
-    ("limited", ("n", b"", [1, 2, 3, 4]), {}, "$.items: longer than 3 (length 4)"),
-    ("literals", ("medium",), {}, '$.mode: expected "fast" | "slow", got "medium"'),
-    ("literals", ("fast", True), {}, "$.n: expected 1 | 2 | -3, got true"),
+    ("limited", ("123456789", b"", []), {}, "limited(): $.name: longer than 8 (length 9)"),
+    ("limited", ("n", b"", [1, 2, 3, 4]), {}, "limited(): $.items: longer than 3 (length 4)"),
+    ("literals", ("medium",), {}, 'literals(): $.mode: expected "fast" | "slow", got "medium"'),
+    ("literals", ("fast", True), {}, "literals(): $.n: expected 1 | 2 | -3, got true"),
     ("containers", ([1, "2"], {}, (1, "x"), (), set(), ()), {},
-     "$.xs[1]: expected int, got text string"),
+     "containers(): $.xs[1]: expected int, got text string"),
     ("containers", ([], {"k": [{"x": 1}]}, (1, "x"), (), set(), ()), {},
-     "$.m['k'][0]: expected Point, got map"),
-    ("containers", ([], {}, (1,), (), set(), ()), {}, "$.t: expected 2 items, got 1"),
-    ("unions", (1.5, 1, None, None), {}, "$.a: expected int | null, got float"),
+     "containers(): $.m['k'][0]: expected Point, got map"),
+    ("containers", ([], {}, (1,), (), set(), ()), {}, "containers(): $.t: expected 2 items, got 1"),
+    ("unions", (1.5, 1, None, None), {}, "unions(): $.a: expected int | null, got float"),
     ("stamps", (datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC), datetime.date(2024, 1, 1),
-                "u", decimal.Decimal(1)), {}, "$.ident: expected UUID, got text string"),
-    ("copies", (), {"shape": None, "scale": 1.0}, "$.shape: expected Shape, got null"),
+                "u", decimal.Decimal(1)), {}, "stamps(): $.ident: expected UUID, got text string"),
+    ("copies", (), {"shape": None, "scale": 1.0}, "copies(): $.shape: expected Shape, got null"),
     ("copies", (None,), {"colour": 1}, "copies() got an unexpected argument 'colour'"),
     ("literals", ("slow",), {}, 'result of literals(): $: expected "ok", got "not ok"'),
 ]  # fmt: skip
@@ -278,14 +279,17 @@ def test_nested_path_and_unknown_method(agen: Path) -> None:
     async def body(k: Any, mods: Any, calls: list[str]) -> None:
         alltypes = mods[0]
         bad = alltypes.Shape("s", [alltypes.Point(1, "2")])
-        with pytest.raises(
-            pb.ValidationError, match=r"^\$\.shape\.points\[0\]\.y: expected int, got text string$"
-        ):
-            await k.copies(bad)
-        with pytest.raises(
-            pb.ValidationError, match=r"^\$\.shape\.name: longer than 20 \(length 21\)$"
-        ):
-            await k.copies(alltypes.Shape("x" * 21, []))
+        long = alltypes.Shape("x" * 21, [])
+        # The stub refuses them before sending; the server, sent them anyway, says the same.
+        for shape, message in [
+            (bad, "copies(): $.shape.points[0].y: expected int, got text string"),
+            (long, "copies(): $.shape.name: longer than 20 (length 21)"),
+        ]:
+            with pytest.raises(pb.ValidationError) as stub_info:
+                await k.copies(shape)
+            with pytest.raises(pb.ValidationError) as server_info:
+                await k.pb_reference.call("copies", [shape])
+            assert str(stub_info.value) == str(server_info.value) == message
         with pytest.raises(pb.NoSuchMethod):
             await k.pb_reference.call_remote("cook")
         with pytest.raises(pb.NoSuchMethod):
@@ -340,11 +344,13 @@ def test_lists_of_copies_travel_in_columns_and_arrive_as_lists(
         # Both arguments reached the server in columns, and the result came back in columns.
         assert sorted(decoded) == ["alltypes.Point", "alltypes.Point", "alltypes.Shape"]
         assert await k.polygon([], shapes=[]) == []
-        # A list that is not all one registered class goes item by item, and the checks on
-        # the server name the bad item as before.
-        with pytest.raises(pb.ValidationError, match=r"^\$\.corners\[1\]: expected Point, got"):
+        # A list that is not all one registered class is refused by the stub before sending;
+        # sent anyway (item by item), the checks on the server name the bad item the same way.
+        with pytest.raises(pb.ValidationError, match=r"^polygon\(\): \$\.corners\[1\]: "):
             await k.polygon([P(1, 1), None], shapes=[])
-        with pytest.raises(pb.ValidationError, match=r"^\$\.shapes\[0\]: expected Shape, got"):
+        with pytest.raises(pb.ValidationError, match=r"^polygon\(\): \$\.corners\[1\]: "):
+            await k.pb_reference.call("polygon", [[P(1, 1), None]], {"shapes": []})
+        with pytest.raises(pb.ValidationError, match=r"^polygon\(\): \$\.shapes\[0\]: "):
             await k.polygon([], shapes=[P(1, 1)])
         with pytest.raises(pb.ValidationError, match=r"^result of polygon\(\): \$\[1\]: "):
             await k.polygon([P(-1, 0)], shapes=[])
@@ -372,8 +378,8 @@ def test_sequences_of_references_are_sent_as_lists(agen: Path) -> None:
         assert await k.held(proxy, ((a,), collections.deque([b])), ((a, b), 1), [b]) == 6
         assert await k.held({}, None, ([], 0), ()) == 0
         assert await k.sinks(a, (a, b)) is not None
-        # Something else than a Sequence still reaches the server's checks, and fails there.
-        with pytest.raises(pb.ValidationError, match=r"^\$\.nested: expected "):
+        # Something else than a Sequence is left as it is, for the checks to refuse.
+        with pytest.raises(pb.ValidationError, match=r"^held\(\): \$\.nested: expected "):
             await k.held({}, 5, ([], 0), ())
         assert calls == ["held 6", "held 0", "sinks fed 3 others 2"]
         many = await k.many(2)

@@ -146,6 +146,16 @@ def _servers(modules: list[types.ModuleType]) -> list[Any]:
     return out
 
 
+# Repeatable runs of a few hundred values each.
+_DRIVE = settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
 def test_checks_only_ever_refuse_with_validation_error(
     everything: tuple[list[tuple[str, Check]], Any],
 ) -> None:
@@ -153,13 +163,7 @@ def test_checks_only_ever_refuse_with_validation_error(
     can send (an OverflowError for 10**400 as a float, a ValueError from the repr of a key)."""
     checks, values = everything
 
-    @settings(
-        max_examples=300,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @_DRIVE
     @given(values)
     def drive(value: Any) -> None:
         for name, check in checks:
@@ -169,5 +173,37 @@ def test_checks_only_ever_refuse_with_validation_error(
                 pass
             except Exception as exc:  # pragma: no cover - the failure being looked for
                 raise AssertionError(f"{name} raised {type(exc).__name__}: {exc!s:.200}") from exc
+
+    drive()
+
+
+def _refusal(check: Callable[..., Any], *args: Any) -> str | None:
+    try:
+        check(*args)
+    except pb.ValidationError as exc:
+        return str(exc)
+    return None
+
+
+def test_a_stub_refuses_what_the_skeleton_refuses_with_the_same_message(
+    hostile: types.ModuleType, alltypes: types.ModuleType
+) -> None:
+    """Issue 12 item 2: a stub's check before sending (``MethodSpec.check_outgoing``) agrees
+    with the skeleton's on receipt (``bind``) for every value a generated stub can be given,
+    so refusing early never refuses what the server takes, nor says it differently."""
+    modules = [hostile, alltypes, *_siblings(alltypes)]
+    classes, members = _registered(modules)
+    values = _values(classes, members, [_Home(), *_servers(modules)])
+    methods = [e for spec in _specs(modules) for e in spec.methods.values() if e.params]
+
+    @_DRIVE
+    @given(values)
+    def drive(value: Any) -> None:
+        for entry in methods:
+            # What a stub passes: every positional parameter in place, the others by name.
+            args = tuple(value for p in entry.params if not p.kw_only)
+            kwargs = {p.name: value for p in entry.params if p.kw_only}
+            stub = _refusal(entry.check_outgoing, args, kwargs)
+            assert stub == _refusal(entry.bind, list(args), kwargs), entry.name
 
     drive()

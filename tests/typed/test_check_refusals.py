@@ -36,17 +36,22 @@ def test_an_int_beyond_the_float_range_is_refused_for_a_float_parameter(
     (the caller got RemoteError('builtins.OverflowError'), the server logged a traceback)."""
 
     spec = hostile._SPEC_Costly
-    expected = "$.x: expected float, got an integer too large for a float"
+    expected = "scale(): $.x: expected float, got an integer too large for a float"
     assert refusal(support.dispatch, spec, Scaler(), "scale", [value], {}) == expected
     # Everywhere a float is declared: in a union, a list, a dict, a dataclass, a result.
     unions = refusal(support.dispatch, spec, Scaler(), "scale", [1.0, value], {})
-    assert unions == "$.y: expected float | str, got integer"
+    assert unions == "scale(): $.y: expected float | str, got integer"
     floats = spec.methods["floats"]
-    assert refusal(floats.bind, [[1.5, value]], {}) == expected.replace("$.x", "$.xs[1]")
+    assert refusal(floats.bind, [[1.5, value]], {}) == expected.replace(
+        "scale(): $.x", "floats(): $.xs[1]"
+    )
     dicts = spec.methods["dicts"]
-    assert refusal(dicts.bind, [{"a": value}], {}) == expected.replace("$.x", "$.xs['a']")
+    assert refusal(dicts.bind, [{"a": value}], {}) == expected.replace(
+        "scale(): $.x", "dicts(): $.xs['a']"
+    )
     record = hostile.Record(1, "n", value, [])
-    assert refusal(spec.methods["records"].bind, [[record]], {}).startswith("$.xs[0].score: ")
+    records = spec.methods["records"]
+    assert refusal(records.bind, [[record]], {}).startswith("records(): $.xs[0].score: ")
     # A hostile server's result, checked by the client.
     assert refusal(spec.methods["scale"].result_in, value, "$").startswith("$: expected float")
 
