@@ -48,7 +48,8 @@ __all__ = ["ROOT_ID", "Broker", "ImportedReference"]
 
 _AWAIT_HELLO = ConnectionState.AWAIT_HELLO
 #: The answer to a call on a pending answer: the caller's message asks for promise pipelining,
-#: which this side does not offer yet. Only that call fails.
+#: which this side does not offer yet. Only that call fails; the caller's registry raises it as
+#: LocalProtocolError (its side sent what this one does not take).
 _NO_PIPELINING = m.ErrorInfo(
     type_name="pbtyped.ProtocolError",
     message="promise pipelining is not supported by this peer yet",

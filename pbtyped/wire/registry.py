@@ -14,6 +14,7 @@ from .._exceptions import (
     Error,
     InsecureTypeError,
     LimitExceeded,
+    LocalProtocolError,
     NoSuchMethod,
     ProtocolError,
     UnauthorizedLogin,
@@ -38,9 +39,14 @@ _BUILTIN_ERRORS: dict[str, type[BaseException]] = {
     "pbtyped.CallCancelled": CallCancelled,
     "pbtyped.DeadReferenceError": DeadReferenceError,
     "pbtyped.LimitExceeded": LimitExceeded,
-    "pbtyped.ProtocolError": ProtocolError,
+    # A peer refusing one of our calls for a protocol reason (a call on a pending answer, say)
+    # says that our side sent what it does not take: ProtocolError is raised only as one of
+    # its subclasses, which say whose fault it was.
+    "pbtyped.ProtocolError": LocalProtocolError,
     "pbtyped.UnauthorizedLogin": UnauthorizedLogin,
 }
+#: Sent by these names besides: every ProtocolError (a FrameTooLarge a method let through...).
+_ALSO_SENT_AS: dict[type[BaseException], str] = {ProtocolError: "pbtyped.ProtocolError"}
 
 
 class Registry:
@@ -60,7 +66,7 @@ class Registry:
         self._errors_by_name: dict[str, type[BaseException]] = dict(_BUILTIN_ERRORS)
         self._error_names: dict[type[BaseException], str] = {
             cls: name for name, cls in _BUILTIN_ERRORS.items()
-        }
+        } | _ALSO_SENT_AS
         #: Bumped on every change so codecs can cache derived tables.
         self.version = 0
 
