@@ -421,6 +421,8 @@ class TagDecoders(dict[int, Decoder]):
     """semantic_decoders mapping: our tags and handlers of the standard ones that need bounds,
     cbor2's own for ``NATIVE_TAGS``, a refusal for the rest."""
 
+    __slots__ = ("_state",)  # one per connection: no instance dict
+
     def __init__(self, state: DecodeState) -> None:
         super().__init__(
             {
