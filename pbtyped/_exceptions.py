@@ -139,7 +139,11 @@ class ProtocolError(PbtypedError):
 
 
 class LocalProtocolError(ProtocolError):
-    """This process misused the protocol API (a bug in the calling code)."""
+    """This process misused the protocol API (a bug in the calling code), or sent what the
+    peer does not take: a call the peer refused for a protocol reason (a FAIL of type
+    ``pbtyped.ProtocolError``, e.g. a call on a pending answer to a peer without promise
+    pipelining) fails with it, and only that call.
+    """
 
 
 class RemoteProtocolError(ProtocolError):

@@ -47,13 +47,16 @@ from .tables import ROOT_ID, ExportTable, ImportTable
 
 __all__ = ["ROOT_ID", "Broker", "ImportedReference"]
 
-_CALL = int(m.Kind.CALL)
-_RETURN = int(m.Kind.RETURN)
-_OPEN = ConnectionState.OPEN
 _AWAIT_HELLO = ConnectionState.AWAIT_HELLO
-_MAX_ID = m.MAX_ID
-_MAX_NAME = m.MAX_NAME
-_FAIL = int(m.Kind.FAIL)
+_DEFAULT_LIMITS = Limits()  # frozen: one for every broker given none
+#: The answer to a call on a pending answer: the caller's message asks for promise pipelining,
+#: which this side does not offer yet. Only that call fails; the caller's registry raises it as
+#: LocalProtocolError (its side sent what this one does not take).
+_NO_PIPELINING = m.ErrorInfo(
+    type_name="pbtyped.ProtocolError",
+    message="promise pipelining is not supported by this peer yet",
+    registered=True,
+)
 
 
 class ImportedReference:
@@ -76,6 +79,30 @@ class Broker:
     released references are waiting in ``take_pending()``.
     """
 
+    # One per connection: slots, and containers that stay small or empty on most of them.
+    __slots__ = (
+        "__weakref__",
+        "_answer_bytes",
+        "_answers",
+        "_codec",
+        "_frame_size",
+        "_frames",
+        "_make_reference",
+        "_next_question",
+        "_on_unexported",
+        "_owed",
+        "_questions",
+        "_reader",
+        "exports",
+        "imports",
+        "limits",
+        "peer_max_body_size",
+        "peer_max_frame_size",
+        "registry",
+        "send_tracebacks",
+        "state",
+    )
+
     def __init__(
         self,
         *,
@@ -88,7 +115,7 @@ class Broker:
         on_unexported: Callable[[object], None] | None = None,
     ) -> None:
         self.registry = registry
-        self.limits = limits or Limits()
+        self.limits = limits or _DEFAULT_LIMITS
         self.state = ConnectionState.AWAIT_HELLO
         self.send_tracebacks = send_tracebacks
         self.peer_max_frame_size = self.limits.max_frame_size
@@ -101,16 +128,16 @@ class Broker:
         )
         self._codec = Codec(registry, self.limits, self)
         self._next_question = 1
-        self._questions: set[int] = set()  # our calls awaiting an answer
+        # Our calls awaiting an answer: a dict as a set (an empty set is 216 bytes, a dict 64).
+        self._questions: dict[int, None] = {}
         # Peer calls we have not answered yet, each with the size of the frame that carried
         # it: what its arguments hold until it is answered (the server-wide budget counts it).
         self._answers: dict[int, int] = {}
         self._answer_bytes = 0
         self._frame_size = 0  # of the frame being handled
         self.exports = ExportTable(root, self.limits.max_exports)
-        self.imports = ImportTable(
-            self.limits.max_imports, lambda export_id: make_reference(self, export_id), wakeup
-        )
+        self._make_reference = make_reference
+        self.imports = ImportTable(self.limits.max_imports, self._new_reference, wakeup)
         self._owed: list[bytes] = []
         self._frames = 0
 
@@ -131,7 +158,7 @@ class Broker:
         data = b""
         if self.state is not ConnectionState.CLOSED:
             try:
-                data = self._codec.encode([int(m.Kind.ABORT), reason[: m.MAX_ABORT_REASON]])
+                data = self._codec.encode(m.abort_wire(reason))
             except ProtocolError:
                 data = b""
         self.connection_lost()
@@ -197,6 +224,9 @@ class Broker:
         if ref.pb_broker is self:
             self.imports.release(ref)
 
+    def _new_reference(self, export_id: int) -> ImportedReference:
+        return self._make_reference(self, export_id)
+
     def root_reference(self) -> ImportedReference:
         """The proxy for the peer's root object (export id 0)."""
         return self.decode_sender_ref(ROOT_ID)
@@ -226,12 +256,11 @@ class Broker:
         if not self.imports.holds(target):
             raise DeadReferenceError("this reference was released")
         qid = self._next_question
-        message = [_CALL, qid, [0, target.pb_export_id], method, list(args)]
-        if kwargs:
-            message.append(kwargs)  # else the 5-item form: no map to encode or check
-        data = self._encode_tracked(message)
+        data = self._encode_tracked(
+            m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
+        )
         self._next_question = qid + 1
-        self._questions.add(qid)
+        self._questions[qid] = None
         return qid, data
 
     def send_return(self, question_id: int, value: Any) -> bytes:
@@ -239,7 +268,7 @@ class Broker:
         if not self._answer_done(question_id):
             return b""
         try:
-            return self._encode_tracked([_RETURN, question_id, value])
+            return self._encode_tracked(m.return_wire(question_id, value))
         except FrameTooLarge as exc:  # the caller's limit: the error that names a limit
             problem: PbtypedError = LimitExceeded(
                 f"the result could not be sent: {exc} (the calling side's "
@@ -263,7 +292,7 @@ class Broker:
         too long for the peer) as ``pbtyped.LimitExceeded`` with no message: at most 60
         bytes, within the 64 every peer admits."""
         room = min(self.peer_max_frame_size, self.peer_max_body_size) + 8
-        data = self._codec.encode([_FAIL, question_id, m.error_wire(info)])
+        data = self._codec.encode(m.fail_wire(question_id, info))
         if len(data) <= room:
             return data
         name, registered = info.type_name, info.registered
@@ -273,7 +302,7 @@ class Broker:
             m.ErrorInfo(type_name=name, message="", registered=registered),
             m.ErrorInfo(type_name="pbtyped.LimitExceeded", message="", registered=True),
         ):
-            data = self._codec.encode([_FAIL, question_id, m.error_wire(shorter)])
+            data = self._codec.encode(m.fail_wire(question_id, shorter))
             if len(data) <= room:
                 break
         return data
@@ -286,7 +315,7 @@ class Broker:
         """
         if self.state is not ConnectionState.OPEN or question_id not in self._questions:
             return b""
-        return self._codec.encode([int(m.Kind.FINISH), question_id])
+        return self._codec.encode(m.finish_wire(question_id))
 
     def take_pending(self) -> bytes:
         """Bytes the broker owes the peer: answers it gave by itself while receiving, and
@@ -297,8 +326,7 @@ class Broker:
         self._owed = []
         released = self.imports.take_released()
         if self.state is ConnectionState.OPEN:
-            release = int(m.Kind.RELEASE)
-            out.extend(self._codec.encode([release, i, n]) for i, n in released)
+            out.extend(self._codec.encode(m.release_wire(i, n)) for i, n in released)
         return b"".join(out)
 
     def _answer_done(self, question_id: int) -> bool:
@@ -386,7 +414,7 @@ class Broker:
             self._frames += 1
             if self.state is _AWAIT_HELLO:
                 # Only the first frame can get here: it is a Hello, an Abort, or the end.
-                greeted = self._on_greeting(m.parse_greeting(body, attachments))
+                greeted = self._on_greeting(m.decode_greeting(body, attachments))
                 events.append(greeted)
                 if type(greeted) is PeerAborted:
                     break  # the peer is leaving: nothing after its Abort is decoded
@@ -396,88 +424,60 @@ class Broker:
             except DecodeError as exc:
                 raise RemoteProtocolError(str(exc)) from None
             self._frame_size = len(body) + len(attachments)
-            event = self._handle(raw, problem)
+            event = _ON_MESSAGE[m.kind_of(raw)](self, raw, problem)
             if event is not None:
                 events.append(event)
         return events
 
-    def _on_greeting(self, msg: m.Hello | m.Abort) -> Event:
+    def _on_greeting(self, raw: Any) -> Event:
         """The peer's first message: the handshake completes, or the peer leaves."""
-        if isinstance(msg, m.Abort):
+        kind = m.kind_of(raw)
+        if kind == m.Kind.ABORT:
+            reason = m.parse_abort(raw)
             self.state = transition(self.state, ConnectionState.CLOSED)
-            return PeerAborted(reason=msg.reason)
-        if msg.version != m.PROTOCOL_VERSION:
+            return PeerAborted(reason=reason)
+        if kind != m.Kind.HELLO:
+            m.PARSERS[kind](raw)  # a malformed message is named as such
+            raise RemoteProtocolError(f"expected Hello first, got {m.Kind(kind).name.title()}")
+        hello = m.parse_hello(raw)
+        if hello.version != m.PROTOCOL_VERSION:
             raise RemoteProtocolError(
-                f"peer speaks protocol version {msg.version}; this side speaks {m.PROTOCOL_VERSION}"
+                f"peer speaks protocol version {hello.version}; "
+                f"this side speaks {m.PROTOCOL_VERSION}"
             )
-        self.peer_max_frame_size = min(msg.max_frame_size, 0xFFFF_FFFF)
-        body = msg.max_body_size
+        self.peer_max_frame_size = min(hello.max_frame_size, 0xFFFF_FFFF)
+        body = hello.max_body_size
         self.peer_max_body_size = self.peer_max_frame_size if body is None else body
-        self._codec.peer_takes_columns = "columns" in msg.features
+        self._codec.peer_takes_columns = "columns" in hello.features
         self.state = transition(self.state, ConnectionState.OPEN)
         return HandshakeComplete()
 
-    def _handle(self, raw: Any, problem: str | None) -> Event | None:
-        # Fast path first: answers and calls once open.
-        if self.state is _OPEN and type(raw) is list and raw and type(raw[0]) is int:
-            kind = raw[0]
-            if kind == _RETURN and len(raw) == 3 and type(raw[1]) is int and 0 <= raw[1] <= _MAX_ID:
-                return self._on_return(raw[1], raw[2], problem)
-            if kind == _CALL and 5 <= len(raw) <= 6:
-                # The common call shapes, checked exactly as messages.parse would; anything
-                # else falls through to parse, which raises the precise error.
-                qid, target, method, args = raw[1:5]
-                kwargs = raw[5] if len(raw) == 6 else {}
-                if (
-                    type(qid) is int
-                    and 0 <= qid <= _MAX_ID
-                    and type(target) is list
-                    and len(target) == 2
-                    and type(target[0]) is int
-                    and target[0] == 0
-                    and type(target[1]) is int
-                    and 0 <= target[1] <= _MAX_ID
-                    and type(method) is str
-                    and len(method) <= _MAX_NAME
-                    and type(args) is list
-                    and type(kwargs) is dict
-                    and (not kwargs or all(type(k) is str for k in kwargs))
-                ):
-                    return self._on_call(qid, target[1], method, args, kwargs, problem)
-        msg = m.parse(raw)
-        if isinstance(msg, m.Call):
-            if isinstance(msg.target, m.AnswerTarget):
-                return self._refuse_call(
-                    msg.question_id,
-                    ProtocolError("promise pipelining is not supported by this peer yet"),
-                )
-            return self._on_call(
-                msg.question_id, msg.target.export_id, msg.method, msg.args, msg.kwargs, problem
-            )
-        if isinstance(msg, m.Return):
-            return self._on_return(msg.question_id, msg.value, problem)
-        if isinstance(msg, m.Fail):
-            self._take_question(msg.question_id)
-            return FailureReceived(
-                question_id=msg.question_id, error=exception_from_info(msg.error, self.registry)
-            )
-        if isinstance(msg, m.Finish):
-            if msg.question_id in self._answers:
-                return CancelReceived(question_id=msg.question_id)
-            return None  # already answered: the Finish crossed our answer
-        if isinstance(msg, m.Release):
-            self._on_release(msg)
-            return None
-        if isinstance(msg, m.Abort):
-            return PeerAborted(reason=msg.reason)
-        raise RemoteProtocolError(f"unexpected {type(msg).__name__} after the handshake")
+    # One method per message kind after the handshake (``_ON_MESSAGE``); each parses its
+    # message with the kind's parser and says what happened. ``problem`` is the decoder's
+    # refusal of a value inside the message: it fails the call or answer that carries it.
 
-    def _take_question(self, question_id: int) -> None:
-        if question_id not in self._questions:
-            raise RemoteProtocolError(f"answer to question {question_id}, which was never asked")
-        self._questions.discard(question_id)
+    def _on_call(self, raw: list[Any], problem: str | None) -> Event | None:
+        qid, export_id, method, args, kwargs = m.parse_call(raw)
+        failure: BaseException | m.ErrorInfo
+        if type(export_id) is not int:
+            failure = _NO_PIPELINING
+        elif (target := self.exports.get(export_id)) is None:
+            failure = DeadReferenceError(
+                f"no object #{export_id} on this connection: it was never given to you, "
+                "or it was released"
+            )
+        elif problem is not None:
+            failure = self._codec.problem_error(f"arguments refused: {problem}")
+        else:
+            self._owe_answer(qid)
+            return CallReceived(
+                question_id=qid, target=target, method=method, args=args, kwargs=kwargs
+            )
+        self._refuse_call(qid, failure)
+        return None
 
-    def _on_return(self, question_id: int, value: Any, problem: str | None) -> Event:
+    def _on_return(self, raw: list[Any], problem: str | None) -> Event:
+        question_id, value = m.parse_return(raw)
         self._take_question(question_id)
         if problem is not None:
             return FailureReceived(
@@ -486,35 +486,47 @@ class Broker:
             )
         return AnswerReceived(question_id=question_id, value=value)
 
-    def _on_call(
-        self,
-        qid: int,
-        export_id: int,
-        method: str,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        problem: str | None,
-    ) -> Event | None:
-        target = self.exports.get(export_id)
-        if target is None:
-            return self._refuse_call(
-                qid,
-                DeadReferenceError(
-                    f"no object #{export_id} on this connection: it was never given to you, "
-                    "or it was released"
-                ),
-            )
-        if problem is not None:
-            error = self._codec.problem_error(f"arguments refused: {problem}")
-            return self._refuse_call(qid, error)
-        self._owe_answer(qid)
-        return CallReceived(question_id=qid, target=target, method=method, args=args, kwargs=kwargs)
+    def _on_fail(self, raw: list[Any], problem: str | None) -> Event:
+        question_id, info = m.parse_fail(raw)
+        self._take_question(question_id)
+        return FailureReceived(
+            question_id=question_id, error=exception_from_info(info, self.registry)
+        )
 
-    def _refuse_call(self, qid: int, failure: BaseException) -> Event | None:
+    def _on_finish(self, raw: list[Any], problem: str | None) -> Event | None:
+        question_id = m.parse_finish(raw)
+        if question_id in self._answers:
+            return CancelReceived(question_id=question_id)
+        return None  # already answered: the Finish crossed our answer
+
+    def _on_release(self, raw: list[Any], problem: str | None) -> None:
+        export_id, count = m.parse_release(raw)
+        gone = self.exports.release(export_id, count)
+        if gone is not None and self._on_unexported is not None:
+            self._on_unexported(gone)
+
+    def _on_abort(self, raw: list[Any], problem: str | None) -> Event:
+        return PeerAborted(reason=m.parse_abort(raw))
+
+    def _on_hello(self, raw: list[Any], problem: str | None) -> None:
+        m.parse_hello(raw)  # a malformed one is named as such
+        raise RemoteProtocolError("unexpected Hello after the handshake")
+
+    def _take_question(self, question_id: int) -> None:
+        try:
+            del self._questions[question_id]
+        except KeyError:
+            raise RemoteProtocolError(
+                f"answer to question {question_id}, which was never asked"
+            ) from None
+
+    def _refuse_call(self, qid: int, failure: BaseException | m.ErrorInfo) -> None:
         """Answer a call that cannot run with ``failure``, by ourselves (no event)."""
-        self._owe_answer(qid)
-        self._owed.append(self.send_failure(qid, failure))
-        return None
+        self._owe_answer(qid)  # a question id in use closes the connection even so
+        if isinstance(failure, BaseException):
+            self._owed.append(self.send_failure(qid, failure))
+        elif self._answer_done(qid):
+            self._owed.append(self._fail_frame(qid, failure))
 
     def _owe_answer(self, qid: int) -> None:
         """Record that we owe the peer one answer to ``qid`` (a duplicate id closes)."""
@@ -523,7 +535,14 @@ class Broker:
         self._answers[qid] = self._frame_size
         self._answer_bytes += self._frame_size
 
-    def _on_release(self, msg: m.Release) -> None:
-        gone = self.exports.release(msg.export_id, msg.count)
-        if gone is not None and self._on_unexported is not None:
-            self._on_unexported(gone)
+
+#: What the broker does with each kind of message after the handshake.
+_ON_MESSAGE: dict[int, Callable[[Broker, list[Any], str | None], Event | None]] = {
+    int(m.Kind.HELLO): Broker._on_hello,
+    int(m.Kind.CALL): Broker._on_call,
+    int(m.Kind.RETURN): Broker._on_return,
+    int(m.Kind.FAIL): Broker._on_fail,
+    int(m.Kind.FINISH): Broker._on_finish,
+    int(m.Kind.RELEASE): Broker._on_release,
+    int(m.Kind.ABORT): Broker._on_abort,
+}

@@ -1,13 +1,21 @@
-"""The messages of the pbtyped protocol, as frozen dataclasses, and their wire forms.
+"""The messages of the pbtyped protocol: for each kind, its wire form and its one parser.
 
-Every message is a CBOR array whose first item is its kind. ``parse`` validates the shape of a
-decoded array and builds the message; anything malformed is a ``RemoteProtocolError``.
+Every message is a CBOR array whose first item is its kind. Each kind has a builder
+(``call_wire``, ...) that writes the array we send and a parser (``parse_call``, ...) that checks
+a decoded array and returns its fields; ``PARSERS`` maps each kind to its parser. The broker
+calls the parsers directly, before and after the handshake alike, so every check on what a peer
+sends is written once, here. Anything malformed is a ``RemoteProtocolError``.
+
+Parsers return plain values or tuples in wire order: one is made per message received, and
+a tuple costs a small part of what a frozen dataclass does (~0.03 against ~0.5 us). Only parts
+with optional or named fields are dataclasses: ``Hello``, ``ErrorInfo`` and ``AnswerTarget``.
 """
 
 from __future__ import annotations
 
 import enum
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,23 +30,30 @@ __all__ = [
     "MAX_GREETING_SIZE",
     "MAX_ID",
     "MAX_NAME",
+    "PARSERS",
     "PROTOCOL_NAME",
     "PROTOCOL_VERSION",
-    "Abort",
     "AnswerTarget",
-    "Call",
     "ErrorInfo",
-    "ExportTarget",
-    "Fail",
-    "Finish",
     "Hello",
     "Kind",
-    "Message",
-    "Release",
-    "Return",
-    "Target",
-    "parse",
-    "parse_greeting",
+    "abort_wire",
+    "call_wire",
+    "decode_greeting",
+    "error_wire",
+    "fail_wire",
+    "finish_wire",
+    "hello_wire",
+    "kind_of",
+    "parse_abort",
+    "parse_call",
+    "parse_fail",
+    "parse_finish",
+    "parse_hello",
+    "parse_release",
+    "parse_return",
+    "release_wire",
+    "return_wire",
 ]
 
 PROTOCOL_NAME = "pbtyped"
@@ -72,21 +87,9 @@ class Kind(enum.IntEnum):
     ABORT = 6
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExportTarget:
-    """An object the receiver of the call exported (0 is the root)."""
-
-    export_id: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AnswerTarget:
-    """The (future) answer of a call the sender made earlier: promise pipelining."""
-
-    question_id: int
-
-
-Target = ExportTarget | AnswerTarget
+# Plain ints for the builders and parsers: an IntEnum member costs a lookup and compares slower.
+_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT = (int(k) for k in Kind)
+_LAST_KIND = int(max(Kind))  # kinds are numbered from 0 without gaps
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -100,25 +103,6 @@ class Hello:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Call:
-    """Call ``method`` on ``target``; the caller chose ``question_id``."""
-
-    question_id: int
-    target: Target
-    method: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Return:
-    """The result of a call."""
-
-    question_id: int
-    value: Any
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorInfo:
     """An exception as it crosses the wire: never a pickled object, only names and text."""
 
@@ -129,42 +113,20 @@ class ErrorInfo:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Fail:
-    """A call raised: the answer is an error."""
-
-    question_id: int
-    error: ErrorInfo
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Finish:
-    """The caller no longer wants the answer: stop the work (cancellation)."""
+class AnswerTarget:
+    """A call's target that is the (future) answer of a call the sender made earlier: promise
+    pipelining. The other targets, objects the receiver exported, are their export ids."""
 
     question_id: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Release:
-    """The sender dropped ``count`` of the references to ``export_id`` it received."""
-
-    export_id: int
-    count: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Abort:
-    """The sender is closing the connection because of ``reason``."""
-
-    reason: str
-
-
-Message = Hello | Call | Return | Fail | Finish | Release | Abort
+# -- what we send ------------------------------------------------------------------------------
 
 
 def hello_wire(msg: Hello) -> list[Any]:
     """Wire form of a Hello."""
     return [
-        int(Kind.HELLO),
+        _HELLO,
         {
             "protocol": PROTOCOL_NAME,
             "version": msg.version,
@@ -175,11 +137,38 @@ def hello_wire(msg: Hello) -> list[Any]:
     ]
 
 
-def target_wire(target: Target) -> list[int]:
-    """Wire form of a call target."""
-    if isinstance(target, ExportTarget):
-        return [0, target.export_id]
-    return [1, target.question_id]
+def call_wire(
+    question_id: int, export_id: int, method: str, args: list[Any], kwargs: dict[str, Any]
+) -> list[Any]:
+    """Wire form of a Call on our peer's object ``export_id``."""
+    if kwargs:
+        return [_CALL, question_id, [0, export_id], method, args, kwargs]
+    return [_CALL, question_id, [0, export_id], method, args]  # no map to encode or check
+
+
+def return_wire(question_id: int, value: Any) -> list[Any]:
+    """Wire form of a Return."""
+    return [_RETURN, question_id, value]
+
+
+def fail_wire(question_id: int, error: ErrorInfo) -> list[Any]:
+    """Wire form of a Fail."""
+    return [_FAIL, question_id, error_wire(error)]
+
+
+def finish_wire(question_id: int) -> list[Any]:
+    """Wire form of a Finish."""
+    return [_FINISH, question_id]
+
+
+def release_wire(export_id: int, count: int) -> list[Any]:
+    """Wire form of a Release."""
+    return [_RELEASE, export_id, count]
+
+
+def abort_wire(reason: str) -> list[Any]:
+    """Wire form of an Abort; the reason is cut to ``MAX_ABORT_REASON`` characters."""
+    return [_ABORT, reason[:MAX_ABORT_REASON]]
 
 
 def error_wire(error: ErrorInfo) -> dict[str, Any]:
@@ -192,28 +181,155 @@ def error_wire(error: ErrorInfo) -> dict[str, Any]:
     return out
 
 
+# -- what we receive ---------------------------------------------------------------------------
+
+
+def kind_of(raw: Any) -> int:
+    """The kind of a decoded message, one of ``Kind``; RemoteProtocolError if it is none."""
+    if type(raw) is not list or not raw or type(raw[0]) is not int:
+        raise RemoteProtocolError("a message must be an array starting with its kind")
+    kind: int = raw[0]
+    if not 0 <= kind <= _LAST_KIND:
+        raise RemoteProtocolError(f"unknown message kind {show(kind)}")
+    return kind
+
+
+def parse_call(raw: list[Any]) -> tuple[int, int | AnswerTarget, str, list[Any], dict[str, Any]]:
+    """A CALL's question id, target (an export id, or an answer), method, args and kwargs."""
+    # One is parsed per call received: the checks are written out, and a helper is called
+    # only to say what is wrong (a helper call per field took ~0.6 us more per call).
+    n = len(raw)
+    if n == 5:
+        _, question_id, target, method, args = raw
+        kwargs: Any = {}
+    elif n == 6:
+        _, question_id, target, method, args, kwargs = raw
+    else:
+        raise _malformed(raw)
+    if type(args) is not list:
+        raise RemoteProtocolError("call arguments must be an array")
+    if type(kwargs) is not dict or (kwargs and not all(type(k) is str for k in kwargs)):
+        raise RemoteProtocolError("call keyword arguments must be a map of strings")
+    if type(question_id) is not int or not 0 <= question_id <= MAX_ID:
+        raise _not_an_id(question_id, "question id")
+    if type(target) is list and len(target) == 2 and type(target[0]) is int and target[0] == 0:
+        export_id: int | AnswerTarget = target[1]
+        if type(export_id) is not int or not 0 <= export_id <= MAX_ID:
+            raise _not_an_id(export_id, "call target id")
+    else:
+        export_id = _answer_target(target)
+    if type(method) is not str or len(method) > MAX_NAME:
+        raise _not_a_name("method name")
+    return question_id, export_id, method, args, kwargs
+
+
+def parse_return(raw: list[Any]) -> tuple[int, Any]:
+    """A RETURN's question id and value."""
+    if len(raw) != 3:
+        raise _malformed(raw)
+    _, question_id, value = raw
+    if type(question_id) is not int or not 0 <= question_id <= MAX_ID:  # written out: hot
+        raise _not_an_id(question_id, "question id")
+    return question_id, value
+
+
+def parse_fail(raw: list[Any]) -> tuple[int, ErrorInfo]:
+    """A FAIL's question id and error."""
+    if len(raw) != 3:
+        raise _malformed(raw)
+    return _id(raw[1], "question id"), _error(raw[2])
+
+
+def parse_finish(raw: list[Any]) -> int:
+    """A FINISH's question id."""
+    if len(raw) != 2:
+        raise _malformed(raw)
+    return _id(raw[1], "question id")
+
+
+def parse_release(raw: list[Any]) -> tuple[int, int]:
+    """A RELEASE's export id and count (positive)."""
+    if len(raw) != 3:
+        raise _malformed(raw)
+    count = _id(raw[2], "release count")
+    if count == 0:
+        raise RemoteProtocolError("release count must be positive")
+    return _id(raw[1], "export id"), count
+
+
+def parse_abort(raw: list[Any]) -> str:
+    """An ABORT's reason."""
+    if len(raw) != 2:
+        raise _malformed(raw)
+    return _str(raw[1], "abort reason", 4096)
+
+
+def parse_hello(raw: list[Any]) -> Hello:
+    """A HELLO's fields (the protocol name checked)."""
+    if len(raw) != 2 or type(raw[1]) is not dict:
+        raise _malformed(raw)
+    info = raw[1]
+    if info.get("protocol") != PROTOCOL_NAME:
+        raise RemoteProtocolError("the peer does not speak the pbtyped protocol")
+    feats = info.get("features", [])
+    if type(feats) is not list or not all(type(f) is str for f in feats) or len(feats) > 64:
+        raise RemoteProtocolError("malformed hello features")
+    body = info.get("max_body_size")
+    frame = _id(info.get("max_frame_size"), "max_frame_size")
+    if frame < 64 or (body is not None and _id(body, "max_body_size") < 64):
+        raise RemoteProtocolError("the peer announced a frame size limit below 64 bytes")
+    return Hello(
+        version=_id(info.get("version"), "protocol version"),
+        max_frame_size=frame,
+        max_body_size=body,
+        features=tuple(feats),
+    )
+
+
+#: Each kind's parser: what ``kind_of`` admits.
+PARSERS: dict[int, Callable[[list[Any]], object]] = {
+    _HELLO: parse_hello,
+    _CALL: parse_call,
+    _RETURN: parse_return,
+    _FAIL: parse_fail,
+    _FINISH: parse_finish,
+    _RELEASE: parse_release,
+    _ABORT: parse_abort,
+}
+
+
+def _malformed(raw: list[Any]) -> RemoteProtocolError:
+    return RemoteProtocolError(f"malformed {Kind(raw[0]).name} message ({len(raw)} items)")
+
+
 def _id(value: Any, what: str) -> int:
     if type(value) is not int or not 0 <= value <= MAX_ID:
-        raise RemoteProtocolError(f"{what} must be a non-negative integer, got {show(value)}")
+        raise _not_an_id(value, what)
     return value
 
 
 def _str(value: Any, what: str, limit: int = MAX_NAME) -> str:
     if type(value) is not str or len(value) > limit:
-        raise RemoteProtocolError(f"{what} must be a string of at most {limit} characters")
+        raise _not_a_name(what, limit)
     return value
 
 
-def _parse_target(value: Any) -> Target:
-    if type(value) is list and len(value) == 2 and type(value[0]) is int:
-        if value[0] == 0:
-            return ExportTarget(export_id=_id(value[1], "call target id"))
-        if value[0] == 1:
-            return AnswerTarget(question_id=_id(value[1], "call target question id"))
+def _not_an_id(value: Any, what: str) -> RemoteProtocolError:
+    return RemoteProtocolError(f"{what} must be a non-negative integer, got {show(value)}")
+
+
+def _not_a_name(what: str, limit: int = MAX_NAME) -> RemoteProtocolError:
+    return RemoteProtocolError(f"{what} must be a string of at most {limit} characters")
+
+
+def _answer_target(value: Any) -> AnswerTarget:
+    """A call target that is not an export: ``[1, question_id]``, or malformed."""
+    if type(value) is list and len(value) == 2 and type(value[0]) is int and value[0] == 1:
+        return AnswerTarget(question_id=_id(value[1], "call target question id"))
     raise RemoteProtocolError(f"malformed call target {show(value, 60)}")
 
 
-def _parse_error(value: Any) -> ErrorInfo:
+def _error(value: Any) -> ErrorInfo:
     if type(value) is not dict:
         raise RemoteProtocolError("malformed error: expected a map")
     tb = value.get("traceback")
@@ -223,60 +339,6 @@ def _parse_error(value: Any) -> ErrorInfo:
         registered=value.get("registered") is True,
         traceback=None if tb is None else _str(tb, "error traceback", 256 * 1024),
     )
-
-
-def parse(raw: Any) -> Message:
-    """Build a message from a decoded CBOR value, or raise RemoteProtocolError."""
-    if type(raw) is not list or not raw or type(raw[0]) is not int:
-        raise RemoteProtocolError("a message must be an array starting with its kind")
-    kind, n = raw[0], len(raw)
-    if (kind == Kind.CALL and n == 5) or (kind == Kind.CALL and n == 6):
-        args = raw[4]
-        kwargs = raw[5] if n == 6 else {}
-        if type(args) is not list:
-            raise RemoteProtocolError("call arguments must be an array")
-        if type(kwargs) is not dict or not all(type(k) is str for k in kwargs):
-            raise RemoteProtocolError("call keyword arguments must be a map of strings")
-        return Call(
-            question_id=_id(raw[1], "question id"),
-            target=_parse_target(raw[2]),
-            method=_str(raw[3], "method name"),
-            args=args,
-            kwargs=kwargs,
-        )
-    if kind == Kind.RETURN and n == 3:
-        return Return(question_id=_id(raw[1], "question id"), value=raw[2])
-    if kind == Kind.FAIL and n == 3:
-        return Fail(question_id=_id(raw[1], "question id"), error=_parse_error(raw[2]))
-    if kind == Kind.FINISH and n == 2:
-        return Finish(question_id=_id(raw[1], "question id"))
-    if kind == Kind.RELEASE and n == 3:
-        count = _id(raw[2], "release count")
-        if count == 0:
-            raise RemoteProtocolError("release count must be positive")
-        return Release(export_id=_id(raw[1], "export id"), count=count)
-    if kind == Kind.HELLO and n == 2 and type(raw[1]) is dict:
-        info = raw[1]
-        if info.get("protocol") != PROTOCOL_NAME:
-            raise RemoteProtocolError("the peer does not speak the pbtyped protocol")
-        feats = info.get("features", [])
-        if type(feats) is not list or not all(type(f) is str for f in feats) or len(feats) > 64:
-            raise RemoteProtocolError("malformed hello features")
-        body = info.get("max_body_size")
-        frame = _id(info.get("max_frame_size"), "max_frame_size")
-        if frame < 64 or (body is not None and _id(body, "max_body_size") < 64):
-            raise RemoteProtocolError("the peer announced a frame size limit below 64 bytes")
-        return Hello(
-            version=_id(info.get("version"), "protocol version"),
-            max_frame_size=frame,
-            max_body_size=None if body is None else _id(body, "max_body_size"),
-            features=tuple(feats),
-        )
-    if kind == Kind.ABORT and n == 2:
-        return Abort(reason=_str(raw[1], "abort reason", 4096))
-    if kind in Kind.__members__.values():
-        raise RemoteProtocolError(f"malformed {Kind(kind).name} message ({n} items)")
-    raise RemoteProtocolError(f"unknown message kind {show(kind)}")
 
 
 class _NoTags(dict[int, Any]):
@@ -292,12 +354,13 @@ class _NoTags(dict[int, Any]):
 _NO_TAGS = _NoTags()
 
 
-def parse_greeting(body: bytes, attachments: bytes) -> Hello | Abort:
+def decode_greeting(body: bytes, attachments: bytes) -> Any:
     """The peer's first message, decoded as plain CBOR: no tag at all, three levels deep.
 
     Nothing of a peer is decoded with the full codec before its Hello is known: a bignum, a
     decimal or a reference tag in the first frame closes the connection, whatever its size.
-    Raises RemoteProtocolError unless the frame is exactly one well-formed Hello or Abort.
+    Raises RemoteProtocolError unless the frame is exactly one CBOR item; its parser checks
+    the rest.
     """
     if attachments:
         raise RemoteProtocolError("a Hello has no attachments")
@@ -315,7 +378,4 @@ def parse_greeting(body: bytes, attachments: bytes) -> Hello | Abort:
         raise RemoteProtocolError(f"malformed Hello: {str(exc)[:200]}{cause}") from None
     if fp.tell() != len(body):
         raise RemoteProtocolError(f"{len(body) - fp.tell()} trailing bytes after the Hello")
-    msg = parse(raw)
-    if not isinstance(msg, Hello | Abort):
-        raise RemoteProtocolError(f"expected Hello first, got {type(msg).__name__}")
-    return msg
+    return raw

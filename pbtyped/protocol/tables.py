@@ -38,6 +38,8 @@ class ExportTable:
     leaves the table as it was (``begin`` / ``rollback`` / ``commit``).
     """
 
+    __slots__ = ("_entries", "_ids", "_journal", "_max", "_next")
+
     def __init__(self, root: object | None, max_exports: int) -> None:
         self._entries: dict[int, _Export] = {}
         self._ids: dict[int, int] = {}  # id(obj) -> export id
@@ -164,6 +166,8 @@ class ImportTable:
     references the peer sent first.
     """
 
+    __slots__ = ("_dropped", "_make", "_max", "_queue", "_refs", "_released", "_wakeup")
+
     def __init__(
         self,
         max_imports: int,
@@ -171,8 +175,11 @@ class ImportTable:
         wakeup: Callable[[], None] | None,
     ) -> None:
         self._refs: dict[int, _Import] = {}
-        self._dropped = _Dropped(wakeup)
-        self._queue = self._dropped.queue  # read on every take_pending: one lookup, not two
+        # Made with the first proxy, before any callback can queue: a deque alone is ~600
+        # bytes, and most connections of a server never receive a reference.
+        self._dropped: _Dropped | None = None
+        self._queue: collections.deque[_Import] | None = None  # its queue: read most often
+        self._wakeup = wakeup
         self._released: dict[int, int] = {}  # export id -> count owed, coalesced
         self._max = max_imports
         self._make = make
@@ -195,7 +202,11 @@ class ImportTable:
                 f"the peer sent more than {self._max} live references (Limits.max_imports)"
             )
         ref: ImportedReference = self._make(export_id)
-        entry = _Import(ref, self._dropped)
+        dropped = self._dropped
+        if dropped is None:
+            dropped = self._dropped = _Dropped(self._wakeup)
+            self._queue = dropped.queue
+        entry = _Import(ref, dropped)
         entry.export_id = export_id
         entry.count = 1
         self._refs[export_id] = entry
@@ -230,7 +241,8 @@ class ImportTable:
     def clear(self) -> None:
         """Forget everything (the connection closed): nothing is owed any more."""
         self._refs.clear()
-        self._queue.clear()
+        if self._queue is not None:
+            self._queue.clear()
         self._released.clear()
 
     def _settle(self, entry: _Import) -> None:

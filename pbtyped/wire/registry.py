@@ -14,6 +14,7 @@ from .._exceptions import (
     Error,
     InsecureTypeError,
     LimitExceeded,
+    LocalProtocolError,
     NoSuchMethod,
     ProtocolError,
     UnauthorizedLogin,
@@ -38,9 +39,27 @@ _BUILTIN_ERRORS: dict[str, type[BaseException]] = {
     "pbtyped.CallCancelled": CallCancelled,
     "pbtyped.DeadReferenceError": DeadReferenceError,
     "pbtyped.LimitExceeded": LimitExceeded,
-    "pbtyped.ProtocolError": ProtocolError,
+    # A peer refusing one of our calls for a protocol reason (a call on a pending answer, say)
+    # says that our side sent what it does not take: ProtocolError is raised only as one of
+    # its subclasses, which say whose fault it was.
+    "pbtyped.ProtocolError": LocalProtocolError,
     "pbtyped.UnauthorizedLogin": UnauthorizedLogin,
 }
+#: Sent by these names besides: every ProtocolError (a FrameTooLarge a method let through...).
+_ALSO_SENT_AS: dict[type[BaseException], str] = {ProtocolError: "pbtyped.ProtocolError"}
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Registered:
+    """One registered copyable type: everything the codec reads about it, in one place."""
+
+    cls: type[Any]
+    name: str
+    #: The fields sent for a dataclass, in declaration order (none for an Enum).
+    fields: tuple[str, ...]
+    #: What ``copy_spec`` gives for a dataclass, (class, fields, built as ``cls(*values)``:
+    #: no kw_only field), made once; None for an Enum.
+    copy_spec: tuple[type[Any], tuple[str, ...], bool] | None
 
 
 class Registry:
@@ -51,16 +70,13 @@ class Registry:
     """
 
     def __init__(self) -> None:
-        self._types_by_name: dict[str, type[Any]] = {}
-        self._type_names: dict[type[Any], str] = {}
-        self._fields: dict[type[Any], tuple[str, ...]] = {}
-        self._positional: dict[type[Any], bool] = {}
-        # wire name -> (dataclass, field names, built positionally): one lookup per copy decoded
-        self._copies: dict[str, tuple[type[Any], tuple[str, ...], bool]] = {}
+        # One record per type, found by class (encoding) or by wire name (decoding).
+        self._types: dict[type[Any], _Registered] = {}
+        self._types_by_name: dict[str, _Registered] = {}
         self._errors_by_name: dict[str, type[BaseException]] = dict(_BUILTIN_ERRORS)
         self._error_names: dict[type[BaseException], str] = {
             cls: name for name, cls in _BUILTIN_ERRORS.items()
-        }
+        } | _ALSO_SENT_AS
         #: Bumped on every change so codecs can cache derived tables.
         self.version = 0
 
@@ -71,34 +87,28 @@ class Registry:
         wire_name = self._check_name(name or _default_name(cls))
         if not isinstance(cls, type):
             raise TypeError(f"register_type expects a class, got {cls!r}")
-        positional = True
         if issubclass(cls, enum.Enum):
-            fields: tuple[str, ...] = ()
+            entry = _Registered(cls, wire_name, (), None)
             if issubclass(cls, enum.Flag) and not issubclass(cls, int):
                 _build_combinations(cls)
         elif dataclasses.is_dataclass(cls):
-            fields = tuple(f.name for f in dataclasses.fields(cls) if f.init)
             if any(not f.init for f in dataclasses.fields(cls)):
                 raise TypeError(f"{cls.__qualname__}: fields with init=False cannot be copied")
+            fields = tuple(f.name for f in dataclasses.fields(cls))
             positional = not any(f.kw_only for f in dataclasses.fields(cls))
+            entry = _Registered(cls, wire_name, fields, (cls, fields, positional))
         else:
             raise TypeError(
                 f"{cls.__qualname__} is neither a dataclass nor an Enum: only those travel by copy"
             )
-        if cls in self._type_names:
-            if self._type_names[cls] == wire_name:
+        known = self._types.get(cls)
+        if known is not None:
+            if known.name == wire_name:
                 return cls
-            raise ValueError(
-                f"{cls.__qualname__} is already registered as {self._type_names[cls]!r}"
-            )
+            raise ValueError(f"{cls.__qualname__} is already registered as {known.name!r}")
         if wire_name in self._types_by_name:
             raise ValueError(f"wire name {wire_name!r} is already registered for another type")
-        self._types_by_name[wire_name] = cls
-        self._type_names[cls] = wire_name
-        self._fields[cls] = fields
-        self._positional[cls] = positional
-        if not issubclass(cls, enum.Enum):
-            self._copies[wire_name] = (cls, fields, positional)
+        self._types[cls] = self._types_by_name[wire_name] = entry
         self.version += 1
         return cls
 
@@ -122,8 +132,8 @@ class Registry:
 
     def include(self, other: Registry) -> None:
         """Register everything ``other`` holds (names must not clash)."""
-        for name, cls in other._types_by_name.items():
-            self.register_type(cls, name)
+        for entry in other._types.values():
+            self.register_type(entry.cls, entry.name)
         for name, err in other._errors_by_name.items():
             if name not in _BUILTIN_ERRORS:
                 self.register_error(err, name)
@@ -132,27 +142,26 @@ class Registry:
 
     def type_name(self, cls: type[Any]) -> str | None:
         """The wire name of a registered copyable type, or None."""
-        return self._type_names.get(cls)
+        entry = self._types.get(cls)
+        return None if entry is None else entry.name
 
     def type_for(self, name: str) -> type[Any] | None:
         """The class registered under a wire name, or None."""
-        return self._types_by_name.get(name)
+        entry = self._types_by_name.get(name)
+        return None if entry is None else entry.cls
 
     def fields_of(self, cls: type[Any]) -> tuple[str, ...]:
         """Names of the fields sent for a registered dataclass, in declaration order."""
-        return self._fields[cls]
+        return self._types[cls].fields
 
     def copy_spec(self, name: str) -> tuple[type[Any], tuple[str, ...], bool] | None:
         """For a registered dataclass's wire name: (class, field names, positional), else None."""
-        return self._copies.get(name)
-
-    def takes_positional(self, cls: type[Any]) -> bool:
-        """True if a registered dataclass can be built as ``cls(*values)`` (no kw_only)."""
-        return self._positional[cls]
+        entry = self._types_by_name.get(name)  # once per copy decoded
+        return None if entry is None else entry.copy_spec
 
     def types(self) -> Iterable[type[Any]]:
         """Every registered copyable type."""
-        return self._type_names.keys()
+        return self._types.keys()
 
     def error_name(self, cls: type[BaseException]) -> str | None:
         """The wire name of the most derived registered class of an exception, or None."""

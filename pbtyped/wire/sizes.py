@@ -296,36 +296,41 @@ class _Rest:
 
 def _short_item(byte: int) -> tuple[int, int]:
     """(cost, bytes) of an item whose size its first byte tells (0, 0 for the others: long
-    strings and containers). Short text is charged as if it were not ASCII (no check per
-    string); numbers and tags with a long head at the most their head allows."""
-    # One branch per kind of CBOR head (complexity 23): run once per byte value, at import,
-    # to fill the ``_SHORT`` tables the walk reads; a table of cases reads clearest here.
+    strings and containers)."""
     major, info = byte >> 5, byte & 0x1F
-    if 24 <= info <= 27 and major in (0, 1, 6, 7):
-        size = 2 + (1 << (info - 24)) - 1
-        if major == 6:
-            numbers = range(24, 256) if info == 24 else range(256, 65536) if info == 25 else ()
-            return max((_NATIVE_TAG_COST.get(n, 0) for n in numbers), default=0), size
-        if major == 7:
-            return (SIMPLE_COST if info == 24 else FLOAT_COST), size
-        return (0 if major == 0 and info == 24 else INT_COST), size
-    if info >= 24:
-        return 0, 0
+    size = _short_size(major, info)
+    return (_short_cost(major, info), size) if size else (0, 0)
+
+
+def _short_size(major: int, info: int) -> int:
+    """Bytes of an item whose head is ``major``/``info``, head included, if the head tells (0
+    for long strings and containers: what follows says)."""
+    if info < 24:
+        return 1 + info if major in (2, 3) else 1
+    if info <= 27 and major in (0, 1, 6, 7):
+        return 1 + (1 << (info - 24))  # a number, tag or simple value with argument bytes
+    return 0
+
+
+def _short_cost(major: int, info: int) -> int:
+    """What such an item costs. Short text is charged as if it were not ASCII (no check per
+    string); numbers and tags with a long head, at the most their head allows."""
     if major == 0:
-        return 0, 1
+        return 0 if info <= 24 else INT_COST
     if major == 1:
-        return (INT_COST if info > 4 else 0), 1
-    if major == 2:
-        return (BYTES_COST + info if info > 1 else 0), 1 + info
-    if major == 3:
-        return (TEXT_COST + info if info > 1 else 0), 1 + info
+        return INT_COST if info > 4 else 0
+    if major in (2, 3):
+        return (BYTES_COST if major == 2 else TEXT_COST) + info if info > 1 else 0
     if major == 4:
-        return _array_cost(info), 1
+        return _array_cost(info)
     if major == 5:
-        return _map_cost(info), 1
+        return _map_cost(info)
     if major == 6:
-        return _NATIVE_TAG_COST.get(info, 0), 1
-    return (SIMPLE_COST if info < 20 else 0), 1
+        if info < 24:
+            return _NATIVE_TAG_COST.get(info, 0)
+        numbers = range(24, 256) if info == 24 else range(256, 65536) if info == 25 else ()
+        return max((_NATIVE_TAG_COST.get(n, 0) for n in numbers), default=0)
+    return SIMPLE_COST if info < 20 or info == 24 else FLOAT_COST if info > 24 else 0
 
 
 _SHORT = tuple(map(_short_item, range(256)))

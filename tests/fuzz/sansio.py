@@ -151,7 +151,7 @@ class Side:
         assert broker.export_count <= limits.max_exports
         assert broker.import_count <= limits.max_imports
         assert not broker._answers, "calls were answered, yet the broker still owes answers"
-        assert broker._questions <= self.asked
+        assert broker._questions.keys() <= self.asked
         assert broker._reader.buffered <= 8 + limits.max_frame_size
         for export_id, count in broker.exports.counts().items():
             assert count >= (0 if export_id == 0 else 1)

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from pbtyped import Registry, RemoteError
-from pbtyped.protocol.errors import error_info, exception_message, format_traceback
+from pbtyped.protocol.errors import error_info
 from pbtyped.protocol.events import FailureReceived
+from pbtyped.protocol.tracebacks import exception_message, format_traceback
 from tests.costs import cpu_seconds
 
 from .wiring import Echoer, Pair

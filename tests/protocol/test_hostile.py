@@ -14,6 +14,7 @@ import pytest
 from pbtyped import (
     DeadReferenceError,
     FrameTooLarge,
+    LocalProtocolError,
     Registry,
     RemoteError,
     RemoteProtocolError,
@@ -176,6 +177,19 @@ def test_call_on_a_pending_answer_is_refused_until_pipelining_exists() -> None:
         ]
     ]
     assert_echo_works(broker)
+
+
+def test_the_caller_of_a_refused_pipelined_call_gets_local_protocol_error() -> None:
+    # ProtocolError is raised only as one of its subclasses, which say whose fault it was:
+    # a peer refusing our call for a protocol reason means our side sent what it does not take.
+    pair = Pair()
+    qid, _ = pair.a.send_call(pair.root_ref(), "echo", ("x",), {})  # a's bytes are not sent
+    pair.send_to_b(msg(1, qid, [1, 0], "echo", ["x"]))  # sent in its place: a pipelined call
+    pair.pump()
+    [event] = pair.a_events
+    assert isinstance(event, FailureReceived)
+    assert type(event.error) is LocalProtocolError
+    assert str(event.error) == "promise pipelining is not supported by this peer yet"
 
 
 # -- question ids ----------------------------------------------------------------------------

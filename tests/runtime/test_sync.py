@@ -31,7 +31,19 @@ class Counter(pb.Referenceable):
 
 class Service(pb.Root):
     def __init__(self) -> None:
-        self.seen_threads: set[str] = set()
+        self._gate: asyncio.Event | None = None
+
+    def _the_gate(self) -> asyncio.Event:
+        if self._gate is None:
+            self._gate = asyncio.Event()
+        return self._gate
+
+    async def remote_gate(self, value: str) -> str:
+        await self._the_gate().wait()
+        return value
+
+    def remote_open(self) -> None:
+        self._the_gate().set()
 
     def remote_echo(self, value: object) -> object:
         return value
@@ -105,25 +117,15 @@ def test_references_in_results_are_wrapped_on_request(server: int) -> None:
 def test_usable_from_a_worker_thread_of_an_app_that_runs_a_loop(server: int) -> None:
     def blocking_work() -> object:
         with sync.connect("127.0.0.1", server, registry=REGISTRY) as client:
-            return client.root().call_remote("echo", threading.current_thread().name)
+            # Blocks until the app's own loop, still running, opens the gate.
+            return client.root().call_remote("gate", threading.current_thread().name, pb_timeout=30)
 
     async def app() -> object:
-        # The app's own loop keeps running while a worker thread blocks on the client.
-        ticks = 0
-
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.001)
-                ticks += 1
-
-        task = asyncio.ensure_future(ticker())
-        try:
-            result = await asyncio.to_thread(blocking_work)
-        finally:
-            task.cancel()
-        assert ticks > 0
-        return result
+        worker = asyncio.ensure_future(asyncio.to_thread(blocking_work))
+        async with pb.connect("127.0.0.1", server, registry=REGISTRY) as client:
+            root = await client.root()
+            await root.call_remote("open")
+        return await worker
 
     result = asyncio.run(app())
     assert isinstance(result, str)
