@@ -135,7 +135,9 @@ class UnauthorizedLogin(PbtypedError):
 
 
 class ProtocolError(PbtypedError):
-    """The pbtyped protocol was violated; see the two subclasses for who did it."""
+    """The pbtyped protocol was violated: never raised itself, only as one of its subclasses
+    (LocalProtocolError: this side; RemoteProtocolError: the peer; FrameTooLarge: a frame
+    over a size limit), which say who did it."""
 
 
 class LocalProtocolError(ProtocolError):

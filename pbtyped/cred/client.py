@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any, TypeVar, overload
 
-from .._exceptions import ProtocolError, UnauthorizedLogin
+from .._exceptions import RemoteProtocolError, UnauthorizedLogin
 from ..protocol.objects import Referenceable
 from ..runtime.endpoints import Client
 from ..runtime.reference import RemoteReference, Stub
@@ -27,9 +27,16 @@ async def _login_root(target: Client | RemoteReference) -> RemoteReference:
     return await target.root() if isinstance(target, Client) else target
 
 
-def _reference(value: object) -> RemoteReference:
+def _malformed(root: RemoteReference, what: str) -> RemoteProtocolError:
+    """The server broke the login protocol: close its connection (nothing it says can be
+    trusted now) and say so, as RemoteProtocolError promises."""
+    root.pb_connection.close()
+    return RemoteProtocolError(f"{what}; the connection is closed")
+
+
+def _reference(root: RemoteReference, value: object) -> RemoteReference:
     if not isinstance(value, RemoteReference):
-        raise ProtocolError(f"the login answer is not a reference but {type(value).__name__}")
+        raise _malformed(root, f"the login answer is not a reference but {type(value).__name__}")
     return value
 
 
@@ -79,14 +86,14 @@ async def login(
     root = await _login_root(target)
     answer: Any = await root.call_remote("scram_start", _Caller(), scram.first_message())
     if not (isinstance(answer, list) and len(answer) == 2 and isinstance(answer[1], str)):
-        raise ProtocolError("the server's answer to scram_start is malformed")
-    exchange = _reference(answer[0])
+        raise _malformed(root, "the server's answer to scram_start is malformed")
+    exchange = _reference(root, answer[0])
     salt, iterations = scram.receive_server_first(answer[1])
     salted = await asyncio.to_thread(salted_password, password, salt, iterations)
     answer = await exchange.call_remote("finish", scram.final_message(salted), mind)
     if not (isinstance(answer, list) and len(answer) == 2 and isinstance(answer[0], str)):
-        raise ProtocolError("the server's answer to finish is malformed")
-    avatar = _reference(answer[1])
+        raise _malformed(root, "the server's answer to finish is malformed")
+    avatar = _reference(root, answer[1])
     try:
         scram.verify_server_final(answer[0])
     except UnauthorizedLogin:
@@ -112,5 +119,5 @@ async def login_anonymous(
 ) -> RemoteReference | S:
     """Log in without credentials, if the server's portal allows it (else UnauthorizedLogin)."""
     root = await _login_root(target)
-    avatar = _reference(await root.call_remote("login_anonymous", _Caller(), mind))
+    avatar = _reference(root, await root.call_remote("login_anonymous", _Caller(), mind))
     return avatar if stub is None else stub(avatar)

@@ -69,7 +69,7 @@ class Referenceable:
 
 
 class Root(Referenceable):
-    """The object a server offers first: what ``conn.root()`` returns a reference to."""
+    """The object a server offers first: what ``await client.root()`` returns a reference to."""
 
     __slots__ = ()
 

@@ -74,6 +74,11 @@ class RemoteReference(ImportedReference):
         """True while the reference's connection is open."""
         return self.pb_broker.is_open
 
+    @property
+    def pb_connection(self) -> Connection:
+        """The connection the reference arrived on (and is only valid on)."""
+        return self._connection
+
     def notify_on_disconnect(self, callback: Callable[[RemoteReference], object]) -> None:
         """Call ``callback(self)`` once when the connection is lost."""
         if self._callbacks is None:
