@@ -56,7 +56,6 @@ class Server:
         self._ssl = ssl
         self._server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
-        self._logs = LogLimiter(self.limits.log_rate_per_minute)
         limits = self.limits
         # A socket asyncio accepted but that never reached connection_made (a TLS handshake
         # that failed or timed out) gets its slot back once asyncio has surely given up on it.
@@ -66,6 +65,13 @@ class Server:
             unstarted_after=limits.tls_handshake_timeout + 1.0,
         )
         self.budget = Budget(limits.max_bytes_held)
+        self._side = ServerSide(
+            admit=self._admit,
+            closed=self._closed,
+            budget=self.budget,
+            prelogin_idle=limits.prelogin_idle_timeout,
+            logs=LogLimiter(limits.log_rate_per_minute),
+        )
 
     def _protocol(self) -> Connection:
         conn = Connection(
@@ -73,9 +79,7 @@ class Server:
             limits=self.limits,
             root=self.root,
             send_tracebacks=self._send_tracebacks,
-            on_close=self._closed,
-            logs=self._logs,
-            server=ServerSide(self._admit, self.budget, self.limits.prelogin_idle_timeout),
+            server=self._side,
         )
         # Counted at accept: with TLS, connection_made comes only after the handshake.
         self._slots.reserve(conn)
