@@ -32,13 +32,12 @@ from ..protocol.events import (
     PeerAborted,
 )
 from ..protocol.objects import Referenceable
-from ..wire.limits import Limits
-from ..wire.registry import Registry
 from .callbacks import Disconnects, run_callbacks
 from .deadlines import Deadlines
 from .dispatch import Dispatcher, current_connection
 from .flow import Flow, Pause
 from .logs import LogLimiter
+from .options import Options
 from .outbox import Outbox
 from .reference import RemoteReference
 from .slots import ServerSide
@@ -78,25 +77,17 @@ class Connection(asyncio.Protocol):
         "peer",
     )
 
-    def __init__(
-        self,
-        *,
-        registry: Registry,
-        limits: Limits,
-        root: Referenceable | None,
-        send_tracebacks: bool = False,
-        server: ServerSide | None = None,
-    ) -> None:
+    def __init__(self, options: Options, server: ServerSide | None = None) -> None:
         self._loop = loop = asyncio.get_running_loop()
-        self.limits = limits
+        self.limits = limits = options.limits
         self._server = server
         self._logs = server.logs if server is not None else LogLimiter(limits.log_rate_per_minute)
         self.broker = broker = Broker(
-            registry=registry,
+            registry=options.registry,
             limits=limits,
-            root=root,
+            root=options.root,
             make_reference=self._make_reference,
-            send_tracebacks=send_tracebacks,
+            send_tracebacks=options.send_tracebacks,
             wakeup=self._wakeup,
             on_unexported=self._unexported,
         )
