@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from .._exceptions import (
     CallTimeout,
@@ -60,9 +60,13 @@ class Connection(asyncio.Protocol):
     __slots__ = (
         "__weakref__",
         "_calls",
+        "_closed",
         "_deadlines",
         "_disconnects",
         "_flow",
+        "_greeting",
+        "_handshake",
+        "_is_closed",
         "_logs",
         "_loop",
         "_lost_reason",
@@ -71,8 +75,6 @@ class Connection(asyncio.Protocol):
         "_server",
         "_transport",
         "broker",
-        "closed",
-        "handshake",
         "limits",
         "peer",
     )
@@ -104,9 +106,55 @@ class Connection(asyncio.Protocol):
         self._disconnects: Disconnects[Connection] | None = None  # made when first needed
         # Why the line closed, as ConnectionLost will say it: the peer's Abort, or ours.
         self._lost_reason: str | None = None
-        self.handshake: asyncio.Future[None] = loop.create_future()
-        self.closed: asyncio.Future[None] = loop.create_future()
+        # How the handshake ended: None while it runs, then True, or the ConnectionLost it
+        # failed with. The futures below are made only when asked for (a server never asks
+        # for the handshake's; two futures are 300 bytes a connection).
+        self._greeting: ConnectionLost | Literal[True] | None = None
+        self._handshake: asyncio.Future[None] | None = None
+        self._is_closed = False
+        self._closed: asyncio.Future[None] | None = None
         self.peer: Any = None
+
+    # -- the handshake and the end -----------------------------------------------------------
+
+    @property
+    def handshake(self) -> asyncio.Future[None]:
+        """Done once the Hellos are exchanged; ConnectionLost if the line drops first."""
+        fut = self._handshake
+        if fut is None:
+            fut = self._handshake = self._loop.create_future()
+            self._settle_handshake()
+        return fut
+
+    def _greeted(self, outcome: ConnectionLost | Literal[True]) -> None:
+        if self._greeting is None:
+            self._greeting = outcome
+            self._settle_handshake()
+
+    def _settle_handshake(self) -> None:
+        fut, outcome = self._handshake, self._greeting
+        if fut is None or outcome is None or fut.done():
+            return
+        if outcome is True:
+            fut.set_result(None)
+        else:
+            fut.set_exception(outcome)
+            fut.exception()  # mark retrieved: nobody may be waiting
+
+    @property
+    def closed(self) -> asyncio.Future[None]:
+        """Done once the line is gone and everything the connection held is released."""
+        fut = self._closed
+        if fut is None:
+            fut = self._closed = self._loop.create_future()
+            if self._is_closed:
+                fut.set_result(None)
+        return fut
+
+    @property
+    def is_closed(self) -> bool:
+        """True once the line is gone (``closed`` is done)."""
+        return self._is_closed
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -126,10 +174,9 @@ class Connection(asyncio.Protocol):
             stream.write(self.broker.initiate())
         except Exception as exc:  # fail connect() now, not at its timeout
             log.exception("pbtyped: could not start the connection to %s", self.peer)
-            if not self.handshake.done():
-                failure = ConnectionLost(f"could not start the connection: {exc}")
-                failure.__cause__ = exc
-                self.handshake.set_exception(failure)
+            failure = ConnectionLost(f"could not start the connection: {exc}")
+            failure.__cause__ = exc
+            self._greeted(failure)
             stream.abort()
             return
         self._deadlines.start_handshake()
@@ -182,8 +229,7 @@ class Connection(asyncio.Protocol):
         elif type(event) is CancelReceived:
             self._calls.cancel(event.question_id)
         elif type(event) is HandshakeComplete:
-            if not self.handshake.done():
-                self.handshake.set_result(None)
+            self._greeted(True)
             self._deadlines.handshake_done()
         elif type(event) is PeerAborted:
             reason = event.reason
@@ -194,7 +240,7 @@ class Connection(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.closed.done():
+        if self._is_closed:
             return
         self._deadlines.disarm()
         self._flow.lost()
@@ -203,9 +249,7 @@ class Connection(asyncio.Protocol):
         except PbtypedError:
             pass
         lost = self._lost_error(exc)
-        if not self.handshake.done():
-            self.handshake.set_exception(lost)
-            self.handshake.exception()  # mark retrieved: nobody may be waiting
+        self._greeted(lost)
         pending, self._pending = self._pending, {}
         for fut in pending.values():
             if not fut.done():
@@ -213,7 +257,9 @@ class Connection(asyncio.Protocol):
         self._calls.stop()
         if self._disconnects is not None:
             self._disconnects.fire(self)
-        self.closed.set_result(None)
+        self._is_closed = True
+        if self._closed is not None:
+            self._closed.set_result(None)
         if self._server is not None:
             self._server.closed(self)
 
@@ -308,7 +354,7 @@ class Connection(asyncio.Protocol):
 
     def expired(self, reason: str) -> None:
         """A deadline passed (see Deadlines): close the line, saying ``reason``."""
-        if self.closed.done():
+        if self._is_closed:
             return
         self._logs.warning("pbtyped: closing connection from %s: %s", self.peer, reason)
         self._abort(reason)
@@ -336,7 +382,7 @@ class Connection(asyncio.Protocol):
 
     def watch(self, ref: RemoteReference) -> None:
         """Remember ``ref`` so its disconnect callbacks run when the line drops."""
-        if self.closed.done():
+        if self._is_closed:
             run_callbacks(ref.fire_disconnect(), ref)
         else:
             self._notices().watch(ref)
@@ -375,13 +421,13 @@ class Connection(asyncio.Protocol):
         is cut off, so closing never waits on a peer.
         """
         transport = self._transport
-        if transport is None or self.closed.done():
+        if transport is None or self._is_closed:
             return
         transport.close()
         self._loop.call_later(grace, self._force_close)
 
     def _force_close(self) -> None:
-        if self._transport is not None and not self.closed.done():
+        if self._transport is not None and not self._is_closed:
             self._transport.abort()
 
     async def wait_closed(self) -> None:

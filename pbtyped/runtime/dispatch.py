@@ -93,12 +93,12 @@ class Dispatcher:
         """Start waiting calls while there is room and the connection is open."""
         waiting = self.waiting
         flow = self._flow
-        closed = self._conn.closed
+        conn = self._conn
         while (
             waiting
             and len(self.running) < self._max
             and not flow.writing_paused
-            and not closed.done()
+            and not conn.is_closed
         ):
             self._start(waiting.popleft())
 
