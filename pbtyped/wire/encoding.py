@@ -217,6 +217,8 @@ def _registry_handlers(registry: Registry) -> _RegistryHandlers:
 class EncoderTable(dict[type[Any], Handler]):
     """The ``encoders`` mapping handed to cbor2 for one codec (filled as types are sent)."""
 
+    __slots__ = ("_codec", "_registered")
+
     def __init__(self, codec: Codec) -> None:
         super().__init__()
         self._codec = codec
