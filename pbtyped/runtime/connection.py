@@ -101,8 +101,9 @@ class Connection(asyncio.Protocol):
         )
         prelogin_idle = server.prelogin_idle if server is not None else None
         self._deadlines = Deadlines(loop, limits, broker, self, prelogin_idle)
-        #: Futures of our calls awaiting their answer, by question id.
-        self._pending: dict[int, asyncio.Future[Any]] = {}
+        # Futures of our calls awaiting their answer, by question id; made by the first call
+        # (a server connection seldom calls its client).
+        self._pending: dict[int, asyncio.Future[Any]] | None = None
         self._disconnects: Disconnects[Connection] | None = None  # made when first needed
         # Why the line closed, as ConnectionLost will say it: the peer's Abort, or ours.
         self._lost_reason: str | None = None
@@ -207,7 +208,7 @@ class Connection(asyncio.Protocol):
             if type(event) is CallReceived:
                 calls.receive(event)
             elif type(event) is AnswerReceived:
-                fut = pending.pop(event.question_id, None)
+                fut = pending.pop(event.question_id, None) if pending else None
                 if fut is not None and not fut.done():
                     fut.set_result(event.value)
             elif self._on_event(event):
@@ -223,7 +224,7 @@ class Connection(asyncio.Protocol):
     def _on_event(self, event: Event) -> bool:
         """Handle an event other than a call or an answer; True if the connection closes."""
         if type(event) is FailureReceived:
-            fut = self._pending.pop(event.question_id, None)
+            fut = self._pending.pop(event.question_id, None) if self._pending else None
             if fut is not None and not fut.done():
                 fut.set_exception(event.error)
         elif type(event) is CancelReceived:
@@ -250,8 +251,8 @@ class Connection(asyncio.Protocol):
             pass
         lost = self._lost_error(exc)
         self._greeted(lost)
-        pending, self._pending = self._pending, {}
-        for fut in pending.values():
+        pending, self._pending = self._pending, None
+        for fut in pending.values() if pending else ():
             if not fut.done():
                 fut.set_exception(lost)
         self._calls.stop()
@@ -316,7 +317,10 @@ class Connection(asyncio.Protocol):
             raise DeadReferenceError("the connection of this reference is closed")
         qid, data = self.broker.send_call(ref, method, args, kwargs)
         fut: asyncio.Future[Any] = self._loop.create_future()
-        self._pending[qid] = fut
+        pending = self._pending
+        if pending is None:
+            pending = self._pending = {}
+        pending[qid] = fut
         self._outbox.write_call(data)
         self._deadlines.after_call()
         if _BUDGET in flow.paused:
@@ -324,7 +328,7 @@ class Connection(asyncio.Protocol):
         try:
             return await fut
         except asyncio.CancelledError:
-            if self._pending.pop(qid, None) is not None:
+            if self._pending and self._pending.pop(qid, None) is not None:
                 self._outbox.write(self.broker.send_finish(qid))
             raise
 

@@ -73,8 +73,9 @@ class Dispatcher:
         self._flow = flow
         self._logs = logs
         self._max = max_running
-        #: Tasks of the calls running now, by question id.
-        self.running: dict[int, asyncio.Future[Any]] = {}
+        #: Tasks of the calls running now, by question id (read it, never change it): None
+        #: until a call first runs as a task (a sync method answers at once).
+        self.running: dict[int, asyncio.Future[Any]] | None = None
         #: Calls waiting for room, in arrival order (read it, never change it): None until a
         #: call first has to wait (an empty deque is ~600 bytes; most connections need none).
         self.waiting: collections.deque[CallReceived] | None = None
@@ -82,7 +83,8 @@ class Dispatcher:
     def receive(self, event: CallReceived) -> None:
         """A call arrived: run it now, or queue it behind the calls already waiting."""
         waiting = self.waiting
-        if waiting or len(self.running) >= self._max or self._flow.writing_paused:
+        running = self.running
+        if waiting or (running and len(running) >= self._max) or self._flow.writing_paused:
             if waiting is None:
                 waiting = self.waiting = collections.deque()
             waiting.append(event)  # bounded: the connection stops reading while calls wait
@@ -96,7 +98,7 @@ class Dispatcher:
         conn = self._conn
         while (
             waiting
-            and len(self.running) < self._max
+            and len(self.running or ()) < self._max
             and not flow.writing_paused
             and not conn.is_closed
         ):
@@ -104,7 +106,7 @@ class Dispatcher:
 
     def cancel(self, qid: int) -> None:
         """The caller cancelled call ``qid``: stop it if it runs, drop it if it waits."""
-        task = self.running.get(qid)
+        task = self.running.get(qid) if self.running else None
         if task is not None:
             task.cancel()
             return
@@ -121,8 +123,8 @@ class Dispatcher:
         """The connection is gone: drop waiting calls, cancel running ones."""
         if self.waiting is not None:
             self.waiting.clear()
-        running, self.running = self.running, {}
-        for task in running.values():
+        running, self.running = self.running, None
+        for task in running.values() if running else ():
             task.cancel()
 
     def _start(self, event: CallReceived) -> None:
@@ -135,6 +137,8 @@ class Dispatcher:
             result = target.pb_dispatch(event.method, event.args, event.kwargs)
             if is_awaitable(result):
                 task = asyncio.ensure_future(result)
+                if self.running is None:
+                    self.running = {}
                 self.running[qid] = task
                 task.add_done_callback(lambda t: self._finished(qid, t, target, event.method))
                 return
@@ -147,7 +151,8 @@ class Dispatcher:
         self._outbox.write_later(self._broker.send_return(qid, result))
 
     def _finished(self, qid: int, task: asyncio.Future[Any], target: object, method: str) -> None:
-        self.running.pop(qid, None)
+        if self.running is not None:
+            self.running.pop(qid, None)
         if task.cancelled():
             data = self._broker.send_failure(qid, _cancelled())
         elif (exc := task.exception()) is not None:

@@ -71,10 +71,12 @@ class Outbox:
     def write(self, data: bytes) -> None:
         """Write what is gathered, then ``data``, then the broker's pending messages, at once."""
         pending = self._source.take_pending()
-        if self._out:
-            self._out.append(data)
-            data = b"".join(self._out)
-            self._out.clear()
+        out = self._out
+        if out:
+            if data:
+                out.append(data)
+            data = out[0] if len(out) == 1 else b"".join(out)  # one answer: no copy
+            out.clear()
             self._size = 0
         if pending:
             data = data + pending
