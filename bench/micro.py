@@ -7,8 +7,13 @@ machine): encoding one small CALL message; a 1,000-record list through pbtyped's
 the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]``
 that generated skeletons and stubs run (valid, refused, converted), against a hand-written
 identity-preserving check. ``--memory N`` instead breaks a server's memory per connection
-down by source line. Not a test: it prints figures. It imports pbtyped's private modules,
-which may change.
+down by source line. ``--server-path N`` instead times the server's work per echo call, one
+call per read, with ``N`` connections served in turn (their state competing for the caches as
+in ``scale.py``), layer by layer: the floor's protocol; pbtyped's whole ``Connection``; its
+broker alone (frames in, events, the method lookup, the answer out); its codec alone (frames
+cut, decoded, answer encoded); cbor2 alone (the same body decoded and the answer encoded). The
+differences say where each microsecond goes, with no kernel and no event loop in the figures.
+Not a test: it prints figures. It imports pbtyped's private modules, which may change.
 """
 
 from __future__ import annotations
@@ -219,16 +224,162 @@ def memory(n: int) -> None:
     asyncio.run(run())
 
 
+class _StandInTransport:
+    """Takes writes and drops them (the server path without a kernel)."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+def server_path(n: int, rounds: int = 40) -> None:
+    """Microseconds of server work per echo call, ``n`` connections served in turn."""
+    import asyncio
+    import time
+
+    import cbor2
+    import sys_bare
+    from common import SMALL
+    from sys_pbtyped import Echoer, runtime_registry
+
+    import pbtyped as pb
+    from pbtyped.protocol.broker import Broker
+    from pbtyped.protocol.events import CallReceived
+    from pbtyped.runtime.connection import Connection
+
+    registry = runtime_registry()
+
+    def connection() -> Connection:
+        try:  # one Options value since issue 11; --at may name an older revision
+            from pbtyped.runtime.options import Options
+        except ImportError:
+            return Connection(registry=registry, limits=pb.Limits(), root=Echoer())  # type: ignore[call-arg]
+        return Connection(Options(registry=registry, limits=pb.Limits(), root=Echoer()))
+
+    def calls_to(server: Broker) -> list[bytes]:
+        """The server's Hello answered, and ``rounds`` echo CALL frames for it."""
+        client = Broker(registry=registry)
+        client.receive_data(server.initiate())
+        ref = client.root_reference()
+        return [client.send_call(ref, "echo", (SMALL,), {})[1] for _ in range(rounds)]
+
+    def timed(feeds: list[Callable[[int], Any]]) -> float:
+        """Best time per call of one round: every feed given its next frame once."""
+        best = float("inf")
+        for k in range(rounds):
+            t0 = time.process_time()
+            for feed in feeds:
+                feed(k)
+            best = min(best, time.process_time() - t0)
+        return best / len(feeds) * 1e6
+
+    def floor_feed() -> Callable[[int], Any]:
+        proto = sys_bare.ServerSide()
+        proto.connection_made(_StandInTransport())  # type: ignore[arg-type]
+        frames = [sys_bare.frame([k, "echo", SMALL]) for k in range(rounds)]
+        return lambda k: proto.data_received(frames[k])
+
+    def connection_feed() -> Callable[[int], Any]:
+        conn = connection()
+        conn.connection_made(_StandInTransport())  # type: ignore[arg-type]
+        client = Broker(registry=registry)
+        conn.data_received(client.initiate())
+        frames = calls_to(conn.broker)
+        return lambda k: conn.data_received(frames[k])
+
+    def broker_feed() -> Callable[[int], Any]:
+        server = Broker(registry=registry, root=Echoer())
+        server.receive_data(Broker(registry=registry).initiate())
+        frames = calls_to(server)
+
+        def feed(k: int) -> None:
+            for event in server.receive_data(frames[k]):
+                assert type(event) is CallReceived
+                target: Any = event.target
+                result = target.pb_dispatch(event.method, event.args, event.kwargs)
+                server.send_return(event.question_id, result)
+            server.take_pending()
+
+        return feed
+
+    def codec_feed() -> Callable[[int], Any]:
+        server = Broker(registry=registry, root=Echoer())
+        server.receive_data(Broker(registry=registry).initiate())
+        frames = calls_to(server)
+        reader, codec = server._reader, server._codec
+
+        def feed(k: int) -> None:
+            for body, attachments in reader.frames(frames[k]):
+                message, _ = codec.decode(body, attachments)
+                codec.encode([2, message[1], message[4][0]])
+
+        return feed
+
+    def cbor2_feed() -> Callable[[int], Any]:
+        server = Broker(registry=registry, root=Echoer())
+        server.receive_data(Broker(registry=registry).initiate())
+        bodies = [frame[8:] for frame in calls_to(server)]
+
+        def feed(k: int) -> None:
+            message = cbor2.loads(bodies[k])
+            cbor2.dumps([2, message[1], message[4][0]])
+
+        return feed
+
+    async def run() -> list[tuple[str, float]]:
+        rows = []
+        for name, make in (
+            ("the floor: sys_bare.ServerSide.data_received", floor_feed),
+            ("pbtyped: Connection.data_received (all of it)", connection_feed),
+            ("  its broker: frames in, events, method lookup, answer out", broker_feed),
+            ("    its codec: frames cut, decoded, answer encoded", codec_feed),
+            ("      cbor2 alone: the body decoded, the answer encoded", cbor2_feed),
+        ):
+            feeds = [make() for _ in range(n)]
+            rows.append((name, timed(feeds)))
+            del feeds
+        return rows
+
+    rows = asyncio.run(run())
+    print(f"server work per echo call, one call per read, {n:,} connections in turn (best of")
+    print(f"{rounds} rounds, CPU time, no kernel): the differences between rows are the layers")
+    width = max(len(name) for name, _ in rows)
+    for name, us in rows:
+        print(f"  {name:<{width}}  {us:>6.2f} µs")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--at", default="HEAD", help="git revision of pbtyped, or 'worktree'")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--memory", type=int, default=0, help="connections for the memory section")
+    p.add_argument(
+        "--server-path", type=int, default=0, help="connections for the server-path section"
+    )
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inner:
         if args.memory:
             memory(args.memory)
+        elif args.server_path:
+            server_path(args.server_path)
         else:
             measure()
         return 0
@@ -238,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python bench/micro.py --at {args.at}  (pbtyped from {source})", flush=True)
     cmd = [sys.executable, str(HERE / "micro.py"), "--inner"]
     cmd += ["--memory", str(args.memory)] if args.memory else []
+    cmd += ["--server-path", str(args.server_path)] if args.server_path else []
     return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode
 
 
