@@ -334,7 +334,7 @@ class Connection(asyncio.Protocol):
 
     # -- what the parts ask of the connection ----------------------------------------------
 
-    def answered(self) -> None:
+    def _answered(self) -> None:
         """A call of the peer's ended (and waiting calls started): write the answers, account
         for what is held now, and read again if no call waits."""
         self._outbox.write(b"")
@@ -346,17 +346,17 @@ class Connection(asyncio.Protocol):
 
     def _drain(self) -> None:
         self._calls.start_waiting()
-        self.answered()
+        self._answered()
 
     @property
-    def busy(self) -> bool:
+    def _busy(self) -> bool:
         """Calls are under way in either direction (the line is not idle)."""
         calls = self._calls
         return bool(
             self._pending or calls.running or calls.waiting or self.broker.pending_questions
         )
 
-    def expired(self, reason: str) -> None:
+    def _deadline_passed(self, reason: str) -> None:
         """A deadline passed (see Deadlines): close the line, saying ``reason``."""
         if self._is_closed:
             return

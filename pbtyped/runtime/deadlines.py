@@ -55,13 +55,13 @@ class Line(Protocol):
 
 
 class Owner(Protocol):
-    """The connection the deadlines belong to."""
+    """The connection the deadlines belong to (its private side, for its parts only)."""
 
     @property
-    def busy(self) -> bool:
+    def _busy(self) -> bool:
         """Calls are under way in either direction: the line is not idle."""
 
-    def expired(self, reason: str) -> None:
+    def _deadline_passed(self, reason: str) -> None:
         """A deadline passed: close the line, saying ``reason``."""
 
 
@@ -70,7 +70,7 @@ class Deadlines:
 
     ``start_handshake`` when the transport is up, ``handshake_done`` when the Hello came,
     ``after_read`` after each read and ``after_call`` after each call sent. When a deadline
-    passes, ``owner.expired(reason)`` is called once. The idle deadline is cheap to keep: a
+    passes, ``owner._deadline_passed(reason)`` is called once. The idle deadline is cheap to keep: a
     read only notes the time, and the timer, when it fires, sleeps again for what is left.
     """
 
@@ -180,7 +180,7 @@ class Deadlines:
                 return  # only the pre-login limit applied, and the peer now holds something
             idle, which = limit
             remaining = self._last_activity + idle - self._loop.time()
-            if self._owner.busy or remaining > 0:
+            if self._owner._busy or remaining > 0:
                 self._arm(_IDLE, remaining if remaining > 0 else idle)
                 return
             reason = f"idle for {idle} s {which}"
@@ -188,4 +188,4 @@ class Deadlines:
             reason = f"no handshake within {self._limits.handshake_timeout} s"
         else:
             reason = f"a frame took longer than {self._limits.frame_timeout} s to arrive"
-        self._owner.expired(reason)
+        self._owner._deadline_passed(reason)

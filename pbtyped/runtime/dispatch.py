@@ -53,7 +53,7 @@ class Dispatcher:
 
     ``receive`` each call as it arrives. A call waits while the peer does not read our
     answers (``flow.writing_paused``) or too many run. Answers are gathered in the outbox;
-    when a running call ends, waiting calls start and ``conn.answered()`` writes them.
+    when a running call ends, waiting calls start and ``conn._answered()`` writes them.
     """
 
     __slots__ = ("_broker", "_conn", "_flow", "_logs", "_max", "_outbox", "running", "waiting")
@@ -162,7 +162,7 @@ class Dispatcher:
             data = self._broker.send_return(qid, task.result())
         self._outbox.write_later(data)
         self.start_waiting()
-        self._conn.answered()  # writes everything at once
+        self._conn._answered()  # writes everything at once
 
     def _report(self, target: object, method: str, exc: BaseException) -> None:
         if is_expected(exc, self._broker.registry) or isinstance(exc, PbtypedError | Error):

@@ -22,10 +22,10 @@ class Line:
 
 class Owner:
     def __init__(self) -> None:
-        self.busy = False
+        self._busy = False
         self.reasons: list[str] = []
 
-    def expired(self, reason: str) -> None:
+    def _deadline_passed(self, reason: str) -> None:
         self.reasons.append(reason)
 
 
@@ -102,10 +102,10 @@ def test_a_line_with_calls_under_way_is_not_idle() -> None:
     timers, loop, _, owner = deadlines(idle_timeout=10.0)
     timers.after_call()
     assert timers.kind is TimerKind.IDLE
-    owner.busy = True
+    owner._busy = True
     loop.advance(25.0)
     assert owner.reasons == []
-    owner.busy = False
+    owner._busy = False
     loop.advance(10.0)
     assert owner.reasons == ["idle for 10.0 s (Limits.idle_timeout)"]
 

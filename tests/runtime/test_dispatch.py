@@ -37,7 +37,7 @@ class Conn:
         self.is_closed = False
         self.answered_times = 0
 
-    def answered(self) -> None:
+    def _answered(self) -> None:
         self.answered_times += 1
 
 
