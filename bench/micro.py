@@ -214,8 +214,17 @@ def memory(n: int) -> None:
         total = sum(st.size_diff for st in stats)
         print(
             f"server-side allocations per connection ({n} connections, tracemalloc): "
-            f"{total / n / 1024:,.1f} KiB in all; the largest sites:"
+            f"{total / n / 1024:,.1f} KiB in all; by the code that allocated it:"
         )
+        layers: dict[str, int] = {}
+        for st in stats:
+            path = Path(st.traceback[0].filename).as_posix()
+            part = path.split("/pbtyped/")[-1].split("/")[0] if "/pbtyped/" in path else None
+            name = f"pbtyped/{part}" if part else "the event loop, sockets, the rest (stdlib)"
+            layers[name] = layers.get(name, 0) + st.size_diff
+        for name, size in sorted(layers.items(), key=lambda kv: -kv[1]):
+            print(f"  {size / n:>9,.0f} B  {name}")
+        print("the largest sites:")
         for st in stats[:15]:
             frame = st.traceback[0]
             where = f"{Path(frame.filename).name}:{frame.lineno}"
