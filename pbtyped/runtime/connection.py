@@ -185,7 +185,6 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         # The read path of every call: answers and calls, the two common events, are handled
         # here; the others in _on_event.
-        self._outbox.new_turn()
         broker = self.broker
         try:
             events = broker.receive_data(data)
@@ -322,7 +321,8 @@ class Connection(asyncio.Protocol):
             pending = self._pending = {}
         pending[qid] = fut
         self._outbox.write_call(data)
-        self._deadlines.after_call()
+        if self._deadlines.idle_on:  # most lines have none: no call to make then
+            self._deadlines.after_call()
         if _BUDGET in flow.paused:
             flow.budget_resume()  # we await its answer now: it must be read
         try:

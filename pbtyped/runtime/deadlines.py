@@ -76,7 +76,6 @@ class Deadlines:
 
     __slots__ = (
         "_frames_at_arm",
-        "_idle_on",
         "_last_activity",
         "_limits",
         "_line",
@@ -84,6 +83,7 @@ class Deadlines:
         "_owner",
         "_prelogin_idle",
         "_timer",
+        "idle_on",
         "kind",
     )
 
@@ -100,7 +100,8 @@ class Deadlines:
         self._line = line
         self._owner = owner
         self._prelogin_idle = prelogin_idle
-        self._idle_on = limits.idle_timeout is not None or prelogin_idle is not None
+        #: An idle limit applies to this line (``after_call`` has nothing to do otherwise).
+        self.idle_on = limits.idle_timeout is not None or prelogin_idle is not None
         self._timer: asyncio.TimerHandle | None = None
         #: The deadline the timer stands for now.
         self.kind = _NONE
@@ -122,13 +123,13 @@ class Deadlines:
         if kind is _IDLE and not line.has_partial_frame:
             self._last_activity = self._loop.time()  # the common case: no timer to touch
         elif kind is not _HANDSHAKE and (
-            self._timer is not None or self._idle_on or line.has_partial_frame
+            self._timer is not None or self.idle_on or line.has_partial_frame
         ):
             self._watch()
 
     def after_call(self) -> None:
         """A call went out: an idle limit that was not timed yet is timed from now."""
-        if self._timer is None and self._idle_on:
+        if self._timer is None and self.idle_on:
             self._watch()
 
     def disarm(self) -> None:
@@ -165,7 +166,7 @@ class Deadlines:
                 self._arm(_FRAME, self._limits.frame_timeout)
         elif self.kind is _IDLE:
             self._last_activity = self._loop.time()  # the timer checks it when it fires
-        elif self._idle_on and (limit := self._idle_limit()) is not None:
+        elif self.idle_on and (limit := self._idle_limit()) is not None:
             self._last_activity = self._loop.time()
             self._arm(_IDLE, limit[0])
         elif self._timer is not None:

@@ -27,9 +27,12 @@ class Outbox:
     Answers produced while reading go in with ``write_later`` and leave together at the end
     of the read (``write``), or as soon as ``FLUSH_SIZE`` bytes pile up, so the transport can
     tell us to stop (``pause_writing``) before the rest of the batch is answered. Calls go in
-    with ``write_call``: the first of a loop turn leaves at once (no added latency), the rest
-    leave together at the end of the turn. Every write also takes what the broker queued by
-    itself (``source.take_pending()``: releases of references dropped by the garbage collector).
+    with ``write_call``: a call leaves at once (no added latency) unless a call left at once
+    with nothing written since (more calls in the same turn of the loop): those leave together
+    at the end of the turn (or with the next write). A read ends with a write, so the calls
+    its data lets run, in a later turn, start afresh. Every write also takes what the broker
+    queued by itself (``source.take_pending()``: releases of references the garbage collector
+    dropped).
     """
 
     __slots__ = (
@@ -56,20 +59,20 @@ class Outbox:
         self.burst_flush = False
         self._flush_scheduled = False  # a wakeup's write is scheduled
 
-    def new_turn(self) -> None:
-        """Data arrived: a new turn of the loop, whose first call may go out at once."""
-        self._burst = False
-
     def write_later(self, data: bytes) -> None:
         """Gather ``data`` for the next write (made now if enough is gathered)."""
         if data:
             self._out.append(data)
             self._size += len(data)
             if self._size >= FLUSH_SIZE:
+                burst = self._burst
                 self.write(b"")
+                self._burst = burst  # a flush for size alone: the turn goes on
 
     def write(self, data: bytes) -> None:
-        """Write what is gathered, then ``data``, then the broker's pending messages, at once."""
+        """Write what is gathered, then ``data``, then the broker's pending messages, at once.
+        The next call goes out at once again (it no longer follows a lone call's write)."""
+        self._burst = False
         pending = self._source.take_pending()
         out = self._out
         if out:
@@ -87,8 +90,8 @@ class Outbox:
     def write_call(self, data: bytes) -> None:
         """A call: at once if it is the first of this loop turn, else at the turn's end."""
         if not self._burst:
-            self._burst = True
             self.write(data)
+            self._burst = True
         else:
             self.write_later(data)
             if not self.burst_flush:

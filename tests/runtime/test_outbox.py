@@ -65,12 +65,17 @@ def test_the_first_call_of_a_turn_leaves_at_once_the_rest_at_its_end() -> None:
     assert transport.writes == [b"c1", b"c2c3", b"c4"]
 
 
-def test_data_arriving_starts_a_new_turn() -> None:
-    box, transport, _, _ = outbox()
+def test_after_any_write_the_next_call_leaves_at_once() -> None:
+    box, transport, loop, _ = outbox()
     box.write_call(b"c1")
-    box.new_turn()
-    box.write_call(b"c2")
-    assert transport.writes == [b"c1", b"c2"]
+    box.write_later(b"a1")
+    box.write(b"")  # the end of a read, say: the answers it produced
+    assert transport.writes == [b"c1", b"a1"]
+    box.write_call(b"c2")  # made by a task the read woke: at once
+    box.write_call(b"c3")
+    assert transport.writes == [b"c1", b"a1", b"c2"]
+    loop.run_soon()
+    assert transport.writes == [b"c1", b"a1", b"c2", b"c3"]
 
 
 def test_nothing_is_written_before_the_connection_is_made_or_once_it_closes() -> None:
