@@ -13,7 +13,10 @@ in ``scale.py``), layer by layer: the floor's protocol; pbtyped's whole ``Connec
 broker alone (frames in, events, the method lookup, the answer out); its codec alone (frames
 cut, decoded, answer encoded); cbor2 alone (the same body decoded and the answer encoded). The
 differences say where each microsecond goes, with no kernel and no event loop in the figures.
-Not a test: it prints figures. It imports pbtyped's private modules, which may change.
+``--round-trip`` instead times whole calls through a client and a server ``Connection`` in one
+process, joined by in-memory transports (CPU per call, sequential and 100 in flight): with the
+server path at one connection, what pbtyped's client costs per call. Not a test: it prints
+figures. It imports pbtyped's private modules, which may change.
 """
 
 from __future__ import annotations
@@ -258,6 +261,64 @@ class _StandInTransport:
         pass
 
 
+class _Pipe(_StandInTransport):
+    """One direction of an in-memory connection: each write reaches ``peer`` one loop turn
+    later, as bytes from a socket would."""
+
+    def __init__(self, loop: Any) -> None:
+        self._loop = loop
+        self.peer: Any = None
+
+    def write(self, data: bytes) -> None:
+        self._loop.call_soon(self.peer.data_received, bytes(data))
+
+
+def round_trip(repeats: int = 7, calls: int = 2000) -> None:
+    """CPU per call of pbtyped's client and server together, in one process."""
+    import asyncio
+    import time
+
+    from common import SMALL
+    from sys_pbtyped import Echoer, runtime_registry
+
+    import pbtyped as pb
+    from pbtyped.runtime.connection import Connection
+
+    def connection(root: Any) -> Connection:
+        try:  # one Options value since issue 11; --at may name an older revision
+            from pbtyped.runtime.options import Options
+        except ImportError:
+            return Connection(registry=runtime_registry(), limits=pb.Limits(), root=root)  # type: ignore[call-arg]
+        return Connection(Options(registry=runtime_registry(), limits=pb.Limits(), root=root))
+
+    async def run() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        server, client = connection(Echoer()), connection(None)
+        to_server, to_client = _Pipe(loop), _Pipe(loop)
+        to_server.peer, to_client.peer = server, client
+        client.connection_made(to_server)  # type: ignore[arg-type]
+        server.connection_made(to_client)  # type: ignore[arg-type]
+        await client.handshake
+        call = client.broker.root_reference().call_remote  # type: ignore[attr-defined]
+        sequential = in_flight = float("inf")
+        for _ in range(repeats):
+            t0 = time.process_time()
+            for _ in range(calls):
+                await call("echo", SMALL)
+            sequential = min(sequential, (time.process_time() - t0) / calls * 1e6)
+            t0 = time.process_time()
+            for _ in range(calls // 100):
+                await asyncio.gather(*(call("echo", SMALL) for _ in range(100)))
+            in_flight = min(in_flight, (time.process_time() - t0) / calls * 1e6)
+        return sequential, in_flight
+
+    sequential, in_flight = asyncio.run(run())
+    print("client + server Connection in one process, in-memory transports (CPU time, best")
+    print(f"of {repeats} x {calls:,} calls):")
+    print(f"  one call at a time   {sequential:6.2f} µs per call")
+    print(f"  100 in flight        {in_flight:6.2f} µs per call")
+
+
 def server_path(n: int, rounds: int = 40) -> None:
     """Microseconds of server work per echo call, ``n`` connections served in turn."""
     import asyncio
@@ -382,6 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--server-path", type=int, default=0, help="connections for the server-path section"
     )
+    p.add_argument("--round-trip", action="store_true", help="client + server in one process")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inner:
@@ -389,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
             memory(args.memory)
         elif args.server_path:
             server_path(args.server_path)
+        elif args.round_trip:
+            round_trip()
         else:
             measure()
         return 0
@@ -399,6 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd = [sys.executable, str(HERE / "micro.py"), "--inner"]
     cmd += ["--memory", str(args.memory)] if args.memory else []
     cmd += ["--server-path", str(args.server_path)] if args.server_path else []
+    cmd += ["--round-trip"] if args.round_trip else []
     return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode
 
 
