@@ -14,11 +14,12 @@ to new server objects and holds them: RSS growth per exported reference on the s
 imported reference on the client. Prints a table, writes ``<out>/scale-<stamp>.{json,md}``;
 ``--publish`` puts the table in bench/RESULTS.md.
 
-``--clients``: ``lean`` (the default) is a load generator that speaks each server's wire by hand
-at a few microseconds per call, the same for both systems, so calls/s measures the server;
-``own`` calls through each system's own client (pbtyped's ``call_remote``; the floor's
-future-per-call client), as this script did before: pbtyped's client costs more per call than
-its server does, so at many connections calls/s then measures pbtyped's client.
+``--clients``: ``lean`` (the default) is a load generator that speaks each server's wire by hand,
+one callback per answer and no task or future per call, the same for both systems, so that
+calls/s measures the server; ``own`` calls through each system's own client (pbtyped's
+``call_remote``; the floor's future-per-call client), as this script did before: pbtyped's
+client needs more CPU per call than its server (bench/RESULTS.md), so at many connections
+calls/s then measures pbtyped's client.
 """
 
 from __future__ import annotations
