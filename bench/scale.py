@@ -327,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     default_levels = "1,10" if args.tiny else "1,10,100,1000"
     levels = [int(x) for x in (args.levels or default_levels).split(",")]
     duration = args.duration or (0.2 if args.tiny else 1.0 if args.quick else 3.0)
-    nrefs = args.refs or (200 if args.tiny else 20_000)
+    nrefs = args.refs if args.refs is not None else 200 if args.tiny else 20_000
     flags = ("-O",) if args.loop == "uvloop" else ()  # see run.py's System.flags
     out: Path = args.out
     logs = out / "logs"
