@@ -7,9 +7,17 @@ machine): encoding one small CALL message; a 1,000-record list through pbtyped's
 the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]``
 that generated skeletons and stubs run (valid, refused, converted), against a hand-written
 identity-preserving check; and the per-call work of generated code around a small call
-(dispatch, invoke on our own and on a peer's object). ``--memory N`` instead breaks a
-server's memory per connection down by source line. Not a test: it prints figures. It
-imports pbtyped's private modules, which may change.
+(dispatch, invoke on our own and on a peer's object). ``--memory N`` instead breaks a server's
+memory per connection down by source line. ``--server-path N`` instead times the server's work per echo call, one
+call per read, with ``N`` connections served in turn (their state competing for the caches as
+in ``scale.py``), layer by layer: the floor's protocol; pbtyped's whole ``Connection``; its
+broker alone (frames in, events, the method lookup, the answer out); its codec alone (frames
+cut, decoded, answer encoded); cbor2 alone (the same body decoded and the answer encoded). The
+differences say where each microsecond goes, with no kernel and no event loop in the figures.
+``--round-trip`` instead times whole calls through a client and a server ``Connection`` in one
+process, joined by in-memory transports (CPU per call, sequential and 100 in flight): with the
+server path at one connection, what pbtyped's client costs per call. Not a test: it prints
+figures. It imports pbtyped's private modules, which may change.
 """
 
 from __future__ import annotations
@@ -288,8 +296,17 @@ def memory(n: int) -> None:
         total = sum(st.size_diff for st in stats)
         print(
             f"server-side allocations per connection ({n} connections, tracemalloc): "
-            f"{total / n / 1024:,.1f} KiB in all; the largest sites:"
+            f"{total / n / 1024:,.1f} KiB in all; by the code that allocated it:"
         )
+        layers: dict[str, int] = {}
+        for st in stats:
+            path = Path(st.traceback[0].filename).as_posix()
+            part = path.split("/pbtyped/")[-1].split("/")[0] if "/pbtyped/" in path else None
+            name = f"pbtyped/{part}" if part else "the event loop, sockets, the rest (stdlib)"
+            layers[name] = layers.get(name, 0) + st.size_diff
+        for name, size in sorted(layers.items(), key=lambda kv: -kv[1]):
+            print(f"  {size / n:>9,.0f} B  {name}")
+        print("the largest sites:")
         for st in stats[:15]:
             frame = st.traceback[0]
             where = f"{Path(frame.filename).name}:{frame.lineno}"
@@ -298,16 +315,223 @@ def memory(n: int) -> None:
     asyncio.run(run())
 
 
+class _StandInTransport:
+    """Takes writes and drops them (the server path without a kernel)."""
+
+    def write(self, data: bytes) -> None:
+        pass
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return ("127.0.0.1", 1) if name == "peername" else default
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+class _Pipe(_StandInTransport):
+    """One direction of an in-memory connection: each write reaches ``peer`` one loop turn
+    later, as bytes from a socket would."""
+
+    def __init__(self, loop: Any) -> None:
+        self._loop = loop
+        self.peer: Any = None
+
+    def write(self, data: bytes) -> None:
+        self._loop.call_soon(self.peer.data_received, bytes(data))
+
+
+def round_trip(repeats: int = 7, calls: int = 2000) -> None:
+    """CPU per call of pbtyped's client and server together, in one process."""
+    import asyncio
+    import time
+
+    from common import SMALL
+    from sys_pbtyped import Echoer, runtime_registry
+
+    import pbtyped as pb
+    from pbtyped.runtime.connection import Connection
+
+    def connection(root: Any) -> Connection:
+        try:  # one Options value since issue 11; --at may name an older revision
+            from pbtyped.runtime.options import Options
+        except ImportError:
+            return Connection(registry=runtime_registry(), limits=pb.Limits(), root=root)  # type: ignore[call-arg]
+        return Connection(Options(registry=runtime_registry(), limits=pb.Limits(), root=root))
+
+    async def run() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        server, client = connection(Echoer()), connection(None)
+        to_server, to_client = _Pipe(loop), _Pipe(loop)
+        to_server.peer, to_client.peer = server, client
+        client.connection_made(to_server)  # type: ignore[arg-type]
+        server.connection_made(to_client)  # type: ignore[arg-type]
+        await client.handshake
+        call = client.broker.root_reference().call_remote  # type: ignore[attr-defined]
+        sequential = in_flight = float("inf")
+        for _ in range(repeats):
+            t0 = time.process_time()
+            for _ in range(calls):
+                await call("echo", SMALL)
+            sequential = min(sequential, (time.process_time() - t0) / calls * 1e6)
+            t0 = time.process_time()
+            for _ in range(calls // 100):
+                await asyncio.gather(*(call("echo", SMALL) for _ in range(100)))
+            in_flight = min(in_flight, (time.process_time() - t0) / calls * 1e6)
+        return sequential, in_flight
+
+    sequential, in_flight = asyncio.run(run())
+    print("client + server Connection in one process, in-memory transports (CPU time, best")
+    print(f"of {repeats} x {calls:,} calls):")
+    print(f"  one call at a time   {sequential:6.2f} µs per call")
+    print(f"  100 in flight        {in_flight:6.2f} µs per call")
+
+
+def server_path(n: int, rounds: int = 40) -> None:
+    """Microseconds of server work per echo call, ``n`` connections served in turn."""
+    import asyncio
+    import time
+
+    import cbor2
+    import sys_bare
+    from common import SMALL
+    from sys_pbtyped import Echoer, runtime_registry
+
+    import pbtyped as pb
+    from pbtyped.protocol.broker import Broker
+    from pbtyped.protocol.events import CallReceived
+    from pbtyped.runtime.connection import Connection
+
+    registry = runtime_registry()
+
+    def connection() -> Connection:
+        try:  # one Options value since issue 11; --at may name an older revision
+            from pbtyped.runtime.options import Options
+        except ImportError:
+            return Connection(registry=registry, limits=pb.Limits(), root=Echoer())  # type: ignore[call-arg]
+        return Connection(Options(registry=registry, limits=pb.Limits(), root=Echoer()))
+
+    def calls_to(server: Broker) -> list[bytes]:
+        """The server's Hello answered, and ``rounds`` echo CALL frames for it."""
+        client = Broker(registry=registry)
+        client.receive_data(server.initiate())
+        ref = client.root_reference()
+        return [client.send_call(ref, "echo", (SMALL,), {})[1] for _ in range(rounds)]
+
+    def timed(feeds: list[Callable[[int], Any]]) -> float:
+        """Best time per call of one round: every feed given its next frame once."""
+        best = float("inf")
+        for k in range(rounds):
+            t0 = time.process_time()
+            for feed in feeds:
+                feed(k)
+            best = min(best, time.process_time() - t0)
+        return best / len(feeds) * 1e6
+
+    def floor_feed() -> Callable[[int], Any]:
+        proto = sys_bare.ServerSide()
+        proto.connection_made(_StandInTransport())  # type: ignore[arg-type]
+        frames = [sys_bare.frame([k, "echo", SMALL]) for k in range(rounds)]
+        return lambda k: proto.data_received(frames[k])
+
+    def connection_feed() -> Callable[[int], Any]:
+        conn = connection()
+        conn.connection_made(_StandInTransport())  # type: ignore[arg-type]
+        client = Broker(registry=registry)
+        conn.data_received(client.initiate())
+        frames = calls_to(conn.broker)
+        return lambda k: conn.data_received(frames[k])
+
+    def broker_feed() -> Callable[[int], Any]:
+        server = Broker(registry=registry, root=Echoer())
+        server.receive_data(Broker(registry=registry).initiate())
+        frames = calls_to(server)
+
+        def feed(k: int) -> None:
+            for event in server.receive_data(frames[k]):
+                assert type(event) is CallReceived
+                target: Any = event.target
+                result = target.pb_dispatch(event.method, event.args, event.kwargs)
+                server.send_return(event.question_id, result)
+            server.take_pending()
+
+        return feed
+
+    def codec_feed() -> Callable[[int], Any]:
+        server = Broker(registry=registry, root=Echoer())
+        server.receive_data(Broker(registry=registry).initiate())
+        frames = calls_to(server)
+        reader, codec = server._reader, server._codec
+
+        def feed(k: int) -> None:
+            for body, attachments in reader.frames(frames[k]):
+                message, _ = codec.decode(body, attachments)
+                codec.encode([2, message[1], message[4][0]])
+
+        return feed
+
+    def cbor2_feed() -> Callable[[int], Any]:
+        server = Broker(registry=registry, root=Echoer())
+        server.receive_data(Broker(registry=registry).initiate())
+        bodies = [frame[8:] for frame in calls_to(server)]
+
+        def feed(k: int) -> None:
+            message = cbor2.loads(bodies[k])
+            cbor2.dumps([2, message[1], message[4][0]])
+
+        return feed
+
+    async def run() -> list[tuple[str, float]]:
+        rows = []
+        for name, make in (
+            ("the floor: sys_bare.ServerSide.data_received", floor_feed),
+            ("pbtyped: Connection.data_received (all of it)", connection_feed),
+            ("  its broker: frames in, events, method lookup, answer out", broker_feed),
+            ("    its codec: frames cut, decoded, answer encoded", codec_feed),
+            ("      cbor2 alone: the body decoded, the answer encoded", cbor2_feed),
+        ):
+            feeds = [make() for _ in range(n)]
+            rows.append((name, timed(feeds)))
+            del feeds
+        return rows
+
+    rows = asyncio.run(run())
+    print(f"server work per echo call, one call per read, {n:,} connections in turn (best of")
+    print(f"{rounds} rounds, CPU time, no kernel): the differences between rows are the layers")
+    width = max(len(name) for name, _ in rows)
+    for name, us in rows:
+        print(f"  {name:<{width}}  {us:>6.2f} µs")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--at", default="HEAD", help="git revision of pbtyped, or 'worktree'")
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--memory", type=int, default=0, help="connections for the memory section")
+    p.add_argument(
+        "--server-path", type=int, default=0, help="connections for the server-path section"
+    )
+    p.add_argument("--round-trip", action="store_true", help="client + server in one process")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inner:
         if args.memory:
             memory(args.memory)
+        elif args.server_path:
+            server_path(args.server_path)
+        elif args.round_trip:
+            round_trip()
         else:
             measure()
         return 0
@@ -317,6 +541,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python bench/micro.py --at {args.at}  (pbtyped from {source})", flush=True)
     cmd = [sys.executable, str(HERE / "micro.py"), "--inner"]
     cmd += ["--memory", str(args.memory)] if args.memory else []
+    cmd += ["--server-path", str(args.server_path)] if args.server_path else []
+    cmd += ["--round-trip"] if args.round_trip else []
     return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode
 
 

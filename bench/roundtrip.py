@@ -121,7 +121,12 @@ def systems() -> dict[str, tuple[Any, Any]]:
     def pb_server(batch: int, stubs: bool) -> float:
         async def inner() -> float:
             root, registry = sys_pbtyped.server_parts("stubs" if stubs else "runtime")
-            conn = Connection(registry=registry, limits=pb.Limits(), root=root)
+            try:  # Connection takes one Options value since issue 11; --at may be older
+                from pbtyped.runtime.options import Options
+            except ImportError:
+                conn = Connection(registry=registry, limits=pb.Limits(), root=root)
+            else:
+                conn = Connection(Options(registry=registry, limits=pb.Limits(), root=root))
             conn.connection_made(StandInTransport())  # type: ignore[arg-type]
             client = Broker(registry=registry)
             conn.data_received(client.initiate())

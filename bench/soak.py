@@ -125,8 +125,8 @@ class SoakRoot(pb.Root):
             "connections": len(conns),
             "exports": [c.broker.export_count for c in conns],
             "imports": [c.broker.import_count for c in conns],
-            "running": sum(len(c._running) for c in conns),
-            "pending": sum(len(c._pending) for c in conns),
+            "running": sum(len(c._calls.running or ()) for c in conns),
+            "pending": sum(len(c._pending or ()) for c in conns),
         }
 
 

@@ -1,4 +1,5 @@
-"""Disconnect callbacks: an ordered multiset where adding and removing one costs O(1).
+"""Disconnect callbacks: an ordered multiset where adding and removing one costs O(1), and
+what a connection runs when it is lost.
 
 A list made ``dont_notify_on_disconnect`` scan and shift it (``in`` then ``remove``): a portal
 session adds one callback to its caller's reference per login and removes it at logout, so a
@@ -9,10 +10,17 @@ removed one at a time, as with PB's list.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Generic, TypeVar
+import logging
+import weakref
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-__all__ = ["Callbacks"]
+if TYPE_CHECKING:
+    from .reference import RemoteReference
+
+__all__ = ["Callbacks", "Disconnects", "run_callbacks"]
+
+log = logging.getLogger("pbtyped")
 
 T = TypeVar("T")
 
@@ -46,3 +54,45 @@ class Callbacks(Generic[T]):
 
     def __len__(self) -> int:
         return sum(self._counts.values())
+
+
+def run_callbacks(callbacks: Iterable[Callable[[T], object]], arg: T) -> None:
+    """Call each of ``callbacks`` with ``arg``; one that raises is logged, the rest still run."""
+    for callback in callbacks:
+        try:
+            callback(arg)
+        except Exception:
+            log.exception("pbtyped: disconnect callback %r failed", callback)
+
+
+class Disconnects(Generic[T]):
+    """What runs once when a connection (a ``T``) is lost: the callbacks given to it, and the
+    callbacks of the references watched on it (held weakly: a reference dropped meanwhile
+    has nobody left to tell)."""
+
+    __slots__ = ("_callbacks", "_references")
+
+    def __init__(self) -> None:
+        self._callbacks: Callbacks[T] = Callbacks()
+        self._references: weakref.WeakSet[RemoteReference] | None = None
+
+    def add(self, callback: Callable[[T], object]) -> None:
+        """Call ``callback(connection)`` when the connection is lost."""
+        self._callbacks.add(callback)
+
+    def discard(self, callback: Callable[[T], object]) -> None:
+        """Remove one addition of ``callback`` (nothing happens if it is absent)."""
+        self._callbacks.discard(callback)
+
+    def watch(self, ref: RemoteReference) -> None:
+        """Run ``ref``'s own disconnect callbacks when the connection is lost."""
+        if self._references is None:
+            self._references = weakref.WeakSet()
+        self._references.add(ref)
+
+    def fire(self, connection: T) -> None:
+        """The connection is lost: run the references' callbacks, then the connection's."""
+        references, self._references = self._references, None
+        for ref in list(references or ()):
+            run_callbacks(ref.fire_disconnect(), ref)
+        run_callbacks(self._callbacks.take(), connection)

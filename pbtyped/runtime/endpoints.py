@@ -16,6 +16,7 @@ from ..wire.registry import Registry
 from .arguments import check_endpoint, check_stub_class
 from .connection import Connection
 from .logs import LogLimiter
+from .options import Options
 from .reference import RemoteReference, Stub
 from .slots import Budget, ServerSide, Slots, plan_descriptors
 
@@ -33,33 +34,18 @@ S = TypeVar("S", bound=Stub)
 
 class Server:
     """A listening pbtyped server. ``port`` is the bound port; ``connections`` the live ones
-    (``slots_in_use`` also counts sockets still in their TLS handshake)."""
+    (``slots_in_use`` also counts sockets still in their TLS handshake). Made by ``serve()``."""
 
-    def __init__(
-        self,
-        root: Root,
-        host: str | None,
-        port: int,
-        *,
-        registry: Registry | None = None,
-        limits: Limits | None = None,
-        send_tracebacks: bool = False,
-        ssl: _ssl.SSLContext | None = None,
-    ) -> None:
-        if not isinstance(root, Root):
+    def __init__(self, host: str | None, port: int, options: Options) -> None:
+        if not isinstance(options.root, Root):
             raise TypeError("the root object must be a pbtyped.Root")
-        check_endpoint("serve", host, registry)
-        self.root = root
+        self.root: Root = options.root
+        self.options = options
+        limits = options.limits
         self._host = host
         self._port = port
-        self.registry = registry if registry is not None else Registry()
-        self.limits = limits or Limits()
-        self._send_tracebacks = send_tracebacks
-        self._ssl = ssl
         self._server: asyncio.Server | None = None
         self.connections: set[Connection] = set()
-        self._logs = LogLimiter(self.limits.log_rate_per_minute)
-        limits = self.limits
         # A socket asyncio accepted but that never reached connection_made (a TLS handshake
         # that failed or timed out) gets its slot back once asyncio has surely given up on it.
         self._slots = Slots(
@@ -68,17 +54,26 @@ class Server:
             unstarted_after=limits.tls_handshake_timeout + 1.0,
         )
         self.budget = Budget(limits.max_bytes_held)
+        self._side = ServerSide(
+            admit=self._admit,
+            closed=self._closed,
+            budget=self.budget,
+            prelogin_idle=limits.prelogin_idle_timeout,
+            logs=LogLimiter(limits.log_rate_per_minute),
+        )
+
+    @property
+    def registry(self) -> Registry:
+        """The allow-list of copyable types and errors this server's connections use."""
+        return self.options.registry
+
+    @property
+    def limits(self) -> Limits:
+        """The limits of this server and every connection it holds."""
+        return self.options.limits
 
     def _protocol(self) -> Connection:
-        conn = Connection(
-            registry=self.registry,
-            limits=self.limits,
-            root=self.root,
-            send_tracebacks=self._send_tracebacks,
-            on_close=self._closed,
-            logs=self._logs,
-            server=ServerSide(self._admit, self.budget, self.limits.prelogin_idle_timeout),
-        )
+        conn = Connection(self.options, self._side)
         # Counted at accept: with TLS, connection_made comes only after the handshake.
         self._slots.reserve(conn)
         return conn
@@ -126,11 +121,8 @@ class Server:
         """Start listening (``async with serve(...)`` does this for you)."""
         loop = asyncio.get_running_loop()
         self._fit_descriptors()
-        tls: dict[str, Any] = {}
-        if self._ssl is not None:
-            tls["ssl_handshake_timeout"] = self.limits.tls_handshake_timeout
         self._server = await loop.create_server(
-            self._protocol, self._host, self._port, ssl=self._ssl, **tls
+            self._protocol, self._host, self._port, **self.options.tls_arguments()
         )
         return self
 
@@ -184,15 +176,11 @@ def serve(
     ``registry`` is the allow-list of copyable types and errors; ``send_tracebacks`` opts in to
     sending remote traceback text with errors (off: no server frames ever leave the process).
     """
-    return Server(
-        root,
-        host,
-        port,
-        registry=registry,
-        limits=limits,
-        send_tracebacks=send_tracebacks,
-        ssl=ssl,
+    check_endpoint("serve", host, registry)
+    options = Options.of(
+        registry=registry, limits=limits, root=root, send_tracebacks=send_tracebacks, ssl=ssl
     )
+    return Server(host, port, options)
 
 
 class Client:
@@ -243,48 +231,32 @@ class Client:
 class _Connecting:
     """``connect(...)``: await it for a Client, or use it as ``async with``."""
 
-    def __init__(self, host: str, port: int, kwargs: dict[str, Any]) -> None:
+    def __init__(self, host: str, port: int, options: Options, timeout: float | None) -> None:
         self._host = host
         self._port = port
-        self._kwargs = kwargs
+        self._options = options
+        self._timeout = timeout
         self._client: Client | None = None
 
     async def _open(self) -> Client:
-        loop = asyncio.get_running_loop()
-        kw = self._kwargs
-        registry = kw["registry"] if kw["registry"] is not None else Registry()
-
-        limits = kw["limits"] or Limits()
-
-        def factory() -> Connection:
-            return Connection(
-                registry=registry,
-                limits=limits,
-                root=kw["root"],
-                send_tracebacks=kw["send_tracebacks"],
-            )
-
-        tls: dict[str, Any] = {}
-        if kw["ssl"] is not None:
-            tls["ssl_handshake_timeout"] = limits.tls_handshake_timeout
-
-        async def open_and_greet() -> Connection:
-            _, conn = await loop.create_connection(
-                factory, self._host, self._port, ssl=kw["ssl"], **tls
-            )
-            try:
-                await asyncio.shield(conn.handshake)
-            except ConnectionLost:
-                raise
-            except BaseException:
-                conn.close()
-                raise
-            return conn
-
-        timeout = kw["timeout"]
-        async with asyncio.timeout(timeout):
-            conn = await open_and_greet()
+        async with asyncio.timeout(self._timeout):
+            conn = await self._open_and_greet()
         return Client(conn)
+
+    async def _open_and_greet(self) -> Connection:
+        loop = asyncio.get_running_loop()
+        options = self._options
+        _, conn = await loop.create_connection(
+            lambda: Connection(options), self._host, self._port, **options.tls_arguments()
+        )
+        try:
+            await asyncio.shield(conn.handshake)
+        except ConnectionLost:
+            raise
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def __await__(self) -> Generator[Any, None, Client]:
         return self._open().__await__()
@@ -317,15 +289,7 @@ def connect(
     of ours that the server may fetch as our root.
     """
     check_endpoint("connect", host, registry)
-    return _Connecting(
-        host,
-        port,
-        {
-            "registry": registry,
-            "limits": limits,
-            "root": root,
-            "send_tracebacks": send_tracebacks,
-            "timeout": timeout,
-            "ssl": ssl,
-        },
+    options = Options.of(
+        registry=registry, limits=limits, root=root, send_tracebacks=send_tracebacks, ssl=ssl
     )
+    return _Connecting(host, port, options, timeout)

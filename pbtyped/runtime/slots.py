@@ -2,8 +2,9 @@
 
 ``Slots`` counts a connection from the moment asyncio accepts its socket (TLS handshake
 included) and bounds the share one peer address may take. ``Budget`` bounds the bytes all
-connections hold at once. ``plan_descriptors`` fits ``max_connections`` to the process's
-file-descriptor limit. None of them does I/O; the server and its connections drive them.
+connections hold at once. ``ServerSide`` is what each connection of a server is given.
+``plan_descriptors`` fits ``max_connections`` to the process's file-descriptor limit. None of
+them does I/O; the server and its connections drive them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import ipaddress
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Any
+
+from .logs import LogLimiter
 
 __all__ = [
     "FD_RESERVE",
@@ -152,22 +155,26 @@ class Budget:
 
 
 class ServerSide:
-    """What one server connection shares with its server: admission (``admit(connection)``
-    returns a refusal or None), the byte budget and what this connection counts in it, and
-    the pre-login idle limit. Clients have none of these."""
+    """What a server shares with every one of its connections: admission (``admit(connection)``
+    returns a refusal or None), ``closed(connection)`` once one is gone, the byte budget, the
+    pre-login idle limit and the rate-limited log. One per server; clients have none."""
 
-    __slots__ = ("admit", "budget", "held", "paused", "prelogin_idle")
+    __slots__ = ("admit", "budget", "closed", "logs", "prelogin_idle")
 
     def __init__(
-        self, admit: Callable[[Any], str | None], budget: Budget, prelogin_idle: float | None
+        self,
+        *,
+        admit: Callable[[Any], str | None],
+        closed: Callable[[Any], None],
+        budget: Budget,
+        prelogin_idle: float | None,
+        logs: LogLimiter,
     ) -> None:
         self.admit = admit
+        self.closed = closed
         self.budget = budget
         self.prelogin_idle = prelogin_idle
-        #: Bytes this connection counts in the budget now.
-        self.held = 0
-        #: Reading is paused until the budget frees.
-        self.paused = False
+        self.logs = logs
 
 
 @dataclass(frozen=True, slots=True)

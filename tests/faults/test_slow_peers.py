@@ -61,7 +61,7 @@ def test_a_peer_that_never_reads_costs_bounded_memory_and_nothing_else(run) -> N
             for i in range(1, 200):
                 writer.write(call_frame(i, "echo", big))
             (conn,) = [c for c in server.connections if not good.is_mine(c)]
-            await eventually(lambda: conn._writing_paused, what="server write pause")
+            await eventually(lambda: conn._flow.writing_paused, what="server write pause")
             await good.check(at_least=20)
             # What the server buffers for this peer stays around one read's worth of answers.
             assert conn._transport.get_write_buffer_size() < 4 * 1024 * 1024

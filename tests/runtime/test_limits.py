@@ -209,10 +209,8 @@ def test_a_peer_that_stops_reading_does_not_stall_others(run) -> None:
             # of buffering 20 MB of answers, and keeps serving the good client.
             for i in range(50):
                 assert await root.call_remote("echo", i) == i
-            (bad,) = [
-                c for c in server.connections if c is not good.connection and c._reading_paused
-            ]
-            assert bad._writing_paused
+            (bad,) = [c for c in server.connections if c is not good.connection and c._flow.paused]
+            assert bad._flow.writing_paused
             writer.close()
 
     run(body)

@@ -41,7 +41,7 @@ def test_a_lone_call_goes_out_at_once_and_schedules_nothing(run) -> None:
             call = asyncio.ensure_future(root.call_remote("echo", i))
             await asyncio.sleep(0)  # the task runs up to waiting for its answer
             assert len(writes) == i + 1  # written during the call itself
-            assert not client.connection._burst_flush  # no end-of-turn write pending
+            assert not client.connection._outbox.burst_flush  # no end-of-turn write pending
             assert await call == i
 
     run(lambda: with_spied_client(body))

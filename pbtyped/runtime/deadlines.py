@@ -1,0 +1,192 @@
+"""A connection's deadlines: the Hello, a frame that started arriving, an idle line.
+
+One timer per connection stands for whichever deadline applies now (``TimerKind``); the
+connection tells ``Deadlines`` what happened (a read, a call) and is told when one expired.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from typing import Protocol
+
+from ..wire.limits import Limits
+
+__all__ = ["Deadlines", "Line", "Owner", "TimerKind"]
+
+
+class TimerKind(enum.Enum):
+    """Which deadline a connection's timer stands for."""
+
+    #: No timer runs.
+    NONE = enum.auto()
+    #: The peer's Hello must arrive (``Limits.handshake_timeout``).
+    HANDSHAKE = enum.auto()
+    #: A started frame must arrive whole (``Limits.frame_timeout``).
+    FRAME = enum.auto()
+    #: An idle line closes (``Limits.idle_timeout``, ``Limits.prelogin_idle_timeout``).
+    IDLE = enum.auto()
+
+
+_NONE = TimerKind.NONE
+_HANDSHAKE = TimerKind.HANDSHAKE
+_FRAME = TimerKind.FRAME
+_IDLE = TimerKind.IDLE
+
+
+class Line(Protocol):
+    """What the deadlines read of the line they watch (the broker)."""
+
+    @property
+    def has_partial_frame(self) -> bool:
+        """Part of a frame has arrived, not all of it."""
+
+    @property
+    def frames_received(self) -> int:
+        """Frames received whole so far."""
+
+    @property
+    def export_count(self) -> int:
+        """Objects the peer holds references to (the root included)."""
+
+    @property
+    def import_count(self) -> int:
+        """The peer's objects we hold references to."""
+
+
+class Owner(Protocol):
+    """The connection the deadlines belong to (its private side, for its parts only)."""
+
+    @property
+    def _busy(self) -> bool:
+        """Calls are under way in either direction: the line is not idle."""
+
+    def _deadline_passed(self, reason: str) -> None:
+        """A deadline passed: close the line, saying ``reason``."""
+
+
+class Deadlines:
+    """The one timer of a connection and the deadline it stands for (``kind``).
+
+    ``start_handshake`` when the transport is up, ``handshake_done`` when the Hello came,
+    ``after_read`` after each read and ``after_call`` after each call sent. When a deadline
+    passes, ``owner._deadline_passed(reason)`` is called once. The idle deadline is cheap to keep: a
+    read only notes the time, and the timer, when it fires, sleeps again for what is left.
+    """
+
+    __slots__ = (
+        "_frames_at_arm",
+        "_last_activity",
+        "_limits",
+        "_line",
+        "_loop",
+        "_owner",
+        "_prelogin_idle",
+        "_timer",
+        "idle_on",
+        "kind",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        limits: Limits,
+        line: Line,
+        owner: Owner,
+        prelogin_idle: float | None = None,
+    ) -> None:
+        self._loop = loop
+        self._limits = limits
+        self._line = line
+        self._owner = owner
+        self._prelogin_idle = prelogin_idle
+        #: An idle limit applies to this line (``after_call`` has nothing to do otherwise).
+        self.idle_on = limits.idle_timeout is not None or prelogin_idle is not None
+        self._timer: asyncio.TimerHandle | None = None
+        #: The deadline the timer stands for now.
+        self.kind = _NONE
+        self._last_activity = 0.0
+        self._frames_at_arm = 0
+
+    def start_handshake(self) -> None:
+        """The transport is up: the peer's Hello must come within the handshake timeout."""
+        self._arm(_HANDSHAKE, self._limits.handshake_timeout)
+
+    def handshake_done(self) -> None:
+        """The Hello came (the next read sets the deadline that applies from now on)."""
+        self.disarm()
+
+    def after_read(self) -> None:
+        """Data arrived: restart the idle clock, or time the frame now arriving."""
+        kind = self.kind
+        line = self._line
+        if kind is _IDLE and not line.has_partial_frame:
+            self._last_activity = self._loop.time()  # the common case: no timer to touch
+        elif kind is not _HANDSHAKE and (
+            self._timer is not None or self.idle_on or line.has_partial_frame
+        ):
+            self._watch()
+
+    def after_call(self) -> None:
+        """A call went out: an idle limit that was not timed yet is timed from now."""
+        if self._timer is None and self.idle_on:
+            self._watch()
+
+    def disarm(self) -> None:
+        """Stop the timer (the connection closed, or no deadline applies)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self.kind = _NONE
+
+    def _arm(self, kind: TimerKind, delay: float) -> None:
+        self.disarm()
+        self.kind = kind
+        self._timer = self._loop.call_later(delay, self._expired, kind)
+
+    def _idle_limit(self) -> tuple[float, str] | None:
+        """Seconds of silence after which the line closes now, and the limit that says so."""
+        idle = self._limits.idle_timeout
+        prelogin = self._prelogin_idle
+        if prelogin is not None and (idle is None or prelogin < idle):
+            line = self._line
+            if line.export_count <= 1 and line.import_count == 0:
+                return prelogin, "holding no reference (Limits.prelogin_idle_timeout)"
+        if idle is None:
+            return None
+        return idle, "(Limits.idle_timeout)"
+
+    def _watch(self) -> None:
+        if self._line.has_partial_frame:
+            # Timed from the start of the frame now arriving: a fast peer whose frames
+            # straddle reads completes frames, so its clock restarts.
+            frames = self._line.frames_received
+            if self.kind is not _FRAME or frames != self._frames_at_arm:
+                self._frames_at_arm = frames
+                self._arm(_FRAME, self._limits.frame_timeout)
+        elif self.kind is _IDLE:
+            self._last_activity = self._loop.time()  # the timer checks it when it fires
+        elif self.idle_on and (limit := self._idle_limit()) is not None:
+            self._last_activity = self._loop.time()
+            self._arm(_IDLE, limit[0])
+        elif self._timer is not None:
+            self.disarm()
+
+    def _expired(self, kind: TimerKind) -> None:
+        self._timer = None
+        self.kind = _NONE
+        if kind is _IDLE:
+            limit = self._idle_limit()
+            if limit is None:
+                return  # only the pre-login limit applied, and the peer now holds something
+            idle, which = limit
+            remaining = self._last_activity + idle - self._loop.time()
+            if self._owner._busy or remaining > 0:
+                self._arm(_IDLE, remaining if remaining > 0 else idle)
+                return
+            reason = f"idle for {idle} s {which}"
+        elif kind is _HANDSHAKE:
+            reason = f"no handshake within {self._limits.handshake_timeout} s"
+        else:
+            reason = f"a frame took longer than {self._limits.frame_timeout} s to arrive"
+        self._owner._deadline_passed(reason)
