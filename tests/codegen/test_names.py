@@ -41,7 +41,8 @@ def test_what_a_sibling_class_brings_in() -> None:
     assert imported(ClassKind.COPY, False) == ("Tag",)
     assert imported(ClassKind.ENUM, False) == ("Tag",)
     assert imported(ClassKind.INTERFACE, False) == ("TagClient", "TagServer")
-    assert imported(ClassKind.INTERFACE, True) == ("TagClient", "TagServer", "_SPEC_Tag")
+    extended = ("TagClient", "TagServer", "TagSyncClient", "_SPEC_Tag")
+    assert imported(ClassKind.INTERFACE, True) == extended
 
 
 def test_imports_grouped_by_module_in_isort_order() -> None:
@@ -61,7 +62,11 @@ def test_imports_grouped_by_module_in_isort_order() -> None:
         siblings=siblings,
     )
     assert [(i.module, i.names, i.registry_alias) for i in module.imports] == [
-        ("b2", ("ID", "TaggerClient", "TaggerServer", "_SPEC_Tagger"), "_REGISTRY_b2"),
+        (
+            "b2",
+            ("ID", "TaggerClient", "TaggerServer", "TaggerSyncClient", "_SPEC_Tagger"),
+            "_REGISTRY_b2",
+        ),
         ("b10", ("Item",), "_REGISTRY_b10"),
         ("zeta", ("Zed",), "_REGISTRY_zeta"),
     ]
