@@ -17,7 +17,14 @@ import pytest
 import pbtyped as pb
 from pbtyped import sync
 from pbtyped.codegen import generate
-from pbtyped.cred import AllowAnonymous, LoginResult, Portal
+from pbtyped.cred import (
+    AllowAnonymous,
+    InMemoryScramStore,
+    LoginResult,
+    Portal,
+    ScramChecker,
+)
+from pbtyped.runtime.endpoints import Client
 
 
 class Refused(pb.Error):
@@ -411,18 +418,44 @@ def test_blocking_stubs_from_a_worker_thread_of_an_app_that_runs_a_loop(
     assert added == 3
 
 
-def test_login_gives_the_avatar_as_a_blocking_stub(gen: ModuleType) -> None:
+def test_logins_give_the_avatar_as_a_blocking_stub(gen: ModuleType) -> None:
     counter, _, _ = servers(gen)
 
     class Realm:
         def request_avatar(self, user_id: str | None, mind: object) -> LoginResult:
-            return counter(), lambda: None
+            avatar = counter()
+            avatar.n = 100 if user_id == "alice" else 0
+            return avatar, lambda: None
 
-    portal = Portal(Realm(), [AllowAnonymous()])
+    store = InMemoryScramStore()
+    store.add_user("alice", "wonderland", iterations=4096)  # RFC 7677's floor: a fast test
+    portal = Portal(Realm(), [ScramChecker(store, fake_iterations=4096), AllowAnonymous()])
     with (
         serving(portal.root(), gen.REGISTRY) as port,
         sync.connect("127.0.0.1", port, registry=gen.REGISTRY) as client,
     ):
-        avatar = client.login_anonymous(stub=gen.CounterSyncClient)
-        assert type(avatar) is gen.CounterSyncClient
-        assert avatar.add(5) == 5
+        alice = client.login("alice", "wonderland", stub=gen.CounterSyncClient)
+        assert type(alice) is gen.CounterSyncClient
+        assert alice.add(5) == 105
+        guest = client.login_anonymous(stub=gen.CounterSyncClient)
+        assert type(guest) is gen.CounterSyncClient
+        assert guest.add(5) == 5
+
+
+def test_root_and_login_ask_the_async_api_for_the_async_stub(
+    gen: ModuleType, typed_server: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # What the async API checks or learns from the stub class it is given, it does for the
+    # blocking stub's async one too.
+    asked: list[object] = []
+    root = Client.root
+
+    async def spied_root(self: Client, stub: Any = None) -> Any:
+        asked.append(stub)
+        return await root(self, stub)
+
+    monkeypatch.setattr(Client, "root", spied_root)
+    with sync.connect("127.0.0.1", typed_server, registry=gen.REGISTRY) as client:
+        client.root(gen.ServiceSyncClient)
+        client.root()
+    assert asked == [gen.ServiceClient, None]
