@@ -59,7 +59,8 @@ _SERVER_DOC = (
 )
 
 
-# What a result's union may hold for the blocking stub to return the blocking stub for it.
+# A result holding nothing else at its top level (one interface, perhaps None) comes back from a
+# blocking stub as the blocking stub.
 _BLOCKING_OPTIONS = (Kind.INTERFACE, Kind.NONE)
 
 # The modules whose types a schema may name, imported whole (``import datetime``).
@@ -155,7 +156,7 @@ class Method:
     def blocking_def(self) -> str:
         """The blocking stub method's ``def`` line(s): the stub's parameters, where an interface
         at the top level also takes the blocking stub, and the plain result."""
-        mode = Mode.BLOCKING if self._blocking_result else Mode.STUB
+        mode = Mode.STUB if self._blocking_result is None else Mode.BLOCKING
         params = self._params(Mode.BLOCKING_ARG, "pb_timeout: float | None = None")
         return fit_def(f"def {self.name}", params, self.returns.render(mode), 4)
 
@@ -233,7 +234,7 @@ class Interface:
     def client_head(self) -> str:
         """The stub's ``class`` line(s): the bases' stubs are its bases (their methods too)."""
         bases = [f"{b}Client" for b in self.bases] or ["pb.Stub"]
-        return call(f"class {self.name}Client", bases, 0) + ":"
+        return call(f"class {self.client_name}", bases, 0) + ":"
 
     @property
     def client_name(self) -> str:
