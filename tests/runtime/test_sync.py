@@ -85,27 +85,27 @@ def serving(root: pb.Referenceable, registry: pb.Registry) -> Iterator[int]:
             loop_thread.run(srv.aclose())
 
 
-def beside_a_loop(blocking_work: Callable[[], T]) -> T:
-    """Run ``blocking_work`` in a worker thread of an app whose loop keeps running meanwhile."""
+def beside_a_loop(blocking_work: Callable[[Callable[[], None]], T]) -> T:
+    """Run ``blocking_work(midway)`` in a worker thread of an app whose loop runs meanwhile.
+
+    The work calls ``midway()`` while its client is open: it has the app's own loop run a
+    step and waits for it, which shows that loop is free while the worker uses the blocking
+    client (the wait is bounded: a loop that never answers fails the test, not hangs it).
+    """
+    called: list[bool] = []
 
     async def app() -> T:
-        ticks = 0
+        loop = asyncio.get_running_loop()
 
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.001)
-                ticks += 1
+        def midway() -> None:
+            asyncio.run_coroutine_threadsafe(asyncio.sleep(0), loop).result(timeout=10)
+            called.append(True)
 
-        task = asyncio.ensure_future(ticker())
-        try:
-            result = await asyncio.to_thread(blocking_work)
-        finally:
-            task.cancel()
-        assert ticks > 0
-        return result
+        return await asyncio.to_thread(blocking_work, midway)
 
-    return asyncio.run(app())
+    result = asyncio.run(app())
+    assert called, "the work never called midway()"
+    return result
 
 
 @pytest.fixture
@@ -150,9 +150,11 @@ def test_references_in_results_are_wrapped_on_request(server: int) -> None:
 
 
 def test_usable_from_a_worker_thread_of_an_app_that_runs_a_loop(server: int) -> None:
-    def blocking_work() -> object:
+    def blocking_work(midway: Callable[[], None]) -> object:
         with sync.connect("127.0.0.1", server, registry=REGISTRY) as client:
-            return client.root().call_remote("echo", threading.current_thread().name)
+            root = client.root()
+            midway()
+            return root.call_remote("echo", threading.current_thread().name)
 
     result = beside_a_loop(blocking_work)
     assert isinstance(result, str)
@@ -405,11 +407,12 @@ def test_a_released_blocking_stub_is_dead(gen: ModuleType, typed_server: int) ->
 def test_blocking_stubs_from_a_worker_thread_of_an_app_that_runs_a_loop(
     gen: ModuleType, typed_server: int
 ) -> None:
-    def blocking_work() -> tuple[str, int]:
+    def blocking_work(midway: Callable[[], None]) -> tuple[str, int]:
         with sync.connect("127.0.0.1", typed_server, registry=gen.REGISTRY) as client:
             service = client.root(gen.ServiceSyncClient)
             with pytest.raises(pb.CallTimeout):
                 service.slow(5.0, pb_timeout=0.01)
+            midway()
             return service.join(threading.current_thread().name), service.counter().add(3)
 
     joined, added = beside_a_loop(blocking_work)
