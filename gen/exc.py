@@ -59,7 +59,6 @@ class OneSyncClient(_sync.SyncStub[OneClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = OneClient
-    pb_stub: OneClient
 
     def broken(self, *, pb_timeout: float | None = None) -> None:
         """Raises MyError."""

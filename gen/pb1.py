@@ -50,7 +50,6 @@ class TwoSyncClient(_sync.SyncStub[TwoClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = TwoClient
-    pb_stub: TwoClient
 
     def three(self, arg: int, *, pb_timeout: float | None = None) -> None:
         """Call ``three`` on the remote object."""
@@ -102,7 +101,6 @@ class OneSyncClient(_sync.SyncStub[OneClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = OneClient
-    pb_stub: OneClient
 
     def get_two(self, *, pb_timeout: float | None = None) -> TwoSyncClient:
         """A new Two, passed by reference."""

@@ -50,7 +50,6 @@ class TwoSyncClient(_sync.SyncStub[TwoClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = TwoClient
-    pb_stub: TwoClient
 
     def print(self, arg: int, *, pb_timeout: float | None = None) -> None:
         """Call ``print`` on the remote object."""
@@ -114,7 +113,6 @@ class OneSyncClient(_sync.SyncStub[OneClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = OneClient
-    pb_stub: OneClient
 
     def get_two(self, *, pb_timeout: float | None = None) -> TwoSyncClient:
         """The root's one Two (the same object every time)."""

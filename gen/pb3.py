@@ -50,7 +50,6 @@ class TwoSyncClient(_sync.SyncStub[TwoClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = TwoClient
-    pb_stub: TwoClient
 
     def print(self, arg: int, *, pb_timeout: float | None = None) -> None:
         """Call ``print`` on the remote object."""
@@ -107,7 +106,6 @@ class OneSyncClient(_sync.SyncStub[OneClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = OneClient
-    pb_stub: OneClient
 
     def take_two(
         self,

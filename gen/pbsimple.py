@@ -47,7 +47,6 @@ class EchoerSyncClient(_sync.SyncStub[EchoerClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = EchoerClient
-    pb_stub: EchoerClient
 
     def echo(self, st: str, *, pb_timeout: float | None = None) -> str:
         """Return ``st`` unchanged."""

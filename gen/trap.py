@@ -64,7 +64,6 @@ class OneSyncClient(_sync.SyncStub[OneClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = OneClient
-    pb_stub: OneClient
 
     def foo_method(self, arg: str, *, pb_timeout: float | None = None) -> str:
         """Return "response", or raise MyException if ``arg`` is "panic!"."""

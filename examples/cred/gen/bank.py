@@ -89,7 +89,6 @@ class InboxSyncClient(_sync.SyncStub[InboxClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = InboxClient
-    pb_stub: InboxClient
 
     def credited(
         self,
@@ -202,7 +201,6 @@ class AccountSyncClient(_sync.SyncStub[AccountClient]):
 
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = AccountClient
-    pb_stub: AccountClient
 
     def owner(self, *, pb_timeout: float | None = None) -> str:
         """Whose account this is."""
