@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from typing import cast as _cast
 
 import pbtyped as pb
+from pbtyped import sync as _sync
 from pbtyped.typed import support as _pb
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "MyError",
     "OneClient",
     "OneServer",
+    "OneSyncClient",
 ]
 
 
@@ -46,6 +48,25 @@ class OneClient(pb.Stub):
             None,
             await _pb.invoke(_SPEC_One, self, "broken2", (), {}, pb_timeout),
         )
+
+
+class OneSyncClient(_sync.SyncStub[OneClient]):
+    """The root.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = OneClient
+
+    def broken(self, *, pb_timeout: float | None = None) -> None:
+        """Raises MyError."""
+        return self.pb_run(self.pb_stub.broken(pb_timeout=pb_timeout))
+
+    def broken2(self, *, pb_timeout: float | None = None) -> None:
+        """Raises an unregistered exception: the caller gets a RemoteError."""
+        return self.pb_run(self.pb_stub.broken2(pb_timeout=pb_timeout))
 
 
 class OneServer(pb.Root, metaclass=abc.ABCMeta):

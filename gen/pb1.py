@@ -10,14 +10,17 @@ from typing import Any, ClassVar
 from typing import cast as _cast
 
 import pbtyped as pb
+from pbtyped import sync as _sync
 from pbtyped.typed import support as _pb
 
 __all__ = [
     "REGISTRY",
     "OneClient",
     "OneServer",
+    "OneSyncClient",
     "TwoClient",
     "TwoServer",
+    "TwoSyncClient",
 ]
 
 
@@ -36,6 +39,21 @@ class TwoClient(pb.Stub):
             None,
             await _pb.invoke(_SPEC_Two, self, "three", (arg,), {}, pb_timeout),
         )
+
+
+class TwoSyncClient(_sync.SyncStub[TwoClient]):
+    """The object the root hands out.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = TwoClient
+
+    def three(self, arg: int, *, pb_timeout: float | None = None) -> None:
+        """Call ``three`` on the remote object."""
+        return self.pb_run(self.pb_stub.three(arg, pb_timeout=pb_timeout))
 
 
 class TwoServer(pb.Root, metaclass=abc.ABCMeta):
@@ -71,6 +89,24 @@ class OneClient(pb.Stub):
         return _cast(
             TwoClient,
             await _pb.invoke(_SPEC_One, self, "get_two", (), {}, pb_timeout),
+        )
+
+
+class OneSyncClient(_sync.SyncStub[OneClient]):
+    """The root.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = OneClient
+
+    def get_two(self, *, pb_timeout: float | None = None) -> TwoSyncClient:
+        """A new Two, passed by reference."""
+        return self.pb_wrap(
+            self.pb_run(self.pb_stub.get_two(pb_timeout=pb_timeout)),
+            TwoSyncClient,
         )
 
 

@@ -10,14 +10,17 @@ from typing import Any, ClassVar
 from typing import cast as _cast
 
 import pbtyped as pb
+from pbtyped import sync as _sync
 from pbtyped.typed import support as _pb
 
 __all__ = [
     "REGISTRY",
     "OneClient",
     "OneServer",
+    "OneSyncClient",
     "TwoClient",
     "TwoServer",
+    "TwoSyncClient",
 ]
 
 
@@ -36,6 +39,21 @@ class TwoClient(pb.Stub):
             None,
             await _pb.invoke(_SPEC_Two, self, "print", (arg,), {}, pb_timeout),
         )
+
+
+class TwoSyncClient(_sync.SyncStub[TwoClient]):
+    """The root's single Two.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = TwoClient
+
+    def print(self, arg: int, *, pb_timeout: float | None = None) -> None:
+        """Call ``print`` on the remote object."""
+        return self.pb_run(self.pb_stub.print(arg, pb_timeout=pb_timeout))
 
 
 class TwoServer(pb.Root, metaclass=abc.ABCMeta):
@@ -83,6 +101,35 @@ class OneClient(pb.Stub):
         return _cast(
             bool,
             await _pb.invoke(_SPEC_One, self, "check_two", (newtwo,), {}, pb_timeout),
+        )
+
+
+class OneSyncClient(_sync.SyncStub[OneClient]):
+    """The root.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = OneClient
+
+    def get_two(self, *, pb_timeout: float | None = None) -> TwoSyncClient:
+        """The root's one Two (the same object every time)."""
+        return self.pb_wrap(
+            self.pb_run(self.pb_stub.get_two(pb_timeout=pb_timeout)),
+            TwoSyncClient,
+        )
+
+    def check_two(
+        self,
+        newtwo: TwoClient | TwoServer | TwoSyncClient,
+        *,
+        pb_timeout: float | None = None,
+    ) -> bool:
+        """Whether ``newtwo`` is the root's own Two."""
+        return self.pb_run(
+            self.pb_stub.check_two(self.pb_unwrap(newtwo), pb_timeout=pb_timeout),
         )
 
 

@@ -10,14 +10,17 @@ from typing import Any, ClassVar
 from typing import cast as _cast
 
 import pbtyped as pb
+from pbtyped import sync as _sync
 from pbtyped.typed import support as _pb
 
 __all__ = [
     "REGISTRY",
     "OneClient",
     "OneServer",
+    "OneSyncClient",
     "TwoClient",
     "TwoServer",
+    "TwoSyncClient",
 ]
 
 
@@ -36,6 +39,21 @@ class TwoClient(pb.Stub):
             None,
             await _pb.invoke(_SPEC_Two, self, "print", (arg,), {}, pb_timeout),
         )
+
+
+class TwoSyncClient(_sync.SyncStub[TwoClient]):
+    """An object on the client side.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = TwoClient
+
+    def print(self, arg: int, *, pb_timeout: float | None = None) -> None:
+        """Call ``print`` on the remote object."""
+        return self.pb_run(self.pb_stub.print(arg, pb_timeout=pb_timeout))
 
 
 class TwoServer(pb.Root, metaclass=abc.ABCMeta):
@@ -76,6 +94,28 @@ class OneClient(pb.Stub):
         return _cast(
             None,
             await _pb.invoke(_SPEC_One, self, "take_two", (two,), {}, pb_timeout),
+        )
+
+
+class OneSyncClient(_sync.SyncStub[OneClient]):
+    """The root.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = OneClient
+
+    def take_two(
+        self,
+        two: TwoClient | TwoServer | TwoSyncClient,
+        *,
+        pb_timeout: float | None = None,
+    ) -> None:
+        """Call ``two.print(12)`` back on the caller's side."""
+        return self.pb_run(
+            self.pb_stub.take_two(self.pb_unwrap(two), pb_timeout=pb_timeout),
         )
 
 

@@ -10,12 +10,14 @@ from typing import Any, ClassVar
 from typing import cast as _cast
 
 import pbtyped as pb
+from pbtyped import sync as _sync
 from pbtyped.typed import support as _pb
 
 __all__ = [
     "REGISTRY",
     "EchoerClient",
     "EchoerServer",
+    "EchoerSyncClient",
 ]
 
 
@@ -34,6 +36,21 @@ class EchoerClient(pb.Stub):
             str,
             await _pb.invoke(_SPEC_Echoer, self, "echo", (st,), {}, pb_timeout),
         )
+
+
+class EchoerSyncClient(_sync.SyncStub[EchoerClient]):
+    """Echoes what it is given.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = EchoerClient
+
+    def echo(self, st: str, *, pb_timeout: float | None = None) -> str:
+        """Return ``st`` unchanged."""
+        return self.pb_run(self.pb_stub.echo(st, pb_timeout=pb_timeout))
 
 
 class EchoerServer(pb.Root, metaclass=abc.ABCMeta):

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from typing import cast as _cast
 
 import pbtyped as pb
+from pbtyped import sync as _sync
 from pbtyped.typed import support as _pb
 
 __all__ = [
@@ -18,6 +19,7 @@ __all__ = [
     "MyOtherException",
     "OneClient",
     "OneServer",
+    "OneSyncClient",
 ]
 
 
@@ -51,6 +53,25 @@ class OneClient(pb.Stub):
             None,
             await _pb.invoke(_SPEC_One, self, "shutdown", (), {}, pb_timeout),
         )
+
+
+class OneSyncClient(_sync.SyncStub[OneClient]):
+    """The root.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = OneClient
+
+    def foo_method(self, arg: str, *, pb_timeout: float | None = None) -> str:
+        """Return "response", or raise MyException if ``arg`` is "panic!"."""
+        return self.pb_run(self.pb_stub.foo_method(arg, pb_timeout=pb_timeout))
+
+    def shutdown(self, *, pb_timeout: float | None = None) -> None:
+        """Stop the server."""
+        return self.pb_run(self.pb_stub.shutdown(pb_timeout=pb_timeout))
 
 
 class OneServer(pb.Root, metaclass=abc.ABCMeta):

@@ -40,6 +40,7 @@ __all__ = ["EventLoopThread", "SyncClient", "SyncReference", "SyncStub", "connec
 
 T = TypeVar("T")
 A = TypeVar("A", bound=Stub)
+B = TypeVar("B", bound=Stub)
 SS = TypeVar("SS", bound="SyncStub[Any]")
 
 
@@ -156,30 +157,69 @@ class SyncReference:
 
 
 class SyncStub(Generic[A]):
-    """Base of generated blocking stubs: each method runs the async stub's method and waits.
+    """Base of the generated blocking stubs: ``XSyncClient`` runs the async ``XClient``.
 
-    A generated ``XSyncClient`` sets ``pb_async`` to ``XClient``; ``client.root(XSyncClient)``
-    (or ``XSyncClient(async_stub, runner)``) makes one.
+    Each method of a generated ``XSyncClient`` calls the same method of the async stub it
+    holds (``pb_stub``) on the client's loop thread and waits for its outcome, so it takes the
+    same arguments, raises the same errors and honours ``pb_timeout=`` the same way.
+    ``client.root(XSyncClient)``, ``client.login(..., stub=XSyncClient)`` and
+    ``client.wrap(...)`` make them. Interfaces at the top level of a parameter also take a
+    blocking stub; a result declared ``X`` or ``X | None`` comes back as ``XSyncClient``;
+    interfaces anywhere else (in a list, dict or tuple, or in a wider union) are the async
+    stubs, as in ``XClient``: ``pb_wrap`` or ``client.wrap`` makes one blocking, ``pb_stub``
+    gives a blocking stub's async one.
     """
 
-    __slots__ = ("pb_runner", "pb_stub")
+    __slots__ = ("_pb_stub", "pb_runner")
+    #: The async stub class whose methods this one runs (``XClient`` for ``XSyncClient``).
     pb_async: ClassVar[type[Stub]]
 
     def __init__(self, stub: A, runner: EventLoopThread) -> None:
-        self.pb_stub = stub
+        # A blocking stub over another interface's stub would fail later, at a method the
+        # async stub lacks: refuse it where the mistake is made.
+        if not isinstance(stub, self.pb_async):
+            raise TypeError(
+                f"{type(self).__name__} runs a {self.pb_async.__name__}, "
+                f"not a {type(stub).__name__}"
+            )
+        self._pb_stub = stub
         self.pb_runner = runner
 
+    @property
+    def pb_stub(self) -> A:
+        """The async stub whose methods this one runs."""
+        return self._pb_stub
+
     def pb_run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run one call of the async stub and block until it ends."""
+        """Run one call of the async stub on the loop thread and block until it ends."""
         return self.pb_runner.run(coro)
 
-    def pb_wrap(self, stub: Stub, into: type[SS]) -> SS:
-        """A stub that arrived in a result, as the blocking stub ``into``."""
-        return into(stub, self.pb_runner)
+    @overload
+    def pb_wrap(self, stub: B, into: Callable[[B, EventLoopThread], SS]) -> SS: ...
+    @overload
+    def pb_wrap(self, stub: None, into: Callable[[B, EventLoopThread], SS]) -> None: ...
+    def pb_wrap(self, stub: B | None, into: Callable[[B, EventLoopThread], SS]) -> SS | None:
+        """An async stub (from a result) as the blocking stub ``into``, on the same loop
+        thread; None stays None."""
+        return None if stub is None else into(stub, self.pb_runner)
 
-    def release(self) -> None:
-        """Tell the peer now that we are done with its object (idempotent)."""
-        reference = self.pb_stub.pb_reference
+    @overload
+    @staticmethod
+    def pb_unwrap(value: SyncStub[B]) -> B: ...
+    @overload
+    @staticmethod
+    def pb_unwrap(value: T) -> T: ...
+    @staticmethod
+    def pb_unwrap(value: Any) -> Any:
+        """A blocking stub's async stub (to pass it as an argument); any other value as is."""
+        return value.pb_stub if isinstance(value, SyncStub) else value
+
+    def pb_release(self) -> None:
+        """Tell the peer now that we are done with its object (idempotent).
+
+        Named ``pb_release`` because a schema method may be called ``release``.
+        """
+        reference = self._pb_stub.pb_reference
         if isinstance(reference, RemoteReference):
             self.pb_runner.loop.call_soon_threadsafe(reference.release)
 
@@ -187,10 +227,10 @@ class SyncStub(Generic[A]):
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self.release()
+        self.pb_release()
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} for {self.pb_stub.pb_reference!r}>"
+        return f"<{type(self).__name__} for {self._pb_stub.pb_reference!r}>"
 
 
 class SyncClient:
@@ -207,8 +247,7 @@ class SyncClient:
     def root(self, stub: type[SS]) -> SS: ...
     def root(self, stub: type[SS] | None = None) -> SyncReference | SS:
         """The server's root object, blocking (``stub`` a generated ``XSyncClient``)."""
-        ref = self.runner.run(self.client.root())
-        return self._wrap(ref, stub)
+        return self._open(stub, lambda a: self.client.root(a))
 
     @overload
     def login(
@@ -227,8 +266,9 @@ class SyncClient:
         stub: type[SS] | None = None,
     ) -> SyncReference | SS:
         """Log in with a password (SCRAM-SHA-256, as ``pbtyped.cred.login``); the avatar."""
-        avatar = self.runner.run(_login(self.client, username, password, mind=mind))
-        return self._wrap(avatar, stub)
+        return self._open(
+            stub, lambda a: _login(self.client, username, password, mind=mind, stub=a)
+        )
 
     @overload
     def login_anonymous(
@@ -240,21 +280,31 @@ class SyncClient:
         self, *, mind: Referenceable | None = None, stub: type[SS] | None = None
     ) -> SyncReference | SS:
         """Log in without credentials, if the server's portal allows it."""
-        avatar = self.runner.run(_login_anonymous(self.client, mind=mind))
-        return self._wrap(avatar, stub)
+        return self._open(stub, lambda a: _login_anonymous(self.client, mind=mind, stub=a))
+
+    def _open(
+        self, stub: type[SS] | None, opening: Callable[[Any], Coroutine[Any, Any, Any]]
+    ) -> SyncReference | SS:
+        # ``opening`` is the async API's call, given the async stub class (or None): the
+        # checks the async API makes for a stub class are made for the blocking one too.
+        if stub is None:
+            return SyncReference(self.runner.run(opening(None)), self.runner)
+        return stub(self.runner.run(opening(stub.pb_async)), self.runner)
 
     @overload
     def wrap(self, reference: RemoteReference) -> SyncReference: ...
     @overload
     def wrap(self, reference: RemoteReference, stub: type[SS]) -> SS: ...
-    def wrap(self, reference: RemoteReference, stub: type[SS] | None = None) -> SyncReference | SS:
-        """A reference that arrived in a result, as a blocking reference or stub."""
-        return self._wrap(reference, stub)
-
-    def _wrap(self, ref: RemoteReference, stub: type[SS] | None) -> SyncReference | SS:
+    @overload
+    def wrap(self, reference: B, stub: Callable[[B, EventLoopThread], SS]) -> SS: ...
+    def wrap(self, reference: Any, stub: Any = None) -> Any:
+        """A reference or an async stub that arrived in a result, as a blocking reference or
+        the blocking stub ``stub`` (``client.wrap(sink, SinkSyncClient)``)."""
         if stub is None:
-            return SyncReference(ref, self.runner)
-        return stub(stub.pb_async(ref), self.runner)
+            return SyncReference(reference, self.runner)
+        if isinstance(reference, RemoteReference):
+            reference = stub.pb_async(reference)
+        return stub(reference, self.runner)
 
     @property
     def is_connected(self) -> bool:

@@ -49,11 +49,19 @@ _FOLDER = r"[A-Za-z0-9_. +\\-]*"
 _SOURCE = re.compile(rf"{_FOLDER}/[A-Za-z_][A-Za-z0-9_]*\.py")
 
 _CLIENT_DOC = "Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call."
+_BLOCKING_DOC = (
+    "Blocking client stub (``pbtyped.sync``): each method waits for its answer; "
+    "``pb_timeout=`` (seconds) bounds a call."
+)
 _SERVER_DOC = (
     "Server skeleton: subclass it and implement each ``remote_*``. Arguments are checked "
     "against the schema before a method runs, results after it."
 )
 
+
+# A result holding nothing else at its top level (one interface, perhaps None) comes back from a
+# blocking stub as the blocking stub.
+_BLOCKING_OPTIONS = (Kind.INTERFACE, Kind.NONE)
 
 # The modules whose types a schema may name, imported whole (``import datetime``).
 _STDLIB = {
@@ -145,6 +153,55 @@ class Method:
         )
 
     @property
+    def blocking_def(self) -> str:
+        """The blocking stub method's ``def`` line(s): the stub's parameters, where an interface
+        at the top level also takes the blocking stub, and the plain result."""
+        mode = Mode.STUB if self._blocking_result is None else Mode.BLOCKING
+        params = self._params(Mode.BLOCKING_ARG, "pb_timeout: float | None = None")
+        return fit_def(f"def {self.name}", params, self.returns.render(mode), 4)
+
+    @property
+    def blocking_body(self) -> str:
+        """The blocking stub method's one statement: run the async stub's method and wait.
+
+        Blocking stubs given for interfaces are unwrapped; a result declared ``X`` or
+        ``X | None`` is made the blocking stub ``XSyncClient``.
+        """
+        passed = [self._passed(p) for p in self.params if not p.kw_only]
+        passed += [f"{p.name}={self._passed(p)}" for p in self.params if p.kw_only]
+        passed.append("pb_timeout=pb_timeout")
+        result = self._blocking_result
+        if result is None:
+            stub = call(f"self.pb_stub.{self.name}", passed, 12)
+            return "return " + call("self.pb_run", [stub], 8, prefix=7, suffix=0)
+        run = call("self.pb_run", [call(f"self.pb_stub.{self.name}", passed, 16)], 12)
+        wrapped = [run, f"{result.name}SyncClient"]
+        return "return " + call("self.pb_wrap", wrapped, 8, prefix=7, suffix=0)
+
+    @staticmethod
+    def _passed(p: Param) -> str:
+        return f"self.pb_unwrap({p.name})" if p.type.top_interfaces else p.name
+
+    @property
+    def _blocking_result(self) -> TypeRef | None:
+        """The interface X of a result declared ``X`` or ``X | None``: the blocking stub
+        returns ``XSyncClient`` for it. Any other result holding interfaces keeps the async
+        stubs (a union may hold several; ``pb_wrap`` makes one blocking)."""
+        options = self.returns.options()
+        interfaces = self.returns.top_interfaces
+        if len(interfaces) == 1 and all(a.kind in _BLOCKING_OPTIONS for a in options):
+            return interfaces[0]
+        return None
+
+    @property
+    def blocking_names(self) -> tuple[str, ...]:
+        """The interfaces whose blocking stub its ``def`` names."""
+        named = [i.name for p in self.params for i in p.type.top_interfaces]
+        if self._blocking_result is not None:
+            named.append(self._blocking_result.name)
+        return tuple(named)
+
+    @property
     def server_def(self) -> str:
         """The skeleton's abstract ``def remote_<name>`` line(s)."""
         ret = self.returns.render(Mode.RESULT)
@@ -177,7 +234,23 @@ class Interface:
     def client_head(self) -> str:
         """The stub's ``class`` line(s): the bases' stubs are its bases (their methods too)."""
         bases = [f"{b}Client" for b in self.bases] or ["pb.Stub"]
-        return call(f"class {self.name}Client", bases, 0) + ":"
+        return call(f"class {self.client_name}", bases, 0) + ":"
+
+    @property
+    def client_name(self) -> str:
+        """The async stub's class name."""
+        return f"{self.name}Client"
+
+    @property
+    def blocking_head(self) -> str:
+        """The blocking stub's ``class`` line(s): the bases' blocking stubs are its bases."""
+        bases = [f"{b}SyncClient" for b in self.bases] or [f"_sync.SyncStub[{self.client_name}]"]
+        return call(f"class {self.name}SyncClient", bases, 0) + ":"
+
+    @property
+    def blocking_doc(self) -> str:
+        """The blocking stub class's docstring literal."""
+        return docstring(f"{self.doc}\n\n{_BLOCKING_DOC}", 4)
 
     @property
     def server_head(self) -> str:
@@ -318,12 +391,15 @@ class SiblingClass:
     def imported(self) -> tuple[str, ...]:
         """What the generated module takes for it from the sibling's: an interface's stub and
         skeleton or another class itself; and an extended interface's spec (its methods join
-        those of the interface extending it)."""
+        those of the interface extending it) and blocking stub (the base of the blocking stub
+        extending it)."""
         if self.kind is ClassKind.INTERFACE:
             names: tuple[str, ...] = (f"{self.name}Client", f"{self.name}Server")
         else:
             names = (self.name,)
-        return (*names, f"_SPEC_{self.name}") if self.extended else names
+        if self.extended:
+            return (*names, f"{self.name}SyncClient", f"_SPEC_{self.name}")
+        return names
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -354,9 +430,13 @@ class Module:
     @property
     def imports(self) -> tuple[Import, ...]:
         """The sibling generated modules it imports from, in isort's order."""
+        blocking = {n for m in self._methods() for n in m.blocking_names}
         by_module: dict[str, set[str]] = {}
         for sibling in self.siblings:
-            by_module.setdefault(sibling.module, set()).update(sibling.imported)
+            names = by_module.setdefault(sibling.module, set())
+            names.update(sibling.imported)
+            if sibling.kind is ClassKind.INTERFACE and sibling.name in blocking:
+                names.add(f"{sibling.name}SyncClient")
         return tuple(
             Import(
                 module=module,
@@ -370,8 +450,15 @@ class Module:
     def exports(self) -> tuple[str, ...]:
         """``__all__``, sorted as ruff sorts it."""
         names = [t.name for t in (*self.enums, *self.copy_types, *self.errors)]
-        names += [i.name + suffix for i in self.interfaces for suffix in ("Client", "Server")]
+        suffixes = ("Client", "Server", "SyncClient")
+        names += [i.name + suffix for i in self.interfaces for suffix in suffixes]
         return tuple(sorted([*names, "REGISTRY"], key=all_key))
+
+    @property
+    def imports_sync(self) -> bool:
+        """Whether it imports ``pbtyped.sync``: for the base of a blocking stub that extends
+        no other interface's."""
+        return any(not i.bases for i in self.interfaces)
 
     @property
     def stdlib_imports(self) -> tuple[str, ...]:

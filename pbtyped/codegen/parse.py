@@ -99,6 +99,7 @@ class _ModuleParser:
                 raise self.scope.error(
                     stmt, "a schema holds only imports, classes and a docstring at top level"
                 )
+        generated_for: dict[str, str] = {}  # a generated class's name: its interface's
         for name, kind in self.kinds.items():
             # A name is one thing in the whole schema: classes are classified as they come, but
             # read by name once all are declared.
@@ -109,12 +110,19 @@ class _ModuleParser:
                 )
             self.scope.kinds[QualName.local(name)] = kind
             if kind is ClassKind.INTERFACE:
-                for generated in (name + "Client", name + "Server"):
+                for generated in (name + "Client", name + "Server", name + "SyncClient"):
                     if generated in self.kinds:
                         raise self.scope.error(
                             self.classes[generated],
                             f"name clash: {generated} is also generated for interface {name}",
                         )
+                    if generated in generated_for:  # interfaces One and OneSync: OneSyncClient
+                        raise self.scope.error(
+                            self.classes[name],
+                            f"name clash: {generated} is generated for interfaces "
+                            f"{generated_for[generated]} and {name}",
+                        )
+                    generated_for[generated] = name
         return self.kinds
 
     def _import(self, stmt: ast.Import | ast.ImportFrom) -> None:

@@ -50,6 +50,14 @@ class Mode(enum.Enum):
     ARG = "arg"  # client parameters: a local implementation or a stub
     STUB = "stub"  # client results, server parameters, runtime checks: the stub
     RESULT = "result"  # server results: a local implementation or a stub
+    # The blocking stub's parameters and results: at the top level of the type (alone or in a
+    # union), an interface also takes, or is, the blocking stub; inside containers, ARG and STUB.
+    BLOCKING_ARG = "blocking arg"
+    BLOCKING = "blocking"
+
+
+# Where a blocking mode's containers put their items: the async stub's modes.
+_INSIDE = {Mode.BLOCKING_ARG: Mode.ARG, Mode.BLOCKING: Mode.STUB}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -72,7 +80,8 @@ class TypeRef:
     def _render(self, mode: Mode) -> str:
         k = self.kind
         if k in _CONTAINERS:
-            return f"{self._head(mode)}[{self._items(mode)}]"
+            inside = _INSIDE.get(mode, mode)
+            return f"{self._head(inside)}[{self._items(inside)}]"
         if k is Kind.UNION:
             return " | ".join(a.render(mode) for a in self.args)
         if k is Kind.LITERAL:
@@ -80,8 +89,13 @@ class TypeRef:
         if k is Kind.COPY or k is Kind.ENUM:
             return self.name
         if k is Kind.INTERFACE:
-            stub, local = f"{self.name}Client", f"{self.name}Server"
-            return {Mode.ARG: f"{stub} | {local}", Mode.RESULT: f"{local} | {stub}"}.get(mode, stub)
+            stub, local, blocking = (f"{self.name}{s}" for s in ("Client", "Server", "SyncClient"))
+            return {
+                Mode.ARG: f"{stub} | {local}",
+                Mode.RESULT: f"{local} | {stub}",
+                Mode.BLOCKING_ARG: f"{stub} | {local} | {blocking}",
+                Mode.BLOCKING: blocking,
+            }.get(mode, stub)
         return str(k.value)
 
     def _head(self, mode: Mode) -> str:
@@ -111,6 +125,11 @@ class TypeRef:
     def holds_interface(self) -> bool:
         """Whether an interface appears anywhere in this type."""
         return any(n.kind is Kind.INTERFACE for n in self.walk())
+
+    @property
+    def top_interfaces(self) -> tuple[TypeRef, ...]:
+        """The interfaces at the top level of this type: itself, or members of its union."""
+        return tuple(a for a in self.options() if a.kind is Kind.INTERFACE)
 
     def options(self) -> tuple[TypeRef, ...]:
         """The members of a union (without its limit), or this type alone."""

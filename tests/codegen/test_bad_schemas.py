@@ -39,6 +39,16 @@ CASES = {
         "@dataclass\nclass OneClient:\n    x: int\n",
         "bad/one.py:9: name clash: OneClient is also generated for interface One",
     ),
+    "name clash with a generated blocking stub": (
+        "class One(Protocol):\n    def f(self) -> None: ...\n\n"
+        "@dataclass\nclass OneSyncClient:\n    x: int\n",
+        "bad/one.py:9: name clash: OneSyncClient is also generated for interface One",
+    ),
+    "name clash between the classes generated for two interfaces": (
+        "class One(Protocol):\n    def f(self) -> None: ...\n\n"
+        "class OneSync(Protocol):\n    def g(self) -> None: ...\n",
+        "bad/one.py:8: name clash: OneSyncClient is generated for interfaces One and OneSync",
+    ),
     "name clash between methods": (
         "class One(Protocol):\n    def f(self) -> None: ...\n    def f(self) -> int: ...\n",
         "bad/one.py:7: One.f: name clash: method defined twice",

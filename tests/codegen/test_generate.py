@@ -194,10 +194,12 @@ def test_awkward_names_and_unions_pass_ruff_check(tmp_path: Path) -> None:
         (schemas / name).write_text(text.lstrip(), encoding="utf-8")
     files = generate(schemas)
     user = files["user.py"]
-    assert "from .alpha import URL, ABc, Abc, Item2, Item10, X, ZedClient, ZedServer\n" in user
+    imported = "URL, ABc, Abc, Item2, Item10, X, ZedClient, ZedServer, ZedSyncClient"
+    assert f"from .alpha import {imported}\n" in user
     assert "from .Beta import REGISTRY as _REGISTRY_Beta\nfrom .Beta import B\n" in user
     assert "        a: int | None,\n        b: str | bytes | None,\n        c: None,\n" in user
     assert "    ) -> ZedClient | None:\n" in user
+    assert "    ) -> ZedSyncClient | None:\n" in user  # the blocking stub's result
     assert "class BothClient(\n    AVeryLongInterfaceNameNumberOneClient,\n" in user
     # Return types too long for the line: in parentheses, split at | if they must be.
     assert "    ) -> (\n        dict[str, list[ZedServer | ZedClient]]\n        | Awaitable" in user

@@ -104,13 +104,16 @@ def test_bases_come_first_and_siblings_import_their_spec(tmp_path: Path) -> None
     )
     files = generate(schemas)
     top = files["top.py"]
-    assert "from .base import NamedClient, NamedServer, _SPEC_Named\n" in top
+    assert "from .base import NamedClient, NamedServer, NamedSyncClient, _SPEC_Named\n" in top
+    assert "pbtyped import sync" not in top  # no blocking stub here has SyncStub as its base
     assert top.index("class MiddleClient(NamedClient):") < top.index(
         "class TopClient(MiddleClient):"
     )
     assert top.index("_SPEC_Middle = ") < top.index("_SPEC_Top = ")
     mod = import_generated(files, tmp_path, "hgen.top")
     assert mod.TopClient.__mro__[1:4] == (mod.MiddleClient, mod.NamedClient, pb.Stub)
+    assert mod.TopSyncClient.__mro__[1:3] == (mod.MiddleSyncClient, mod.NamedSyncClient)
+    assert mod.TopSyncClient.pb_async is mod.TopClient
     spec = mod._SPEC_Top
     assert sorted(spec.methods) == ["middle", "name", "top"]
 

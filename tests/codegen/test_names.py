@@ -41,7 +41,8 @@ def test_what_a_sibling_class_brings_in() -> None:
     assert imported(ClassKind.COPY, False) == ("Tag",)
     assert imported(ClassKind.ENUM, False) == ("Tag",)
     assert imported(ClassKind.INTERFACE, False) == ("TagClient", "TagServer")
-    assert imported(ClassKind.INTERFACE, True) == ("TagClient", "TagServer", "_SPEC_Tag")
+    extended = ("TagClient", "TagServer", "TagSyncClient", "_SPEC_Tag")
+    assert imported(ClassKind.INTERFACE, True) == extended
 
 
 def test_imports_grouped_by_module_in_isort_order() -> None:
@@ -61,7 +62,11 @@ def test_imports_grouped_by_module_in_isort_order() -> None:
         siblings=siblings,
     )
     assert [(i.module, i.names, i.registry_alias) for i in module.imports] == [
-        ("b2", ("ID", "TaggerClient", "TaggerServer", "_SPEC_Tagger"), "_REGISTRY_b2"),
+        (
+            "b2",
+            ("ID", "TaggerClient", "TaggerServer", "TaggerSyncClient", "_SPEC_Tagger"),
+            "_REGISTRY_b2",
+        ),
         ("b10", ("Item",), "_REGISTRY_b10"),
         ("zeta", ("Zed",), "_REGISTRY_zeta"),
     ]
@@ -83,3 +88,23 @@ def test_a_sibling_class_named_two_ways_is_imported_once(tmp_path: Path) -> None
     assert text.count("from .extra import ") == 2  # the registry, then Tag
     assert "from .extra import Tag\n" in text
     assert "    async def f(self, a: Tag, b: Tag, *, pb_timeout" in text
+
+
+def test_a_sibling_blocking_stub_is_imported_where_a_blocking_stub_names_it(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "extra.py").write_text(
+        "from typing import Protocol\n\n\nclass Zed(Protocol):\n    def z(self) -> None: ...\n",
+        encoding="utf-8",
+    )
+    one = "from typing import Protocol\n\nfrom extra import Zed\n\n\nclass One(Protocol):\n"
+    # Inside a container a reference is the async stub, also in the blocking stub.
+    (tmp_path / "one.py").write_text(one + "    def f(self) -> list[Zed]: ...\n")
+    text = generate(tmp_path)["one.py"]
+    assert "from .extra import ZedClient, ZedServer\n" in text
+    assert "    def f(self, *, pb_timeout: float | None = None) -> list[ZedClient]:\n" in text
+    # At the top level of a parameter or a result it is the blocking stub there.
+    (tmp_path / "one.py").write_text(one + "    def f(self, z: Zed | None) -> None: ...\n")
+    text = generate(tmp_path)["one.py"]
+    assert "from .extra import ZedClient, ZedServer, ZedSyncClient\n" in text
+    assert "        z: ZedClient | ZedServer | ZedSyncClient | None,\n" in text

@@ -24,7 +24,9 @@ from pbtyped.typed import support as _pb
 from agen.alltypes import Color, KitchenClient, KitchenServer, Level, Point, Shape
 from agen.alltypes import SinkClient, SinkServer
 from agen.alltypes import CounterClient, CounterServer, GaugeClient, GaugeServer
-from agen.extra import Tag, TaggerClient
+from agen.alltypes import CounterSyncClient, GaugeSyncClient, KitchenSyncClient, SinkSyncClient
+from agen.extra import Tag, TaggerClient, TaggerSyncClient
+from pbtyped import sync
 from gen.pb1 import OneClient, TwoClient, TwoServer
 from gen.pb3 import OneServer as One3Server, TwoClient as Two3Client
 
@@ -75,6 +77,44 @@ async def derived(gauge: GaugeClient, counter: CounterClient) -> None:
     await gauge.compare(MyGauge(), [])
     await gauge.compare(MyCounter(), [])
     del as_tagger
+
+
+def blocking(client: sync.SyncClient, sink_stub: SinkClient) -> None:
+    k = client.root(KitchenSyncClient)
+    assert_type(k, KitchenSyncClient)
+    assert_type(k.pb_stub, KitchenClient)
+    assert_type(k.copies(Shape("s", [Point(1, 2)]), scale=2.0), Shape)
+    assert_type(k.literals("fast", 2, pb_timeout=0.5), Literal["ok"])
+    assert_type(k.flagged(reason="r"), bytes)
+    assert_type(k.scalars(None, True, 1, 2.0, "e", b"f"), None)
+    servers: list[SinkServer] = [Sink()]
+    sink = k.sinks(Sink(), servers)
+    assert_type(sink, SinkSyncClient | None)
+    if sink is not None:
+        # A blocking stub where an interface is the parameter; in a list, its async stub.
+        assert_type(k.sinks(sink, [sink.pb_stub, Sink()]), SinkSyncClient | None)
+        assert_type(sink.feed(b"x", pb_timeout=1), int)
+    assert_type(k.sinks(sink_stub, ()), SinkSyncClient | None)
+    many = k.many(2)
+    assert_type(many, list[SinkClient])
+    assert_type(client.wrap(many[0], SinkSyncClient), SinkSyncClient)
+    assert_type(k.pb_wrap(many[0], SinkSyncClient), SinkSyncClient)
+    assert_type(client.wrap(sink_stub.pb_reference, SinkSyncClient), SinkSyncClient)
+    assert_type(client.login("u", "p", stub=KitchenSyncClient), KitchenSyncClient)
+    assert_type(client.login_anonymous(stub=KitchenSyncClient), KitchenSyncClient)
+    with k:
+        pass
+
+
+def blocking_derived(k: KitchenSyncClient, gauge: GaugeSyncClient, c: CounterSyncClient) -> None:
+    assert_type(gauge.count(), int)
+    assert_type(gauge.tag("x"), Tag)
+    assert_type(gauge.pb_stub, GaugeClient)
+    as_counter: CounterSyncClient = gauge
+    as_tagger: TaggerSyncClient = gauge
+    assert_type(gauge.compare(as_counter, [c.pb_stub, MyGauge()]), int)
+    assert_type(gauge.compare(MyCounter(), []), int)
+    assert_type(k.tagged(as_tagger, Tag("t")), Tag)
 
 
 def declarations() -> None:
@@ -197,6 +237,36 @@ REJECTED = {
     "method_spec_is_read_only": (
         "def f(spec: _pb.MethodSpec) -> None:\n    spec.column_names = frozenset()  # E\n"
     ),
+    "blocking_wrong_argument_type": (
+        "def f(k: KitchenSyncClient) -> None:\n    k.literals('medium')  # E\n"
+    ),
+    "blocking_result_awaited": (
+        "async def f(k: KitchenSyncClient) -> None:\n    await k.flagged()  # E\n"
+    ),
+    "blocking_result_misused": (
+        "def f(k: KitchenSyncClient) -> None:\n    n: int = k.flagged()  # E\n"
+    ),
+    "blocking_timeout_not_a_number": (
+        "def f(k: KitchenSyncClient) -> None:\n    k.flagged(pb_timeout='x')  # E\n"
+    ),
+    "blocking_stub_in_a_list": (
+        "def f(k: KitchenSyncClient, s: SinkSyncClient) -> None:\n    k.sinks(s, [s])  # E\n"
+    ),
+    "blocking_stub_of_another_interface": (
+        "def f(k: KitchenSyncClient, c: CounterSyncClient) -> None:\n    k.sinks(c, [])  # E\n"
+    ),
+    "blocking_base_lacks_derived_method": (
+        "def f(c: CounterSyncClient, g: GaugeSyncClient) -> None:\n    c.compare(g, [])  # E\n"
+    ),
+    "blocking_wrap_into_another_interface": (
+        "def f(c: sync.SyncClient, s: SinkClient) -> None:\n    c.wrap(s, CounterSyncClient)  # E\n"
+    ),
+    "blocking_root_given_the_async_stub": (
+        "def f(c: sync.SyncClient) -> None:\n    c.root(KitchenClient)  # E\n"
+    ),
+    "blocking_result_in_a_list_is_async": (
+        "def f(k: KitchenSyncClient) -> None:\n    n: int = k.many(1)[0].feed(b'')  # E\n"
+    ),
     "server_param_is_a_stub": (
         "class Bad(One3Server):\n"
         "    async def remote_take_two(self, two: Two3Client) -> None:\n"
@@ -220,7 +290,9 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tupl
     for name, text in files.items():
         (base / name).write_text(text, encoding="utf-8")
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-error-summary", "--cache-dir",
+        # mutable-override (not in --strict): a derived blocking stub narrows pb_stub safely.
+        [sys.executable, "-m", "mypy", "--strict", "--enable-error-code", "mutable-override",
+         "--no-error-summary", "--cache-dir",
          str(base / ".cache"), "gen", "agen", *sorted(files)],
         cwd=base, capture_output=True, text=True,
     )  # fmt: skip

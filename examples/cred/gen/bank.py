@@ -11,15 +11,18 @@ from typing import Any, ClassVar
 from typing import cast as _cast
 
 import pbtyped as pb
+from pbtyped import sync as _sync
 from pbtyped.typed import support as _pb
 
 __all__ = [
     "REGISTRY",
     "AccountClient",
     "AccountServer",
+    "AccountSyncClient",
     "Entry",
     "InboxClient",
     "InboxServer",
+    "InboxSyncClient",
     "InsufficientFunds",
     "InvalidAmount",
     "UnknownPayee",
@@ -75,6 +78,27 @@ class InboxClient(pb.Stub):
                 pb_timeout,
             ),
         )
+
+
+class InboxSyncClient(_sync.SyncStub[InboxClient]):
+    """The customer's side, given at login as the mind.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = InboxClient
+
+    def credited(
+        self,
+        amount: int,
+        payer: str,
+        *,
+        pb_timeout: float | None = None,
+    ) -> None:
+        """``payer`` sent ``amount`` cents to this customer."""
+        return self.pb_run(self.pb_stub.credited(amount, payer, pb_timeout=pb_timeout))
 
 
 class InboxServer(pb.Root, metaclass=abc.ABCMeta):
@@ -166,6 +190,47 @@ class AccountClient(pb.Stub):
             list[Entry],
             await _pb.invoke(_SPEC_Account, self, "statement", (), {}, pb_timeout),
         )
+
+
+class AccountSyncClient(_sync.SyncStub[AccountClient]):
+    """A customer's own account, and nobody else's.
+
+    Blocking client stub (``pbtyped.sync``): each method waits for its answer;
+    ``pb_timeout=`` (seconds) bounds a call.
+    """
+
+    __slots__ = ()
+    pb_async: ClassVar[type[pb.Stub]] = AccountClient
+
+    def owner(self, *, pb_timeout: float | None = None) -> str:
+        """Whose account this is."""
+        return self.pb_run(self.pb_stub.owner(pb_timeout=pb_timeout))
+
+    def balance(self, *, pb_timeout: float | None = None) -> int:
+        """The balance in cents."""
+        return self.pb_run(self.pb_stub.balance(pb_timeout=pb_timeout))
+
+    def deposit(self, amount: int, *, pb_timeout: float | None = None) -> int:
+        """Pay ``amount`` cents in; returns the new balance."""
+        return self.pb_run(self.pb_stub.deposit(amount, pb_timeout=pb_timeout))
+
+    def withdraw(self, amount: int, *, pb_timeout: float | None = None) -> int:
+        """Take ``amount`` cents out; returns the new balance."""
+        return self.pb_run(self.pb_stub.withdraw(amount, pb_timeout=pb_timeout))
+
+    def transfer(
+        self,
+        payee: str,
+        amount: int,
+        *,
+        pb_timeout: float | None = None,
+    ) -> int:
+        """Send ``amount`` cents to another customer; returns the new balance."""
+        return self.pb_run(self.pb_stub.transfer(payee, amount, pb_timeout=pb_timeout))
+
+    def statement(self, *, pb_timeout: float | None = None) -> list[Entry]:
+        """Every movement on this account, oldest first."""
+        return self.pb_run(self.pb_stub.statement(pb_timeout=pb_timeout))
 
 
 class AccountServer(pb.Root, metaclass=abc.ABCMeta):
