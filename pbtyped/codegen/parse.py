@@ -17,7 +17,7 @@ from .annotations import (
     resolve_type,
     source_of,
 )
-from .errors import SchemaError
+from .errors import Collector, SchemaError
 from .inherit import Declared, Key, bases_first, check, postorder
 from .layout import safe_text
 from .model import (
@@ -75,47 +75,72 @@ def _body(node: ast.ClassDef) -> list[ast.stmt]:
 
 
 class _ModuleParser:
-    def __init__(self, name: str, path: str, tree: ast.Module, siblings: set[str]) -> None:
+    """One schema module: ``declare`` it, let it ``see`` its siblings, then ``build`` it.
+
+    A SchemaError found in a class, a field, a method or a parameter goes to ``found``, and
+    the module goes on with the next one.
+    """
+
+    def __init__(
+        self, name: str, path: str, tree: ast.Module, siblings: set[str], found: Collector
+    ) -> None:
         self.name = name
         self.tree = tree
         self.scope = Scope(path)
         self.siblings = siblings
+        self.found = found
         self.classes: dict[str, ast.ClassDef] = {}
         self.kinds: dict[str, ClassKind] = {}  # this module's classes, in schema order
+        # Classes not classified, or named like an import: what their names mean is not known.
+        self.unknown: set[str] = set()
         self.enum_members: dict[str, set[str]] = {}
         self.declared: dict[Key, Declared] = {}  # this module's interfaces, for ``inherit``
         self.base_specs: set[QualName] = set()  # sibling interfaces extended here
 
     # -- pass 1: names and what kind of class each one is ---------------------------------
 
-    def declare(self) -> dict[str, ClassKind]:
-        """Read imports and classify the module's classes; return ``{name: kind}``."""
+    def declare(self) -> bool:
+        """Read imports and classify the module's classes (``kinds``). False if a class could
+        not be classified or is named like an import: the module is then built no further, nor
+        are the modules importing it, since their errors would be about names nobody knows."""
         for stmt in self.tree.body:
-            if isinstance(stmt, ast.Import | ast.ImportFrom):
-                self._import(stmt)
-            elif isinstance(stmt, ast.ClassDef):
-                self._declare_class(stmt)
-            elif not self._ignorable(stmt):
-                raise self.scope.error(
-                    stmt, "a schema holds only imports, classes and a docstring at top level"
-                )
+            with self.found.attempt():
+                if isinstance(stmt, ast.Import | ast.ImportFrom):
+                    self._import(stmt)
+                elif isinstance(stmt, ast.ClassDef):
+                    self._declare_class(stmt)
+                elif not self._ignorable(stmt):
+                    raise self.scope.error(
+                        stmt, "a schema holds only imports, classes and a docstring at top level"
+                    )
+        # A name is one thing in the whole schema: classes are classified as they come, but
+        # read by name once all are declared.
         for name, kind in self.kinds.items():
-            # A name is one thing in the whole schema: classes are classified as they come, but
-            # read by name once all are declared.
-            if name in self.scope.aliases:
-                raise self.scope.error(
-                    self.classes[name],
-                    f"name clash: {name} is also imported here: rename the class or the import",
-                )
             self.scope.kinds[QualName.local(name)] = kind
-            if kind is ClassKind.INTERFACE:
-                for generated in (name + "Client", name + "Server"):
-                    if generated in self.kinds:
-                        raise self.scope.error(
-                            self.classes[generated],
-                            f"name clash: {generated} is also generated for interface {name}",
-                        )
-        return self.kinds
+        for name, kind in self.kinds.items():
+            with self.found.attempt():
+                self._check_class_name(name, kind)
+        return not self.unknown
+
+    def _check_class_name(self, name: str, kind: ClassKind) -> None:
+        if name in self.scope.aliases:
+            self.unknown.add(name)
+            raise self.scope.error(
+                self.classes[name],
+                f"name clash: {name} is also imported here: rename the class or the import",
+            )
+        if kind is ClassKind.INTERFACE:
+            for generated in (name + "Client", name + "Server"):
+                if generated in self.kinds:
+                    raise self.scope.error(
+                        self.classes[generated],
+                        f"name clash: {generated} is also generated for interface {name}",
+                    )
+
+    @property
+    def sibling_modules(self) -> set[str]:
+        """The sibling schema modules this one imports from."""
+        return {q.module for q in self.scope.aliases.values() if q.origin is Origin.SIBLING}
 
     def _import(self, stmt: ast.Import | ast.ImportFrom) -> None:
         if isinstance(stmt, ast.Import):
@@ -131,10 +156,20 @@ class _ModuleParser:
     def _declare_class(self, stmt: ast.ClassDef) -> None:
         if stmt.name in self.classes:
             raise self.scope.error(stmt, f"name clash: {stmt.name} is defined twice")
-        if stmt.name.startswith("_") or stmt.name in _RESERVED:
-            raise self.scope.error(stmt, f"name clash: {stmt.name} is reserved in generated code")
         self.classes[stmt.name] = stmt
-        self.kinds[stmt.name] = self._classify(stmt)
+        with self.found.attempt():
+            if stmt.name.startswith("_") or stmt.name in _RESERVED:
+                raise self.scope.error(
+                    stmt, f"name clash: {stmt.name} is reserved in generated code"
+                )
+        if any(isinstance(b, ast.Name) and b.id in self.unknown for b in stmt.bases):
+            self.unknown.add(stmt.name)  # its base is reported: nothing is known of it either
+            return
+        try:
+            self.kinds[stmt.name] = self._classify(stmt)
+        except SchemaError:
+            self.unknown.add(stmt.name)
+            raise
 
     @staticmethod
     def _ignorable(stmt: ast.stmt) -> bool:
@@ -214,15 +249,17 @@ class _ModuleParser:
     # -- pass 2: the model -----------------------------------------------------------------
 
     def build(self) -> Module:
-        """Build the Module (after every module's ``declare`` and ``see``)."""
+        """Build the Module (after every module's ``declare`` and ``see``); its errors go to
+        ``found``, and then the Module is not rendered."""
         # Enums first: defaults elsewhere may name their members.
         enums = [self._enum(node) for node in self._of(ClassKind.ENUM)]
         copies, errors = [], []
-        for name, node in self.classes.items():  # in schema order: the first problem is reported
-            if self.kinds[name] is ClassKind.COPY:
-                copies.append(self._copy(node))
-            elif self.kinds[name] is ClassKind.ERROR:
-                errors.append(self._error(node))
+        for name, node in self.classes.items():  # in schema order
+            with self.found.attempt():
+                if self.kinds.get(name) is ClassKind.COPY:
+                    copies.append(self._copy(node))
+                elif self.kinds.get(name) is ClassKind.ERROR:
+                    errors.append(self._error(node))
         local_bases = {
             node.name: [b.id for b in node.bases if isinstance(b, ast.Name)]
             for node in self._of(ClassKind.INTERFACE)
@@ -269,14 +306,20 @@ class _ModuleParser:
 
     def _enum(self, node: ast.ClassDef) -> EnumType:
         members: list[tuple[str, str]] = []
+        # Every member name, even one whose value is refused: a default naming it is right.
+        self.enum_members[node.name] = names = set()
         for stmt in _body(node):
             ok = isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
             value = literal_source(stmt.value) if isinstance(stmt, ast.Assign) else None
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) else None
-            if not ok or value is None or not isinstance(target, ast.Name):
-                raise self.scope.error(stmt, f"{node.name}: enum members must be NAME = constant")
-            members.append((target.id, value))
-        self.enum_members[node.name] = {m for m, _ in members}
+            if isinstance(target, ast.Name):
+                names.add(target.id)
+            with self.found.attempt():
+                if not ok or value is None or not isinstance(target, ast.Name):
+                    raise self.scope.error(
+                        stmt, f"{node.name}: enum members must be NAME = constant"
+                    )
+                members.append((target.id, value))
         q = self.scope.qualify(node.bases[0])
         assert q is not None  # ``_classify`` found an enum class there
         base = _ENUMS[q]
@@ -291,30 +334,16 @@ class _ModuleParser:
     def _copy(self, node: ast.ClassDef) -> CopyType:
         options: list[str] = []
         for deco in node.decorator_list:
-            for kw in deco.keywords if isinstance(deco, ast.Call) else []:
-                const = kw.value.value if isinstance(kw.value, ast.Constant) else None
-                if kw.arg not in _DATACLASS_OPTIONS or type(const) is not bool:
-                    raise self.scope.error(deco, f"{node.name}: unsupported dataclass option")
-                options.append(f"{kw.arg}={const}")
+            with self.found.attempt():
+                for kw in deco.keywords if isinstance(deco, ast.Call) else []:
+                    const = kw.value.value if isinstance(kw.value, ast.Constant) else None
+                    if kw.arg not in _DATACLASS_OPTIONS or type(const) is not bool:
+                        raise self.scope.error(deco, f"{node.name}: unsupported dataclass option")
+                    options.append(f"{kw.arg}={const}")
         fields: list[Field] = []
         for stmt in _body(node):
-            if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
-                raise self.scope.error(
-                    stmt, f"{node.name}: a dataclass holds only annotated fields"
-                )
-            name = stmt.target.id
-            where = f"{node.name}.{name}"
-            self._check_local_name(stmt, name, where)
-            default = None
-            if stmt.value is not None:
-                default = resolve_default(self.scope, stmt.value, where, self._members)
-            fields.append(
-                Field(
-                    name=name,
-                    type=resolve_type(self.scope, stmt.annotation, where, in_copy=True),
-                    default=default,
-                )
-            )
+            with self.found.attempt():
+                fields.append(self._field(node, stmt))
         decorator = "dataclasses.dataclass" + (f"({', '.join(options)})" if options else "")
         return CopyType(
             name=node.name,
@@ -322,6 +351,21 @@ class _ModuleParser:
             wire_name=self._wire(node),
             decorator=decorator,
             fields=tuple(fields),
+        )
+
+    def _field(self, node: ast.ClassDef, stmt: ast.stmt) -> Field:
+        if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
+            raise self.scope.error(stmt, f"{node.name}: a dataclass holds only annotated fields")
+        name = stmt.target.id
+        where = f"{node.name}.{name}"
+        self._check_local_name(stmt, name, where)
+        default = None
+        if stmt.value is not None:
+            default = resolve_default(self.scope, stmt.value, where, self._members)
+        return Field(
+            name=name,
+            type=resolve_type(self.scope, stmt.annotation, where, in_copy=True),
+            default=default,
         )
 
     def _members(self, enum_name: str) -> set[str]:
@@ -336,31 +380,35 @@ class _ModuleParser:
 
     def _interface(self, node: ast.ClassDef) -> Interface:
         methods: list[Method] = []
-        seen: dict[str, ast.stmt] = {}
+        seen: dict[str, ast.stmt] = {}  # every method name, even of a method refused
         spec_var = f"_SPEC_{node.name}"
-        bases = self._bases(node)
+        bases: list[Key] | None = None
+        with self.found.attempt():
+            bases = self._bases(node)
         for stmt in _body(node):
-            if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-                raise self.scope.error(stmt, f"{node.name}: an interface holds only methods")
-            where = f"{node.name}.{stmt.name}"
-            if stmt.name in seen:
-                raise self.scope.error(stmt, f"{where}: name clash: method defined twice")
-            seen[stmt.name] = stmt
-            if stmt.name.startswith("_") or stmt.name.startswith("pb_"):
-                raise self.scope.error(
-                    stmt, f"{where}: remote method names may not start with _ or pb_"
-                )
-            methods.append(self._method(stmt, where, spec_var))
-        key = Key(self.name, node.name)
-        self.declared[key] = Declared(
-            key=key, path=self.scope.path, node=node, bases=tuple(bases), methods=seen
-        )
+            with self.found.attempt():
+                if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                    raise self.scope.error(stmt, f"{node.name}: an interface holds only methods")
+                where = f"{node.name}.{stmt.name}"
+                if stmt.name in seen:
+                    raise self.scope.error(stmt, f"{where}: name clash: method defined twice")
+                seen[stmt.name] = stmt
+                if stmt.name.startswith("_") or stmt.name.startswith("pb_"):
+                    raise self.scope.error(
+                        stmt, f"{where}: remote method names may not start with _ or pb_"
+                    )
+                methods.append(self._method(stmt, where, spec_var))
+        if bases is not None:  # else its error is reported, and ``inherit`` passes it over
+            key = Key(self.name, node.name)
+            self.declared[key] = Declared(
+                key=key, path=self.scope.path, node=node, bases=tuple(bases), methods=seen
+            )
         return Interface(
             name=node.name,
             doc=_doc(node, f"The interface {node.name}."),
             wire_name=self._wire(node),
             spec_var=spec_var,
-            bases=tuple(b.name for b in bases),
+            bases=tuple(b.name for b in bases or ()),
             methods=tuple(methods),
         )
 
@@ -396,8 +444,6 @@ class _ModuleParser:
             raise self.scope.error(fn, f"{where}: /, *args and **kwargs are not supported")
         if not a.args or a.args[0].arg != "self":
             raise self.scope.error(fn, f"{where}: a method's first parameter must be self")
-        if fn.returns is None:
-            raise self.scope.error(fn, f"{where}: missing return annotation")
         positional = a.args[1:]
         pos_defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults))
         pos_defaults += a.defaults
@@ -405,20 +451,10 @@ class _ModuleParser:
         pairs = [(p, d, False) for p, d in zip(positional, pos_defaults, strict=True)]
         pairs += [(p, d, True) for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True)]
         for arg, default, kw_only in pairs:
-            pwhere = f"{where}: parameter {arg.arg!r}"
-            if arg.annotation is None:
-                raise self.scope.error(arg, f"{pwhere}: missing annotation")
-            self._check_local_name(arg, arg.arg, pwhere)
-            params.append(
-                Param(
-                    name=arg.arg,
-                    type=resolve_type(self.scope, arg.annotation, pwhere),
-                    kw_only=kw_only,
-                    default=None
-                    if default is None
-                    else resolve_default(self.scope, default, pwhere, self._members),
-                )
-            )
+            with self.found.attempt():
+                params.append(self._param(arg, default, kw_only, where))
+        if fn.returns is None:
+            raise self.scope.error(fn, f"{where}: missing return annotation")
         return Method(
             name=fn.name,
             doc=_doc(fn, ""),
@@ -427,27 +463,51 @@ class _ModuleParser:
             interface=spec,
         )
 
+    def _param(self, arg: ast.arg, default: ast.expr | None, kw_only: bool, where: str) -> Param:
+        where = f"{where}: parameter {arg.arg!r}"
+        if arg.annotation is None:
+            raise self.scope.error(arg, f"{where}: missing annotation")
+        self._check_local_name(arg, arg.arg, where)
+        return Param(
+            name=arg.arg,
+            type=resolve_type(self.scope, arg.annotation, where),
+            kw_only=kw_only,
+            default=None
+            if default is None
+            else resolve_default(self.scope, default, where, self._members),
+        )
+
 
 def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     """Parse every ``*.py`` schema in ``schema_dir`` (sorted by name) into Modules.
 
     ``display`` is how the directory is named in headers and errors (e.g. ``schemas``).
-    Raises SchemaError at the first problem.
+    Raises SchemaErrors holding every error found. A module goes no further than a stage it
+    fails: a file that cannot be read, or a class that cannot be classified, stops its module
+    and the modules that import from it (their errors would be about names nobody declared).
     """
     files = sorted(p for p in schema_dir.glob("*.py") if p.name != "__init__.py")
     names = {p.stem for p in files}
     root = schema_dir.resolve()
+    found = Collector()
     parsers: list[_ModuleParser] = []
     for path in files:
         shown = f"{display}/{safe_text(path.name)}"
-        tree = _read(path, shown, root)
-        parsers.append(_ModuleParser(path.stem, shown, tree, names - {path.stem}))
-    declared = {p.name: p.declare() for p in parsers}
+        with found.attempt():
+            tree = _read(path, shown, root)
+            parsers.append(_ModuleParser(path.stem, shown, tree, names - {path.stem}, found))
+    broken = names - {p.name for p in parsers}
+    for p in parsers:
+        if not p.declare():
+            broken.add(p.name)
+    parsers = [p for p in parsers if not ({p.name} | p.sibling_modules) & broken]
+    declared = {p.name: p.kinds for p in parsers}
     for p in parsers:
         p.see(declared)
     modules = [p.build() for p in parsers]
-    check({key: d for p in parsers for key, d in p.declared.items()})
-    _check_cycles(modules, parsers)
+    found.errors += check({key: d for p in parsers for key, d in p.declared.items()})
+    found.errors += _cycles(modules, parsers)
+    found.raise_any()
     return modules
 
 
@@ -491,13 +551,15 @@ def _read(path: Path, shown: str, root: Path) -> ast.Module:
     return tree
 
 
-def _check_cycles(modules: list[Module], parsers: list[_ModuleParser]) -> None:
+def _cycles(modules: list[Module], parsers: list[_ModuleParser]) -> list[SchemaError]:
+    """An error for each cycle of schema modules importing each other."""
     graph = {m.name: [i.module for i in m.imports] for m in modules}
     paths = {p.name: p.scope.path for p in parsers}
+    errors = []
 
     def cycle(names: list[str]) -> None:
-        raise SchemaError(
-            paths[names[0]], 1, f"schema modules import each other: {' -> '.join(names)}"
-        )
+        message = f"schema modules import each other: {' -> '.join(names)}"
+        errors.append(SchemaError(paths[names[0]], 1, message))
 
     postorder(sorted(graph), lambda name: graph.get(name, []), cycle)
+    return errors
