@@ -4,14 +4,10 @@ so generating code never runs the schema author's code)."""
 from __future__ import annotations
 
 import ast
-import keyword
-import re
 from pathlib import Path
 
 from .annotations import (
-    MAX_NESTING,
     Scope,
-    deepest,
     literal_source,
     resolve_default,
     resolve_type,
@@ -21,7 +17,6 @@ from .errors import Collector, SchemaError
 from .inherit import Declared, Key, bases_first, check, postorder
 from .layout import safe_text
 from .model import (
-    MODULE_NAME,
     CopyType,
     EnumType,
     ErrorType,
@@ -33,18 +28,14 @@ from .model import (
     SiblingClass,
 )
 from .names import ClassKind, Origin, QualName
+from .source import read_schema
 
-__all__ = ["MAX_SCHEMA_BYTES", "parse_dir"]
+__all__ = ["parse_dir"]
 
 _PROTOCOL = {QualName.python("typing.Protocol"), QualName.python("typing_extensions.Protocol")}
 _ENUMS = {QualName.python(base): base for base in ("enum.Enum", "enum.IntEnum", "enum.StrEnum")}
 _ERROR = QualName.python("pbtyped.Error")
 _DATACLASS = QualName.python("dataclasses.dataclass")
-# Schema module names that would shadow a module schemas or generated code import.
-_SHADOWS = {"abc", "dataclasses", "datetime", "decimal", "enum", "pbtyped", "typing", "uuid"}
-#: The largest schema file read. Real schemas are tens of KiB; a syntax tree takes 150 to 250
-#: times its source in memory, so the bound keeps one file under about 250 MB.
-MAX_SCHEMA_BYTES = 1 << 20
 _DATACLASS_OPTIONS = ("frozen", "eq", "order", "kw_only", "slots")
 # Names every generated module binds itself; schema names must not take them.
 _RESERVED = {
@@ -494,7 +485,7 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     for path in files:
         shown = f"{display}/{safe_text(path.name)}"
         with found.attempt():
-            tree = _read(path, shown, root)
+            tree = read_schema(path, shown, root)
             parsers.append(_ModuleParser(path.stem, shown, tree, names - {path.stem}, found))
     broken = names - {p.name for p in parsers}
     for p in parsers:
@@ -509,46 +500,6 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     found.errors += _cycles(modules, parsers)
     found.raise_any()
     return modules
-
-
-def _read(path: Path, shown: str, root: Path) -> ast.Module:
-    """The syntax tree of one schema file (``shown`` in errors), read only if its name can name
-    a generated module and it is a file of the schema folder ``root``."""
-    stem = path.stem
-    if not MODULE_NAME.fullmatch(stem) or keyword.iskeyword(stem) or stem in _SHADOWS:
-        fix = re.sub(r"[^A-Za-z0-9_]", "_", stem)
-        example = f" such as {fix}.py" if fix.isidentifier() else ""
-        raise SchemaError(
-            shown,
-            1,
-            f"{stem!r} is not a usable schema module name: rename the file to a name of ASCII "
-            f"letters, digits and _{example} (not a keyword, nor one of {sorted(_SHADOWS)})",
-        )
-    real = path.resolve()
-    # A link out of the folder would copy a file the repository does not hold (its docstrings)
-    # into generated code; a pipe or a device would never end.
-    if not real.is_relative_to(root):
-        raise SchemaError(shown, 1, "a symbolic link out of the schema folder: copy the file in")
-    if not real.is_file():
-        raise SchemaError(shown, 1, "not a regular file: a schema is a Python source file")
-    size = real.stat().st_size
-    if size > MAX_SCHEMA_BYTES:
-        raise SchemaError(
-            shown, 1, f"{size} bytes, more than a schema may hold ({MAX_SCHEMA_BYTES}): split it"
-        )
-    try:
-        tree = ast.parse(real.read_text(encoding="utf-8"), filename=shown)
-    except UnicodeDecodeError as exc:
-        raise SchemaError(shown, 1, f"not UTF-8 text (byte {exc.start})") from None
-    except SyntaxError as exc:
-        raise SchemaError(shown, exc.lineno or 1, f"syntax error: {exc.msg}") from None
-    except (RecursionError, MemoryError):
-        raise SchemaError(shown, 1, "nested too deeply for Python to parse") from None
-    depth, node = deepest(tree)
-    if depth > MAX_NESTING:
-        line = getattr(node, "lineno", 1)
-        raise SchemaError(shown, line, f"nested more than {MAX_NESTING} deep: simplify it")
-    return tree
 
 
 def _cycles(modules: list[Module], parsers: list[_ModuleParser]) -> list[SchemaError]:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from pbtyped.codegen import SchemaError, SchemaErrors, generate
 from pbtyped.codegen.annotations import literal_source
-from pbtyped.codegen.parse import MAX_SCHEMA_BYTES
+from pbtyped.codegen.source import MAX_SCHEMA_BYTES
 
 from ..costs import assert_linear_cpu
 from ..fuzz.profiles import fuzz_settings
