@@ -4,6 +4,7 @@ so generating code never runs the schema author's code)."""
 from __future__ import annotations
 
 import ast
+from collections.abc import Mapping
 from pathlib import Path
 
 from .annotations import (
@@ -14,13 +15,13 @@ from .annotations import (
     source_of,
 )
 from .errors import Collector, SchemaError
+from .fields import FieldReader
 from .inherit import Declared, Key, bases_first, check, postorder
 from .layout import safe_text
 from .model import (
     CopyType,
     EnumType,
     ErrorType,
-    Field,
     Interface,
     Method,
     Module,
@@ -50,6 +51,11 @@ def _doc(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, fallback: 
     """The docstring, cleaned (any text: the generator escapes it), or ``fallback``."""
     text = (ast.get_docstring(node, clean=True) or "").strip()
     return text or fallback
+
+
+def _defaulted(stmt: ast.stmt) -> bool:
+    """Whether a statement of a dataclass body is a field with a default."""
+    return isinstance(stmt, ast.AnnAssign) and stmt.value is not None
 
 
 def _body(node: ast.ClassDef) -> list[ast.stmt]:
@@ -85,6 +91,8 @@ class _ModuleParser:
         # Classes not classified, or named like an import: what their names mean is not known.
         self.unknown: set[str] = set()
         self.enum_members: dict[str, set[str]] = {}
+        self.position: dict[str, int] = {}  # where each class is among the module's classes
+        self.no_args: set[QualName] = set()  # the dataclasses seen here whose fields all default
         self.declared: dict[Key, Declared] = {}  # this module's interfaces, for ``inherit``
         self.base_specs: set[QualName] = set()  # sibling interfaces extended here
 
@@ -157,10 +165,14 @@ class _ModuleParser:
             self.unknown.add(stmt.name)  # its base is reported: nothing is known of it either
             return
         try:
-            self.kinds[stmt.name] = self._classify(stmt)
+            kind = self._classify(stmt)
         except SchemaError:
             self.unknown.add(stmt.name)
             raise
+        self.kinds[stmt.name] = kind
+        self.position[stmt.name] = len(self.position)
+        if kind is ClassKind.COPY and all(_defaulted(s) for s in _body(stmt)):
+            self.no_args.add(QualName.local(stmt.name))
 
     @staticmethod
     def _ignorable(stmt: ast.stmt) -> bool:
@@ -220,18 +232,22 @@ class _ModuleParser:
                 f"its bases too: class {node.name}({extends[0]}, Protocol)",
             )
 
-    def see(self, declared: dict[str, dict[str, ClassKind]]) -> None:
-        """Learn the kinds of the sibling classes this module imports, from every module's
+    def see(self, others: Mapping[str, _ModuleParser]) -> None:
+        """Learn what the sibling classes this module imports are, from the other modules'
         ``declare``: a class imported by name, or each class of a module imported whole."""
         for target in self.scope.aliases.values():
-            if target.origin is not Origin.SIBLING:
+            other = others.get(target.module) if target.origin is Origin.SIBLING else None
+            if other is None:
                 continue
-            theirs = declared.get(target.module, {})
-            if not target.name:
-                for name, kind in theirs.items():
-                    self.scope.kinds[target.attr(name)] = kind
-            elif target.name in theirs:
-                self.scope.kinds[target] = theirs[target.name]
+            if target.name:
+                names = [target.name] if target.name in other.kinds else []
+            else:
+                names = list(other.kinds)  # the module imported whole
+            for name in names:
+                q = target if target.name else target.attr(name)
+                self.scope.kinds[q] = other.kinds[name]
+                if QualName.local(name) in other.no_args:
+                    self.no_args.add(q)
 
     def _is_dataclass(self, node: ast.expr) -> bool:
         func = node.func if isinstance(node, ast.Call) else node
@@ -323,41 +339,44 @@ class _ModuleParser:
         )
 
     def _copy(self, node: ast.ClassDef) -> CopyType:
-        options: list[str] = []
+        options: dict[str, bool] = {}
         for deco in node.decorator_list:
             with self.found.attempt():
                 for kw in deco.keywords if isinstance(deco, ast.Call) else []:
                     const = kw.value.value if isinstance(kw.value, ast.Constant) else None
                     if kw.arg not in _DATACLASS_OPTIONS or type(const) is not bool:
                         raise self.scope.error(deco, f"{node.name}: unsupported dataclass option")
-                    options.append(f"{kw.arg}={const}")
-        fields: list[Field] = []
-        for stmt in _body(node):
-            with self.found.attempt():
-                fields.append(self._field(node, stmt))
-        decorator = "dataclasses.dataclass" + (f"({', '.join(options)})" if options else "")
+                    options[kw.arg] = const
+        reader = FieldReader(
+            scope=self.scope,
+            found=self.found,
+            owner=node.name,
+            kw_only=options.get("kw_only", False),
+            check_name=self._check_local_name,
+            enum_members=self._members,
+            factory_problem=lambda q: self._factory_problem(q, node.name),
+        )
+        fields = reader.read(_body(node))
+        written = ", ".join(f"{name}={value}" for name, value in options.items())
         return CopyType(
             name=node.name,
             doc=_doc(node, f"The copyable type {node.name}."),
             wire_name=self._wire(node),
-            decorator=decorator,
+            decorator=f"dataclasses.dataclass({written})" if written else "dataclasses.dataclass",
             fields=tuple(fields),
         )
 
-    def _field(self, node: ast.ClassDef, stmt: ast.stmt) -> Field:
-        if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
-            raise self.scope.error(stmt, f"{node.name}: a dataclass holds only annotated fields")
-        name = stmt.target.id
-        where = f"{node.name}.{name}"
-        self._check_local_name(stmt, name, where)
-        default = None
-        if stmt.value is not None:
-            default = resolve_default(self.scope, stmt.value, where, self._members)
-        return Field(
-            name=name,
-            type=resolve_type(self.scope, stmt.annotation, where, in_copy=True),
-            default=default,
-        )
+    def _factory_problem(self, q: QualName, owner: str) -> str | None:
+        """Why the dataclass ``q`` cannot make the default of a field of ``owner``, if it
+        cannot: it needs arguments, or (the class's name is read when ``owner`` is made) it
+        is declared below ``owner`` in this module."""
+        if q == QualName.local(owner):
+            return f"{owner} cannot make a default of its own fields (it would never end)"
+        if q not in self.no_args:
+            return f"{q.name}() needs arguments: give each field of {q.name} a default"
+        if q.origin is Origin.LOCAL and self.position[q.name] > self.position[owner]:
+            return f"{q.name} is declared below {owner}: declare it above"
+        return None
 
     def _members(self, enum_name: str) -> set[str]:
         return self.enum_members.get(enum_name, set())
@@ -492,9 +511,9 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
         if not p.declare():
             broken.add(p.name)
     parsers = [p for p in parsers if not ({p.name} | p.sibling_modules) & broken]
-    declared = {p.name: p.kinds for p in parsers}
+    by_name = {p.name: p for p in parsers}
     for p in parsers:
-        p.see(declared)
+        p.see(by_name)
     modules = [p.build() for p in parsers]
     found.errors += check({key: d for p in parsers for key, d in p.declared.items()})
     found.errors += _cycles(modules, parsers)

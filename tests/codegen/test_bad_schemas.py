@@ -121,6 +121,74 @@ CASES = {
         "@dataclass\nclass Tag:\n    x: int\nfrom extra import Tag\n",
         "bad/one.py:6: name clash: Tag is also imported here: rename the class or the import",
     ),
+    # Field defaults: what ``field()`` may say, and what a factory may be.
+    "field without a default after one with a default": (
+        "@dataclass\nclass Box:\n    n: int = 1\n    m: int\n",
+        "bad/one.py:8: Box.m: a field without a default may not follow one with a default (n): "
+        "give it a default, move it above n, or use @dataclass(kw_only=True)",
+    ),
+    "mutable default": (
+        "@dataclass\nclass Box:\n    xs: list[int] = []\n",
+        "bad/one.py:7: Box.xs: a mutable default '[]' would be shared by every instance: use "
+        "field(default_factory=list)",
+    ),
+    "mutable default through field()": (
+        "from dataclasses import field\n@dataclass\nclass Box:\n"
+        "    m: dict[str, int] = field(default={})\n",
+        "bad/one.py:8: Box.m: a mutable default '{}' would be shared by every instance: use "
+        "field(default_factory=dict)",
+    ),
+    "lambda as a factory": (
+        "from dataclasses import field\n@dataclass\nclass Box:\n"
+        "    xs: list[int] = field(default_factory=lambda: [1])\n",
+        "bad/one.py:8: Box.xs: unsupported default_factory 'lambda: [1]' (use list, dict, set, "
+        "or a dataclass of these schemas whose fields all have defaults)",
+    ),
+    "tuple as a factory": (
+        "from dataclasses import field\n@dataclass\nclass Box:\n"
+        "    xs: tuple[int, ...] = field(default_factory=tuple)\n",
+        "bad/one.py:8: Box.xs: unsupported default_factory 'tuple' (use list, dict, set, "
+        "or a dataclass of these schemas whose fields all have defaults)",
+    ),
+    "factory of another type": (
+        "from dataclasses import field\n@dataclass\nclass Box:\n"
+        "    xs: list[int] | None = field(default_factory=dict)\n",
+        "bad/one.py:8: Box.xs: default_factory dict does not make a 'list[int] | None' value",
+    ),
+    "factory of another dataclass": (
+        "from dataclasses import field\n@dataclass\nclass A:\n    x: int = 0\n"
+        "@dataclass\nclass B:\n    x: int = 0\n"
+        "@dataclass\nclass Box:\n    a: A = field(default_factory=B)\n",
+        "bad/one.py:14: Box.a: default_factory B does not make a 'A' value",
+    ),
+    "factory needing arguments": (
+        "from dataclasses import field\n@dataclass\nclass Point:\n    x: int\n    y: int = 0\n"
+        "@dataclass\nclass Box:\n    p: Point = field(default_factory=Point)\n",
+        "bad/one.py:12: Box.p: default_factory Point() needs arguments: give each field of "
+        "Point a default",
+    ),
+    "factory declared below": (
+        "from dataclasses import field\n@dataclass\nclass Box:\n"
+        "    p: 'Point' = field(default_factory=Point)\n@dataclass\nclass Point:\n    x: int = 0\n",
+        "bad/one.py:8: Box.p: default_factory Point is declared below Box: declare it above",
+    ),
+    "factory of itself": (
+        "from dataclasses import field\n@dataclass\nclass Box:\n"
+        "    inner: 'Box | None' = field(default_factory=Box)\n",
+        "bad/one.py:8: Box.inner: default_factory Box cannot make a default of its own fields "
+        "(it would never end)",
+    ),
+    "field() with both defaults": (
+        "from dataclasses import field\n@dataclass\nclass Box:\n"
+        "    xs: list[int] = field(default=None, default_factory=list)\n",
+        "bad/one.py:8: Box.xs: field() takes one of default= and default_factory=",
+    ),
+    "field() with another option": (
+        "from dataclasses import field\n@dataclass\nclass Box:\n"
+        "    n: int = field(default=0, repr=False)\n",
+        "bad/one.py:8: Box.n: unsupported field() argument 'repr=False' (a schema's field() "
+        "takes default= or default_factory=, one of them)",
+    ),
     "statement at top level": (
         "X = 1\n",
         "bad/one.py:5: a schema holds only imports, classes and a docstring at top level",
