@@ -1,7 +1,11 @@
-"""Schemas the generator refuses: one clear ``file:line: why`` error each."""
+"""Schemas the generator refuses: one clear ``file:line: why`` error each, and every error of
+a run, sorted."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -322,9 +326,20 @@ def test_every_error_of_a_run_is_reported_sorted(tmp_path: Path) -> None:
     # As a SchemaError, it is the first of them.
     assert isinstance(info.value, SchemaError)
     assert (info.value.path, info.value.line, info.value.message) == ("bad/a.py", 3, _TOP)
-    with pytest.raises(SchemaErrors) as again:
-        generate(bad)
-    assert str(again.value) == str(info.value)
+
+
+def test_the_errors_are_the_same_whatever_the_hash_seed(tmp_path: Path) -> None:
+    bad = several_bad_schemas(tmp_path)
+    outputs = []
+    for seed in ("0", "4242"):
+        done = subprocess.run(
+            [sys.executable, "-m", "pbtyped", "generate", str(bad), "--out", str(tmp_path / "o")],
+            env={**os.environ, "PYTHONHASHSEED": seed}, capture_output=True, text=True,
+        )  # fmt: skip
+        assert done.returncode == 2
+        outputs.append(done.stderr)
+    assert outputs[0] == outputs[1]
+    assert outputs[0].count("\n") == len(SEVERAL_ERRORS) + 1
 
 
 def test_cli_reports_every_schema_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
