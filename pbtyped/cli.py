@@ -61,13 +61,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _generate(schema_dir: Path, out: Path | None, *, check: bool) -> int:
-    from .codegen import OutputError, SchemaError, generate
+    from .codegen import OutputError, SchemaErrors, generate
     from .codegen.output import Output, default_out
 
     try:
         output = Output(out if out is not None else default_out(schema_dir), generate(schema_dir))
         stale = output.check()
-    except (SchemaError, OutputError) as exc:
+    except SchemaErrors as exc:
+        for error in exc.errors:
+            print(f"error: {_shown(str(error))}", file=sys.stderr)
+        count = len(exc.errors)
+        print(
+            f"{count} schema error{'s' if count > 1 else ''}: nothing was written", file=sys.stderr
+        )
+        return 2
+    except OutputError as exc:
         print(f"error: {_shown(str(exc))}", file=sys.stderr)
         return 2
     if check:

@@ -47,23 +47,45 @@ def _show(key: Key, seen_from: Key) -> str:
     return key.name if key.module == seen_from.module else f"{key.module}.{key.name}"
 
 
-def check(declared: Mapping[Key, Declared]) -> None:
-    """Raise SchemaError at the first cycle, method clash or impossible base order."""
-    state: dict[Key, bool] = {}
+def check(declared: Mapping[Key, Declared]) -> list[SchemaError]:
+    """Every cycle, method clash and impossible base order, each at its ``file:line``.
+
+    An interface extending one that is refused (or missing from ``declared``: it had errors
+    of its own) is not checked: its errors would be about what it inherits.
+    """
+    errors: list[SchemaError] = []
+    failed: set[Key] = set()
     mros: dict[Key, list[Key]] = {}
 
     def cycle(keys: list[Key]) -> None:
         me = declared[keys[0]]
         shown = " -> ".join(_show(k, keys[0]) for k in keys)
-        raise SchemaError(
-            me.path, me.node.lineno, f"{keys[0].name}: interfaces extend each other: {shown}"
+        errors.append(
+            SchemaError(
+                me.path, me.node.lineno, f"{keys[0].name}: interfaces extend each other: {shown}"
+            )
         )
+        failed.update(keys)
 
-    for root in declared:
-        # Bases first, so a clash is reported where it is made, not where it is inherited.
-        for key in postorder([root], lambda k: declared[k].bases, cycle, state):
-            mros[key] = _mro(declared[key], mros)
-            _verify(declared, key, mros[key])
+    # Bases first, so a clash is reported where it is made, not where it is inherited; an
+    # edge closing a cycle is reported, then skipped.
+    bases = {key: [b for b in d.bases if b in declared] for key, d in declared.items()}
+    for key in postorder(declared, bases.__getitem__, cycle):
+        me = declared[key]
+        if key in failed or any(b in failed or b not in mros for b in me.bases):
+            failed.add(key)
+            continue
+        try:
+            mros[key] = _mro(me, mros)
+        except SchemaError as exc:
+            errors.append(exc)
+            failed.add(key)
+            continue
+        clashes = _verify(declared, key, mros[key])
+        if clashes:
+            errors.extend(clashes)
+            failed.add(key)
+    return errors
 
 
 def _mro(me: Declared, mros: Mapping[Key, list[Key]]) -> list[Key]:
@@ -109,29 +131,36 @@ def _merge(seqs: list[list[Key]]) -> list[Key] | None:
                     tails[seqs[i][at[i]]] -= 1
 
 
-def _verify(declared: Mapping[Key, Declared], key: Key, order: list[Key]) -> None:
-    """SchemaError if a method name of ``key``'s linearization ``order`` has two owners."""
+def _verify(declared: Mapping[Key, Declared], key: Key, order: list[Key]) -> list[SchemaError]:
+    """An error for each method name of ``key``'s linearization ``order`` with two owners."""
     me = declared[key]
     owners: dict[str, Key] = {}
+    errors = []
     for ancestor in order:
         for name in declared[ancestor].methods:
             owner = owners.setdefault(name, ancestor)
             if owner == ancestor:
                 continue
             if owner == key:
-                raise SchemaError(
-                    me.path,
-                    me.methods[name].lineno,
-                    f"{key.name}.{name}: name clash: {name} is declared by "
-                    f"{_show(ancestor, key)}, which {key.name} extends (methods are not "
-                    "redeclared)",
+                errors.append(
+                    SchemaError(
+                        me.path,
+                        me.methods[name].lineno,
+                        f"{key.name}.{name}: name clash: {name} is declared by "
+                        f"{_show(ancestor, key)}, which {key.name} extends (methods are not "
+                        "redeclared)",
+                    )
                 )
-            raise SchemaError(
-                me.path,
-                me.node.lineno,
-                f"{key.name}: name clash: method {name} comes from both "
-                f"{_show(owner, key)} and {_show(ancestor, key)}",
-            )
+            else:
+                errors.append(
+                    SchemaError(
+                        me.path,
+                        me.node.lineno,
+                        f"{key.name}: name clash: method {name} comes from both "
+                        f"{_show(owner, key)} and {_show(ancestor, key)}",
+                    )
+                )
+    return errors
 
 
 def bases_first(names: list[str], bases: Mapping[str, list[str]]) -> list[str]:

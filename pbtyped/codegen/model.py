@@ -287,12 +287,18 @@ class Field:
 
     name: str
     type: TypeRef
-    default: str | None
+    default: str | None  # Python source
+    factory: str | None = None  # the class whose call makes each instance's default
 
     @property
     def line(self) -> str:
-        """The field's line in the class body."""
+        """The field's line(s) in the class body."""
         text = f"{self.name}: {self.type.render(Mode.PLAIN)}"
+        if self.factory is not None:
+            value = f"default_factory={self.factory}"
+            return f"{text} = " + call(
+                "dataclasses.field", [value], 4, prefix=len(text) + 3, suffix=0
+            )
         return text if self.default is None else f"{text} = {self.default}"
 
 

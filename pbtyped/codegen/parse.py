@@ -4,28 +4,24 @@ so generating code never runs the schema author's code)."""
 from __future__ import annotations
 
 import ast
-import keyword
-import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from .annotations import (
-    MAX_NESTING,
     Scope,
-    deepest,
     literal_source,
     resolve_default,
     resolve_type,
     source_of,
 )
-from .errors import SchemaError
+from .errors import Collector, SchemaError
+from .fields import FieldReader
 from .inherit import Declared, Key, bases_first, check, postorder
 from .layout import safe_text
 from .model import (
-    MODULE_NAME,
     CopyType,
     EnumType,
     ErrorType,
-    Field,
     Interface,
     Method,
     Module,
@@ -33,18 +29,14 @@ from .model import (
     SiblingClass,
 )
 from .names import ClassKind, Origin, QualName
+from .source import read_schema
 
-__all__ = ["MAX_SCHEMA_BYTES", "parse_dir"]
+__all__ = ["parse_dir"]
 
 _PROTOCOL = {QualName.python("typing.Protocol"), QualName.python("typing_extensions.Protocol")}
 _ENUMS = {QualName.python(base): base for base in ("enum.Enum", "enum.IntEnum", "enum.StrEnum")}
 _ERROR = QualName.python("pbtyped.Error")
 _DATACLASS = QualName.python("dataclasses.dataclass")
-# Schema module names that would shadow a module schemas or generated code import.
-_SHADOWS = {"abc", "dataclasses", "datetime", "decimal", "enum", "pbtyped", "typing", "uuid"}
-#: The largest schema file read. Real schemas are tens of KiB; a syntax tree takes 150 to 250
-#: times its source in memory, so the bound keeps one file under about 250 MB.
-MAX_SCHEMA_BYTES = 1 << 20
 _DATACLASS_OPTIONS = ("frozen", "eq", "order", "kw_only", "slots")
 # Names every generated module binds itself; schema names must not take them.
 _RESERVED = {
@@ -61,6 +53,11 @@ def _doc(node: ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef, fallback: 
     return text or fallback
 
 
+def _defaulted(stmt: ast.stmt) -> bool:
+    """Whether a statement of a dataclass body is a field with a default."""
+    return isinstance(stmt, ast.AnnAssign) and stmt.value is not None
+
+
 def _body(node: ast.ClassDef) -> list[ast.stmt]:
     """The class body without its docstring and ``...``/``pass`` placeholders."""
     out = []
@@ -75,55 +72,82 @@ def _body(node: ast.ClassDef) -> list[ast.stmt]:
 
 
 class _ModuleParser:
-    def __init__(self, name: str, path: str, tree: ast.Module, siblings: set[str]) -> None:
+    """One schema module: ``declare`` it, let it ``see`` its siblings, then ``build`` it.
+
+    A SchemaError found in a class, a field, a method or a parameter goes to ``found``, and
+    the module goes on with the next one.
+    """
+
+    def __init__(
+        self, name: str, path: str, tree: ast.Module, siblings: set[str], found: Collector
+    ) -> None:
         self.name = name
         self.tree = tree
         self.scope = Scope(path)
         self.siblings = siblings
+        self.found = found
         self.classes: dict[str, ast.ClassDef] = {}
         self.kinds: dict[str, ClassKind] = {}  # this module's classes, in schema order
+        # Classes not classified, or named like an import: what their names mean is not known.
+        self.unknown: set[str] = set()
         self.enum_members: dict[str, set[str]] = {}
+        self.position: dict[str, int] = {}  # where each class is among the module's classes
+        self.no_args: set[QualName] = set()  # the dataclasses seen here whose fields all default
         self.declared: dict[Key, Declared] = {}  # this module's interfaces, for ``inherit``
         self.base_specs: set[QualName] = set()  # sibling interfaces extended here
 
     # -- pass 1: names and what kind of class each one is ---------------------------------
 
-    def declare(self) -> dict[str, ClassKind]:
-        """Read imports and classify the module's classes; return ``{name: kind}``."""
+    def declare(self) -> bool:
+        """Read imports and classify the module's classes (``kinds``). False if a class could
+        not be classified or is named like an import: the module is then built no further, nor
+        are the modules importing it, since their errors would be about names nobody knows."""
         for stmt in self.tree.body:
-            if isinstance(stmt, ast.Import | ast.ImportFrom):
-                self._import(stmt)
-            elif isinstance(stmt, ast.ClassDef):
-                self._declare_class(stmt)
-            elif not self._ignorable(stmt):
-                raise self.scope.error(
-                    stmt, "a schema holds only imports, classes and a docstring at top level"
-                )
+            with self.found.attempt():
+                if isinstance(stmt, ast.Import | ast.ImportFrom):
+                    self._import(stmt)
+                elif isinstance(stmt, ast.ClassDef):
+                    self._declare_class(stmt)
+                elif not self._ignorable(stmt):
+                    raise self.scope.error(
+                        stmt, "a schema holds only imports, classes and a docstring at top level"
+                    )
+        # A name is one thing in the whole schema: classes are classified as they come, but
+        # read by name once all are declared.
+        for name, kind in self.kinds.items():
+            self.scope.kinds[QualName.local(name)] = kind
         generated_for: dict[str, str] = {}  # a generated class's name: its interface's
         for name, kind in self.kinds.items():
-            # A name is one thing in the whole schema: classes are classified as they come, but
-            # read by name once all are declared.
-            if name in self.scope.aliases:
-                raise self.scope.error(
-                    self.classes[name],
-                    f"name clash: {name} is also imported here: rename the class or the import",
-                )
-            self.scope.kinds[QualName.local(name)] = kind
-            if kind is ClassKind.INTERFACE:
-                for generated in (name + "Client", name + "Server", name + "SyncClient"):
-                    if generated in self.kinds:
-                        raise self.scope.error(
-                            self.classes[generated],
-                            f"name clash: {generated} is also generated for interface {name}",
-                        )
-                    if generated in generated_for:  # interfaces One and OneSync: OneSyncClient
-                        raise self.scope.error(
-                            self.classes[name],
-                            f"name clash: {generated} is generated for interfaces "
-                            f"{generated_for[generated]} and {name}",
-                        )
-                    generated_for[generated] = name
-        return self.kinds
+            with self.found.attempt():
+                self._check_class_name(name, kind, generated_for)
+        return not self.unknown
+
+    def _check_class_name(self, name: str, kind: ClassKind, generated_for: dict[str, str]) -> None:
+        if name in self.scope.aliases:
+            self.unknown.add(name)
+            raise self.scope.error(
+                self.classes[name],
+                f"name clash: {name} is also imported here: rename the class or the import",
+            )
+        if kind is ClassKind.INTERFACE:
+            for generated in (name + "Client", name + "Server", name + "SyncClient"):
+                if generated in self.kinds:
+                    raise self.scope.error(
+                        self.classes[generated],
+                        f"name clash: {generated} is also generated for interface {name}",
+                    )
+                if generated in generated_for:  # interfaces One and OneSync: OneSyncClient
+                    raise self.scope.error(
+                        self.classes[name],
+                        f"name clash: {generated} is generated for interfaces "
+                        f"{generated_for[generated]} and {name}",
+                    )
+                generated_for[generated] = name
+
+    @property
+    def sibling_modules(self) -> set[str]:
+        """The sibling schema modules this one imports from."""
+        return {q.module for q in self.scope.aliases.values() if q.origin is Origin.SIBLING}
 
     def _import(self, stmt: ast.Import | ast.ImportFrom) -> None:
         if isinstance(stmt, ast.Import):
@@ -139,10 +163,24 @@ class _ModuleParser:
     def _declare_class(self, stmt: ast.ClassDef) -> None:
         if stmt.name in self.classes:
             raise self.scope.error(stmt, f"name clash: {stmt.name} is defined twice")
-        if stmt.name.startswith("_") or stmt.name in _RESERVED:
-            raise self.scope.error(stmt, f"name clash: {stmt.name} is reserved in generated code")
         self.classes[stmt.name] = stmt
-        self.kinds[stmt.name] = self._classify(stmt)
+        with self.found.attempt():
+            if stmt.name.startswith("_") or stmt.name in _RESERVED:
+                raise self.scope.error(
+                    stmt, f"name clash: {stmt.name} is reserved in generated code"
+                )
+        if any(isinstance(b, ast.Name) and b.id in self.unknown for b in stmt.bases):
+            self.unknown.add(stmt.name)  # its base is reported: nothing is known of it either
+            return
+        try:
+            kind = self._classify(stmt)
+        except SchemaError:
+            self.unknown.add(stmt.name)
+            raise
+        self.kinds[stmt.name] = kind
+        self.position[stmt.name] = len(self.position)
+        if kind is ClassKind.COPY and all(_defaulted(s) for s in _body(stmt)):
+            self.no_args.add(QualName.local(stmt.name))
 
     @staticmethod
     def _ignorable(stmt: ast.stmt) -> bool:
@@ -202,18 +240,22 @@ class _ModuleParser:
                 f"its bases too: class {node.name}({extends[0]}, Protocol)",
             )
 
-    def see(self, declared: dict[str, dict[str, ClassKind]]) -> None:
-        """Learn the kinds of the sibling classes this module imports, from every module's
+    def see(self, others: Mapping[str, _ModuleParser]) -> None:
+        """Learn what the sibling classes this module imports are, from the other modules'
         ``declare``: a class imported by name, or each class of a module imported whole."""
         for target in self.scope.aliases.values():
-            if target.origin is not Origin.SIBLING:
+            other = others.get(target.module) if target.origin is Origin.SIBLING else None
+            if other is None:
                 continue
-            theirs = declared.get(target.module, {})
-            if not target.name:
-                for name, kind in theirs.items():
-                    self.scope.kinds[target.attr(name)] = kind
-            elif target.name in theirs:
-                self.scope.kinds[target] = theirs[target.name]
+            if target.name:
+                names = [target.name] if target.name in other.kinds else []
+            else:
+                names = list(other.kinds)  # the module imported whole
+            for name in names:
+                q = target if target.name else target.attr(name)
+                self.scope.kinds[q] = other.kinds[name]
+                if QualName.local(name) in other.no_args:
+                    self.no_args.add(q)
 
     def _is_dataclass(self, node: ast.expr) -> bool:
         func = node.func if isinstance(node, ast.Call) else node
@@ -222,15 +264,17 @@ class _ModuleParser:
     # -- pass 2: the model -----------------------------------------------------------------
 
     def build(self) -> Module:
-        """Build the Module (after every module's ``declare`` and ``see``)."""
+        """Build the Module (after every module's ``declare`` and ``see``); its errors go to
+        ``found``, and then the Module is not rendered."""
         # Enums first: defaults elsewhere may name their members.
         enums = [self._enum(node) for node in self._of(ClassKind.ENUM)]
         copies, errors = [], []
-        for name, node in self.classes.items():  # in schema order: the first problem is reported
-            if self.kinds[name] is ClassKind.COPY:
-                copies.append(self._copy(node))
-            elif self.kinds[name] is ClassKind.ERROR:
-                errors.append(self._error(node))
+        for name, node in self.classes.items():  # in schema order
+            with self.found.attempt():
+                if self.kinds.get(name) is ClassKind.COPY:
+                    copies.append(self._copy(node))
+                elif self.kinds.get(name) is ClassKind.ERROR:
+                    errors.append(self._error(node))
         local_bases = {
             node.name: [b.id for b in node.bases if isinstance(b, ast.Name)]
             for node in self._of(ClassKind.INTERFACE)
@@ -277,14 +321,20 @@ class _ModuleParser:
 
     def _enum(self, node: ast.ClassDef) -> EnumType:
         members: list[tuple[str, str]] = []
+        # Every member name, even one whose value is refused: a default naming it is right.
+        self.enum_members[node.name] = names = set()
         for stmt in _body(node):
             ok = isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
             value = literal_source(stmt.value) if isinstance(stmt, ast.Assign) else None
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) else None
-            if not ok or value is None or not isinstance(target, ast.Name):
-                raise self.scope.error(stmt, f"{node.name}: enum members must be NAME = constant")
-            members.append((target.id, value))
-        self.enum_members[node.name] = {m for m, _ in members}
+            if isinstance(target, ast.Name):
+                names.add(target.id)
+            with self.found.attempt():
+                if not ok or value is None or not isinstance(target, ast.Name):
+                    raise self.scope.error(
+                        stmt, f"{node.name}: enum members must be NAME = constant"
+                    )
+                members.append((target.id, value))
         q = self.scope.qualify(node.bases[0])
         assert q is not None  # ``_classify`` found an enum class there
         base = _ENUMS[q]
@@ -297,40 +347,44 @@ class _ModuleParser:
         )
 
     def _copy(self, node: ast.ClassDef) -> CopyType:
-        options: list[str] = []
+        options: dict[str, bool] = {}
         for deco in node.decorator_list:
-            for kw in deco.keywords if isinstance(deco, ast.Call) else []:
-                const = kw.value.value if isinstance(kw.value, ast.Constant) else None
-                if kw.arg not in _DATACLASS_OPTIONS or type(const) is not bool:
-                    raise self.scope.error(deco, f"{node.name}: unsupported dataclass option")
-                options.append(f"{kw.arg}={const}")
-        fields: list[Field] = []
-        for stmt in _body(node):
-            if not isinstance(stmt, ast.AnnAssign) or not isinstance(stmt.target, ast.Name):
-                raise self.scope.error(
-                    stmt, f"{node.name}: a dataclass holds only annotated fields"
-                )
-            name = stmt.target.id
-            where = f"{node.name}.{name}"
-            self._check_local_name(stmt, name, where)
-            default = None
-            if stmt.value is not None:
-                default = resolve_default(self.scope, stmt.value, where, self._members)
-            fields.append(
-                Field(
-                    name=name,
-                    type=resolve_type(self.scope, stmt.annotation, where, in_copy=True),
-                    default=default,
-                )
-            )
-        decorator = "dataclasses.dataclass" + (f"({', '.join(options)})" if options else "")
+            with self.found.attempt():
+                for kw in deco.keywords if isinstance(deco, ast.Call) else []:
+                    const = kw.value.value if isinstance(kw.value, ast.Constant) else None
+                    if kw.arg not in _DATACLASS_OPTIONS or type(const) is not bool:
+                        raise self.scope.error(deco, f"{node.name}: unsupported dataclass option")
+                    options[kw.arg] = const
+        reader = FieldReader(
+            scope=self.scope,
+            found=self.found,
+            owner=node.name,
+            kw_only=options.get("kw_only", False),
+            check_name=self._check_local_name,
+            enum_members=self._members,
+            factory_problem=lambda q: self._factory_problem(q, node.name),
+        )
+        fields = reader.read(_body(node))
+        written = ", ".join(f"{name}={value}" for name, value in options.items())
         return CopyType(
             name=node.name,
             doc=_doc(node, f"The copyable type {node.name}."),
             wire_name=self._wire(node),
-            decorator=decorator,
+            decorator=f"dataclasses.dataclass({written})" if written else "dataclasses.dataclass",
             fields=tuple(fields),
         )
+
+    def _factory_problem(self, q: QualName, owner: str) -> str | None:
+        """Why the dataclass ``q`` cannot make the default of a field of ``owner``, if it
+        cannot: it needs arguments, or (the class's name is read when ``owner`` is made) it
+        is declared below ``owner`` in this module."""
+        if q == QualName.local(owner):
+            return f"{owner} cannot make a default of its own fields (it would never end)"
+        if q not in self.no_args:
+            return f"{q.name}() needs arguments: give each field of {q.name} a default"
+        if q.origin is Origin.LOCAL and self.position[q.name] > self.position[owner]:
+            return f"{q.name} is declared below {owner}: declare it above"
+        return None
 
     def _members(self, enum_name: str) -> set[str]:
         return self.enum_members.get(enum_name, set())
@@ -344,31 +398,35 @@ class _ModuleParser:
 
     def _interface(self, node: ast.ClassDef) -> Interface:
         methods: list[Method] = []
-        seen: dict[str, ast.stmt] = {}
+        seen: dict[str, ast.stmt] = {}  # every method name, even of a method refused
         spec_var = f"_SPEC_{node.name}"
-        bases = self._bases(node)
+        bases: list[Key] | None = None
+        with self.found.attempt():
+            bases = self._bases(node)
         for stmt in _body(node):
-            if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
-                raise self.scope.error(stmt, f"{node.name}: an interface holds only methods")
-            where = f"{node.name}.{stmt.name}"
-            if stmt.name in seen:
-                raise self.scope.error(stmt, f"{where}: name clash: method defined twice")
-            seen[stmt.name] = stmt
-            if stmt.name.startswith("_") or stmt.name.startswith("pb_"):
-                raise self.scope.error(
-                    stmt, f"{where}: remote method names may not start with _ or pb_"
-                )
-            methods.append(self._method(stmt, where, spec_var))
-        key = Key(self.name, node.name)
-        self.declared[key] = Declared(
-            key=key, path=self.scope.path, node=node, bases=tuple(bases), methods=seen
-        )
+            with self.found.attempt():
+                if not isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef):
+                    raise self.scope.error(stmt, f"{node.name}: an interface holds only methods")
+                where = f"{node.name}.{stmt.name}"
+                if stmt.name in seen:
+                    raise self.scope.error(stmt, f"{where}: name clash: method defined twice")
+                seen[stmt.name] = stmt
+                if stmt.name.startswith("_") or stmt.name.startswith("pb_"):
+                    raise self.scope.error(
+                        stmt, f"{where}: remote method names may not start with _ or pb_"
+                    )
+                methods.append(self._method(stmt, where, spec_var))
+        if bases is not None:  # else its error is reported, and ``inherit`` passes it over
+            key = Key(self.name, node.name)
+            self.declared[key] = Declared(
+                key=key, path=self.scope.path, node=node, bases=tuple(bases), methods=seen
+            )
         return Interface(
             name=node.name,
             doc=_doc(node, f"The interface {node.name}."),
             wire_name=self._wire(node),
             spec_var=spec_var,
-            bases=tuple(b.name for b in bases),
+            bases=tuple(b.name for b in bases or ()),
             methods=tuple(methods),
         )
 
@@ -404,8 +462,6 @@ class _ModuleParser:
             raise self.scope.error(fn, f"{where}: /, *args and **kwargs are not supported")
         if not a.args or a.args[0].arg != "self":
             raise self.scope.error(fn, f"{where}: a method's first parameter must be self")
-        if fn.returns is None:
-            raise self.scope.error(fn, f"{where}: missing return annotation")
         positional = a.args[1:]
         pos_defaults: list[ast.expr | None] = [None] * (len(positional) - len(a.defaults))
         pos_defaults += a.defaults
@@ -413,20 +469,10 @@ class _ModuleParser:
         pairs = [(p, d, False) for p, d in zip(positional, pos_defaults, strict=True)]
         pairs += [(p, d, True) for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True)]
         for arg, default, kw_only in pairs:
-            pwhere = f"{where}: parameter {arg.arg!r}"
-            if arg.annotation is None:
-                raise self.scope.error(arg, f"{pwhere}: missing annotation")
-            self._check_local_name(arg, arg.arg, pwhere)
-            params.append(
-                Param(
-                    name=arg.arg,
-                    type=resolve_type(self.scope, arg.annotation, pwhere),
-                    kw_only=kw_only,
-                    default=None
-                    if default is None
-                    else resolve_default(self.scope, default, pwhere, self._members),
-                )
-            )
+            with self.found.attempt():
+                params.append(self._param(arg, default, kw_only, where))
+        if fn.returns is None:
+            raise self.scope.error(fn, f"{where}: missing return annotation")
         return Method(
             name=fn.name,
             doc=_doc(fn, ""),
@@ -435,77 +481,63 @@ class _ModuleParser:
             interface=spec,
         )
 
+    def _param(self, arg: ast.arg, default: ast.expr | None, kw_only: bool, where: str) -> Param:
+        where = f"{where}: parameter {arg.arg!r}"
+        if arg.annotation is None:
+            raise self.scope.error(arg, f"{where}: missing annotation")
+        self._check_local_name(arg, arg.arg, where)
+        return Param(
+            name=arg.arg,
+            type=resolve_type(self.scope, arg.annotation, where),
+            kw_only=kw_only,
+            default=None
+            if default is None
+            else resolve_default(self.scope, default, where, self._members),
+        )
+
 
 def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     """Parse every ``*.py`` schema in ``schema_dir`` (sorted by name) into Modules.
 
     ``display`` is how the directory is named in headers and errors (e.g. ``schemas``).
-    Raises SchemaError at the first problem.
+    Raises SchemaErrors holding every error found. A module goes no further than a stage it
+    fails: a file that cannot be read, or a class that cannot be classified, stops its module
+    and the modules that import from it (their errors would be about names nobody declared).
     """
     files = sorted(p for p in schema_dir.glob("*.py") if p.name != "__init__.py")
     names = {p.stem for p in files}
     root = schema_dir.resolve()
+    found = Collector()
     parsers: list[_ModuleParser] = []
     for path in files:
         shown = f"{display}/{safe_text(path.name)}"
-        tree = _read(path, shown, root)
-        parsers.append(_ModuleParser(path.stem, shown, tree, names - {path.stem}))
-    declared = {p.name: p.declare() for p in parsers}
+        with found.attempt():
+            tree = read_schema(path, shown, root)
+            parsers.append(_ModuleParser(path.stem, shown, tree, names - {path.stem}, found))
+    broken = names - {p.name for p in parsers}
     for p in parsers:
-        p.see(declared)
+        if not p.declare():
+            broken.add(p.name)
+    parsers = [p for p in parsers if not ({p.name} | p.sibling_modules) & broken]
+    by_name = {p.name: p for p in parsers}
+    for p in parsers:
+        p.see(by_name)
     modules = [p.build() for p in parsers]
-    check({key: d for p in parsers for key, d in p.declared.items()})
-    _check_cycles(modules, parsers)
+    found.errors += check({key: d for p in parsers for key, d in p.declared.items()})
+    found.errors += _cycles(modules, parsers)
+    found.raise_any()
     return modules
 
 
-def _read(path: Path, shown: str, root: Path) -> ast.Module:
-    """The syntax tree of one schema file (``shown`` in errors), read only if its name can name
-    a generated module and it is a file of the schema folder ``root``."""
-    stem = path.stem
-    if not MODULE_NAME.fullmatch(stem) or keyword.iskeyword(stem) or stem in _SHADOWS:
-        fix = re.sub(r"[^A-Za-z0-9_]", "_", stem)
-        example = f" such as {fix}.py" if fix.isidentifier() else ""
-        raise SchemaError(
-            shown,
-            1,
-            f"{stem!r} is not a usable schema module name: rename the file to a name of ASCII "
-            f"letters, digits and _{example} (not a keyword, nor one of {sorted(_SHADOWS)})",
-        )
-    real = path.resolve()
-    # A link out of the folder would copy a file the repository does not hold (its docstrings)
-    # into generated code; a pipe or a device would never end.
-    if not real.is_relative_to(root):
-        raise SchemaError(shown, 1, "a symbolic link out of the schema folder: copy the file in")
-    if not real.is_file():
-        raise SchemaError(shown, 1, "not a regular file: a schema is a Python source file")
-    size = real.stat().st_size
-    if size > MAX_SCHEMA_BYTES:
-        raise SchemaError(
-            shown, 1, f"{size} bytes, more than a schema may hold ({MAX_SCHEMA_BYTES}): split it"
-        )
-    try:
-        tree = ast.parse(real.read_text(encoding="utf-8"), filename=shown)
-    except UnicodeDecodeError as exc:
-        raise SchemaError(shown, 1, f"not UTF-8 text (byte {exc.start})") from None
-    except SyntaxError as exc:
-        raise SchemaError(shown, exc.lineno or 1, f"syntax error: {exc.msg}") from None
-    except (RecursionError, MemoryError):
-        raise SchemaError(shown, 1, "nested too deeply for Python to parse") from None
-    depth, node = deepest(tree)
-    if depth > MAX_NESTING:
-        line = getattr(node, "lineno", 1)
-        raise SchemaError(shown, line, f"nested more than {MAX_NESTING} deep: simplify it")
-    return tree
-
-
-def _check_cycles(modules: list[Module], parsers: list[_ModuleParser]) -> None:
+def _cycles(modules: list[Module], parsers: list[_ModuleParser]) -> list[SchemaError]:
+    """An error for each cycle of schema modules importing each other."""
     graph = {m.name: [i.module for i in m.imports] for m in modules}
     paths = {p.name: p.scope.path for p in parsers}
+    errors = []
 
     def cycle(names: list[str]) -> None:
-        raise SchemaError(
-            paths[names[0]], 1, f"schema modules import each other: {' -> '.join(names)}"
-        )
+        message = f"schema modules import each other: {' -> '.join(names)}"
+        errors.append(SchemaError(paths[names[0]], 1, message))
 
     postorder(sorted(graph), lambda name: graph.get(name, []), cycle)
+    return errors

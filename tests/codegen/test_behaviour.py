@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import datetime
 import decimal
 import re
@@ -150,6 +151,11 @@ def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None
             calls.append(f"copies {shape.name} {scale!r} {color}")
             return shape
 
+        def remote_baskets(self, basket: Any) -> Any:
+            calls.append(f"baskets {basket.owner} {len(basket.spots)} {basket.badge}")
+            basket.spots.append(alltypes.Spot(len(basket.spots)))
+            return basket
+
         def remote_polygon(self, corners: Any, *, shapes: Any) -> Any:
             kinds = sorted({type(v).__name__ for v in [corners, shapes, *corners, *shapes]})
             calls.append(f"polygon {len(corners)} {len(shapes)} {' '.join(kinds)}")
@@ -214,6 +220,12 @@ def test_every_type_round_trips(agen: Path) -> None:
         assert await k.limited("12345678", b"", [1, 2, 3]) is alltypes.Level.HIGH
         shape = alltypes.Shape("s", [P(1, 2)], tags=[extra.Tag("t")])
         assert await k.copies(shape, scale=2) == shape
+        B, Spot = alltypes.Basket, alltypes.Spot
+        assert await k.baskets(B()) == B(spots=[Spot()])
+        full = B("me", [Spot(1, 2)], {"a": 1}, {"x"}, Spot(3), None, {"k": [Spot()]})
+        assert await k.baskets(full) == dataclasses.replace(full, spots=[Spot(1, 2), Spot(1)])
+        assert full.spots == [Spot(1, 2)]  # the server changed its own copy
+        assert B().spots is not B().spots  # each instance makes its own default
         local_sink = Sink()
         back = await k.sinks(local_sink, [local_sink])
         assert isinstance(back, alltypes.SinkClient)
@@ -228,6 +240,8 @@ def test_every_type_round_trips(agen: Path) -> None:
             "literals fast -3",
             "limited 12345678",
             "copies s 2.0 Color.GREEN",
+            "baskets nobody 0 Badge(text='new')",
+            "baskets me 1 None",
             "sinks fed 3 others 1",
             "flagged True why",
         ]

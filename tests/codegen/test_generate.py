@@ -255,5 +255,8 @@ def test_cli_reports_schema_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     )
     assert main(["generate", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
-    assert err == f"error: {tmp_path.name}/bad.py:3: A.f: parameter 'x': missing annotation\n"
+    assert err == (
+        f"error: {tmp_path.name}/bad.py:3: A.f: parameter 'x': missing annotation\n"
+        "1 schema error: nothing was written\n"
+    )
     assert not (tmp_path / "out").exists()

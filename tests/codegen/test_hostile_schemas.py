@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pbtyped.codegen import SchemaError, generate
+from pbtyped.codegen import SchemaError, SchemaErrors, generate
 from pbtyped.codegen.annotations import literal_source
-from pbtyped.codegen.parse import MAX_SCHEMA_BYTES
+from pbtyped.codegen.source import MAX_SCHEMA_BYTES
 
 from ..costs import assert_linear_cpu
 from ..fuzz.profiles import fuzz_settings
@@ -241,3 +241,28 @@ def _generated_or_refused(folder: Path) -> object:
         return generate(folder)
     except SchemaError as exc:
         return exc
+
+
+def test_reporting_every_error_costs_linear_cpu(tmp_path: Path) -> None:
+    """Attack: a schema whose every line holds errors, now that a run reports them all (three
+    per method, one per field, each message showing at most 100 characters of source). CPU per
+    schema byte stays flat from 200 to 3,200 methods and fields."""
+
+    def make(n: int) -> tuple[Callable[[], object], int]:
+        folder = tmp_path / str(n)
+        folder.mkdir()
+        bad = "frozenset[" + "int | " * 12 + "str]"
+        text = HEAD + "class One(Protocol):\n"
+        text += "".join(f"    def m{i}(self, x: {bad}, y) -> object: ...\n" for i in range(n))
+        text += "@dataclass\nclass D:\n"
+        text += "".join(f"    f{i}: {bad} = 1 + 1\n" for i in range(n))
+        (folder / "one.py").write_text(text, encoding="utf-8")
+        assert errors_in(folder) == 4 * n  # every one reported (the file is not too large)
+        return (lambda: errors_in(folder)), len(text)
+
+    def errors_in(folder: Path) -> int:
+        with pytest.raises(SchemaErrors) as info:
+            generate(folder)
+        return len(info.value.errors)
+
+    assert_linear_cpu(make, 200, 3200)

@@ -21,11 +21,11 @@ from typing import Literal, assert_type
 
 import pbtyped as pb
 from pbtyped.typed import support as _pb
-from agen.alltypes import Color, KitchenClient, KitchenServer, Level, Point, Shape
+from agen.alltypes import Basket, Color, KitchenClient, KitchenServer, Level, Point, Shape, Spot
 from agen.alltypes import SinkClient, SinkServer
 from agen.alltypes import CounterClient, CounterServer, GaugeClient, GaugeServer
 from agen.alltypes import CounterSyncClient, GaugeSyncClient, KitchenSyncClient, SinkSyncClient
-from agen.extra import Tag, TaggerClient, TaggerSyncClient
+from agen.extra import Badge, Tag, TaggerClient, TaggerSyncClient
 from pbtyped import sync
 from gen.pb1 import OneClient, TwoClient, TwoServer
 from gen.pb3 import OneServer as One3Server, TwoClient as Two3Client
@@ -49,6 +49,7 @@ async def client(conn: pb.Client) -> None:
     assert_type(await k.copies(Shape("s", [Point(1, 2)]), scale=2.0), Shape)
     assert_type(await k.copies(Shape("s", []), color=Color.RED), Shape)
     assert_type(await k.literals("fast", 2), Literal["ok"])
+    assert_type(await k.baskets(Basket()), Basket)
     assert_type(await k.limited("a", b"", [1]), Level)
     assert_type(await k.containers([1], {"a": []}, (1, "x"), (), {"s"}, ()), dict[bytes, int])
     assert_type(await k.unions(None, "x", None, None), int | str | None)
@@ -115,6 +116,18 @@ def blocking_derived(k: KitchenSyncClient, gauge: GaugeSyncClient, c: CounterSyn
     assert_type(gauge.compare(as_counter, [c.pb_stub, MyGauge()]), int)
     assert_type(gauge.compare(MyCounter(), []), int)
     assert_type(k.tagged(as_tagger, Tag("t")), Tag)
+
+
+def field_defaults() -> None:
+    basket = Basket()
+    assert_type(basket.owner, str)
+    assert_type(basket.spots, list[Spot])
+    assert_type(basket.counts, dict[str, int])
+    assert_type(basket.labels, set[str])
+    assert_type(basket.spot, Spot)
+    assert_type(basket.badge, Badge | None)
+    assert_type(basket.a_field_name_long_enough_to_split, dict[str, list[Spot]])
+    assert_type(Basket("me", [Spot(1)], badge=None), Basket)
 
 
 def declarations() -> None:
@@ -210,6 +223,10 @@ REJECTED = {
     "mapping_of_other_references": (
         "async def f(k: KitchenClient, ones: dict[str, OneClient]) -> None:\n"
         "    await k.held(ones, None, ([], 1), ())  # E\n"
+    ),
+    "field_default_of_another_type": "Basket(spots={Spot()})  # E\n",
+    "factory_made_field_of_another_type": (
+        "def f(basket: Basket) -> None:\n    basket.badge = Spot()  # E\n"
     ),
     "misused_result": (
         "async def f(k: KitchenClient) -> None:\n    n: int = await k.flagged()  # E\n"

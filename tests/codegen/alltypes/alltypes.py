@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Annotated, Literal, Optional, Protocol, Union
 from uuid import UUID
 
-from extra import Tag, Tagger  # type: ignore[import-not-found]
+from extra import Badge, Tag, Tagger  # type: ignore[import-not-found]
 
 import pbtyped as pb
 
@@ -43,6 +43,27 @@ class Shape:
     color: Color = Color.RED
     label: Optional[str] = None  # noqa: UP045 (the generator must accept the old spelling)
     tags: "list[Tag] | None" = None  # noqa: UP037 (a string annotation)
+
+
+@dataclass(frozen=True)
+class Spot:
+    """Every field has a default, so Spot() can make another field's default."""
+
+    x: int = 0
+    y: int = field(default=0)
+
+
+@dataclass
+class Basket:
+    """Field defaults: each instance gets its own containers and copies."""
+
+    owner: str = field(default="nobody")
+    spots: list[Spot] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    labels: Annotated[set[str], pb.MaxLen(4)] = field(default_factory=set)
+    spot: Spot = field(default_factory=Spot)
+    badge: Badge | None = field(default_factory=Badge)
+    a_field_name_long_enough_to_split: dict[str, list[Spot]] = field(default_factory=dict)
 
 
 class Invalid(pb.Error):
@@ -98,6 +119,10 @@ class Kitchen(Protocol):
     ) -> Level: ...
 
     def copies(self, shape: Shape, *, scale: float = 1.0, color: Color = Color.GREEN) -> Shape: ...
+
+    def baskets(self, basket: Basket) -> Basket:
+        """Field defaults: the fields travel whether or not they hold their default."""
+        ...
 
     def polygon(self, corners: list[Point], *, shapes: list[Shape]) -> list[Point]:
         """Lists of copies: they travel in columns."""

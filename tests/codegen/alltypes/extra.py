@@ -11,6 +11,13 @@ class Tag:
     name: str
 
 
+@dataclass(frozen=True)
+class Badge:
+    """Fields that all default: a sibling schema's dataclass can make a default."""
+
+    text: str = "new"
+
+
 class Tagger(Protocol):
     """Tags things."""
 
