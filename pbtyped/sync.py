@@ -29,6 +29,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
 from .cred.client import login as _login
 from .cred.client import login_anonymous as _login_anonymous
+from .protocol.interfaces import check_root
 from .protocol.objects import Referenceable
 from .runtime.endpoints import Client
 from .runtime.endpoints import connect as _connect
@@ -208,6 +209,7 @@ class SyncClient:
     def root(self, stub: type[SS] | None = None) -> SyncReference | SS:
         """The server's root object, blocking (``stub`` a generated ``XSyncClient``)."""
         ref = self.runner.run(self.client.root())
+        check_root(ref, None if stub is None else stub.pb_async)
         return self._wrap(ref, stub)
 
     @overload
