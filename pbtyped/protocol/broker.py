@@ -41,6 +41,7 @@ from .events import (
     HandshakeComplete,
     PeerAborted,
 )
+from .interfaces import FEATURE, NameSets, sendable
 from .objects import Referenceable, is_method_name
 from .state import ConnectionState, transition
 from .tables import ROOT_ID, ExportTable, ImportTable
@@ -60,13 +61,19 @@ _NO_PIPELINING = m.ErrorInfo(
 
 
 class ImportedReference:
-    """Base of proxies for the peer's objects; the runtime's RemoteReference extends it."""
+    """Base of proxies for the peer's objects; the runtime's RemoteReference extends it.
 
-    __slots__ = ("__weakref__", "pb_broker", "pb_export_id")
+    ``pb_interfaces``: the wire names of the interfaces the peer says its object implements
+    (most derived first; empty for an object of no declared interface), or None if the peer
+    did not say (it does not offer the ``"interfaces"`` feature).
+    """
+
+    __slots__ = ("__weakref__", "pb_broker", "pb_export_id", "pb_interfaces")
 
     def __init__(self, broker: Broker, export_id: int) -> None:
         self.pb_broker = broker
         self.pb_export_id = export_id
+        self.pb_interfaces: tuple[str, ...] | None = None
 
 
 class Broker:
@@ -88,13 +95,16 @@ class Broker:
         "_frame_size",
         "_frames",
         "_make_reference",
+        "_name_sets",
         "_next_question",
         "_on_unexported",
         "_owed",
+        "_peer_root_interfaces",
         "_questions",
         "_reader",
         "exports",
         "imports",
+        "interfaces",
         "limits",
         "peer_max_body_size",
         "peer_max_frame_size",
@@ -140,16 +150,22 @@ class Broker:
         self.imports = ImportTable(self.limits.max_imports, self._new_reference, wakeup)
         self._owed: list[bytes] = []
         self._frames = 0
+        #: Both Hellos list "interfaces": references carry the names of their interfaces.
+        self.interfaces = False
+        self._peer_root_interfaces: tuple[str, ...] | None = None
+        self._name_sets: NameSets | None = None  # made with the first names received
 
     # -- connection life -------------------------------------------------------------------
 
     def initiate(self) -> bytes:
         """Our Hello: send it first, as soon as the transport is up."""
+        root = self.exports.get(ROOT_ID)
         hello = m.Hello(
             version=m.PROTOCOL_VERSION,
             max_frame_size=self.limits.max_frame_size,
             max_body_size=min(self.limits.max_body_size, self.limits.max_frame_size),
             features=m.FEATURES,
+            root_interfaces=None if root is None else tuple(sendable(type(root))),
         )
         return self._codec.encode(m.hello_wire(hello))
 
@@ -228,8 +244,9 @@ class Broker:
         return self._make_reference(self, export_id)
 
     def root_reference(self) -> ImportedReference:
-        """The proxy for the peer's root object (export id 0)."""
-        return self.decode_sender_ref(ROOT_ID)
+        """The proxy for the peer's root object (export id 0), with the interfaces the peer's
+        Hello named for it."""
+        return self.imports.receive(ROOT_ID, self._peer_root_interfaces)
 
     # -- outbound --------------------------------------------------------------------------
 
@@ -379,14 +396,27 @@ class Broker:
                 raise DeadReferenceError("this reference was already released")
             return cbor2.CBORTag(tags.RECEIVER_REF, obj.pb_export_id)
         if isinstance(obj, Referenceable):
-            return cbor2.CBORTag(tags.SENDER_REF, self.exports.add(obj))
+            export_id, named = self.exports.send(obj)
+            if named and self.interfaces:
+                return cbor2.CBORTag(tags.SENDER_REF, [export_id, sendable(type(obj))])
+            return cbor2.CBORTag(tags.SENDER_REF, export_id)
         return None
 
-    def decode_sender_ref(self, export_id: Any) -> ImportedReference:
-        """The proxy for the peer's object ``export_id`` (one live proxy per id)."""
+    def decode_sender_ref(self, content: Any) -> ImportedReference:
+        """The proxy for the peer's object (one live proxy per id): ``content`` is its export
+        id, or ``[export id, [interface name, ...]]`` once "interfaces" is negotiated."""
+        if type(content) is int and 0 <= content <= m.MAX_ID:
+            root = self._peer_root_interfaces if content == ROOT_ID else None
+            return self.imports.receive(content, root)
+        if not (self.interfaces and type(content) is list and len(content) == 2):
+            raise DecodeError(f"malformed reference id {show(content)}")
+        export_id, names = content
         if type(export_id) is not int or not 0 <= export_id <= m.MAX_ID:
             raise DecodeError(f"malformed reference id {show(export_id)}")
-        return self.imports.receive(export_id)
+        sets = self._name_sets
+        if sets is None:
+            sets = self._name_sets = NameSets()
+        return self.imports.receive(export_id, sets.intern(names))
 
     def decode_receiver_ref(self, export_id: Any) -> object:
         """Our own object coming home: the original, if we gave it on this connection."""
@@ -449,6 +479,9 @@ class Broker:
         body = hello.max_body_size
         self.peer_max_body_size = self.peer_max_frame_size if body is None else body
         self._codec.peer_takes_columns = "columns" in hello.features
+        if FEATURE in hello.features:
+            self.interfaces = True
+            self._peer_root_interfaces = hello.root_interfaces
         self.state = transition(self.state, ConnectionState.OPEN)
         return HandshakeComplete()
 

@@ -23,6 +23,7 @@ import cbor2
 
 from .._exceptions import RemoteProtocolError
 from ..wire.show import show
+from .interfaces import names_problem
 
 __all__ = [
     "FEATURES",
@@ -62,7 +63,8 @@ MAX_NAME = 200
 MAX_ID = 2**63 - 1
 #: Optional features this side offers in its Hello; one is used when both Hellos list it.
 #: "columns": lists of one registered dataclass may travel field by field (tag 41009).
-FEATURES: tuple[str, ...] = ("columns",)
+#: "interfaces": references name the interfaces of their objects (``interfaces.py``).
+FEATURES: tuple[str, ...] = ("columns", "interfaces")
 #: The largest frame (header excluded) a peer may send before its Hello has arrived: the
 #: Hello itself, or an Abort. Ours is under 150 bytes; 4 KiB leaves room for 64 features
 #: while nothing of a peer not yet known is buffered or decoded beyond that (a protocol
@@ -94,12 +96,14 @@ _LAST_KIND = int(max(Kind))  # kinds are numbered from 0 without gaps
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Hello:
-    """First message in each direction: protocol name, version and the sender's limits."""
+    """First message in each direction: protocol name, version and the sender's limits;
+    ``root_interfaces``, the interfaces of the sender's root, if it has one."""
 
     version: int
     max_frame_size: int
     max_body_size: int | None = None
     features: tuple[str, ...] = ()
+    root_interfaces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -133,6 +137,11 @@ def hello_wire(msg: Hello) -> list[Any]:
             "max_frame_size": msg.max_frame_size,
             **({} if msg.max_body_size is None else {"max_body_size": msg.max_body_size}),
             "features": list(msg.features),
+            **(
+                {}
+                if msg.root_interfaces is None
+                else {"root_interfaces": list(msg.root_interfaces)}
+            ),
         },
     ]
 
@@ -278,11 +287,15 @@ def parse_hello(raw: list[Any]) -> Hello:
     frame = _id(info.get("max_frame_size"), "max_frame_size")
     if frame < 64 or (body is not None and _id(body, "max_body_size") < 64):
         raise RemoteProtocolError("the peer announced a frame size limit below 64 bytes")
+    root = info.get("root_interfaces")
+    if root is not None and (why := names_problem(root)) is not None:
+        raise RemoteProtocolError(f"malformed hello root_interfaces: {why}")
     return Hello(
         version=_id(info.get("version"), "protocol version"),
         max_frame_size=frame,
         max_body_size=body,
         features=tuple(feats),
+        root_interfaces=None if root is None else tuple(root),
     )
 
 

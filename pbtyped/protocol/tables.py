@@ -24,18 +24,21 @@ ROOT_ID = 0
 
 
 class _Export:
-    __slots__ = ("count", "obj")
+    __slots__ = ("count", "named", "obj")
 
-    def __init__(self, obj: object) -> None:
+    def __init__(self, obj: object, named: bool = False) -> None:
         self.obj = obj
         self.count = 0
+        # Whether the peer was told the object's interface names since it last released it.
+        self.named = named
 
 
 class ExportTable:
     """Our objects the peer holds references to. Ids are never reused; the root is pinned.
 
     Additions made while encoding one message are journaled, so a message that cannot be sent
-    leaves the table as it was (``begin`` / ``rollback`` / ``commit``).
+    leaves the table as it was (``begin`` / ``rollback`` / ``commit``). The root's interface
+    names travel in the Hello: it counts as named from the start.
     """
 
     __slots__ = ("_entries", "_ids", "_journal", "_max", "_next")
@@ -45,9 +48,10 @@ class ExportTable:
         self._ids: dict[int, int] = {}  # id(obj) -> export id
         self._next = ROOT_ID + 1
         self._max = max_exports
-        self._journal: list[tuple[int, bool]] | None = None
+        # (export id, whether the entry is new, whether it was named before)
+        self._journal: list[tuple[int, bool, bool]] | None = None
         if root is not None:
-            self._entries[ROOT_ID] = _Export(root)
+            self._entries[ROOT_ID] = _Export(root, named=True)
             self._ids[id(root)] = ROOT_ID
 
     def __len__(self) -> int:
@@ -64,6 +68,12 @@ class ExportTable:
 
     def add(self, obj: object) -> int:
         """Count one more reference to ``obj`` sent to the peer; its export id."""
+        return self.send(obj)[0]
+
+    def send(self, obj: object) -> tuple[int, bool]:
+        """Count one more reference to ``obj`` sent to the peer: its export id, and whether
+        this reference is the one to carry the object's interface names (the first sent, or
+        the first since the peer released some: the peer may have forgotten them)."""
         export_id = self._ids.get(id(obj))
         is_new = export_id is None
         if export_id is None:
@@ -76,10 +86,13 @@ class ExportTable:
             self._next += 1
             self._entries[export_id] = _Export(obj)
             self._ids[id(obj)] = export_id
-        self._entries[export_id].count += 1
+        entry = self._entries[export_id]
+        entry.count += 1
+        named = entry.named
+        entry.named = True
         if self._journal is not None:
-            self._journal.append((export_id, is_new))
-        return export_id
+            self._journal.append((export_id, is_new, named))
+        return export_id, not named
 
     def begin(self) -> None:
         """Start journaling additions (one message being encoded)."""
@@ -92,9 +105,10 @@ class ExportTable:
     def rollback(self) -> None:
         """Undo the journaled additions: the message was not sent."""
         journal, self._journal = self._journal or [], None
-        for export_id, is_new in reversed(journal):
+        for export_id, is_new, named in reversed(journal):
             entry = self._entries[export_id]
             entry.count -= 1
+            entry.named = named
             if is_new:
                 del self._entries[export_id]
                 del self._ids[id(entry.obj)]
@@ -112,6 +126,9 @@ class ExportTable:
             )
         entry.count -= count
         if entry.count:
+            # A reference that crossed this release is still on its way; the next one
+            # names the interfaces again, as the peer forgets them with its last receipt.
+            entry.named = False
             return None
         del self._entries[export_id]
         del self._ids[id(entry.obj)]
@@ -132,9 +149,10 @@ class _Import(weakref.ref):  # type: ignore[type-arg]
     every entry shares one callback (no closure per id).
     """
 
-    __slots__ = ("count", "export_id")
+    __slots__ = ("count", "export_id", "interfaces")
     count: int
     export_id: int
+    interfaces: tuple[str, ...] | None
 
 
 class _Dropped:
@@ -187,14 +205,24 @@ class ImportTable:
     def __len__(self) -> int:
         return len(self._refs)
 
-    def receive(self, export_id: int) -> ImportedReference:
-        """The proxy for the peer's object ``export_id``, counting one more reference."""
+    def receive(
+        self, export_id: int, interfaces: tuple[str, ...] | None = None
+    ) -> ImportedReference:
+        """The proxy for the peer's object ``export_id``, counting one more reference.
+
+        ``interfaces``: the names the reference carried, None if it carried none (then the
+        import keeps the names an earlier reference of the same id carried, if any).
+        """
         entry = self._refs.get(export_id)
         if entry is not None:
-            live = entry()
+            live: ImportedReference | None = entry()
             if live is not None:
                 entry.count += 1
-                return live  # type: ignore[no-any-return]
+                if interfaces is not None:
+                    entry.interfaces = live.pb_interfaces = interfaces
+                return live
+            if interfaces is None:
+                interfaces = entry.interfaces  # remembered with the import
             self._settle(entry)  # the previous proxy died: its release is owed first
         # A reference whose release is not sent yet is still live for the peer: it counts.
         if len(self._refs) + len(self._released) >= self._max:
@@ -202,6 +230,7 @@ class ImportTable:
                 f"the peer sent more than {self._max} live references (Limits.max_imports)"
             )
         ref: ImportedReference = self._make(export_id)
+        ref.pb_interfaces = interfaces
         dropped = self._dropped
         if dropped is None:
             dropped = self._dropped = _Dropped(self._wakeup)
@@ -209,6 +238,7 @@ class ImportTable:
         entry = _Import(ref, dropped)
         entry.export_id = export_id
         entry.count = 1
+        entry.interfaces = interfaces
         self._refs[export_id] = entry
         return ref
 

@@ -10,6 +10,7 @@ from types import TracebackType
 from typing import Any, TypeVar, overload
 
 from .._exceptions import ConnectionLost
+from ..protocol.interfaces import check_root
 from ..protocol.objects import Referenceable, Root
 from ..wire.limits import Limits
 from ..wire.registry import Registry
@@ -199,6 +200,7 @@ class Client:
         await asyncio.shield(self.connection.handshake)
         ref = self.connection.broker.root_reference()
         assert isinstance(ref, RemoteReference)
+        check_root(ref, stub)
         return ref if stub is None else stub(ref)
 
     @property

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import ValidationError
+from ..protocol.interfaces import got, implemented_by
 from ..protocol.objects import Referenceable
 from ..runtime.reference import RemoteReference, Stub
 from ..wire.show import kind, show
@@ -574,26 +575,39 @@ def datetime_node() -> Node:
 
 def interface(stub: type[Stub], outbound: bool) -> Node:
     """An interface: its stub, a remote reference (made a stub inbound), or our own object that
-    implements it (back home; made a stub inbound)."""
+    implements it (back home; made a stub inbound).
+
+    A reference implements the interface if its names include it (an interface extending it
+    names it too). A remote reference whose peer named nothing (an older peer) passes: the
+    peer's word is all there is about what its object implements.
+    """
     name = str(getattr(stub, "pb_interface", stub.__name__))
 
     def fast(value: Any) -> Any:
         if isinstance(value, stub):
             return value
         if isinstance(value, RemoteReference):
-            # The peer's word is all we have about what its object implements.
+            names = value.pb_interfaces
+            if names is not None and name not in names:
+                raise Invalid
             return value if outbound else stub(value)
-        if isinstance(value, Referenceable) and _implements(type(value), name):
+        if isinstance(value, Referenceable) and name in implemented_by(type(value)):
             # Our own object, sent out earlier and now back home: keep it usable as a stub.
             return value if outbound else stub(typing.cast(Any, value))
         raise Invalid
 
-    return leaf(fast, name.rpartition(".")[2], exact=stub)
+    def explain(value: Any, path: str) -> None:
+        if passes(fast, value):
+            return
+        if isinstance(value, RemoteReference) and value.pb_interfaces is not None:
+            names = value.pb_interfaces
+        elif isinstance(value, Referenceable):
+            names = implemented_by(type(value))
+        else:
+            raise fail(path, name.rpartition(".")[2], value)
+        raise ValidationError(f"{path}: expected a reference to {name}, got {got(names)}")
 
-
-def _implements(cls: type[Any], interface: str) -> bool:
-    # A skeleton of an interface extending this one implements it too: look along the MRO.
-    return any(c.__dict__.get("pb_interface") == interface for c in cls.__mro__)
+    return Node(fast, explain, exact=stub, deep=False)
 
 
 def _fast_none(value: Any) -> Any:

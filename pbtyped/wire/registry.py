@@ -21,7 +21,7 @@ from .._exceptions import (
     ValidationError,
 )
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "is_wire_name"]
 
 T = TypeVar("T", bound=type[Any])
 
@@ -30,6 +30,15 @@ T = TypeVar("T", bound=type[Any])
 MAX_FLAGS = 8
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+#: Characters of a wire name at most.
+MAX_WIRE_NAME = 200
+
+
+def is_wire_name(name: object) -> bool:
+    """True if ``name`` is a wire name: a dotted identifier of at most 200 characters
+    (docs/protocol.md 4.4). The length is checked first: a peer's long text costs no match."""
+    return type(name) is str and len(name) <= MAX_WIRE_NAME and _NAME.match(name) is not None
+
 
 # Errors every connection understands: the framework's own failures, sent by name.
 _BUILTIN_ERRORS: dict[str, type[BaseException]] = {
@@ -179,7 +188,7 @@ class Registry:
 
     @staticmethod
     def _check_name(name: str) -> str:
-        if not _NAME.match(name) or len(name) > 200:
+        if not is_wire_name(name):
             raise ValueError(f"invalid wire name {name!r}: use dotted identifiers")
         return name
 

@@ -201,6 +201,16 @@ scalars = st.one_of(
 )
 
 
+#: Interface names: valid wire names, and the ones a receiver refuses (empty, not an identifier,
+#: over 200 characters).
+interface_names = st.sampled_from(
+    ["shop.Watcher", "shop.Cart", "fuzz.Point", "x", "", "a b", "1x", "x" * 201, "é.x"]
+)
+#: The names of a reference (SENDER_REF's names form, a Hello's root_interfaces): up to 16
+#: names admitted, a few more refused, or anything at all.
+name_lists = st.lists(interface_names, max_size=18)
+
+
 def _our_tag(child: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     copy = st.one_of(
         st.builds(lambda x, y: ["fuzz.Point", {"x": x, "y": y}], child, child),
@@ -213,8 +223,14 @@ def _our_tag(child: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(lambda n, c: [n, c], st.sampled_from(["fuzz.Point", "fuzz.Color", ""]), child),
     )
     attachment = st.lists(st.integers(-2, 2**32), min_size=0, max_size=3)
+    # SENDER_REF's names form, [export id, [interface name, ...]], well shaped or not.
+    named = st.one_of(
+        st.builds(lambda i, n: [i, n], small_ids | forged_ids, name_lists | child),
+        st.lists(child, max_size=3),
+    )
     return st.one_of(
         st.builds(Tag, st.just(tags.SENDER_REF), forged_ids),
+        st.builds(Tag, st.just(tags.SENDER_REF), named),
         st.builds(Tag, st.just(tags.RECEIVER_REF), forged_ids),
         st.builds(Tag, st.just(tags.COPY), copy | child),
         st.builds(Tag, st.just(tags.ENUM), enum_ | child),
@@ -284,12 +300,27 @@ methods = st.one_of(
 def _hello(good: bool) -> st.SearchStrategy[Any]:
     sizes = st.one_of(st.just(1 << 20), st.integers(0, 2**64 - 1), forged_ids)
     if good:
+        # With or without the features that change what follows (references naming their
+        # interfaces), and a root's interfaces or none.
+        features = st.sampled_from([[], ["interfaces"], ["columns", "interfaces"]])
+        roots = st.one_of(st.just({}), st.builds(lambda n: {"root_interfaces": n}, name_lists))
         return st.builds(
-            lambda size: [0, {"protocol": "pbtyped", "version": 1, "max_frame_size": size}],
+            lambda size, feats, root: [
+                0,
+                {
+                    "protocol": "pbtyped",
+                    "version": 1,
+                    "max_frame_size": size,
+                    "features": feats,
+                    **root,
+                },
+            ],
             st.just(1 << 20) | st.integers(64, 2**32 - 1),
+            features,
+            roots,
         )
     return st.builds(
-        lambda proto, version, size, body, feats: [
+        lambda proto, version, size, body, feats, root: [
             0,
             Map(
                 (
@@ -298,6 +329,7 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
                     ("max_frame_size", size),
                     ("max_body_size", body),
                     ("features", feats),
+                    ("root_interfaces", root),
                 )
             ),
         ],
@@ -306,6 +338,7 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
         sizes,
         sizes,
         st.lists(st.text(max_size=5), max_size=3) | values,
+        name_lists | values,
     )
 
 

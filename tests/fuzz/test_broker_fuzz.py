@@ -17,8 +17,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pbtyped as pb
+from pbtyped.wire import tags
 
-from .cbor_gen import chunks, encode, frame, hostile_stream, messages
+from .cbor_gen import (
+    Tag,
+    chunks,
+    encode,
+    forged_ids,
+    frame,
+    hostile_stream,
+    messages,
+    name_lists,
+)
 from .peers import Point, Thing
 from .profiles import fuzz_settings
 from .sansio import ALLOWED, Side
@@ -27,7 +37,9 @@ cuts = st.lists(st.integers(min_value=0), max_size=6)
 
 
 def _hello() -> bytes:
-    return frame(cbor2.dumps([0, {"protocol": "pbtyped", "version": 1, "max_frame_size": 1 << 20}]))
+    # A peer offering "interfaces": the references it sends may name their interfaces.
+    info = {"protocol": "pbtyped", "version": 1, "max_frame_size": 1 << 20}
+    return frame(cbor2.dumps([0, {**info, "features": ["interfaces"]}]))
 
 
 def _feed_all(side: Side, data: bytes, cut: list[int]) -> None:
@@ -161,6 +173,32 @@ def test_pair_with_a_corrupting_link(
         lost = client.broker.connection_lost()
         assert set(lost) <= client.asked - client.answered
     client.finish()
+    server.finish()
+
+
+# -- references naming their interfaces ------------------------------------------------------
+
+
+# Well-formed CBOR that is not a list of names (malformed CBOR closes, as anywhere).
+not_names = st.recursive(
+    st.none() | st.integers() | st.text(max_size=4) | st.binary(max_size=3) | name_lists,
+    lambda child: st.lists(child, max_size=3),
+    max_leaves=6,
+)
+
+
+@fuzz_settings(200)
+@given(st.lists(st.tuples(forged_ids, not_names), min_size=1, max_size=8))
+def test_references_naming_their_interfaces(refs: list[tuple[Any, Any]]) -> None:
+    """SENDER_REF's names form, well shaped or not, from a peer offering "interfaces": each
+    call carrying one is answered (run, or refused as a value) and the connection stays."""
+    server = Side(server=True)
+    server.feed(_hello())
+    for qid, (export_id, names) in enumerate(refs, 1):
+        ref = Tag(tags.SENDER_REF, [export_id, names])
+        server.feed(frame(encode([1, qid, [0, 0], "echo", [ref]])))
+    answered = [m[1] for m in server.sent if m[0] in (2, 3)]
+    assert answered == list(range(1, len(refs) + 1))
     server.finish()
 
 

@@ -338,10 +338,16 @@ def test_referenceable_without_remote_methods_can_travel() -> None:
 
 
 def test_sender_ref_wire_form() -> None:
+    # Between peers that both offer "interfaces", the first reference to an object names its
+    # interfaces (none for an untyped one); later ones are its bare id.
     pair = Pair()
-    _, data = pair.a.send_call(pair.root_ref(), "echo", (Thing(),), {})
-    [call] = decode_frames(data)
-    assert call == [1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1)]]
+    thing = Thing()
+    _, first = pair.a.send_call(pair.root_ref(), "echo", (thing,), {})
+    _, again = pair.a.send_call(pair.root_ref(), "echo", (thing,), {})
+    assert decode_frames(first) == [
+        [1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, (1, ()))]]
+    ]
+    assert decode_frames(again) == [[1, 2, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1)]]]
 
 
 # -- limits on the tables ------------------------------------------------------------------------

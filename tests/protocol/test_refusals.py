@@ -429,7 +429,8 @@ def test_oversized_call_fails_locally_and_leaks_nothing() -> None:
     root = pair.root_ref()
     exports_before = pair.a.export_count
     big = "x" * 5000
-    expected_body = cbor2.dumps([1, 1, [0, 0], "echo", [cbor2.CBORTag(tags.SENDER_REF, 1), big]])
+    ref = cbor2.CBORTag(tags.SENDER_REF, [1, []])  # the first reference names its interfaces
+    expected_body = cbor2.dumps([1, 1, [0, 0], "echo", [ref, big]])
     with pytest.raises(
         FrameTooLarge,
         match=exactly(

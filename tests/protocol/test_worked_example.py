@@ -29,7 +29,8 @@ from pbtyped.protocol.events import AnswerReceived, Event, FailureReceived, Hand
 from pbtyped.wire.columns import Columns
 
 from ..wire.codec_helpers import head, make_codec
-from .wiring import Echoer, answer_calls, hello, msg, split_frames
+from . import wiring
+from .wiring import Thing, answer_calls, hello, msg, split_frames
 
 DOC = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
 
@@ -186,7 +187,8 @@ def test_echo_hi_bytes_match_the_document() -> None:
     hello_c, hello_s = client.initiate(), server.initiate()
     server.receive_data(hello_c)
     client.receive_data(hello_s)
-    assert hello_c.hex(" ") == doc["hello"] == hello_s.hex(" ")
+    assert hello_c.hex(" ") == doc["client"]
+    assert hello_s.hex(" ") == doc["server"]
     qid, call = client.send_call(client.root_reference(), "echo", ("hi",), {})
     assert call.hex(" ") == doc["call"]
     [event] = server.receive_data(call)
@@ -196,6 +198,26 @@ def test_echo_hi_bytes_match_the_document() -> None:
 
 
 # -- section 9: messages -------------------------------------------------------------------
+
+
+class Shape(pb.Referenceable):
+    """An object of interface ``geo.Shape``, as a generated skeleton declares it."""
+
+    pb_interface = "geo.Shape"
+
+
+class Echoer(wiring.Echoer):
+    """Section 9's root: ``echo`` and the others of every test, and two that return objects
+    (named Echoer as the document's messages name it)."""
+
+    def __init__(self) -> None:
+        self.thing = Thing()
+
+    def remote_same(self) -> Thing:
+        return self.thing
+
+    def remote_shape(self) -> Shape:
+        return Shape()
 
 
 class Setting:
@@ -222,6 +244,15 @@ class Setting:
 
 def _returned_object(setting: Setting) -> bytes:
     return setting.call("make")[1]
+
+
+def _returned_again(setting: Setting) -> bytes:
+    setting.call("same")
+    return setting.call("same")[1]
+
+
+def _server_hello(setting: Setting) -> bytes:
+    return Broker(registry=Registry(), root=Echoer()).initiate()
 
 
 def _dropped_reference(setting: Setting) -> bytes:
@@ -286,6 +317,7 @@ async def _read_frame(reader: asyncio.StreamReader, broker: Broker) -> tuple[byt
 KW = {"value": "hi"}
 MESSAGES: dict[str, Callable[[Setting], bytes]] = {
     "the Hello": lambda s: s.client.initiate(),
+    "the server's Hello": _server_hello,
     "a call with keyword arguments": lambda s: s.client.send_call(s.root, "echo", (), KW)[1],
     "its answer": lambda s: s.call("echo", value="hi")[1],
     "a call of a method the root does not have": lambda s: s.call("nope")[1],
@@ -295,6 +327,8 @@ MESSAGES: dict[str, Callable[[Setting], bytes]] = {
     ),
     "a call on the answer of another (pipelining)": lambda s: s.refused(1, 1, [1, 0], "echo", []),
     "a call returning an object of the callee's": _returned_object,
+    "the same object returned again": _returned_again,
+    "a call returning an object of interface geo.Shape": lambda s: s.call("shape")[1],
     "the caller dropping that reference": _dropped_reference,
     "the caller giving up on a call": _given_up,
     "the callee's answer to that": _cancelled,

@@ -35,6 +35,13 @@ class MyShop(ShopServer):
     pass
 
 
+class NamedShop(ShopServer):
+    """A root of interface shop.Shop: what ShopClient may be asked for."""
+
+    def remote_name(self) -> str:
+        return "shop"
+
+
 HOST_AFTER = "(the host comes before the port; pass port= by name)"
 
 
@@ -63,7 +70,7 @@ def test_a_list_instead_of_a_registry_is_refused_before_connecting() -> None:
 
 def test_a_server_class_given_for_a_client_stub_is_refused(run) -> None:
     async def body() -> None:
-        async with pb.serve(Shop()) as server, pb.connect("127.0.0.1", server.port) as client:
+        async with pb.serve(NamedShop()) as server, pb.connect("127.0.0.1", server.port) as client:
             for wrong in (ShopServer, MyShop):
                 with pytest.raises(TypeError) as info:
                     await client.root(wrong)  # type: ignore[type-var]
