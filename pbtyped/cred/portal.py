@@ -162,7 +162,7 @@ class Portal:
         except LookupError:  # not inside a remote call (direct use in tests)
             peer = None
         self._logs.warning(
-            "pbtyped: failed login %s from %s: %s (failure %d of %d on this connection%s)",
+            "failed login %s from %s: %s (failure %d of %d on this connection%s)",
             who,
             peer,
             why,
@@ -330,4 +330,4 @@ class _Session(Referenceable):
         try:
             logout()
         except Exception:
-            log.exception("pbtyped: logout callback %r failed", logout)
+            log.exception("logout callback %r failed", logout)

@@ -168,13 +168,13 @@ class Connection(asyncio.Protocol):
         # fails never reaches connection_made, so it must never count as a connection.
         refusal = self._server.admit(self) if self._server is not None else None
         if refusal is not None:
-            self._logs.warning("pbtyped: refusing connection from %s: %s", self.peer, refusal)
+            self._logs.warning("refusing connection from %s: %s", self.peer, refusal)
             self._abort(refusal)
             return
         try:
             stream.write(self.broker.initiate())
         except Exception as exc:  # fail connect() now, not at its timeout
-            log.exception("pbtyped: could not start the connection to %s", self.peer)
+            log.exception("could not start the connection to %s", self.peer)
             failure = ConnectionLost(f"could not start the connection: {exc}")
             failure.__cause__ = exc
             self._greeted(failure)
@@ -189,13 +189,13 @@ class Connection(asyncio.Protocol):
         try:
             events = broker.receive_data(data)
         except (RemoteProtocolError, FrameTooLarge) as exc:
-            self._logs.warning("pbtyped: closing connection from %s: %s", self.peer, exc)
+            self._logs.warning("closing connection from %s: %s", self.peer, exc)
             self._abort(str(exc))
             return
         except Exception as exc:  # a bug of ours: cost only this connection, never the process
             self._logs.log(
                 logging.ERROR,
-                "pbtyped: internal error, closing connection from %s",
+                "internal error of pbtyped, closing connection from %s",
                 self.peer,
                 exc_info=exc,
             )
@@ -234,9 +234,7 @@ class Connection(asyncio.Protocol):
         elif type(event) is PeerAborted:
             reason = event.reason
             # A peer may ABORT to close normally (docs/protocol.md): not a warning.
-            self._logs.log(
-                logging.INFO, "pbtyped: peer %s closed the connection: %s", self.peer, reason
-            )
+            self._logs.log(logging.INFO, "peer %s closed the connection: %s", self.peer, reason)
             self._lost_reason = f"connection closed by the peer: {reason}"
             self.close()
             return True
@@ -363,7 +361,7 @@ class Connection(asyncio.Protocol):
         """A deadline passed (see Deadlines): close the line, saying ``reason``."""
         if self._is_closed:
             return
-        self._logs.warning("pbtyped: closing connection from %s: %s", self.peer, reason)
+        self._logs.warning("closing connection from %s: %s", self.peer, reason)
         self._abort(reason)
 
     def _wakeup(self) -> None:
@@ -377,7 +375,7 @@ class Connection(asyncio.Protocol):
             try:
                 obj.pb_detached(self)
             except Exception:
-                log.exception("pbtyped: %r.pb_detached failed", obj)
+                log.exception("%r.pb_detached failed", obj)
 
     def _make_reference(self, broker: Broker, export_id: int) -> RemoteReference:
         return RemoteReference(broker, export_id, self)
