@@ -32,6 +32,7 @@ from ..protocol.events import (
     PeerAborted,
 )
 from ..protocol.objects import Referenceable
+from ..protocol.state import ConnectionState
 from .callbacks import Disconnects, run_callbacks
 from .deadlines import Deadlines
 from .dispatch import Dispatcher, current_connection
@@ -115,6 +116,20 @@ class Connection(asyncio.Protocol):
         self._is_closed = False
         self._closed: asyncio.Future[None] | None = None
         self.peer: Any = None
+
+    def __repr__(self) -> str:
+        side = "client side to" if self._server is None else "server side from"
+        return f"<pbtyped.Connection {side} {_address(self.peer)}, {self._state_text()}>"
+
+    def _state_text(self) -> str:
+        if self._is_closed:
+            return "closed"
+        transport = self._transport
+        if transport is None:
+            return "not connected"
+        if transport.is_closing() or self.broker.state is ConnectionState.CLOSED:
+            return "closing"
+        return "open" if self._greeting is True else "awaiting the peer's Hello"
 
     # -- the handshake and the end -----------------------------------------------------------
 
@@ -438,3 +453,11 @@ class Connection(asyncio.Protocol):
     async def wait_closed(self) -> None:
         """Wait until the connection is fully closed."""
         await asyncio.shield(self.closed)
+
+
+def _address(peer: Any) -> str:
+    """A socket address as people write it: ``127.0.0.1:8000``, ``[::1]:8000``."""
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return "an unknown address" if peer is None else str(peer)

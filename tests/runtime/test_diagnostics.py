@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import pbtyped as pb
+from pbtyped.runtime.options import Options
 
 from .conftest import eventually
 
@@ -80,3 +81,37 @@ def test_no_log_message_starts_with_the_logger_name() -> None:
         (1, "x %s"),
         (1, "y"),
     ]
+
+
+def test_a_connection_repr_says_its_side_peer_and_state(run) -> None:
+    """``repr(connection)`` names the side, the peer's address and where the line is."""
+
+    async def body() -> None:
+        async with pb.serve(Echoer()) as server:
+            async with pb.connect("127.0.0.1", server.port) as client:
+                await client.root()
+                mine = client.connection
+                (theirs,) = server.connections
+                assert (
+                    repr(mine)
+                    == f"<pbtyped.Connection client side to 127.0.0.1:{server.port}, open>"
+                )
+                port = theirs.peer[1]
+                assert (
+                    repr(theirs) == f"<pbtyped.Connection server side from 127.0.0.1:{port}, open>"
+                )
+                mine.close()
+                assert repr(mine).endswith(", closing>")
+                await mine.wait_closed()
+                assert (
+                    repr(mine)
+                    == f"<pbtyped.Connection client side to 127.0.0.1:{server.port}, closed>"
+                )
+        fresh = pb.Connection(Options())
+        assert (
+            repr(fresh) == "<pbtyped.Connection client side to an unknown address, not connected>"
+        )
+        fresh.peer = ("::1", 8000, 0, 0)
+        assert repr(fresh) == "<pbtyped.Connection client side to [::1]:8000, not connected>"
+
+    run(body)
