@@ -64,6 +64,7 @@ class Connection(asyncio.Protocol):
         "_closed",
         "_deadlines",
         "_disconnects",
+        "_first_bytes",
         "_flow",
         "_greeting",
         "_handshake",
@@ -115,6 +116,9 @@ class Connection(asyncio.Protocol):
         self._handshake: asyncio.Future[None] | None = None
         self._is_closed = False
         self._closed: asyncio.Future[None] | None = None
+        # The start of what arrived before the peer's Hello (None: nothing yet): it tells a
+        # TLS record from a Hello when the line fails before the handshake.
+        self._first_bytes: bytes | None = None
         self.peer: Any = None
 
     def __repr__(self) -> str:
@@ -201,10 +205,17 @@ class Connection(asyncio.Protocol):
         # The read path of every call: answers and calls, the two common events, are handled
         # here; the others in _on_event.
         broker = self.broker
+        if self._greeting is None and self._first_bytes is None:
+            self._first_bytes = data[:2]
         try:
             events = broker.receive_data(data)
         except (RemoteProtocolError, FrameTooLarge) as exc:
-            self._logs.warning("closing connection from %s: %s", self.peer, exc)
+            hint = self._tls_mismatch()
+            if hint is not None:
+                self._lost_reason = f"connection closed: {exc}; {hint}"
+            self._logs.warning(
+                "closing connection from %s: %s%s", self.peer, exc, f"; {hint}" if hint else ""
+            )
             self._abort(str(exc))
             return
         except Exception as exc:  # a bug of ours: cost only this connection, never the process
@@ -280,16 +291,50 @@ class Connection(asyncio.Protocol):
             self._server.closed(self)
 
     def _lost_error(self, exc: Exception | None) -> ConnectionLost:
-        """What pending calls fail with: why we closed, or what the transport said."""
+        """What pending calls fail with: why we closed, or what the transport said (and the
+        likely cause, if the line closed before the handshake)."""
         if self._lost_reason is not None:
             lost = ConnectionLost(self._lost_reason)
-        elif exc is None:
-            lost = ConnectionLost("connection closed")
         else:
-            lost = ConnectionLost(f"connection lost: {exc}")
+            text = "connection closed" if exc is None else f"connection lost: {exc}"
+            hint = self._tls_mismatch()
+            lost = ConnectionLost(text if hint is None else f"{text} {hint}")
         if exc is not None:
             lost.__cause__ = exc
         return lost
+
+    def _tls_mismatch(self) -> str | None:
+        """Why a line that fails before the peer's Hello likely did: TLS on one side only.
+
+        A TLS server drops a plaintext Hello without a word (asyncio tells its application
+        nothing), so a client of ours without TLS sees the line close with nothing received;
+        a TLS peer's first bytes are a TLS record (0x14-0x17, then version 3.x).
+        """
+        transport = self._transport
+        if self._greeting is not None or transport is None:
+            return None
+        if transport.get_extra_info("ssl_object") is not None:
+            return None  # our line is TLS already: the peer did answer in TLS
+        first = self._first_bytes
+        tls = first is not None and len(first) == 2 and 0x14 <= first[0] <= 0x17 and first[1] == 3
+        if self._server is not None:
+            if not tls:
+                return None
+            return (
+                "the client sent a TLS record instead of its Hello: it uses TLS, and this "
+                "server was started without ssl= (see pbtyped.cred.server_context)"
+            )
+        if tls:
+            return (
+                "before the handshake: the server answered in TLS; "
+                "pass ssl=pbtyped.cred.client_context(...) to connect()"
+            )
+        if first is None:
+            return (
+                "before the handshake, with nothing received: is the server using TLS? "
+                "If so, pass ssl=pbtyped.cred.client_context(...) to connect()"
+            )
+        return None
 
     def pause_writing(self) -> None:
         # The peer is not reading what we send: stop producing answers for it until it does.

@@ -7,11 +7,14 @@ from __future__ import annotations
 import ast
 import asyncio
 import logging
+import ssl
 from pathlib import Path
 
 import pytest
 
 import pbtyped as pb
+from pbtyped.cred import client_context, server_context
+from pbtyped.cred.devcerts import DevCertificates, write_dev_certificates
 from pbtyped.runtime.options import Options
 
 from .conftest import eventually
@@ -113,5 +116,86 @@ def test_a_connection_repr_says_its_side_peer_and_state(run) -> None:
         )
         fresh.peer = ("::1", 8000, 0, 0)
         assert repr(fresh) == "<pbtyped.Connection client side to [::1]:8000, not connected>"
+
+    run(body)
+
+
+@pytest.fixture(scope="module")
+def certs(tmp_path_factory: pytest.TempPathFactory) -> DevCertificates:
+    return write_dev_certificates(tmp_path_factory.mktemp("certs"))
+
+
+def test_a_plain_client_of_a_tls_server_is_told_to_pass_ssl(run, certs: DevCertificates) -> None:
+    """A TLS server drops a plaintext Hello without a byte: the client's error names the
+    likely cause instead of a bare "connection closed"."""
+
+    async def body() -> None:
+        tls = server_context(certs.server_cert, certs.server_key)
+        async with pb.serve(Echoer(), ssl=tls) as server:
+            with pytest.raises(pb.ConnectionLost) as caught:
+                async with pb.connect("127.0.0.1", server.port) as client:
+                    await client.root()
+            # The same server still serves a TLS client.
+            async with pb.connect("localhost", server.port, ssl=client_context(certs.ca)) as ok:
+                assert await (await ok.root()).call_remote("echo", 1) == 1
+        assert str(caught.value) == (
+            "connection closed before the handshake, with nothing received: is the server "
+            "using TLS? If so, pass ssl=pbtyped.cred.client_context(...) to connect()"
+        )
+
+    run(body)
+
+
+def test_a_plain_server_says_its_client_speaks_tls(
+    run, certs: DevCertificates, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A TLS client of a server without TLS: the server can tell from the first bytes (a
+    TLS handshake record) and says so in the line it logs."""
+
+    async def body() -> None:
+        async with pb.serve(Echoer()) as server:
+            with pytest.raises(ssl.SSLError):  # the client's TLS layer refuses our Hello
+                async with pb.connect("localhost", server.port, ssl=client_context(certs.ca)):
+                    pass
+            await eventually(lambda: not server.connections)
+
+    with caplog.at_level(logging.WARNING, logger="pbtyped"):
+        run(body)
+    (record,) = caplog.records
+    assert record.getMessage().endswith(
+        "; the client sent a TLS record instead of its Hello: it uses TLS, and this server "
+        "was started without ssl= (see pbtyped.cred.server_context)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("reply", "expected"),
+    [
+        # A TLS alert (7 bytes: less than a frame header's 8) and a TLS handshake record.
+        (b"\x15\x03\x03\x00\x02\x02\x46", "connection closed before the handshake: the server "),
+        (b"\x16\x03\x03\x00\x40" + bytes(64), "connection closed: peer announced a first frame"),
+    ],
+    ids=["alert", "handshake"],
+)
+def test_a_plain_client_that_receives_tls_is_told_so(run, reply: bytes, expected: str) -> None:
+    """Whatever the server's TLS sends before closing, the client names TLS as the cause."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(8)  # the client's Hello begins
+        writer.write(reply)
+        writer.close()
+
+    async def body() -> None:
+        tls_like = await asyncio.start_server(answer, "127.0.0.1", 0)
+        port = tls_like.sockets[0].getsockname()[1]
+        async with tls_like:
+            with pytest.raises(pb.ConnectionLost) as caught:
+                async with pb.connect("127.0.0.1", port) as client:
+                    await client.root()
+        message = str(caught.value)
+        assert message.startswith(expected), message
+        assert message.endswith(
+            "the server answered in TLS; pass ssl=pbtyped.cred.client_context(...) to connect()"
+        ), message
 
     run(body)
