@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal, cast
 
 from .._exceptions import (
@@ -68,6 +68,7 @@ class Connection(asyncio.Protocol):
         "_flow",
         "_greeting",
         "_handshake",
+        "_holds",
         "_is_closed",
         "_logs",
         "_loop",
@@ -116,6 +117,8 @@ class Connection(asyncio.Protocol):
         self._handshake: asyncio.Future[None] | None = None
         self._is_closed = False
         self._closed: asyncio.Future[None] | None = None
+        # Tasks that ``closed`` waits for (run_before_closed): made by the first one.
+        self._holds: set[asyncio.Task[object]] | None = None
         # The start of what arrived before the peer's Hello (None: nothing yet): it tells a
         # TLS record from a Hello when the line fails before the handshake.
         self._first_bytes: bytes | None = None
@@ -163,18 +166,46 @@ class Connection(asyncio.Protocol):
 
     @property
     def closed(self) -> asyncio.Future[None]:
-        """Done once the line is gone and everything the connection held is released."""
+        """Done once the line is gone, everything the connection held is released and the
+        tasks given to ``run_before_closed`` have ended."""
         fut = self._closed
         if fut is None:
             fut = self._closed = self._loop.create_future()
-            if self._is_closed:
-                fut.set_result(None)
+            self._settle_closed()
         return fut
+
+    def _settle_closed(self) -> None:
+        fut = self._closed
+        if fut is not None and not fut.done() and self._is_closed and not self._holds:
+            fut.set_result(None)
 
     @property
     def is_closed(self) -> bool:
-        """True once the line is gone (``closed`` is done)."""
+        """True once the line is gone (``closed`` may still wait for run_before_closed)."""
         return self._is_closed
+
+    def run_before_closed(self, work: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
+        """Run ``work`` as a task of its own; ``closed``, so ``wait_closed()`` and the
+        ``aclose()`` of a Client or Server, is not done before it ends.
+
+        The connection only waits: bound ``work`` yourself (a portal's async logout runs
+        under ``Portal(logout_timeout=)``). An exception it ends with is logged, never raised
+        into the close.
+        """
+        task: asyncio.Task[object] = self._loop.create_task(work)
+        holds = self._holds
+        if holds is None:
+            holds = self._holds = set()
+        holds.add(task)
+        task.add_done_callback(self._held_done)
+        return task
+
+    def _held_done(self, task: asyncio.Task[object]) -> None:
+        if self._holds is not None:
+            self._holds.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a task run before %r closed failed", self, exc_info=exc)
+        self._settle_closed()
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -285,8 +316,7 @@ class Connection(asyncio.Protocol):
         if self._disconnects is not None:
             self._disconnects.fire(self)
         self._is_closed = True
-        if self._closed is not None:
-            self._closed.set_result(None)
+        self._settle_closed()
         if self._server is not None:
             self._server.closed(self)
 
