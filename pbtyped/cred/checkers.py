@@ -140,7 +140,7 @@ def _secret_of_this_process() -> bytes:
     if _process_secret is None:
         _process_secret = secrets.token_bytes(32)
         log.warning(
-            "pbtyped: ScramChecker has no fake_secret and %s is not set: unknown users get "
+            "ScramChecker has no fake_secret and %s is not set: unknown users get "
             "fake salts from a random secret of this process, so comparing them across "
             "restarts or worker processes reveals which users exist; set %s to the same "
             "secret in every process",

@@ -8,8 +8,10 @@ portal counts failed logins per connection with it, and watches it to log out on
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
+import math
 import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -29,8 +31,16 @@ __all__ = ["LoginResult", "Portal", "Realm"]
 
 log = logging.getLogger("pbtyped")
 
+#: How long an async logout may run, by default (``Portal(logout_timeout=)``): a few round
+#: trips to other peers (announcing the leave), not so long that a stuck one holds a
+#: server's ``aclose()`` for long.
+LOGOUT_TIMEOUT = 5.0
+
+#: What runs once when a login ends: a function, or a coroutine function (awaited).
+Logout = Callable[[], Awaitable[None] | None]
+
 #: What a realm returns: the avatar, and the callback to run once when that login ends.
-LoginResult = tuple[Referenceable, Callable[[], None]]
+LoginResult = tuple[Referenceable, Logout]
 
 
 class Realm(Protocol):
@@ -44,7 +54,9 @@ class Realm(Protocol):
         ``mind`` is the object the client offered at login, or None. The avatar is usually an
         ``Avatar`` (``perspective_*`` methods) or a generated server skeleton. The logout
         callback runs exactly once: when the client drops its last reference to the avatar
-        or disconnects.
+        or disconnects. It may be a coroutine function: it is then awaited, within the
+        portal's ``logout_timeout``, and the connection's ``closed`` (so ``wait_closed()``
+        and ``Server.aclose()``) waits for it.
         """
         ...
 
@@ -81,6 +93,10 @@ class Portal:
     go beyond is refused with LimitExceeded until one in progress ends.
     ``max_pending`` bounds the password logins in progress at once on one connection.
 
+    A logout that is a coroutine function gets ``logout_timeout`` seconds; then it is
+    cancelled and logged, so a stuck logout cannot hold a connection's close (or a
+    server's ``aclose()``) for longer.
+
     Failed logins are logged at most ``log_rate_per_minute`` times a minute, and at most
     ``log_rate_per_peer`` of those for one peer address (one IPv6 /64); the rest are counted
     in a summary line that names the peers over their share.
@@ -95,6 +111,7 @@ class Portal:
         max_pending: int = 4,
         log_rate_per_minute: int = 30,
         log_rate_per_peer: int = 5,
+        logout_timeout: float = LOGOUT_TIMEOUT,
     ) -> None:
         self.realm = realm
         self._checkers: dict[str, Checker] = {}
@@ -106,6 +123,11 @@ class Portal:
             raise ValueError("max_failures and max_pending must be at least 1")
         self.max_failures = max_failures
         self.max_pending = max_pending
+        if not 0 < logout_timeout < math.inf:
+            raise ValueError(
+                f"logout_timeout must be a positive number of seconds, not {logout_timeout!r}"
+            )
+        self.logout_timeout = logout_timeout
         self._states: weakref.WeakKeyDictionary[object, _ConnectionState] = (
             weakref.WeakKeyDictionary()
         )
@@ -162,7 +184,7 @@ class Portal:
         except LookupError:  # not inside a remote call (direct use in tests)
             peer = None
         self._logs.warning(
-            "pbtyped: failed login %s from %s: %s (failure %d of %d on this connection%s)",
+            "failed login %s from %s: %s (failure %d of %d on this connection%s)",
             who,
             peer,
             why,
@@ -182,7 +204,7 @@ class Portal:
         avatar, logout = result
         if not isinstance(avatar, Referenceable) or not callable(logout):
             raise TypeError("the realm must return (a pbtyped.Referenceable, a logout callback)")
-        return _Session(avatar, logout, caller)
+        return _Session(avatar, logout, caller, self.logout_timeout)
 
 
 class _LoginRoot(Root):
@@ -290,14 +312,19 @@ class _Session(Referenceable):
     runs the logout callback once, when the client releases it or the connection closes.
     """
 
-    __slots__ = ("_avatar", "_caller", "_logout")
+    __slots__ = ("_avatar", "_caller", "_logout", "_timeout")
 
     def __init__(
-        self, avatar: Referenceable, logout: Callable[[], None], caller: RemoteReference
+        self,
+        avatar: Referenceable,
+        logout: Logout,
+        caller: RemoteReference,
+        timeout: float = LOGOUT_TIMEOUT,
     ) -> None:
         self._avatar: Referenceable | None = avatar
-        self._logout: Callable[[], None] | None = logout
+        self._logout: Logout | None = logout
         self._caller: RemoteReference | None = caller
+        self._timeout = timeout
         # If the answer carrying this session is never delivered (the line dropped first),
         # pb_detached never comes: the disconnect of the caller's connection logs out then.
         caller.notify_on_disconnect(self._disconnected)
@@ -328,6 +355,28 @@ class _Session(Referenceable):
         if caller is not None:
             caller.dont_notify_on_disconnect(self._disconnected)
         try:
-            logout()
+            ending = logout()
         except Exception:
-            log.exception("pbtyped: logout callback %r failed", logout)
+            log.exception("logout callback %r failed", logout)
+            return
+        if inspect.isawaitable(ending) and caller is not None:
+            caller.pb_connection.run_before_closed(_await_logout(logout, ending, self._timeout))
+
+
+async def _await_logout(logout: Logout, ending: Awaitable[None], timeout: float) -> None:
+    """Await an async logout within ``timeout``; log its failure, never raise it."""
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            await ending
+    except TimeoutError:
+        if not deadline.expired():
+            log.exception("logout callback %r failed", logout)
+            return
+        log.error(
+            "logout callback %r did not finish within %s s (Portal(logout_timeout=)): cancelled",
+            logout,
+            timeout,
+        )
+    except Exception:
+        log.exception("logout callback %r failed", logout)

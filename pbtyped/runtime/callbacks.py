@@ -62,7 +62,7 @@ def run_callbacks(callbacks: Iterable[Callable[[T], object]], arg: T) -> None:
         try:
             callback(arg)
         except Exception:
-            log.exception("pbtyped: disconnect callback %r failed", callback)
+            log.exception("disconnect callback %r failed", callback)
 
 
 class Disconnects(Generic[T]):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal, cast
 
 from .._exceptions import (
@@ -32,6 +32,7 @@ from ..protocol.events import (
     PeerAborted,
 )
 from ..protocol.objects import Referenceable
+from ..protocol.state import ConnectionState
 from .callbacks import Disconnects, run_callbacks
 from .deadlines import Deadlines
 from .dispatch import Dispatcher, current_connection
@@ -63,9 +64,11 @@ class Connection(asyncio.Protocol):
         "_closed",
         "_deadlines",
         "_disconnects",
+        "_first_bytes",
         "_flow",
         "_greeting",
         "_handshake",
+        "_holds",
         "_is_closed",
         "_logs",
         "_loop",
@@ -114,7 +117,26 @@ class Connection(asyncio.Protocol):
         self._handshake: asyncio.Future[None] | None = None
         self._is_closed = False
         self._closed: asyncio.Future[None] | None = None
+        # Tasks that ``closed`` waits for (run_before_closed): made by the first one.
+        self._holds: set[asyncio.Task[object]] | None = None
+        # The start of what arrived before the peer's Hello (None: nothing yet): it tells a
+        # TLS record from a Hello when the line fails before the handshake.
+        self._first_bytes: bytes | None = None
         self.peer: Any = None
+
+    def __repr__(self) -> str:
+        side = "client side to" if self._server is None else "server side from"
+        return f"<pbtyped.Connection {side} {_address(self.peer)}, {self._state_text()}>"
+
+    def _state_text(self) -> str:
+        if self._is_closed:
+            return "closed"
+        transport = self._transport
+        if transport is None:
+            return "not connected"
+        if transport.is_closing() or self.broker.state is ConnectionState.CLOSED:
+            return "closing"
+        return "open" if self._greeting is True else "awaiting the peer's Hello"
 
     # -- the handshake and the end -----------------------------------------------------------
 
@@ -144,18 +166,46 @@ class Connection(asyncio.Protocol):
 
     @property
     def closed(self) -> asyncio.Future[None]:
-        """Done once the line is gone and everything the connection held is released."""
+        """Done once the line is gone, everything the connection held is released and the
+        tasks given to ``run_before_closed`` have ended."""
         fut = self._closed
         if fut is None:
             fut = self._closed = self._loop.create_future()
-            if self._is_closed:
-                fut.set_result(None)
+            self._settle_closed()
         return fut
+
+    def _settle_closed(self) -> None:
+        fut = self._closed
+        if fut is not None and not fut.done() and self._is_closed and not self._holds:
+            fut.set_result(None)
 
     @property
     def is_closed(self) -> bool:
-        """True once the line is gone (``closed`` is done)."""
+        """True once the line is gone (``closed`` may still wait for run_before_closed)."""
         return self._is_closed
+
+    def run_before_closed(self, work: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
+        """Run ``work`` as a task of its own; ``closed``, so ``wait_closed()`` and the
+        ``aclose()`` of a Client or Server, is not done before it ends.
+
+        The connection only waits: bound ``work`` yourself (a portal's async logout runs
+        under ``Portal(logout_timeout=)``). An exception it ends with is logged, never raised
+        into the close.
+        """
+        task: asyncio.Task[object] = self._loop.create_task(work)
+        holds = self._holds
+        if holds is None:
+            holds = self._holds = set()
+        holds.add(task)
+        task.add_done_callback(self._held_done)
+        return task
+
+    def _held_done(self, task: asyncio.Task[object]) -> None:
+        if self._holds is not None:
+            self._holds.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("a task run before %r closed failed", self, exc_info=exc)
+        self._settle_closed()
 
     # -- asyncio.Protocol ------------------------------------------------------------------
 
@@ -168,13 +218,13 @@ class Connection(asyncio.Protocol):
         # fails never reaches connection_made, so it must never count as a connection.
         refusal = self._server.admit(self) if self._server is not None else None
         if refusal is not None:
-            self._logs.warning("pbtyped: refusing connection from %s: %s", self.peer, refusal)
+            self._logs.warning("refusing connection from %s: %s", self.peer, refusal)
             self._abort(refusal)
             return
         try:
             stream.write(self.broker.initiate())
         except Exception as exc:  # fail connect() now, not at its timeout
-            log.exception("pbtyped: could not start the connection to %s", self.peer)
+            log.exception("could not start the connection to %s", self.peer)
             failure = ConnectionLost(f"could not start the connection: {exc}")
             failure.__cause__ = exc
             self._greeted(failure)
@@ -186,16 +236,23 @@ class Connection(asyncio.Protocol):
         # The read path of every call: answers and calls, the two common events, are handled
         # here; the others in _on_event.
         broker = self.broker
+        if self._greeting is None and self._first_bytes is None:
+            self._first_bytes = data[:2]
         try:
             events = broker.receive_data(data)
         except (RemoteProtocolError, FrameTooLarge) as exc:
-            self._logs.warning("pbtyped: closing connection from %s: %s", self.peer, exc)
+            hint = self._tls_mismatch()
+            if hint is not None:
+                self._lost_reason = f"connection closed: {exc}; {hint}"
+            self._logs.warning(
+                "closing connection from %s: %s%s", self.peer, exc, f"; {hint}" if hint else ""
+            )
             self._abort(str(exc))
             return
         except Exception as exc:  # a bug of ours: cost only this connection, never the process
             self._logs.log(
                 logging.ERROR,
-                "pbtyped: internal error, closing connection from %s",
+                "internal error of pbtyped, closing connection from %s",
                 self.peer,
                 exc_info=exc,
             )
@@ -234,9 +291,7 @@ class Connection(asyncio.Protocol):
         elif type(event) is PeerAborted:
             reason = event.reason
             # A peer may ABORT to close normally (docs/protocol.md): not a warning.
-            self._logs.log(
-                logging.INFO, "pbtyped: peer %s closed the connection: %s", self.peer, reason
-            )
+            self._logs.log(logging.INFO, "peer %s closed the connection: %s", self.peer, reason)
             self._lost_reason = f"connection closed by the peer: {reason}"
             self.close()
             return True
@@ -261,22 +316,55 @@ class Connection(asyncio.Protocol):
         if self._disconnects is not None:
             self._disconnects.fire(self)
         self._is_closed = True
-        if self._closed is not None:
-            self._closed.set_result(None)
+        self._settle_closed()
         if self._server is not None:
             self._server.closed(self)
 
     def _lost_error(self, exc: Exception | None) -> ConnectionLost:
-        """What pending calls fail with: why we closed, or what the transport said."""
+        """What pending calls fail with: why we closed, or what the transport said (and the
+        likely cause, if the line closed before the handshake)."""
         if self._lost_reason is not None:
             lost = ConnectionLost(self._lost_reason)
-        elif exc is None:
-            lost = ConnectionLost("connection closed")
         else:
-            lost = ConnectionLost(f"connection lost: {exc}")
+            text = "connection closed" if exc is None else f"connection lost: {exc}"
+            hint = self._tls_mismatch()
+            lost = ConnectionLost(text if hint is None else f"{text} {hint}")
         if exc is not None:
             lost.__cause__ = exc
         return lost
+
+    def _tls_mismatch(self) -> str | None:
+        """Why a line that fails before the peer's Hello likely did: TLS on one side only.
+
+        A TLS server drops a plaintext Hello without a word (asyncio tells its application
+        nothing), so a client of ours without TLS sees the line close with nothing received;
+        a TLS peer's first bytes are a TLS record (0x14-0x17, then version 3.x).
+        """
+        transport = self._transport
+        if self._greeting is not None or transport is None:
+            return None
+        if transport.get_extra_info("ssl_object") is not None:
+            return None  # our line is TLS already: the peer did answer in TLS
+        first = self._first_bytes
+        tls = first is not None and len(first) == 2 and 0x14 <= first[0] <= 0x17 and first[1] == 3
+        if self._server is not None:
+            if not tls:
+                return None
+            return (
+                "the client sent a TLS record instead of its Hello: it uses TLS, and this "
+                "server was started without ssl= (see pbtyped.cred.server_context)"
+            )
+        if tls:
+            return (
+                "before the handshake: the server answered in TLS; "
+                "pass ssl=pbtyped.cred.client_context(...) to connect()"
+            )
+        if first is None:
+            return (
+                "before the handshake, with nothing received: is the server using TLS? "
+                "If so, pass ssl=pbtyped.cred.client_context(...) to connect()"
+            )
+        return None
 
     def pause_writing(self) -> None:
         # The peer is not reading what we send: stop producing answers for it until it does.
@@ -363,7 +451,7 @@ class Connection(asyncio.Protocol):
         """A deadline passed (see Deadlines): close the line, saying ``reason``."""
         if self._is_closed:
             return
-        self._logs.warning("pbtyped: closing connection from %s: %s", self.peer, reason)
+        self._logs.warning("closing connection from %s: %s", self.peer, reason)
         self._abort(reason)
 
     def _wakeup(self) -> None:
@@ -377,7 +465,7 @@ class Connection(asyncio.Protocol):
             try:
                 obj.pb_detached(self)
             except Exception:
-                log.exception("pbtyped: %r.pb_detached failed", obj)
+                log.exception("%r.pb_detached failed", obj)
 
     def _make_reference(self, broker: Broker, export_id: int) -> RemoteReference:
         return RemoteReference(broker, export_id, self)
@@ -440,3 +528,11 @@ class Connection(asyncio.Protocol):
     async def wait_closed(self) -> None:
         """Wait until the connection is fully closed."""
         await asyncio.shield(self.closed)
+
+
+def _address(peer: Any) -> str:
+    """A socket address as people write it: ``127.0.0.1:8000``, ``[::1]:8000``."""
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        host, port = peer[0], peer[1]
+        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
+    return "an unknown address" if peer is None else str(peer)

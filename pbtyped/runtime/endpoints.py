@@ -111,7 +111,7 @@ class Server:
             try:
                 resource.setrlimit(resource.RLIMIT_NOFILE, (plan.new_soft, hard))
             except (ValueError, OSError) as exc:
-                log.warning("pbtyped: could not raise the open-file soft limit: %s", exc)
+                log.warning("could not raise the open-file soft limit: %s", exc)
                 plan = plan_descriptors(wanted, soft, soft, resource.RLIM_INFINITY)
         self._slots.max_connections = plan.max_connections
         if plan.message is not None:

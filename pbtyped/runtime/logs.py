@@ -106,7 +106,7 @@ class LogLimiter:
                 f"{key} ({count})" for count, key in over[:_NAMED_IN_SUMMARY] if count
             )
             log.warning(
-                "pbtyped: %d similar warnings were suppressed in the last minute%s",
+                "%d similar warnings were suppressed in the last minute%s",
                 self._suppressed,
                 f"; over their share: {named}" if named else "",
             )

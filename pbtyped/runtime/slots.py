@@ -199,7 +199,7 @@ def plan_descriptors(max_connections: int, soft: int, hard: int, infinity: int) 
         return DescriptorPlan(
             new_soft,
             max_connections,
-            f"pbtyped: raised the open-file soft limit from {soft} to {limit} to fit "
+            f"raised the open-file soft limit from {soft} to {limit} to fit "
             f"max_connections={max_connections}",
         )
     fits = max(1, limit - FD_RESERVE)
@@ -207,7 +207,7 @@ def plan_descriptors(max_connections: int, soft: int, hard: int, infinity: int) 
     return DescriptorPlan(
         new_soft,
         fits,
-        f"pbtyped: {raised}the open-file limit ({limit}, hard limit {hard}) is too low for "
+        f"{raised}the open-file limit ({limit}, hard limit {hard}) is too low for "
         f"max_connections={max_connections}: serving at most {fits} connections (raise the "
         "hard limit, e.g. ulimit -Hn, or lower Limits.max_connections)",
     )

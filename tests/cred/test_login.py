@@ -124,10 +124,8 @@ def test_bad_password_and_unknown_user_fail_alike_and_are_logged_once(run, store
 
     assert run(body) == [FAILED, FAILED]
     assert failures.lines() == [
-        "pbtyped: failed login as 'alice' from PEER: wrong password "
-        "(failure 1 of 5 on this connection)",
-        "pbtyped: failed login as 'mallory' from PEER: unknown user "
-        "(failure 2 of 5 on this connection)",
+        "failed login as 'alice' from PEER: wrong password (failure 1 of 5 on this connection)",
+        "failed login as 'mallory' from PEER: unknown user (failure 2 of 5 on this connection)",
     ]
 
 
@@ -212,7 +210,7 @@ def test_anonymous_login_refused_clearly(run, store, failures) -> None:
 
     run(body)
     assert failures.lines() == [
-        "pbtyped: failed login as anonymous from PEER: anonymous login is not allowed "
+        "failed login as anonymous from PEER: anonymous login is not allowed "
         "(failure 1 of 5 on this connection)"
     ]
 
@@ -377,6 +375,6 @@ def test_malformed_login_messages_fail_and_are_counted(run, store, failures) -> 
 
     run(body)
     assert failures.lines() == [
-        "pbtyped: failed login with a password from PEER: SCRAM: only the GS2 header 'n,,' is "
+        "failed login with a password from PEER: SCRAM: only the GS2 header 'n,,' is "
         "supported (no channel binding, no authzid) (failure 1 of 5 on this connection)"
     ]

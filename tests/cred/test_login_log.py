@@ -42,8 +42,7 @@ def test_one_key_cannot_use_the_whole_budget(caplog) -> None:
         "guess 1",
         "failed from 10.0.0.7",
         "failed from 10.0.0.8",
-        "pbtyped: 18 similar warnings were suppressed in the last minute; "
-        "over their share: 10.0.0.66 (18)",
+        "18 similar warnings were suppressed in the last minute; over their share: 10.0.0.66 (18)",
         "next minute",
     ]
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import Callable
 
 import pytest
 
+import pbtyped as pb
 from pbtyped.runtime.callbacks import Callbacks, Disconnects
+
+from ..support import eventually
 
 
 class Ref:
@@ -75,3 +79,38 @@ def test_a_failing_callback_is_logged_and_the_others_still_run(
     assert calls == ["c"]
     assert "disconnect callback" in caplog.text
     assert "broken callback" in caplog.text
+
+
+def test_closed_waits_for_the_tasks_run_before_it(run, caplog: pytest.LogCaptureFixture) -> None:
+    """Connection.run_before_closed: ``closed`` (so aclose()) is done only once each task has
+    ended; a task that fails is logged and the close still completes."""
+
+    async def body() -> None:
+        release = asyncio.Event()
+        ended: list[str] = []
+
+        async def slow() -> None:
+            await release.wait()
+            ended.append("slow")
+
+        async def broken() -> None:
+            raise RuntimeError("task broke")
+
+        async with pb.serve(pb.Root()) as server:
+            client = await pb.connect("127.0.0.1", server.port)
+            connection = client.connection
+            connection.run_before_closed(slow())
+            connection.run_before_closed(broken())
+            connection.close()
+            await eventually(lambda: connection.is_closed)
+            assert not connection.closed.done()
+            release.set()
+            await client.aclose()
+            assert ended == ["slow"]
+            assert connection.closed.done()
+
+    with caplog.at_level(logging.ERROR, logger="pbtyped"):
+        run(body)
+    (record,) = caplog.records
+    assert record.getMessage().startswith("a task run before <pbtyped.Connection client side")
+    assert "RuntimeError: task broke" in caplog.text

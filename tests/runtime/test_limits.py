@@ -230,7 +230,7 @@ def test_log_limiter_drops_and_summarises(caplog) -> None:
         "peer 0 misbehaved",
         "peer 1 misbehaved",
         "peer 2 misbehaved",
-        "pbtyped: 7 similar warnings were suppressed in the last minute",
+        "7 similar warnings were suppressed in the last minute",
         "peer 99 misbehaved",
     ]
 

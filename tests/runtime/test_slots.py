@@ -151,13 +151,13 @@ def test_descriptor_plan() -> None:
     raised = plan_descriptors(1024, 1024, 4096, inf)
     assert (raised.new_soft, raised.max_connections) == (1024 + FD_RESERVE, 1024)
     assert raised.message == (
-        "pbtyped: raised the open-file soft limit from 1024 to 1088 to fit max_connections=1024"
+        "raised the open-file soft limit from 1024 to 1088 to fit max_connections=1024"
     )
     assert plan_descriptors(1024, 1024, inf, inf).new_soft == 1024 + FD_RESERVE
     lowered = plan_descriptors(1024, 256, 512, inf)
     assert (lowered.new_soft, lowered.max_connections) == (512, 512 - FD_RESERVE)
     assert lowered.message == (
-        "pbtyped: raised the open-file soft limit from 256 to 512; the open-file limit (512, "
+        "raised the open-file soft limit from 256 to 512; the open-file limit (512, "
         "hard limit 512) is too low for max_connections=1024: serving at most 448 connections "
         "(raise the hard limit, e.g. ulimit -Hn, or lower Limits.max_connections)"
     )
