@@ -1,0 +1,103 @@
+"""Connections take the registries of the generated modules they use (issue 12, items 1 and
+10), over real sockets on 127.0.0.1; where a connection cannot know, the side that made the
+mistake gets an error naming the type and the registry to pass."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pbtyped as pb
+from examples.typed import exc
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    async def bounded() -> Any:
+        async with asyncio.timeout(30):
+            return await coro
+
+    return asyncio.run(bounded())
+
+
+def test_a_typed_root_brings_its_registry_to_both_ends() -> None:
+    """Neither end passes exc.REGISTRY: the registered error still arrives as itself."""
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(exc.One()) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            one = await client.root(exc.OneClient)
+            with pytest.raises(exc.MyError, match="fall down go boom"):
+                await one.broken()
+            # The registry the client was given (a fresh one) is not changed.
+            assert client.connection.broker.registry.error_for("exc.MyError") is exc.MyError
+            assert server.registry.error_for("exc.MyError") is exc.MyError
+
+    run(scenario())
+
+
+def test_a_registry_given_is_never_changed() -> None:
+    mine = pb.Registry()
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(exc.One(), registry=mine) as server,
+            pb.connect("127.0.0.1", server.port, registry=mine) as client,
+        ):
+            one = await client.root(exc.OneClient)
+            with pytest.raises(exc.MyError):
+                await one.broken()
+            assert server.registry is not mine
+
+    run(scenario())
+    assert mine.error_for("exc.MyError") is None
+    assert mine.version == 0
+
+
+def test_a_conflicting_registration_names_both_classes() -> None:
+    class Other(pb.Error):
+        pass
+
+    mine = pb.Registry()
+    mine.register_error(Other, "exc.MyError")
+    with pytest.raises(
+        ValueError,
+        match=(
+            r"wire name 'exc\.MyError' is already registered for "
+            r"tests\.codegen\.test_registries\..*Other: it cannot also name gen\.exc\.MyError\Z"
+        ),
+    ):
+        pb.serve(exc.One(), registry=mine)
+
+
+def test_an_untyped_call_sending_a_generated_type_names_its_registry(agen: Path) -> None:
+    from agen import alltypes
+
+    class Anything(pb.Root):
+        def remote_take(self, value: object) -> None:
+            raise AssertionError("never called")
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(Anything()) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            with pytest.raises(pb.InsecureTypeError) as info:
+                await root.call_remote("take", alltypes.Point(1, 2))
+            assert str(info.value) == (
+                "agen.alltypes.Point is not registered on this connection: pass "
+                "registry=agen.alltypes.REGISTRY to connect() or serve(), or call through "
+                "the module's generated stub (client.root(XClient)), which brings it"
+            )
+            with pytest.raises(
+                pb.InsecureTypeError, match=r"pass registry=agen\.alltypes\.REGISTRY "
+            ):
+                await root.call_remote("take", alltypes.Color.RED)
+
+    run(scenario())
