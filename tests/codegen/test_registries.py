@@ -5,6 +5,7 @@ mistake gets an error naming the type and the registry to pass."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -101,3 +102,79 @@ def test_an_untyped_call_sending_a_generated_type_names_its_registry(agen: Path)
                 await root.call_remote("take", alltypes.Color.RED)
 
     run(scenario())
+
+
+NOT_RUN = (
+    "Tagger.remote_tag was not run: its result may hold agen.extra.Tag, which this "
+    "connection's registry lacks; pass registry=agen.extra.REGISTRY to serve() or "
+    "connect() (or include it in yours)"
+)
+
+
+def tagger_scenario(registry: pb.Registry | None, ran: list[str]) -> Awaitable[None]:
+    """Serve an untyped root that hands out an ``extra.Tagger`` skeleton (so nothing brings
+    ``extra.REGISTRY``), and call its ``tag("x")`` through the typed stub."""
+    from agen import extra
+
+    class Tagger(extra.TaggerServer):
+        def remote_tag(self, name: str) -> extra.Tag:
+            ran.append(name)
+            return extra.Tag(name)
+
+    class Plain(pb.Root):
+        def remote_tagger(self) -> Tagger:
+            return Tagger()
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(Plain(), registry=registry) as server,
+            pb.connect("127.0.0.1", server.port, registry=registry) as client,
+        ):
+            root = await client.root()
+            tagger = extra.TaggerClient(await root.call_remote("tagger"))
+            assert await tagger.tag("x") == extra.Tag("x")
+
+    return scenario()
+
+
+def test_a_skeleton_whose_result_cannot_be_sent_is_not_run(
+    agen: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server whose registry lacks a type a method's result holds refuses the call before
+    the method runs (its side effects would be done, its result unsendable), and logs it."""
+    ran: list[str] = []
+    with (
+        caplog.at_level(logging.ERROR, logger="pbtyped"),
+        pytest.raises(pb.InsecureTypeError) as info,
+    ):
+        run(tagger_scenario(None, ran))
+    assert str(info.value) == NOT_RUN
+    assert ran == []
+    assert [r.getMessage() for r in caplog.records if "was not run" in r.getMessage()] == [NOT_RUN]
+
+
+def test_a_skeleton_served_with_its_registry_runs(agen: Path) -> None:
+    from agen import extra
+
+    ran: list[str] = []
+    run(tagger_scenario(extra.REGISTRY, ran))
+    assert ran == ["x"]
+
+
+def test_the_types_a_result_may_hold_are_found_at_any_depth(agen: Path) -> None:
+    from agen import alltypes
+
+    methods = alltypes._SPEC_Kitchen.methods
+    found = {
+        name: sorted(cls.__qualname__ for cls in methods[name].result_types)
+        for name in ("scalars", "limited", "copies", "baskets", "polygon", "sinks", "tagged")
+    }
+    assert found == {
+        "scalars": [],
+        "limited": ["Level"],
+        "copies": ["Color", "Point", "Shape", "Tag"],  # Shape's fields, and theirs
+        "baskets": ["Badge", "Basket", "Spot"],
+        "polygon": ["Point"],
+        "sinks": [],  # references are not copies
+        "tagged": ["Tag"],
+    }
