@@ -15,6 +15,7 @@ registered there), and logs that too.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import enum
 import inspect
@@ -338,7 +339,12 @@ async def invoke(
         deadline = asyncio.timeout(timeout)
         try:
             async with deadline:
-                result = target.pb_dispatch(name, list(args), kwargs)
+                # The skeleton's checks run in pb_dispatch itself, before it returns.
+                local = _LOCAL.set(True)
+                try:
+                    result = target.pb_dispatch(name, list(args), kwargs)
+                finally:
+                    _LOCAL.reset(local)
                 if inspect.isawaitable(result):
                     result = await result
         except TimeoutError:
@@ -383,13 +389,20 @@ def dispatch(
 _RESULT_LOG = LogLimiter(Limits().log_rate_per_minute, per_key=5)
 
 
+#: True while ``invoke`` calls one of our own objects: its result crosses no wire, whatever
+#: connection's call is running around it.
+_LOCAL: contextvars.ContextVar[bool] = contextvars.ContextVar("pbtyped_local", default=False)
+
+
 def _require_registry(obj: Referenceable, entry: MethodSpec) -> None:
     """Refuse, before the method runs, a call on a connection whose registry lacks a type the
     method's result may hold: the result could not be sent after the method's side effects."""
+    if _LOCAL.get():
+        return  # called through a stub of our own object: nothing crosses a wire
     try:
         registry = current_connection().broker.registry
     except LookupError:
-        return  # called here, through a stub of our own object: nothing crosses a wire
+        return  # called outside any connection's call: nothing crosses a wire
     if registry is entry.admitted_by:
         return
     missing = sorted(

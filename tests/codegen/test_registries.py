@@ -178,3 +178,28 @@ def test_the_types_a_result_may_hold_are_found_at_any_depth(agen: Path) -> None:
         "sinks": [],  # references are not copies
         "tagged": ["Tag"],
     }
+
+
+def test_a_local_call_inside_a_remote_one_is_not_refused(agen: Path) -> None:
+    """A skeleton called through a stub of our own object sends nothing: the registry of the
+    connection whose call is running does not matter to it."""
+    from agen import extra
+
+    class Tagger(extra.TaggerServer):
+        def remote_tag(self, name: str) -> extra.Tag:
+            return extra.Tag(name)
+
+    class Plain(pb.Root):
+        async def remote_local(self) -> str:
+            tag = await extra.TaggerClient(Tagger()).tag("y")  # type: ignore[arg-type]
+            return tag.name
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(Plain()) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            assert await root.call_remote("local") == "y"
+
+    run(scenario())
