@@ -14,6 +14,8 @@ import pytest
 
 import pbtyped as pb
 from examples.typed import exc
+from gen.exc import OneSyncClient
+from pbtyped import sync
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -35,11 +37,27 @@ def test_a_typed_root_brings_its_registry_to_both_ends() -> None:
             one = await client.root(exc.OneClient)
             with pytest.raises(exc.MyError, match="fall down go boom"):
                 await one.broken()
-            # The registry the client was given (a fresh one) is not changed.
             assert client.connection.broker.registry.error_for("exc.MyError") is exc.MyError
             assert server.registry.error_for("exc.MyError") is exc.MyError
+            # Joined once for the server: its connections share that registry, none copies it.
+            async with pb.connect("127.0.0.1", server.port) as second:
+                await second.root(exc.OneClient)
+                assert len(server.connections) == 2
+                assert all(c.broker.registry is server.registry for c in server.connections)
 
     run(scenario())
+
+
+def test_a_blocking_stub_brings_its_registry() -> None:
+    with sync.EventLoopThread(name="test-server") as loop_thread:
+        server = loop_thread.run(pb.serve(exc.One()).start())
+        try:
+            with sync.connect("127.0.0.1", server.port) as client:
+                one = client.root(OneSyncClient)
+                with pytest.raises(exc.MyError, match="fall down go boom"):
+                    one.broken()
+        finally:
+            loop_thread.run(server.aclose())
 
 
 def test_a_registry_given_is_never_changed() -> None:
