@@ -201,12 +201,14 @@ def serve(
     errors (off: no server frames ever leave the process).
     """
     check_endpoint("serve", host, registry)
+    module_registry = registry_of(type(root))
+    if module_registry is not None:
+        # Neither registry is ever changed (a connection that needs more makes a layer), so
+        # the module's own serves when none is given.
+        registry = module_registry if registry is None else registry.joined(module_registry)
     options = Options.of(
         registry=registry, limits=limits, root=root, send_tracebacks=send_tracebacks, ssl=ssl
     )
-    module_registry = registry_of(type(root))
-    if module_registry is not None:
-        options = options.with_registry(options.registry.joined(module_registry))
     return Server(host, port, options)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl as _ssl
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.objects import Referenceable
@@ -46,10 +46,6 @@ class Options:
             send_tracebacks=send_tracebacks,
             ssl=ssl,
         )
-
-    def with_registry(self, registry: Registry) -> Options:
-        """These options with ``registry`` instead."""
-        return replace(self, registry=registry)
 
     def tls_arguments(self) -> dict[str, Any]:
         """The keyword arguments of ``loop.create_server``/``create_connection`` for TLS."""

@@ -83,13 +83,9 @@ class Registry:
         } | _ALSO_SENT_AS
         #: The registry this one is a layer over (see ``joined``): consulted when ours misses.
         self._base: Registry | None = None
-        self._version = 0
-
-    @property
-    def version(self) -> int:
-        """Grows on every change (of a layer's base too) so codecs can cache derived tables."""
-        base = self._base
-        return self._version if base is None else self._version + base.version
+        #: Grows on every change (a layer's, when its base changes too) so codecs can cache
+        #: derived tables. A plain attribute: codecs read it for every frame they encode.
+        self.version = 0
 
     def joined(self, other: Registry) -> Registry:
         """This registry and ``other`` together, changing neither: ``self`` when it holds all
@@ -98,8 +94,7 @@ class Registry:
         wire name or a class is registered differently in the two."""
         if other is self or self.missing(other) is None:
             return self
-        layer = Registry()
-        layer._base = self
+        layer = _Layer(self)
         layer.include(other)
         return layer
 
@@ -171,7 +166,7 @@ class Registry:
                 f"it cannot also name {_full_name(cls)}"
             )
         self._types[cls] = self._types_by_name[wire_name] = entry
-        self._version += 1
+        self.version += 1
         return cls
 
     def register_error(self, cls: T, name: str | None = None) -> T:
@@ -192,7 +187,7 @@ class Registry:
             )
         self._errors_by_name[wire_name] = cls
         self._error_names[cls] = wire_name
-        self._version += 1
+        self.version += 1
         return cls
 
     def include(self, other: Registry) -> None:
@@ -262,6 +257,26 @@ class Registry:
         if not _NAME.match(name) or len(name) > 200:
             raise ValueError(f"invalid wire name {name!r}: use dotted identifiers")
         return name
+
+
+class _Layer(Registry):
+    """A registry over another (``Registry.joined``): what it adds, and its base's, live."""
+
+    def __init__(self, base: Registry) -> None:
+        self._own_version = 0
+        self._layered_on = base  # ``_base``, typed as never None
+        super().__init__()
+        self._base = base
+
+    @property
+    def version(self) -> int:
+        """Grows with every change of this layer or of its base."""
+        return self._own_version + self._layered_on.version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        # ``version += 1`` in Registry: counted as this layer's own change.
+        self._own_version = value - self._layered_on.version
 
 
 def _build_combinations(cls: type[enum.Flag]) -> None:
