@@ -26,6 +26,10 @@ class MyError(pb.Error):
     """An expected error: arrives at the caller as itself."""
 
 
+REGISTRY = pb.Registry()
+REGISTRY.register_error(MyError, "exc.MyError")
+
+
 class OneClient(pb.Stub):
     """The root.
 
@@ -34,6 +38,7 @@ class OneClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "exc.One"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def broken(self, *, pb_timeout: float | None = None) -> None:
         """Raises MyError."""
@@ -77,6 +82,7 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "exc.One"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -92,9 +98,6 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
         """Raises an unregistered exception: the caller gets a RemoteError."""
         raise NotImplementedError
 
-
-REGISTRY = pb.Registry()
-REGISTRY.register_error(MyError, "exc.MyError")
 
 _SPEC_One = _pb.interface(
     "exc.One",

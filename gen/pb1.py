@@ -24,6 +24,9 @@ __all__ = [
 ]
 
 
+REGISTRY = pb.Registry()
+
+
 class TwoClient(pb.Stub):
     """The object the root hands out.
 
@@ -32,6 +35,7 @@ class TwoClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb1.Two"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def three(self, arg: int, *, pb_timeout: float | None = None) -> None:
         """Call ``three`` on the remote object."""
@@ -64,6 +68,7 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "pb1.Two"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -83,6 +88,7 @@ class OneClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb1.One"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def get_two(self, *, pb_timeout: float | None = None) -> TwoClient:
         """A new Two, passed by reference."""
@@ -118,6 +124,7 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "pb1.One"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -131,12 +138,11 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
         raise NotImplementedError
 
 
-REGISTRY = pb.Registry()
-
 _SPEC_Two = _pb.interface(
     "pb1.Two",
     three=_pb.method(_pb.param("arg", int), returns=None),
 )
+
 
 _SPEC_One = _pb.interface(
     "pb1.One",

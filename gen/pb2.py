@@ -24,6 +24,9 @@ __all__ = [
 ]
 
 
+REGISTRY = pb.Registry()
+
+
 class TwoClient(pb.Stub):
     """The root's single Two.
 
@@ -32,6 +35,7 @@ class TwoClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb2.Two"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def print(self, arg: int, *, pb_timeout: float | None = None) -> None:
         """Call ``print`` on the remote object."""
@@ -64,6 +68,7 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "pb2.Two"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -83,6 +88,7 @@ class OneClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb2.One"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def get_two(self, *, pb_timeout: float | None = None) -> TwoClient:
         """The root's one Two (the same object every time)."""
@@ -141,6 +147,7 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "pb2.One"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -159,12 +166,11 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
         raise NotImplementedError
 
 
-REGISTRY = pb.Registry()
-
 _SPEC_Two = _pb.interface(
     "pb2.Two",
     print=_pb.method(_pb.param("arg", int), returns=None),
 )
+
 
 _SPEC_One = _pb.interface(
     "pb2.One",

@@ -21,6 +21,9 @@ __all__ = [
 ]
 
 
+REGISTRY = pb.Registry()
+
+
 class EchoerClient(pb.Stub):
     """Echoes what it is given.
 
@@ -29,6 +32,7 @@ class EchoerClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pbsimple.Echoer"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def echo(self, st: str, *, pb_timeout: float | None = None) -> str:
         """Return ``st`` unchanged."""
@@ -61,6 +65,7 @@ class EchoerServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "pbsimple.Echoer"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -71,8 +76,6 @@ class EchoerServer(pb.Root, metaclass=abc.ABCMeta):
         """Return ``st`` unchanged."""
         raise NotImplementedError
 
-
-REGISTRY = pb.Registry()
 
 _SPEC_Echoer = _pb.interface(
     "pbsimple.Echoer",

@@ -31,6 +31,11 @@ class MyOtherException(pb.Error):
     """Declared by the example's client; never raised by its server."""
 
 
+REGISTRY = pb.Registry()
+REGISTRY.register_error(MyException, "trap.MyException")
+REGISTRY.register_error(MyOtherException, "trap.MyOtherException")
+
+
 class OneClient(pb.Stub):
     """The root.
 
@@ -39,6 +44,7 @@ class OneClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "trap.One"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def foo_method(self, arg: str, *, pb_timeout: float | None = None) -> str:
         """Return "response", or raise MyException if ``arg`` is "panic!"."""
@@ -82,6 +88,7 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "trap.One"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -97,10 +104,6 @@ class OneServer(pb.Root, metaclass=abc.ABCMeta):
         """Stop the server."""
         raise NotImplementedError
 
-
-REGISTRY = pb.Registry()
-REGISTRY.register_error(MyException, "trap.MyException")
-REGISTRY.register_error(MyOtherException, "trap.MyOtherException")
 
 _SPEC_One = _pb.interface(
     "trap.One",

@@ -148,8 +148,9 @@ async def customer_session(port: int, ca: Path) -> None:
     """Alice and Bob each log in (over TLS) and use their own accounts."""
     tls = client_context(ca)
     async with (
-        pb.connect("127.0.0.1", port, registry=REGISTRY, ssl=tls) as alice_line,
-        pb.connect("127.0.0.1", port, registry=REGISTRY, ssl=tls) as bob_line,
+        # No registry= here: login(..., stub=AccountClient) brings gen.bank's REGISTRY.
+        pb.connect("127.0.0.1", port, ssl=tls) as alice_line,
+        pb.connect("127.0.0.1", port, ssl=tls) as bob_line,
     ):
         try:
             await login(alice_line, "alice", "not my password")

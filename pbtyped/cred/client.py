@@ -7,7 +7,7 @@ from typing import Any, TypeVar, overload
 
 from .._exceptions import RemoteProtocolError, UnauthorizedLogin
 from ..protocol.objects import Referenceable
-from ..runtime.endpoints import Client
+from ..runtime.endpoints import Client, bring_registry
 from ..runtime.reference import RemoteReference, Stub
 from .saslprep import saslprep
 from .scram import MAX_ITERATIONS, MIN_ITERATIONS, ScramClient, salted_password
@@ -38,6 +38,12 @@ def _reference(root: RemoteReference, value: object) -> RemoteReference:
     if not isinstance(value, RemoteReference):
         raise _malformed(root, f"the login answer is not a reference but {type(value).__name__}")
     return value
+
+
+def _wrap(avatar: RemoteReference, stub: type[S]) -> S:
+    """The avatar in its stub, its connection admitting what the stub's module declares."""
+    bring_registry(avatar.pb_connection, stub)
+    return stub(avatar)
 
 
 @overload
@@ -100,7 +106,7 @@ async def login(
         # Drop every reference now (the traceback keeps this frame): the server logs out.
         del answer, avatar
         raise
-    return avatar if stub is None else stub(avatar)
+    return avatar if stub is None else _wrap(avatar, stub)
 
 
 @overload
@@ -120,4 +126,4 @@ async def login_anonymous(
     """Log in without credentials, if the server's portal allows it (else UnauthorizedLogin)."""
     root = await _login_root(target)
     avatar = _reference(root, await root.call_remote("login_anonymous", _Caller(), mind))
-    return avatar if stub is None else stub(avatar)
+    return avatar if stub is None else _wrap(avatar, stub)

@@ -243,6 +243,12 @@ class Broker:
     def _new_reference(self, export_id: int) -> ImportedReference:
         return self._make_reference(self, export_id)
 
+    def use_registry(self, registry: Registry) -> None:
+        """Admit what ``registry`` holds from now on: one that holds at least as much as the
+        current one (``Registry.joined``), for the generated modules this connection uses."""
+        self.registry = registry
+        self._codec.use_registry(registry)
+
     def root_reference(self) -> ImportedReference:
         """The proxy for the peer's root object (export id 0), with the interfaces the peer's
         Hello named for it."""

@@ -26,11 +26,33 @@ try:
 except ImportError:  # not on Windows: there is no soft limit to check there
     resource = None  # type: ignore[assignment]
 
-__all__ = ["Client", "Server", "connect", "serve"]
+__all__ = ["Client", "Server", "bring_registry", "connect", "registry_of", "serve"]
 
 log = logging.getLogger("pbtyped")
 
 S = TypeVar("S", bound=Stub)
+
+
+def registry_of(cls: type[Any]) -> Registry | None:
+    """The registry of the generated module a stub or skeleton class comes from, or None."""
+    registry = getattr(cls, "pb_registry", None)
+    return registry if isinstance(registry, Registry) else None
+
+
+def bring_registry(connection: Connection, stub: type[Any]) -> None:
+    """Let ``connection`` admit what the generated module of ``stub`` declares.
+
+    The connection's registry becomes a layer over the one it had (``Registry.joined``),
+    made only when the module declares what that one lacks: no registry a user passed is
+    changed. ValueError when the two register one wire name or one class differently.
+    """
+    module_registry = registry_of(stub)
+    if module_registry is None:
+        return
+    broker = connection.broker
+    registry = broker.registry.joined(module_registry)
+    if registry is not broker.registry:
+        broker.use_registry(registry)
 
 
 class Server:
@@ -174,10 +196,17 @@ def serve(
 ) -> Server:
     """Serve ``root`` on TCP: ``async with serve(root, host, port) as server: ...``.
 
-    ``registry`` is the allow-list of copyable types and errors; ``send_tracebacks`` opts in to
-    sending remote traceback text with errors (off: no server frames ever leave the process).
+    ``registry`` is the allow-list of copyable types and errors, besides those of the generated
+    module whose skeleton ``root`` is (joined once for the whole server, see
+    ``Registry.joined``); ``send_tracebacks`` opts in to sending remote traceback text with
+    errors (off: no server frames ever leave the process).
     """
     check_endpoint("serve", host, registry)
+    module_registry = registry_of(type(root))
+    if module_registry is not None:
+        # Neither registry is ever changed (a connection that needs more makes a layer), so
+        # the module's own serves when none is given.
+        registry = module_registry if registry is None else registry.joined(module_registry)
     options = Options.of(
         registry=registry, limits=limits, root=root, send_tracebacks=send_tracebacks, ssl=ssl
     )
@@ -201,7 +230,10 @@ class Client:
         ref = self.connection.broker.root_reference()
         assert isinstance(ref, RemoteReference)
         check_root(ref, stub)
-        return ref if stub is None else stub(ref)
+        if stub is None:
+            return ref
+        bring_registry(self.connection, stub)
+        return stub(ref)
 
     @property
     def is_connected(self) -> bool:

@@ -7,13 +7,17 @@ Both ends check every call against the schema, and their refusals name the metho
 stub refuses arguments before anything is sent (``send(): $.text: expected str, got int``) and
 a result once it arrives (``result of members(): $[0]: expected str, got int``); a skeleton
 refuses arguments before its method runs and a result before it is sent, and logs the latter
-(the server's own fault), rate-limited.
+(the server's own fault), rate-limited. A skeleton also refuses, before its method runs, a
+call on a connection whose registry could not send the result (a type it may hold is not
+registered there), and logs that too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
+import enum
 import inspect
 import logging
 import operator
@@ -22,13 +26,15 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from .._exceptions import CallTimeout, NoSuchMethod, ValidationError
+from .._exceptions import CallTimeout, InsecureTypeError, NoSuchMethod, ValidationError
 from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
 from ..runtime.arguments import check_timeout
+from ..runtime.dispatch import current_connection
 from ..runtime.logs import LogLimiter
 from ..runtime.reference import RemoteReference, Stub
 from ..wire.columns import Columns
 from ..wire.limits import Limits
+from ..wire.registry import Registry
 from .checks import Checker, checker_for
 from .senders import Sender, sender_for
 
@@ -131,6 +137,7 @@ class MethodSpec:
         "_paths_out",
         "_plain",
         "_positional",
+        "admitted_by",
         "column_names",
         "name",
         "params",
@@ -138,6 +145,7 @@ class MethodSpec:
         "result_in",
         "result_out",
         "result_path",
+        "result_types",
         "sends",
     )
 
@@ -150,6 +158,13 @@ class MethodSpec:
         self.result_out: Final = checker_for(decl.returns, outbound=True)
         #: Where the result checkers' refusals point: ``result of members(): $[0]``.
         self.result_path: Final = f"result of {name}(): $"
+        #: The copyable types (dataclasses, enums) the result may hold: what a registry must
+        #: admit for a result to be sent.
+        self.result_types: Final = _copied_types(decl.returns)
+        #: The last connection registry found to admit all of ``result_types`` (a registry
+        #: never loses a type): a server's connections share one, so most calls check
+        #: only that their registry is this one.
+        self.admitted_by: Registry | None = None
         #: The result is declared list[SomeDataclass]: a server marks it to travel in columns.
         self.result_columns: Final = _in_columns(decl.returns)
         #: A client's conversions to wire form by parameter name; empty when none needs one.
@@ -324,7 +339,12 @@ async def invoke(
         deadline = asyncio.timeout(timeout)
         try:
             async with deadline:
-                result = target.pb_dispatch(name, list(args), kwargs)
+                # The skeleton's checks run in pb_dispatch itself, before it returns.
+                local = _LOCAL.set(True)
+                try:
+                    result = target.pb_dispatch(name, list(args), kwargs)
+                finally:
+                    _LOCAL.reset(local)
                 if inspect.isawaitable(result):
                     result = await result
         except TimeoutError:
@@ -355,6 +375,8 @@ def dispatch(
         raise NoSuchMethod(f"interface {spec.name} has no method {name!r:.60}")
     func = find_remote_method(obj, name)
     call_args, call_kwargs = entry.bind(args, kwargs)
+    if entry.result_types:
+        _require_registry(obj, entry)
     result = func(*call_args, **call_kwargs)
     if is_awaitable(result):
         return _checked(obj, entry, result)
@@ -365,6 +387,66 @@ def dispatch(
 # fix: it is logged as well as sent. Any caller can make a broken method run again and again,
 # so the lines are rate-limited, each method to a share of them so that it cannot hide another.
 _RESULT_LOG = LogLimiter(Limits().log_rate_per_minute, per_key=5)
+
+
+#: True while ``invoke`` calls one of our own objects: its result crosses no wire, whatever
+#: connection's call is running around it.
+_LOCAL: contextvars.ContextVar[bool] = contextvars.ContextVar("pbtyped_local", default=False)
+
+
+def _require_registry(obj: Referenceable, entry: MethodSpec) -> None:
+    """Refuse, before the method runs, a call on a connection whose registry lacks a type the
+    method's result may hold: the result could not be sent after the method's side effects."""
+    if _LOCAL.get():
+        return  # called through a stub of our own object: nothing crosses a wire
+    try:
+        registry = current_connection().broker.registry
+    except LookupError:
+        return  # called outside any connection's call: nothing crosses a wire
+    if registry is entry.admitted_by:
+        return
+    missing = sorted(
+        (f"{cls.__module__}.{cls.__qualname__}", cls.__module__)
+        for cls in entry.result_types
+        if registry.type_name(cls) is None
+    )
+    if not missing:
+        entry.admitted_by = registry
+        return
+    name, module = missing[0]
+    where = f"{type(obj).__name__}.remote_{entry.name}"
+    exc = InsecureTypeError(
+        f"{where} was not run: its result may hold {name}, which this connection's registry "
+        f"lacks; pass registry={module}.REGISTRY to "
+        "serve() or connect() (or include it in yours)"
+    )
+    _RESULT_LOG.log(logging.ERROR, "%s", exc, key=where)
+    raise exc
+
+
+def _copied_types(annotation: Any) -> frozenset[type[Any]]:
+    """The dataclasses and enums a value of ``annotation`` may hold, at any depth."""
+    found: set[type[Any]] = set()
+    pending = [annotation]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, type) and item not in found:
+            if dataclasses.is_dataclass(item):
+                found.add(item)
+                pending.extend(_field_types(item))
+            elif issubclass(item, enum.Enum):
+                found.add(item)
+        pending.extend(typing.get_args(item))
+    return frozenset(found)
+
+
+def _field_types(cls: type[Any]) -> list[Any]:
+    """The annotations of a dataclass's fields, resolved where they can be (a class made
+    inside a function may name what its module cannot resolve: those are skipped)."""
+    try:
+        return list(typing.get_type_hints(cls).values())
+    except (NameError, TypeError):
+        return [f.type for f in dataclasses.fields(cls) if not isinstance(f.type, str)]
 
 
 def _check_result(obj: Referenceable, entry: MethodSpec, result: Any) -> Any:

@@ -21,7 +21,7 @@ from .encoding import EncoderTable
 from .frames import HEADER as _HEADER
 from .frames import pack_frame
 from .limits import Limits
-from .registry import Registry
+from .registry import Registry, unregistered
 from .sizes import message_items
 
 __all__ = ["Codec", "ReferenceHooks", "Refused"]  # Refused: re-exported for the broker/tests
@@ -65,6 +65,12 @@ class Codec:
         self._end = b"\x1b" + self._end_value.to_bytes(8, "big")
         # The strict decoder, made when a frame first fails the fast decode (see ``decode``).
         self._decoder: cbor2.CBORDecoder | None = None
+
+    def use_registry(self, registry: Registry) -> None:
+        """Encode and decode with ``registry`` from now on (one that holds more, see
+        ``Registry.joined``)."""
+        self.registry = self._state.registry = registry
+        self._registry_version = -1  # the encoders are rebuilt at the next encode
 
     # -- encoding -------------------------------------------------------------------------
 
@@ -120,10 +126,7 @@ class Codec:
         # Registered classes and every Enum are settled by the encoder table; only an
         # unregistered dataclass (or a subclass of a registered one) can still arrive here.
         if dataclasses.is_dataclass(value):
-            raise InsecureTypeError(
-                f"{cls.__qualname__} is not registered: call registry.register_type("
-                f"{cls.__qualname__}) on both peers to pass it by copy"
-            )
+            raise InsecureTypeError(unregistered(cls))
         raise InsecureTypeError(
             f"{cls.__module__}.{cls.__qualname__} cannot be sent: it is neither a registered "
             "copyable type, a Referenceable, nor a CBOR native value"

@@ -35,6 +35,7 @@ import cbor2
 from .._exceptions import InsecureTypeError
 from . import dates, tags
 from .columns import Columns, column_getters
+from .registry import unregistered
 from .show import show
 
 if TYPE_CHECKING:
@@ -108,11 +109,7 @@ def _encode_refused(encoder: Any, value: Any) -> None:
 
 
 def _encode_unregistered(encoder: Any, value: Any) -> None:
-    cls = type(value)
-    raise InsecureTypeError(
-        f"{cls.__module__}.{cls.__qualname__} is not registered: only registered "
-        "dataclasses and enums travel by copy (registry.register_type on both peers)"
-    )
+    raise InsecureTypeError(unregistered(type(value)))
 
 
 def _check_keys(items: Any, what: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+import sys
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
@@ -21,7 +22,7 @@ from .._exceptions import (
     ValidationError,
 )
 
-__all__ = ["Registry", "is_wire_name"]
+__all__ = ["Registry", "is_wire_name", "unregistered"]
 
 T = TypeVar("T", bound=type[Any])
 
@@ -76,6 +77,9 @@ class Registry:
 
     Pass it to ``serve``/``connect`` as ``registry=``. Nothing is ever looked up by a Python
     import path taken from the wire: a name the registry does not hold is refused.
+
+    A connection adds the registries of the generated modules it uses (``joined``) to the
+    one it was given, as a layer over it: what it was given is never changed.
     """
 
     def __init__(self) -> None:
@@ -86,8 +90,57 @@ class Registry:
         self._error_names: dict[type[BaseException], str] = {
             cls: name for name, cls in _BUILTIN_ERRORS.items()
         } | _ALSO_SENT_AS
-        #: Bumped on every change so codecs can cache derived tables.
+        #: The registry this one is a layer over (see ``joined``): consulted when ours misses.
+        self._base: Registry | None = None
+        #: Grows on every change (a layer's, when its base changes too) so codecs can cache
+        #: derived tables. A plain attribute: codecs read it for every frame they encode.
         self.version = 0
+
+    def joined(self, other: Registry) -> Registry:
+        """This registry and ``other`` together, changing neither: ``self`` when it holds all
+        of ``other`` already, else a new layer over ``self`` holding the rest (registrations
+        made on ``self`` later are seen through it). ValueError, naming both classes, when a
+        wire name or a class is registered differently in the two."""
+        if other is self or self.missing(other) is None:
+            return self
+        layer = _Layer(self)
+        layer.include(other)
+        return layer
+
+    def missing(self, other: Registry) -> str | None:
+        """The wire name of the first type or error ``other`` holds and this registry does
+        not (under that name), or None when it holds all of them."""
+        for entry in other._all_types():
+            if self.type_name(entry.cls) != entry.name:
+                return entry.name
+        for name, err in other._all_errors():
+            if self.error_for(name) is not err:
+                return name
+        return None
+
+    def _all_types(self) -> Iterable[_Registered]:
+        layer: Registry | None = self
+        while layer is not None:
+            yield from layer._types.values()
+            layer = layer._base
+
+    def _all_errors(self) -> Iterable[tuple[str, type[BaseException]]]:
+        layer: Registry | None = self
+        while layer is not None:
+            yield from layer._errors_by_name.items()
+            layer = layer._base
+
+    def _type_entry(self, cls: type[Any]) -> _Registered | None:
+        entry = self._types.get(cls)
+        if entry is None and self._base is not None:
+            return self._base._type_entry(cls)
+        return entry
+
+    def _name_entry(self, name: str) -> _Registered | None:
+        entry = self._types_by_name.get(name)
+        if entry is None and self._base is not None:
+            return self._base._name_entry(name)
+        return entry
 
     # -- registration -----------------------------------------------------------------------
 
@@ -110,13 +163,17 @@ class Registry:
             raise TypeError(
                 f"{cls.__qualname__} is neither a dataclass nor an Enum: only those travel by copy"
             )
-        known = self._types.get(cls)
+        known = self._type_entry(cls)
         if known is not None:
             if known.name == wire_name:
                 return cls
             raise ValueError(f"{cls.__qualname__} is already registered as {known.name!r}")
-        if wire_name in self._types_by_name:
-            raise ValueError(f"wire name {wire_name!r} is already registered for another type")
+        holder = self._name_entry(wire_name)
+        if holder is not None:
+            raise ValueError(
+                f"wire name {wire_name!r} is already registered for {_full_name(holder.cls)}: "
+                f"it cannot also name {_full_name(cls)}"
+            )
         self._types[cls] = self._types_by_name[wire_name] = entry
         self.version += 1
         return cls
@@ -126,14 +183,17 @@ class Registry:
         wire_name = self._check_name(name or _default_name(cls))
         if not (isinstance(cls, type) and issubclass(cls, Exception)):
             raise TypeError(f"register_error expects an Exception subclass, got {cls!r}")
-        if cls in self._error_names:
-            if self._error_names[cls] == wire_name:
+        known = self._own_error_name(cls)
+        if known is not None:
+            if known == wire_name:
                 return cls
+            raise ValueError(f"{cls.__qualname__} is already registered as {known!r}")
+        holder = self.error_for(wire_name)
+        if holder is not None:
             raise ValueError(
-                f"{cls.__qualname__} is already registered as {self._error_names[cls]!r}"
+                f"wire name {wire_name!r} is already registered for {_full_name(holder)}: "
+                f"it cannot also name {_full_name(cls)}"
             )
-        if wire_name in self._errors_by_name:
-            raise ValueError(f"wire name {wire_name!r} is already registered for another error")
         self._errors_by_name[wire_name] = cls
         self._error_names[cls] = wire_name
         self.version += 1
@@ -141,9 +201,9 @@ class Registry:
 
     def include(self, other: Registry) -> None:
         """Register everything ``other`` holds (names must not clash)."""
-        for entry in other._types.values():
+        for entry in other._all_types():
             self.register_type(entry.cls, entry.name)
-        for name, err in other._errors_by_name.items():
+        for name, err in other._all_errors():
             if name not in _BUILTIN_ERRORS:
                 self.register_error(err, name)
 
@@ -151,46 +211,81 @@ class Registry:
 
     def type_name(self, cls: type[Any]) -> str | None:
         """The wire name of a registered copyable type, or None."""
-        entry = self._types.get(cls)
+        entry = self._type_entry(cls)
         return None if entry is None else entry.name
 
     def type_for(self, name: str) -> type[Any] | None:
         """The class registered under a wire name, or None."""
-        entry = self._types_by_name.get(name)
+        entry = self._name_entry(name)
         return None if entry is None else entry.cls
 
     def fields_of(self, cls: type[Any]) -> tuple[str, ...]:
         """Names of the fields sent for a registered dataclass, in declaration order."""
-        return self._types[cls].fields
+        entry = self._type_entry(cls)
+        if entry is None:
+            raise KeyError(cls)
+        return entry.fields
 
     def copy_spec(self, name: str) -> tuple[type[Any], tuple[str, ...], bool] | None:
         """For a registered dataclass's wire name: (class, field names, positional), else None."""
         entry = self._types_by_name.get(name)  # once per copy decoded
+        if entry is None and self._base is not None:
+            entry = self._base._name_entry(name)
         return None if entry is None else entry.copy_spec
 
     def types(self) -> Iterable[type[Any]]:
         """Every registered copyable type."""
-        return self._types.keys()
+        return [entry.cls for entry in self._all_types()]
 
     def error_name(self, cls: type[BaseException]) -> str | None:
         """The wire name of the most derived registered class of an exception, or None."""
         for klass in cls.__mro__:
-            name = self._error_names.get(klass)
+            name = self._own_error_name(klass)
             if name is not None:
                 return name
             if klass is Error:
                 break
         return None
 
+    def _own_error_name(self, cls: type[BaseException]) -> str | None:
+        """The wire name ``cls`` itself (not a base of it) is registered under, or None."""
+        name = self._error_names.get(cls)
+        if name is None and self._base is not None:
+            return self._base._own_error_name(cls)
+        return name
+
     def error_for(self, name: str) -> type[BaseException] | None:
         """The exception class registered under a wire name, or None."""
-        return self._errors_by_name.get(name)
+        cls = self._errors_by_name.get(name)
+        if cls is None and self._base is not None:
+            return self._base.error_for(name)
+        return cls
 
     @staticmethod
     def _check_name(name: str) -> str:
         if not is_wire_name(name):
             raise ValueError(f"invalid wire name {name!r}: use dotted identifiers")
         return name
+
+
+class _Layer(Registry):
+    """A registry over another (``Registry.joined``): what it adds, and its base's, live."""
+
+    def __init__(self, base: Registry) -> None:
+        self._own_version = 0
+        self._layered_on = base  # ``_base``, typed as never None
+        super().__init__()
+        self._base = base
+
+    @property
+    def version(self) -> int:
+        """Grows with every change of this layer or of its base."""
+        return self._own_version + self._layered_on.version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        # ``version += 1`` in Registry: counted as this layer's own change.
+        self._own_version = value - self._layered_on.version
 
 
 def _build_combinations(cls: type[enum.Flag]) -> None:
@@ -213,6 +308,27 @@ def _build_combinations(cls: type[enum.Flag]) -> None:
 
 def _is_flag(value: Any) -> bool:
     return type(value) is int and value > 0 and value & (value - 1) == 0
+
+
+def unregistered(cls: type[Any]) -> str:
+    """Why an instance of ``cls`` cannot be sent, and what to pass so that it can."""
+    module = sys.modules.get(cls.__module__)
+    registry = getattr(module, "REGISTRY", None)
+    if isinstance(registry, Registry) and registry.type_name(cls) is not None:
+        # A generated module's type: its stubs and skeletons bring its registry.
+        return (
+            f"{_full_name(cls)} is not registered on this connection: pass registry="
+            f"{cls.__module__}.REGISTRY to connect() or serve(), or call through the module's "
+            "generated stub (client.root(XClient)), which brings it"
+        )
+    return (
+        f"{cls.__qualname__} is not registered: call registry.register_type("
+        f"{cls.__qualname__}) on both peers to pass it by copy"
+    )
+
+
+def _full_name(cls: type[Any]) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _default_name(cls: Any) -> str:

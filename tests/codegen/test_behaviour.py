@@ -106,7 +106,11 @@ def test_trap_tells_errors_apart(capsys: pytest.CaptureFixture[str]) -> None:
 # -- checks on the every-type schema (generated into a temporary package) -------------------
 
 
-def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None]]) -> None:
+def kitchen_run(
+    agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None]], *, registries: bool = True
+) -> None:
+    """Run ``body`` against a Kitchen served on 127.0.0.1; with ``registries`` False neither
+    end is given the module's REGISTRY (the skeleton and the stub bring it)."""
     from agen import alltypes, extra
 
     calls: list[str] = []
@@ -194,10 +198,12 @@ def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None
             calls.append(f"flagged {on} {reason}")
             return b"done"
 
+    registry = alltypes.REGISTRY if registries else None
+
     async def scenario() -> None:
         async with (
-            pb.serve(Kitchen(), registry=alltypes.REGISTRY) as server,
-            pb.connect("127.0.0.1", server.port, registry=alltypes.REGISTRY) as conn,
+            pb.serve(Kitchen(), registry=registry) as server,
+            pb.connect("127.0.0.1", server.port, registry=registry) as conn,
         ):
             kitchen = await conn.root(alltypes.KitchenClient)
             await body(kitchen, (alltypes, extra, Sink, Tagger, Kitchen, stopped), calls)
@@ -205,7 +211,8 @@ def kitchen_run(agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None
     run(scenario())
 
 
-def test_every_type_round_trips(agen: Path) -> None:
+@pytest.mark.parametrize("registries", [True, False], ids=["registry-given", "registry-brought"])
+def test_every_type_round_trips(agen: Path, registries: bool) -> None:
     async def body(k: Any, mods: Any, calls: list[str]) -> None:
         alltypes, extra, Sink, Tagger, _, _ = mods
         assert await k.scalars(None, True, 3, 2, "s", b"b") is None
@@ -246,7 +253,7 @@ def test_every_type_round_trips(agen: Path) -> None:
             "flagged True why",
         ]
 
-    kitchen_run(agen, body)
+    kitchen_run(agen, body, registries=registries)
 
 
 BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], str]] = [

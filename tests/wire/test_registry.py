@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import Any
 
 import pytest
 
@@ -140,3 +141,80 @@ def test_every_protocol_error_is_sent_as_pbtyped_protocol_error(cls: type[Except
 def test_pbtyped_protocol_error_arrives_as_local_protocol_error() -> None:
     # The peer refused one of our calls: our side sent what it does not take.
     assert Registry().error_for("pbtyped.ProtocolError") is LocalProtocolError
+
+
+# -- joined: a connection's registry over the one it was given -------------------------------
+
+
+def _module_registry() -> Registry:
+    module = Registry()
+    module.register_type(Point, "geo.Point")
+    module.register_error(Refusal, "geo.Refusal")
+    return module
+
+
+def test_joined_layers_what_is_missing_and_changes_neither() -> None:
+    given, module = Registry(), _module_registry()
+    given.register_type(Colour, "geo.Colour")
+    given_version, module_version = given.version, module.version
+    joined = given.joined(module)
+    assert joined is not given
+    assert joined.type_for("geo.Point") is Point
+    assert joined.type_name(Colour) == "geo.Colour"
+    assert joined.error_for("geo.Refusal") is Refusal
+    assert joined.error_name(Refusal) == "geo.Refusal"
+    assert joined.copy_spec("geo.Point") == (Point, ("x", "y"), True)
+    assert set(joined.types()) == {Point, Colour}
+    assert (given.version, module.version) == (given_version, module_version)
+    assert given.type_for("geo.Point") is None
+    assert given.error_for("geo.Refusal") is None
+
+
+def test_joined_is_the_registry_itself_when_it_holds_everything() -> None:
+    module = _module_registry()
+    assert module.joined(module) is module
+    given = Registry()
+    given.include(module)
+    assert given.joined(module) is given
+    joined = Registry().joined(module)
+    assert joined.joined(module) is joined
+
+
+def test_a_layer_sees_what_its_base_registers_later() -> None:
+    given = Registry()
+    joined = given.joined(_module_registry())
+    version = joined.version
+    given.register_type(Colour, "geo.Colour")
+    assert joined.type_for("geo.Colour") is Colour
+    assert joined.version > version  # codecs rebuild their encoders
+
+
+@pytest.mark.parametrize(
+    ("register", "taken", "held", "wanted"),
+    [
+        (Registry.register_type, "geo.Point", "Colour", "Point"),
+        (Registry.register_error, "geo.Refusal", "NoSuchRefusal", "Refusal"),
+    ],
+)
+def test_joined_refuses_one_wire_name_for_two_classes_naming_both(
+    register: Any, taken: str, held: str, wanted: str
+) -> None:
+    given = Registry()
+    register(given, globals()[held], taken)
+    with pytest.raises(ValueError, match="already registered for") as info:
+        given.joined(_module_registry())
+    assert str(info.value) == (
+        f"wire name {taken!r} is already registered for tests.wire.test_registry.{held}: "
+        f"it cannot also name tests.wire.test_registry.{wanted}"
+    )
+
+
+def test_joined_refuses_one_class_under_two_names() -> None:
+    given = Registry()
+    given.register_type(Point, "other.Point")
+    with pytest.raises(ValueError, match=r"Point is already registered as 'other\.Point'"):
+        given.joined(_module_registry())
+
+
+class NoSuchRefusal(Error):
+    pass

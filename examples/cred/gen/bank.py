@@ -50,6 +50,13 @@ class InvalidAmount(pb.Error):
     """Amounts must be positive whole cents."""
 
 
+REGISTRY = pb.Registry()
+REGISTRY.register_type(Entry, "bank.Entry")
+REGISTRY.register_error(InsufficientFunds, "bank.InsufficientFunds")
+REGISTRY.register_error(UnknownPayee, "bank.UnknownPayee")
+REGISTRY.register_error(InvalidAmount, "bank.InvalidAmount")
+
+
 class InboxClient(pb.Stub):
     """The customer's side, given at login as the mind.
 
@@ -58,6 +65,7 @@ class InboxClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "bank.Inbox"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def credited(
         self,
@@ -109,6 +117,7 @@ class InboxServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "bank.Inbox"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -128,6 +137,7 @@ class AccountClient(pb.Stub):
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "bank.Account"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     async def owner(self, *, pb_timeout: float | None = None) -> str:
         """Whose account this is."""
@@ -241,6 +251,7 @@ class AccountServer(pb.Root, metaclass=abc.ABCMeta):
     """
 
     pb_interface: ClassVar[str] = "bank.Account"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Check the arguments, run ``remote_<method>``, check its result."""
@@ -277,12 +288,6 @@ class AccountServer(pb.Root, metaclass=abc.ABCMeta):
         raise NotImplementedError
 
 
-REGISTRY = pb.Registry()
-REGISTRY.register_type(Entry, "bank.Entry")
-REGISTRY.register_error(InsufficientFunds, "bank.InsufficientFunds")
-REGISTRY.register_error(UnknownPayee, "bank.UnknownPayee")
-REGISTRY.register_error(InvalidAmount, "bank.InvalidAmount")
-
 _SPEC_Inbox = _pb.interface(
     "bank.Inbox",
     credited=_pb.method(
@@ -291,6 +296,7 @@ _SPEC_Inbox = _pb.interface(
         returns=None,
     ),
 )
+
 
 _SPEC_Account = _pb.interface(
     "bank.Account",
