@@ -8,16 +8,16 @@ the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``li
 that generated skeletons and stubs run (valid, refused, converted), against a hand-written
 identity-preserving check; and the per-call work of generated code around a small call
 (dispatch, invoke on our own and on a peer's object). ``--memory N`` instead breaks a server's
-memory per connection down by source line. ``--server-path N`` instead times the server's work per echo call, one
-call per read, with ``N`` connections served in turn (their state competing for the caches as
-in ``scale.py``), layer by layer: the floor's protocol; pbtyped's whole ``Connection``; its
-broker alone (frames in, events, the method lookup, the answer out); its codec alone (frames
-cut, decoded, answer encoded); cbor2 alone (the same body decoded and the answer encoded). The
-differences say where each microsecond goes, with no kernel and no event loop in the figures.
-``--round-trip`` instead times whole calls through a client and a server ``Connection`` in one
-process, joined by in-memory transports (CPU per call, sequential and 100 in flight): with the
-server path at one connection, what pbtyped's client costs per call. Not a test: it prints
-figures. It imports pbtyped's private modules, which may change.
+memory per connection down by source line. ``--server-path N`` instead times the server's work
+per echo call, one call per read, with ``N`` connections served in turn (their state competing
+for the caches as in ``scale.py``), layer by layer: the floor's protocol; pbtyped's whole
+``Connection``; its broker alone (frames in, events, the method lookup, the answer out); its
+codec alone (frames cut, decoded, answer encoded); cbor2 alone (the same body decoded and the
+answer encoded). The differences say where each microsecond goes, with no kernel and no event
+loop in the figures. ``--round-trip`` instead times whole calls through a client and a server
+``Connection`` in one process, joined by in-memory transports (CPU per call, sequential and 100
+in flight): with the server path at one connection, what pbtyped's client costs per call. Not a
+test: it prints figures. It imports pbtyped's private modules, which may change.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from procs import HERE
+from roundtrip import StandInTransport
 
 
 def best_us(fn: Callable[[], Any], number: int, repeat: int = 7) -> float:
@@ -315,32 +316,7 @@ def memory(n: int) -> None:
     asyncio.run(run())
 
 
-class _StandInTransport:
-    """Takes writes and drops them (the server path without a kernel)."""
-
-    def write(self, data: bytes) -> None:
-        pass
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1) if name == "peername" else default
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def abort(self) -> None:
-        pass
-
-
-class _Pipe(_StandInTransport):
+class _Pipe(StandInTransport):
     """One direction of an in-memory connection: each write reaches ``peer`` one loop turn
     later, as bytes from a socket would."""
 
@@ -441,13 +417,13 @@ def server_path(n: int, rounds: int = 40) -> None:
 
     def floor_feed() -> Callable[[int], Any]:
         proto = sys_bare.ServerSide()
-        proto.connection_made(_StandInTransport())  # type: ignore[arg-type]
+        proto.connection_made(StandInTransport())  # type: ignore[arg-type]
         frames = [sys_bare.frame([k, "echo", SMALL]) for k in range(rounds)]
         return lambda k: proto.data_received(frames[k])
 
     def connection_feed() -> Callable[[int], Any]:
         conn = connection()
-        conn.connection_made(_StandInTransport())  # type: ignore[arg-type]
+        conn.connection_made(StandInTransport())  # type: ignore[arg-type]
         client = Broker(registry=registry)
         conn.data_received(client.initiate())
         frames = calls_to(conn.broker)
