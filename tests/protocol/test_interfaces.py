@@ -5,6 +5,7 @@ peer, and hostile names refused as values at bounded cost."""
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import cbor2
@@ -25,6 +26,7 @@ from pbtyped.protocol.events import CallReceived, HandshakeComplete
 from pbtyped.protocol.interfaces import MAX_SETS, NameSets
 from pbtyped.wire import tags
 
+from ..costs import assert_linear_cpu, peak_memory
 from .wiring import Echoer, Pair, Thing, decode_frames, hello, msg, open_broker
 
 INTERFACES = {"features": ["interfaces"]}
@@ -304,6 +306,41 @@ def test_kept_names_grow_with_what_was_sent_and_stop_at_the_bound() -> None:
         table.intern([f"n{n}.x"])
     with pytest.raises(LimitExceeded):
         table.intern(["over.x"])
+
+
+def _named_call(refs: int, name_sets: list[list[str]]) -> bytes:
+    """A CALL whose one argument is ``refs`` new references, each naming a set of interfaces."""
+    named = [_named(i + 1, name_sets[i % len(name_sets)]) for i in range(refs)]
+    return msg(1, 3, [0, 0], "echo", [named])
+
+
+@pytest.mark.parametrize(
+    "name_sets",
+    [[[f"s{k}.Interface{j}" for j in range(4)] for k in range(8)], [[]]],
+    ids=["eight sets of four names", "no names (the fewest bytes per proxy)"],
+)
+def test_named_references_cost_what_bare_ones_do_per_byte(name_sets: list[list[str]]) -> None:
+    """Attack: many references in the names form. Receiving them costs memory and CPU in
+    proportion to the bytes sent, at two sizes 16x apart: within the ~40x of a reference's
+    proxy (docs/security.md; references are bounded by Limits.max_imports, not the ratio),
+    and the names, kept once per distinct set, add no more per byte than they take."""
+
+    def receive(data: bytes) -> Callable[[], Any]:
+        def run() -> None:
+            named_broker().receive_data(data)
+
+        return run
+
+    for refs in (300, 4800):
+        data = _named_call(refs, name_sets)
+        ratio = peak_memory(receive(data)) / len(data)
+        assert ratio < 40, f"{refs} references: {ratio:.1f}x the bytes sent"
+
+    def make(refs: int) -> tuple[Callable[[], Any], int]:
+        data = _named_call(refs, name_sets)
+        return receive(data), len(data)
+
+    assert_linear_cpu(make, 300, 4800)
 
 
 # -- helpers -----------------------------------------------------------------------------------
