@@ -13,7 +13,7 @@ from .._exceptions import ConnectionLost
 from ..protocol.interfaces import check_root
 from ..protocol.objects import Referenceable, Root
 from ..wire.limits import Limits
-from ..wire.registry import Registry
+from ..wire.registry import Registry, registry_of
 from .arguments import check_endpoint, check_stub_class
 from .connection import Connection
 from .logs import LogLimiter
@@ -33,26 +33,10 @@ log = logging.getLogger("pbtyped")
 S = TypeVar("S", bound=Stub)
 
 
-def registry_of(cls: type[Any]) -> Registry | None:
-    """The registry of the generated module a stub or skeleton class comes from, or None."""
-    registry = getattr(cls, "pb_registry", None)
-    return registry if isinstance(registry, Registry) else None
-
-
 def bring_registry(connection: Connection, stub: type[Any]) -> None:
-    """Let ``connection`` admit what the generated module of ``stub`` declares.
-
-    The connection's registry becomes a layer over the one it had (``Registry.joined``),
-    made only when the module declares what that one lacks: no registry a user passed is
-    changed. ValueError when the two register one wire name or one class differently.
-    """
-    module_registry = registry_of(stub)
-    if module_registry is None:
-        return
-    broker = connection.broker
-    registry = broker.registry.joined(module_registry)
-    if registry is not broker.registry:
-        broker.use_registry(registry)
+    """Let ``connection`` admit what the generated module of ``stub`` declares (see
+    ``Broker.bring_registry``)."""
+    connection.broker.bring_registry(stub)
 
 
 class Server:

@@ -310,6 +310,13 @@ def _is_flag(value: Any) -> bool:
     return type(value) is int and value > 0 and value & (value - 1) == 0
 
 
+def registry_of(cls: type[Any]) -> Registry | None:
+    """The registry of the generated module a stub or skeleton class comes from (its
+    ``pb_registry``), or None."""
+    registry = getattr(cls, "pb_registry", None)
+    return registry if isinstance(registry, Registry) else None
+
+
 def unregistered(cls: type[Any]) -> str:
     """Why an instance of ``cls`` cannot be sent, and what to pass so that it can."""
     module = sys.modules.get(cls.__module__)
