@@ -21,10 +21,16 @@ from .._exceptions import (
     UnauthorizedLogin,
     ValidationError,
 )
+from .show import show
 
-__all__ = ["Registry", "is_wire_name", "unregistered"]
+__all__ = ["Registry", "is_wire_name", "not_registered_here", "registry_of", "unregistered"]
 
 T = TypeVar("T", bound=type[Any])
+
+#: The Python module that registered each wire name in this process: a memo for the advice of
+#: ``not_registered_here`` only, never consulted to decode. The program's own registrations
+#: fill it, never a peer.
+_DECLARED_IN: dict[str, str] = {}
 
 #: Most flags a plain ``enum.Flag`` may have to travel: every combination is built when it is
 #: registered (2**8 = 256 objects, once per process), so a peer never makes new ones.
@@ -175,6 +181,7 @@ class Registry:
                 f"it cannot also name {_full_name(cls)}"
             )
         self._types[cls] = self._types_by_name[wire_name] = entry
+        _DECLARED_IN.setdefault(wire_name, cls.__module__)
         self.version += 1
         return cls
 
@@ -331,6 +338,34 @@ def unregistered(cls: type[Any]) -> str:
     return (
         f"{cls.__qualname__} is not registered: call registry.register_type("
         f"{cls.__qualname__}) on both peers to pass it by copy"
+    )
+
+
+def not_registered_here(kind: str, name: str, registry: Registry) -> str:
+    """Why a value of the ``kind`` ("type", "enum") a peer named ``name`` is refused by the
+    side whose registry is ``registry``, and which registry that side must pass.
+
+    The text travels to the caller when arguments are refused, so it names "the receiving
+    side" rather than this one. The generated module is named when this process has it
+    loaded; otherwise the wire name's module part is the schema module it would come from.
+    """
+    head = f"{kind} name {show(name)} is not registered on the receiving side (refused)"
+    if registry.type_for(name) is not None:
+        return head  # registered, as another kind: passing a registry would not help
+    module = _DECLARED_IN.get(name, "")
+    declared = getattr(sys.modules.get(module), "REGISTRY", None)
+    if isinstance(declared, Registry) and declared.type_for(name) is not None:
+        return (
+            f"{head}: that side must pass registry={module}.REGISTRY to connect() or "
+            "serve(), or call through the module's generated stubs, which bring it"
+        )
+    schema, dot, _ = name.rpartition(".")
+    if not (dot and is_wire_name(name)):
+        return head
+    return (
+        f"{head}: if {show(schema)} is a schema module, that side must pass the REGISTRY of "
+        "the module pbtyped generate made from it to connect() or serve(), or call through "
+        "its generated stubs, which bring it"
     )
 
 

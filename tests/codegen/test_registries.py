@@ -267,3 +267,39 @@ def test_a_local_call_inside_a_remote_one_is_not_refused(agen: Path) -> None:
             assert await root.call_remote("local") == "y"
 
     run(scenario())
+
+
+def test_a_refused_wire_name_names_the_registry_to_pass(agen: Path) -> None:
+    """A side that receives a type its registry lacks fails the call with an error naming
+    the type and the registry that side must pass, for an answer (the caller lacks it) and
+    for arguments (the callee lacks it: its refusal travels to the caller)."""
+    from agen import extra
+
+    advice = (
+        'type name "extra.Tag" is not registered on the receiving side (refused): that side '
+        "must pass registry=agen.extra.REGISTRY to connect() or serve(), or call through the "
+        "module's generated stubs, which bring it"
+    )
+
+    class Plain(pb.Root):
+        def remote_tag(self) -> extra.Tag:
+            return extra.Tag("x")
+
+        def remote_take(self, tag: object) -> None:
+            raise AssertionError("never called")
+
+    async def scenario() -> None:
+        async with pb.serve(Plain(), registry=extra.REGISTRY) as server:
+            async with pb.connect("127.0.0.1", server.port) as client:
+                root = await client.root()
+                with pytest.raises(pb.InsecureTypeError) as answer:
+                    await root.call_remote("tag")
+                assert str(answer.value) == f"the answer could not be decoded: {advice}"
+        async with pb.serve(Plain()) as server:
+            async with pb.connect("127.0.0.1", server.port, registry=extra.REGISTRY) as client:
+                root = await client.root()
+                with pytest.raises(pb.InsecureTypeError) as arguments:
+                    await root.call_remote("take", extra.Tag("y"))
+                assert str(arguments.value) == f"arguments refused: {advice}"
+
+    run(scenario())
