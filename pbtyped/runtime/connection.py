@@ -138,6 +138,12 @@ class Connection(asyncio.Protocol):
             return "closing"
         return "open" if self._greeting is True else "awaiting the peer's Hello"
 
+    @property
+    def logs(self) -> LogLimiter:
+        """The rate limiter of the lines this connection's peer can cause to be logged (the
+        server's, shared by its connections: ``Limits.log_rate_per_minute``)."""
+        return self._logs
+
     # -- the handshake and the end -----------------------------------------------------------
 
     @property
