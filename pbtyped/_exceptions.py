@@ -109,6 +109,8 @@ class ConnectionLost(PbtypedError):
     """The connection dropped while the call was pending; whether it ran remotely is unknown.
 
     ``__cause__`` holds the underlying error when the network or the peer broke the line.
+    ``connect()`` raises it too when the line fails before the handshake; when TLS is used on
+    one side only, the message says which side to change.
     """
 
 

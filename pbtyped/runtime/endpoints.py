@@ -20,6 +20,7 @@ from .logs import LogLimiter
 from .options import Options
 from .reference import RemoteReference, Stub
 from .slots import Budget, ServerSide, Slots, plan_descriptors
+from .tls import handshake_failure, watch_handshakes
 
 try:
     import resource
@@ -128,6 +129,8 @@ class Server:
         """Start listening (``async with serve(...)`` does this for you)."""
         loop = asyncio.get_running_loop()
         self._fit_descriptors()
+        if self.options.ssl is not None:
+            watch_handshakes(self.options.ssl, self._side.logs)
         self._server = await loop.create_server(
             self._protocol, self._host, self._port, **self.options.tls_arguments()
         )
@@ -180,10 +183,14 @@ def serve(
 ) -> Server:
     """Serve ``root`` on TCP: ``async with serve(root, host, port) as server: ...``.
 
-    ``registry`` is the allow-list of copyable types and errors, besides those of the generated
-    module whose skeleton ``root`` is (joined once for the whole server, see
-    ``Registry.joined``); ``send_tracebacks`` opts in to sending remote traceback text with
-    errors (off: no server frames ever leave the process).
+    ``port`` 0 binds a free port (``server.port`` says which). ``registry`` is the allow-list
+    of copyable types and errors, besides those of the generated module whose skeleton
+    ``root`` is (joined once for the whole server, see ``Registry.joined``) and of the
+    skeletons sent later (joined per connection, when first sent). ``limits`` bounds what
+    each peer may cost this server (``Limits()``, the defaults, when None). ``ssl`` is a
+    server TLS context (``pbtyped.cred.server_context``): every client must then speak TLS.
+    ``send_tracebacks`` opts in to sending remote traceback text with errors (off: no server
+    frames ever leave the process).
     """
     check_endpoint("serve", host, registry)
     module_registry = registry_of(type(root))
@@ -264,9 +271,15 @@ class _Connecting:
     async def _open_and_greet(self) -> Connection:
         loop = asyncio.get_running_loop()
         options = self._options
-        _, conn = await loop.create_connection(
-            lambda: Connection(options), self._host, self._port, **options.tls_arguments()
-        )
+        try:
+            _, conn = await loop.create_connection(
+                lambda: Connection(options), self._host, self._port, **options.tls_arguments()
+            )
+        except _ssl.SSLError as exc:
+            lost = handshake_failure(exc)
+            if lost is None:
+                raise
+            raise lost from exc
         try:
             await asyncio.shield(conn.handshake)
         except ConnectionLost:
@@ -304,7 +317,10 @@ def connect(
     """Connect to a pbtyped server: ``async with connect(host, port) as client: ...``.
 
     ``timeout`` bounds the TCP connect and the handshake. ``root`` optionally offers an object
-    of ours that the server may fetch as our root.
+    of ours that the server may fetch as our root. ``registry``, ``limits`` and
+    ``send_tracebacks`` are ``serve``'s, for this side. ``ssl`` is a client TLS context
+    (``pbtyped.cred.client_context``), needed when the server speaks TLS and refused when it
+    does not.
     """
     check_endpoint("connect", host, registry)
     options = Options.of(
