@@ -61,8 +61,11 @@ class RemoteError(Error):
 
     def __init__(self, remote_type: str, message: str, remote_traceback: str | None = None):
         super().__init__(f"{remote_type}: {message}")
+        #: The wire name of the remote exception's class (``"shop.OutOfStock"``).
         self.remote_type = remote_type
+        #: The remote exception's message.
         self.message = message
+        #: The remote traceback's text, when the peer opted in to sending it; else None.
         self.remote_traceback = remote_traceback
 
 

@@ -144,6 +144,7 @@ class SyncReference:
     __slots__ = ("_runner", "pb_reference")
 
     def __init__(self, reference: RemoteReference, runner: EventLoopThread) -> None:
+        #: The async reference this one calls through (on the client's loop thread).
         self.pb_reference = reference
         self._runner = runner
 
@@ -202,6 +203,7 @@ class SyncStub(Generic[A]):
                 f"not a {type(stub).__name__}"
             )
         self._pb_stub = stub
+        #: The loop thread the async stub's calls run on.
         self.pb_runner = runner
 
     @property
@@ -256,7 +258,9 @@ class SyncClient:
     """A connected blocking client: ``root()``, ``login()``, ``close()``; ``with`` closes it."""
 
     def __init__(self, client: Client, runner: EventLoopThread, owns_runner: bool) -> None:
+        #: The async client this one runs (its methods need the loop thread: ``runner.run``).
         self.client = client
+        #: The loop thread the connection runs on (shared when given to ``connect``).
         self.runner = runner
         self._owns_runner = owns_runner
 

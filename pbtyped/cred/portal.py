@@ -115,6 +115,7 @@ class Portal:
         log_rate_per_peer: int = 5,
         logout_timeout: float = LOGOUT_TIMEOUT,
     ) -> None:
+        #: Makes the avatar of each user who logs in.
         self.realm = realm
         self._checkers: dict[str, Checker] = {}
         for checker in checkers:
@@ -123,12 +124,15 @@ class Portal:
             self._checkers[checker.mechanism] = checker
         if max_failures < 1 or max_pending < 1:
             raise ValueError("max_failures and max_pending must be at least 1")
+        #: Failed logins one connection may make before its logins are refused.
         self.max_failures = max_failures
+        #: Logins one connection may have in progress at once.
         self.max_pending = max_pending
         if not 0 < logout_timeout < math.inf:
             raise ValueError(
                 f"logout_timeout must be a positive number of seconds, not {logout_timeout!r}"
             )
+        #: Seconds an async logout may run before it is cancelled (and logged).
         self.logout_timeout = logout_timeout
         self._states: weakref.WeakKeyDictionary[object, _ConnectionState] = (
             weakref.WeakKeyDictionary()

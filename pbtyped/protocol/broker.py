@@ -71,8 +71,11 @@ class ImportedReference:
     __slots__ = ("__weakref__", "pb_broker", "pb_export_id", "pb_interfaces")
 
     def __init__(self, broker: Broker, export_id: int) -> None:
+        #: The broker of the connection this reference was received on (and is valid on).
         self.pb_broker = broker
+        #: The id the peer exports its object under on that connection.
         self.pb_export_id = export_id
+        #: What the peer says its object implements (see the class's docstring).
         self.pb_interfaces: tuple[str, ...] | None = None
 
 

@@ -47,12 +47,15 @@ class Server:
     def __init__(self, host: str | None, port: int, options: Options) -> None:
         if not isinstance(options.root, Root):
             raise TypeError("the root object must be a pbtyped.Root")
+        #: The object served as every connection's root.
         self.root: Root = options.root
+        #: What ``serve()`` was given: the registry, limits, TLS context, tracebacks choice.
         self.options = options
         limits = options.limits
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
+        #: The connections open now (after their handshake began; see ``slots_in_use``).
         self.connections: set[Connection] = set()
         # A socket asyncio accepted but that never reached connection_made (a TLS handshake
         # that failed or timed out) gets its slot back once asyncio has surely given up on it.
@@ -61,6 +64,7 @@ class Server:
             limits.max_connections_per_address,
             unstarted_after=limits.tls_handshake_timeout + 1.0,
         )
+        #: The bytes all connections hold at once, against ``Limits.max_bytes_held``.
         self.budget = Budget(limits.max_bytes_held)
         self._side = ServerSide(
             admit=self._admit,
@@ -208,6 +212,7 @@ class Client:
     """A client connection: get the server's root with ``await client.root()``."""
 
     def __init__(self, connection: Connection) -> None:
+        #: The client's one connection to the server.
         self.connection = connection
 
     @overload
