@@ -6,7 +6,7 @@ import dataclasses
 import enum
 import re
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from .._exceptions import (
@@ -23,7 +23,14 @@ from .._exceptions import (
 )
 from .show import show
 
-__all__ = ["Registry", "is_wire_name", "not_registered_here", "registry_of", "unregistered"]
+__all__ = [
+    "Registry",
+    "is_wire_name",
+    "not_registered_here",
+    "registry_of",
+    "unregistered",
+    "unregistered_error",
+]
 
 T = TypeVar("T", bound=type[Any])
 
@@ -203,6 +210,7 @@ class Registry:
             )
         self._errors_by_name[wire_name] = cls
         self._error_names[cls] = wire_name
+        _DECLARED_IN.setdefault(wire_name, cls.__module__)
         self.version += 1
         return cls
 
@@ -346,26 +354,39 @@ def not_registered_here(kind: str, name: str, registry: Registry) -> str:
     side whose registry is ``registry``, and which registry that side must pass.
 
     The text travels to the caller when arguments are refused, so it names "the receiving
-    side" rather than this one. The generated module is named when this process has it
-    loaded; otherwise the wire name's module part is the schema module it would come from.
+    side" rather than this one.
     """
     head = f"{kind} name {show(name)} is not registered on the receiving side (refused)"
     if registry.type_for(name) is not None:
         return head  # registered, as another kind: passing a registry would not help
+    advice = _registry_to_pass(name, Registry.type_for)
+    return head if advice is None else f"{head}: that side must pass {advice}"
+
+
+def unregistered_error(name: str) -> str | None:
+    """What to pass for an error the peer sent as registered (``name``) to arrive as its own
+    class rather than as RemoteError; None when the name says nothing of where it is made."""
+    advice = _registry_to_pass(name, Registry.error_for)
+    return None if advice is None else f"registered by the peer, not here: pass {advice}"
+
+
+def _registry_to_pass(name: str, holds: Callable[[Registry, str], object]) -> str | None:
+    """The registry that holds the wire name ``name`` (``holds`` looks it up): the generated
+    module's, when this process has it loaded; else the one made from the schema module the
+    wire name's module part names, if it is a wire name of a module."""
     module = _DECLARED_IN.get(name, "")
     declared = getattr(sys.modules.get(module), "REGISTRY", None)
-    if isinstance(declared, Registry) and declared.type_for(name) is not None:
+    if isinstance(declared, Registry) and holds(declared, name) is not None:
         return (
-            f"{head}: that side must pass registry={module}.REGISTRY to connect() or "
-            "serve(), or call through the module's generated stubs, which bring it"
+            f"registry={module}.REGISTRY to connect() or serve(), or call through the "
+            "module's generated stubs, which bring it"
         )
     schema, dot, _ = name.rpartition(".")
     if not (dot and is_wire_name(name)):
-        return head
+        return None
     return (
-        f"{head}: if {show(schema)} is a schema module, that side must pass the REGISTRY of "
-        "the module pbtyped generate made from it to connect() or serve(), or call through "
-        "its generated stubs, which bring it"
+        f"the REGISTRY of the module pbtyped generate made from schema {show(schema)} (if it "
+        "is one) to connect() or serve(), or call through its generated stubs, which bring it"
     )
 
 

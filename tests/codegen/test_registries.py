@@ -303,3 +303,29 @@ def test_a_refused_wire_name_names_the_registry_to_pass(agen: Path) -> None:
                 assert str(arguments.value) == f"arguments refused: {advice}"
 
     run(scenario())
+
+
+def test_an_error_registered_by_the_peer_only_names_the_registry_to_pass() -> None:
+    """An untyped client (no stub, no registry) gets the peer's registered error as
+    RemoteError, never as an unrelated error: it names the registry that would make it
+    arrive as its own class."""
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(exc.One()) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            with pytest.raises(pb.RemoteError) as info:
+                await root.call_remote("broken")
+            assert (info.value.remote_type, info.value.message) == (
+                "exc.MyError",
+                "fall down go boom",
+            )
+            assert str(info.value) == (
+                "exc.MyError: fall down go boom (registered by the peer, not here: pass "
+                "registry=gen.exc.REGISTRY to connect() or serve(), or call through the "
+                "module's generated stubs, which bring it)"
+            )
+
+    run(scenario())

@@ -135,9 +135,9 @@ def test_frame_split_across_reads_is_reassembled() -> None:
 #: What a refusal of an unknown wire name tells the side that lacks it (a schema module
 #: this process has not loaded: named by the wire name's module part).
 ADVICE = (
-    ': if "{}" is a schema module, that side must pass the REGISTRY of the module pbtyped '
-    "generate made from it to connect() or serve(), or call through its generated stubs, "
-    "which bring it"
+    ': that side must pass the REGISTRY of the module pbtyped generate made from schema "{}" '
+    "(if it is one) to connect() or serve(), or call through its generated stubs, which "
+    "bring it"
 )
 
 REFUSED_ARGS = {
