@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import re
 import sys
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -105,20 +106,39 @@ class Registry:
         } | _ALSO_SENT_AS
         #: The registry this one is a layer over (see ``joined``): consulted when ours misses.
         self._base: Registry | None = None
+        #: What ``joined`` answered for each registry, with the versions of that registry and
+        #: this one then; made by the first ``joined`` that compares.
+        self._joined: (
+            weakref.WeakKeyDictionary[Registry, tuple[Registry, tuple[int, int]]] | None
+        ) = None
         #: Grows on every change (a layer's, when its base changes too) so codecs can cache
         #: derived tables. A plain attribute: codecs read it for every frame they encode.
         self.version = 0
 
     def joined(self, other: Registry) -> Registry:
         """This registry and ``other`` together, changing neither: ``self`` when it holds all
-        of ``other`` already, else a new layer over ``self`` holding the rest (registrations
+        of ``other`` already, else a layer over ``self`` holding the rest (registrations
         made on ``self`` later are seen through it). ValueError, naming both classes, when a
-        wire name or a class is registered differently in the two."""
-        if other is self or self.missing(other) is None:
+        wire name or a class is registered differently in the two.
+
+        The answer is kept until either changes: every connection of a server that joins
+        one generated module's registry shares one layer (and its encoders), and a skeleton
+        sent again costs no new comparison.
+        """
+        if other is self:
             return self
-        layer = _Layer(self)
-        layer.include(other)
-        return layer
+        versions = (other.version, self.version)
+        if self._joined is not None:
+            known = self._joined.get(other)
+            if known is not None and known[1] == versions:
+                return known[0]
+        joined = self if self.missing(other) is None else _Layer(self)
+        if joined is not self:
+            joined.include(other)
+        if self._joined is None:
+            self._joined = weakref.WeakKeyDictionary()
+        self._joined[other] = (joined, versions)
+        return joined
 
     def missing(self, other: Registry) -> str | None:
         """The wire name of the first type or error ``other`` holds and this registry does

@@ -400,6 +400,12 @@ def test_an_avatar_brings_its_registry_and_names_its_interfaces(run, store) -> N
             with pytest.raises(InsufficientFunds):
                 await alice.withdraw(600)
             assert server.registry.type_for("bank.Entry") is None  # shared: never changed
+            # A second connection's avatar brings the same registry: the two share one layer.
+            async with pb.connect("127.0.0.1", server.port) as second:
+                await login(second, "alice", "wonderland", stub=AccountClient)
+                first_line, second_line = server.connections
+                assert first_line.broker.registry is second_line.broker.registry
+                assert first_line.broker.registry is not server.registry
 
     run(body)
 
