@@ -57,12 +57,24 @@ class RemoteError(Error):
 
     ``remote_type`` is the remote class's name and ``message`` its message. Catch it as the
     generic "something else happened" case; register the class on both sides to catch it by type.
+    When the peer registered the class, the text says which registry to pass for that.
     """
 
-    def __init__(self, remote_type: str, message: str, remote_traceback: str | None = None):
-        super().__init__(f"{remote_type}: {message}")
+    def __init__(
+        self,
+        remote_type: str,
+        message: str,
+        remote_traceback: str | None = None,
+        *,
+        hint: str | None = None,
+    ):
+        # ``hint``: what to pass to catch it by class, when the peer registered it.
+        super().__init__(f"{remote_type}: {message}" + (f" ({hint})" if hint else ""))
+        #: The wire name of the remote exception's class (``"shop.OutOfStock"``).
         self.remote_type = remote_type
+        #: The remote exception's message.
         self.message = message
+        #: The remote traceback's text, when the peer opted in to sending it; else None.
         self.remote_traceback = remote_traceback
 
 
@@ -109,6 +121,8 @@ class ConnectionLost(PbtypedError):
     """The connection dropped while the call was pending; whether it ran remotely is unknown.
 
     ``__cause__`` holds the underlying error when the network or the peer broke the line.
+    ``connect()`` raises it too when the line fails before the handshake; when TLS is used on
+    one side only, the message says which side to change.
     """
 
 

@@ -10,7 +10,8 @@ Each blocking client runs its connection on an event loop in a thread of its own
 ``EventLoopThread``; several clients may share one), so the thread that calls it needs no loop
 and may be any thread, including a worker thread of an application whose main thread runs an
 event loop. What can go wrong goes wrong as in the async API: the same exception classes,
-``pb_timeout``/``timeout`` with the same meaning (CallTimeout names the method and the time).
+``pb_timeout``/``timeout`` with the same meaning (CallTimeout names the method and the time);
+a call through a closed client raises DeadReferenceError.
 
 Callbacks the server makes into objects of ours (a ``mind``, a ``Referenceable`` passed as an
 argument) and disconnect callbacks run on the client's loop thread: they must not block and
@@ -27,6 +28,7 @@ from collections.abc import Callable, Coroutine
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
+from ._exceptions import DeadReferenceError
 from .cred.client import login as _login
 from .cred.client import login_anonymous as _login_anonymous
 from .protocol.objects import Referenceable
@@ -115,6 +117,23 @@ class EventLoopThread:
         self.close()
 
 
+def _call(runner: EventLoopThread, coro: Coroutine[Any, Any, T]) -> T:
+    """Run one call of a blocking client and wait for it. A call through a closed client
+    fails as the async API's does on a closed connection (DeadReferenceError), not with the
+    loop thread's own RuntimeError."""
+    if runner.closed:
+        coro.close()
+        raise DeadReferenceError("the connection of this reference is closed")
+    return runner.run(coro)
+
+
+def _release(runner: EventLoopThread, reference: RemoteReference) -> None:
+    """Release ``reference`` on its loop thread; nothing to do once the client is closed
+    (its connection, and so every reference of it, is gone)."""
+    if not runner.closed:
+        runner.loop.call_soon_threadsafe(reference.release)
+
+
 class SyncReference:
     """A blocking view of a RemoteReference: ``call_remote`` waits for the answer.
 
@@ -125,6 +144,7 @@ class SyncReference:
     __slots__ = ("_runner", "pb_reference")
 
     def __init__(self, reference: RemoteReference, runner: EventLoopThread) -> None:
+        #: The async reference this one calls through (on the client's loop thread).
         self.pb_reference = reference
         self._runner = runner
 
@@ -135,11 +155,11 @@ class SyncReference:
 
         ``pb_timeout`` (seconds) bounds the call as ``RemoteReference.call``'s ``timeout``.
         """
-        return self._runner.run(self.pb_reference.call(name, args, kwargs, timeout=pb_timeout))
+        return _call(self._runner, self.pb_reference.call(name, args, kwargs, timeout=pb_timeout))
 
     def release(self) -> None:
         """Tell the peer now that we are done with its object (idempotent)."""
-        self._runner.loop.call_soon_threadsafe(self.pb_reference.release)
+        _release(self._runner, self.pb_reference)
 
     @property
     def is_connected(self) -> bool:
@@ -183,6 +203,7 @@ class SyncStub(Generic[A]):
                 f"not a {type(stub).__name__}"
             )
         self._pb_stub = stub
+        #: The loop thread the async stub's calls run on.
         self.pb_runner = runner
 
     @property
@@ -192,7 +213,7 @@ class SyncStub(Generic[A]):
 
     def pb_run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run one call of the async stub on the loop thread and block until it ends."""
-        return self.pb_runner.run(coro)
+        return _call(self.pb_runner, coro)
 
     @overload
     def pb_wrap(self, stub: B, into: Callable[[B, EventLoopThread], SS]) -> SS: ...
@@ -221,7 +242,7 @@ class SyncStub(Generic[A]):
         """
         reference = self._pb_stub.pb_reference
         if isinstance(reference, RemoteReference):
-            self.pb_runner.loop.call_soon_threadsafe(reference.release)
+            _release(self.pb_runner, reference)
 
     def __enter__(self) -> Self:
         return self
@@ -237,7 +258,9 @@ class SyncClient:
     """A connected blocking client: ``root()``, ``login()``, ``close()``; ``with`` closes it."""
 
     def __init__(self, client: Client, runner: EventLoopThread, owns_runner: bool) -> None:
+        #: The async client this one runs (its methods need the loop thread: ``runner.run``).
         self.client = client
+        #: The loop thread the connection runs on (shared when given to ``connect``).
         self.runner = runner
         self._owns_runner = owns_runner
 
@@ -288,8 +311,8 @@ class SyncClient:
         # ``opening`` is the async API's call, given the async stub class (or None): the
         # checks the async API makes for a stub class are made for the blocking one too.
         if stub is None:
-            return SyncReference(self.runner.run(opening(None)), self.runner)
-        return stub(self.runner.run(opening(stub.pb_async)), self.runner)
+            return SyncReference(_call(self.runner, opening(None)), self.runner)
+        return stub(_call(self.runner, opening(stub.pb_async)), self.runner)
 
     @overload
     def wrap(self, reference: RemoteReference) -> SyncReference: ...

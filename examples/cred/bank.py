@@ -31,7 +31,6 @@ from pbtyped.cred import (
 from pbtyped.cred.devcerts import write_dev_certificates
 
 from .gen.bank import (
-    REGISTRY,
     AccountClient,
     AccountServer,
     Entry,
@@ -186,7 +185,8 @@ async def main() -> None:
         # from your CA, and the client trusts that CA (client_context(cafile=...)).
         certs = write_dev_certificates(tmp)
         tls = server_context(certs.server_cert, certs.server_key)
-        async with pb.serve(portal.root(), "127.0.0.1", 0, registry=REGISTRY, ssl=tls) as server:
+        # No registry= either: each Account avatar brings gen.bank's REGISTRY when sent.
+        async with pb.serve(portal.root(), "127.0.0.1", 0, ssl=tls) as server:
             await customer_session(server.port, certs.ca)
             await asyncio.sleep(0.1)  # let the logouts of the closed lines print
 

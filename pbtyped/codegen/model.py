@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .layout import (
     LINE,
@@ -384,6 +385,19 @@ class Import:
         return f"from .{self.module} import (\n" + "".join(f"    {n},\n" for n in names) + ")"
 
 
+class NameClash(NamedTuple):
+    """A name a generated module would hold twice: ``first`` says how (declared here,
+    generated for an interface of this module, imported for a sibling class), and it is also
+    imported for ``second``, a class of the sibling module ``module``. ``local`` is the class
+    of this module it is declared or generated for, if any."""
+
+    name: str
+    first: str
+    second: str
+    module: str
+    local: str | None
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SiblingClass:
     """A class of a sibling schema module that this module names, in a type or as a base."""
@@ -451,6 +465,33 @@ class Module:
             )
             for module, names in sorted(by_module.items(), key=lambda item: module_key(item[0]))
         )
+
+    @property
+    def import_clashes(self) -> tuple[NameClash, ...]:
+        """Names its generated module would both define and import, or import from two
+        sibling modules: each would leave one of the two unreachable."""
+        defined = {t.name: t.name for t in (*self.enums, *self.copy_types, *self.errors)}
+        for i in self.interfaces:
+            for suffix in ("Client", "Server", "SyncClient"):
+                defined[i.name + suffix] = i.name
+        owners: dict[tuple[str, str], str] = {}
+        for sibling in self.siblings:
+            for name in (*sibling.imported, f"{sibling.name}SyncClient"):
+                owners[sibling.module, name] = f"{sibling.module}.{sibling.name}"
+        imported: dict[str, str] = {}
+        clashes = []
+        for imp in self.imports:
+            for name in imp.names:
+                owner = owners.get((imp.module, name), f"{imp.module}.{name}")
+                local = defined.get(name)
+                if local is not None:
+                    first = "declared here" if local == name else f"generated for interface {local}"
+                    clashes.append(NameClash(name, first, owner, imp.module, local))
+                elif name in imported:
+                    first = f"imported for {imported[name]}"
+                    clashes.append(NameClash(name, first, owner, imp.module, None))
+                imported.setdefault(name, owner)
+        return tuple(clashes)
 
     @property
     def exports(self) -> tuple[str, ...]:

@@ -93,6 +93,7 @@ class _ModuleParser:
         self.enum_members: dict[str, set[str]] = {}
         self.position: dict[str, int] = {}  # where each class is among the module's classes
         self.no_args: set[QualName] = set()  # the dataclasses seen here whose fields all default
+        self.import_lines: dict[str, int] = {}  # where each module is first imported from
         self.declared: dict[Key, Declared] = {}  # this module's interfaces, for ``inherit``
         self.base_specs: set[QualName] = set()  # sibling interfaces extended here
 
@@ -154,9 +155,11 @@ class _ModuleParser:
             for alias in stmt.names:
                 local = alias.asname or alias.name.partition(".")[0]
                 target = alias.name if alias.asname else local
-                self.scope.aliases[local] = self._module_name(target, 0)
+                q = self.scope.aliases[local] = self._module_name(target, 0)
+                self.import_lines.setdefault(q.module, stmt.lineno)
             return
         base = self._module_name(stmt.module or "", stmt.level)
+        self.import_lines.setdefault(base.module, stmt.lineno)
         for alias in stmt.names:
             self.scope.aliases[alias.asname or alias.name] = base.attr(alias.name)
 
@@ -299,6 +302,21 @@ class _ModuleParser:
                 for q in sorted(self.scope.used, key=lambda q: q.path)
             ),
         )
+
+    def import_clashes(self, module: Module) -> list[SchemaError]:
+        """An error for each name ``module``'s generated module would hold twice (declared
+        here and imported for a sibling class, or imported for two), where this module
+        declares it, else at its first import from the second sibling."""
+        errors = []
+        for clash in module.import_clashes:
+            node = self.classes.get(clash.local or "")
+            line = node.lineno if node is not None else self.import_lines.get(clash.module, 1)
+            message = (
+                f"name clash: {clash.name} is {clash.first}, and also imported for "
+                f"{clash.second}: rename one of them"
+            )
+            errors.append(SchemaError(self.scope.path, line, message))
+        return errors
 
     def _of(self, kind: ClassKind) -> list[ast.ClassDef]:
         """This module's classes of ``kind``, in schema order."""
@@ -523,6 +541,8 @@ def parse_dir(schema_dir: Path, display: str) -> list[Module]:
     for p in parsers:
         p.see(by_name)
     modules = [p.build() for p in parsers]
+    for p, module in zip(parsers, modules, strict=True):
+        found.errors += p.import_clashes(module)
     found.errors += check({key: d for p in parsers for key, d in p.declared.items()})
     found.errors += _cycles(modules, parsers)
     found.raise_any()

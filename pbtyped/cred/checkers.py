@@ -44,6 +44,7 @@ class Checker:
     The two provided are ``ScramChecker`` (passwords, SCRAM-SHA-256) and ``AllowAnonymous``.
     """
 
+    #: The name of the login mechanism this checker allows (one checker per mechanism).
     mechanism: ClassVar[str]
 
 
@@ -54,6 +55,7 @@ class AllowAnonymous(Checker):
     fail with UnauthorizedLogin.
     """
 
+    #: Logins without credentials.
     mechanism: ClassVar[str] = "ANONYMOUS"
 
 
@@ -81,6 +83,7 @@ class ScramChecker(Checker):
     does not exist.
     """
 
+    #: SCRAM-SHA-256.
     mechanism: ClassVar[str] = MECHANISM
 
     def __init__(
@@ -91,8 +94,11 @@ class ScramChecker(Checker):
         fake_salt_length: int = SALT_LENGTH,
         fake_secret: bytes | str | None = None,
     ) -> None:
+        #: Where the users' SCRAM records are looked up.
         self.store = store
+        #: The iteration count of the fake records of unknown users.
         self.fake_iterations = fake_iterations
+        #: The bytes of salt of the fake records of unknown users.
         self.fake_salt_length = fake_salt_length
         #: Seeds the fake salts of unknown users: stable for the deployment, unguessable.
         self.fake_secret = _fake_secret(fake_secret)

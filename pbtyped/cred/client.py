@@ -6,6 +6,7 @@ import asyncio
 from typing import Any, TypeVar, overload
 
 from .._exceptions import RemoteProtocolError, UnauthorizedLogin
+from ..protocol.interfaces import check_root
 from ..protocol.objects import Referenceable
 from ..runtime.endpoints import Client, bring_registry
 from ..runtime.reference import RemoteReference, Stub
@@ -40,8 +41,11 @@ def _reference(root: RemoteReference, value: object) -> RemoteReference:
     return value
 
 
-def _wrap(avatar: RemoteReference, stub: type[S]) -> S:
-    """The avatar in its stub, its connection admitting what the stub's module declares."""
+def _wrap(avatar: RemoteReference, stub: type[S], call: str) -> S:
+    """The avatar in its stub, its connection admitting what the stub's module declares;
+    ValidationError (as ``client.root`` raises) if the avatar implements another interface
+    (the reference is dropped: the server logs it out)."""
+    check_root(avatar, stub, call, "the avatar")
     bring_registry(avatar.pb_connection, stub)
     return stub(avatar)
 
@@ -106,7 +110,7 @@ async def login(
         # Drop every reference now (the traceback keeps this frame): the server logs out.
         del answer, avatar
         raise
-    return avatar if stub is None else _wrap(avatar, stub)
+    return avatar if stub is None else _wrap(avatar, stub, "login()")
 
 
 @overload
@@ -126,4 +130,4 @@ async def login_anonymous(
     """Log in without credentials, if the server's portal allows it (else UnauthorizedLogin)."""
     root = await _login_root(target)
     avatar = _reference(root, await root.call_remote("login_anonymous", _Caller(), mind))
-    return avatar if stub is None else _wrap(avatar, stub)
+    return avatar if stub is None else _wrap(avatar, stub, "login_anonymous()")

@@ -72,7 +72,9 @@ class ViewPoint(Referenceable):
     __slots__ = ("avatar", "viewable")
 
     def __init__(self, avatar: Referenceable, viewable: Viewable) -> None:
+        #: The avatar that handed the Viewable out: its ``view_*`` methods' first argument.
         self.avatar = avatar
+        #: The Viewable this ViewPoint calls.
         self.viewable = viewable
 
     def pb_dispatch(self, method: str, args: list[Any], kwargs: dict[str, Any]) -> Any:

@@ -18,11 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .._exceptions import DeadReferenceError, LimitExceeded, UnauthorizedLogin, ValidationError
+from ..protocol.interfaces import implemented_by
 from ..protocol.objects import Referenceable, Root
 from ..runtime.connection import current_connection
 from ..runtime.logs import LogLimiter
 from ..runtime.reference import RemoteReference
 from ..runtime.slots import address_of
+from ..wire.registry import registry_of
 from .checkers import AllowAnonymous, Checker, ScramChecker
 from .perspective import as_seen_by, unwrap_arguments
 from .scram import MECHANISM, ScramServer, parse_client_first
@@ -113,6 +115,7 @@ class Portal:
         log_rate_per_peer: int = 5,
         logout_timeout: float = LOGOUT_TIMEOUT,
     ) -> None:
+        #: Makes the avatar of each user who logs in.
         self.realm = realm
         self._checkers: dict[str, Checker] = {}
         for checker in checkers:
@@ -121,12 +124,15 @@ class Portal:
             self._checkers[checker.mechanism] = checker
         if max_failures < 1 or max_pending < 1:
             raise ValueError("max_failures and max_pending must be at least 1")
+        #: Failed logins one connection may make before its logins are refused.
         self.max_failures = max_failures
+        #: Logins one connection may have in progress at once.
         self.max_pending = max_pending
         if not 0 < logout_timeout < math.inf:
             raise ValueError(
                 f"logout_timeout must be a positive number of seconds, not {logout_timeout!r}"
             )
+        #: Seconds an async logout may run before it is cancelled (and logged).
         self.logout_timeout = logout_timeout
         self._states: weakref.WeakKeyDictionary[object, _ConnectionState] = (
             weakref.WeakKeyDictionary()
@@ -204,7 +210,7 @@ class Portal:
         avatar, logout = result
         if not isinstance(avatar, Referenceable) or not callable(logout):
             raise TypeError("the realm must return (a pbtyped.Referenceable, a logout callback)")
-        return _Session(avatar, logout, caller, self.logout_timeout)
+        return _session_class(type(avatar))(avatar, logout, caller, self.logout_timeout)
 
 
 class _LoginRoot(Root):
@@ -361,6 +367,30 @@ class _Session(Referenceable):
             return
         if inspect.isawaitable(ending) and caller is not None:
             caller.pb_connection.run_before_closed(_await_logout(logout, ending, self._timeout))
+
+
+def _session_class(avatar_class: type[Referenceable]) -> type[_Session]:
+    """The class of the sessions of ``avatar_class``'s avatars, made once per avatar class: a
+    session names its avatar's interfaces when sent (``pb_implements``) and brings the
+    registry of the avatar's generated module into the connection (``pb_registry``), as the
+    avatar itself would."""
+    made = _SESSION_CLASSES.get(avatar_class)
+    if made is None:
+        attributes: dict[str, object] = {
+            "__slots__": (),
+            "pb_implements": implemented_by(avatar_class),
+        }
+        registry = registry_of(avatar_class)
+        if registry is not None:
+            attributes["pb_registry"] = registry
+        made = _SESSION_CLASSES[avatar_class] = type("_Session", (_Session,), attributes)
+    return made
+
+
+# Session classes by avatar class: an avatar class that goes away takes its entry with it.
+_SESSION_CLASSES: weakref.WeakKeyDictionary[type[Referenceable], type[_Session]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def _await_logout(logout: Logout, ending: Awaitable[None], timeout: float) -> None:

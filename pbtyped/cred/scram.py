@@ -91,9 +91,13 @@ class ScramRecord:
     ``SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`` (base64 fields).
     """
 
+    #: The random salt of the user's PBKDF2 (not secret).
     salt: bytes
+    #: PBKDF2's iteration count: what a guess costs an attacker who has the record.
     iterations: int
+    #: H(ClientKey): what the client's proof is checked against.
     stored_key: bytes
+    #: HMAC(SaltedPassword, "Server Key"): signs the server's final message.
     server_key: bytes
 
     def __post_init__(self) -> None:

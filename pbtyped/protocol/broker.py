@@ -28,7 +28,7 @@ from ..wire import tags
 from ..wire.codec import Codec
 from ..wire.frames import FrameReader
 from ..wire.limits import Limits
-from ..wire.registry import Registry
+from ..wire.registry import Registry, registry_of
 from ..wire.show import show
 from . import messages as m
 from .errors import error_info, exception_from_info
@@ -71,8 +71,11 @@ class ImportedReference:
     __slots__ = ("__weakref__", "pb_broker", "pb_export_id", "pb_interfaces")
 
     def __init__(self, broker: Broker, export_id: int) -> None:
+        #: The broker of the connection this reference was received on (and is valid on).
         self.pb_broker = broker
+        #: The id the peer exports its object under on that connection.
         self.pb_export_id = export_id
+        #: What the peer says its object implements (see the class's docstring).
         self.pb_interfaces: tuple[str, ...] | None = None
 
 
@@ -249,6 +252,19 @@ class Broker:
         self.registry = registry
         self._codec.use_registry(registry)
 
+    def bring_registry(self, cls: type[Any]) -> None:
+        """Admit what the generated module of the stub or skeleton class ``cls`` declares.
+
+        The registry becomes a layer over the one we had (``Registry.joined``), made only
+        when the module declares what that one lacks: no registry a user passed is changed.
+        ValueError when the two register one wire name or one class differently.
+        """
+        module_registry = registry_of(cls)
+        if module_registry is not None:
+            registry = self.registry.joined(module_registry)
+            if registry is not self.registry:
+                self.use_registry(registry)
+
     def root_reference(self) -> ImportedReference:
         """The proxy for the peer's root object (export id 0), with the interfaces the peer's
         Hello named for it."""
@@ -403,6 +419,11 @@ class Broker:
             return cbor2.CBORTag(tags.RECEIVER_REF, obj.pb_export_id)
         if isinstance(obj, Referenceable):
             export_id, named = self.exports.send(obj)
+            if named:
+                # A skeleton brings its module's registry the first time it is sent (as a
+                # served root does): the types its methods take and return are admitted from
+                # the next message on (this one's encoders are already chosen).
+                self.bring_registry(type(obj))
             if named and self.interfaces:
                 return cbor2.CBORTag(tags.SENDER_REF, [export_id, sendable(type(obj))])
             return cbor2.CBORTag(tags.SENDER_REF, export_id)

@@ -7,7 +7,7 @@ its arguments or deep its stack.
 from __future__ import annotations
 
 from .._exceptions import Error, RemoteError
-from ..wire.registry import Registry
+from ..wire.registry import Registry, unregistered_error
 from .messages import ErrorInfo
 from .tracebacks import MAX_MESSAGE, MAX_TRACEBACK, exception_message, format_traceback
 
@@ -49,7 +49,8 @@ def exception_from_info(info: ErrorInfo, registry: Registry) -> BaseException:
     """
     cls = registry.error_for(info.type_name) if info.registered else None
     if cls is None:
-        return RemoteError(info.type_name, info.message, info.traceback)
+        hint = unregistered_error(info.type_name) if info.registered else None
+        return RemoteError(info.type_name, info.message, info.traceback, hint=hint)
     exc = cls.__new__(cls)
     exc.args = (info.message,)
     if info.traceback is not None:

@@ -43,6 +43,12 @@ def implemented_by(cls: type[Any]) -> tuple[str, ...]:
     its own and implements its skeleton's). Empty for an untyped ``Referenceable``."""
     known = _implemented.get(cls)
     if known is None:
+        forwards = cls.__dict__.get("pb_implements")
+        if isinstance(forwards, tuple):
+            # A class whose objects forward every call to another class's (a login's session
+            # to its avatar) names, as ``pb_implements``, what that class implements.
+            known = _implemented[cls] = forwards
+            return known
         names = (c.__dict__.get("pb_interface") for c in cls.__mro__)
         known = _implemented[cls] = tuple(dict.fromkeys(n for n in names if isinstance(n, str)))
     return known
@@ -113,13 +119,17 @@ def got(names: tuple[str, ...]) -> str:
     return f"one to {names[0]}" if names else "one of no declared interface"
 
 
-def check_root(reference: Any, stub: type[Any] | None) -> None:
-    """Refuse, with ValidationError, a root ``reference`` that does not implement the interface
-    of ``stub`` (a generated ``XClient``), when the peer's Hello named its root's interfaces."""
+def check_root(
+    reference: Any, stub: type[Any] | None, call: str = "root()", what: str = "the server's root"
+) -> None:
+    """Refuse, with ValidationError, a ``reference`` that does not implement the interface of
+    ``stub`` (a generated ``XClient``), when the peer named the interfaces of its object (the
+    Hello names the root's, a reference its own). ``call`` and ``what`` name, in the message,
+    the call that gave the reference (``login()``) and its object (``the avatar``)."""
     wanted = getattr(stub, "pb_interface", None)
     names = getattr(reference, "pb_interfaces", None)
     if isinstance(wanted, str) and names is not None and wanted not in names:
         raise ValidationError(
-            f"root(): expected a reference to {wanted}, got {got(names)}: "
-            f"{getattr(stub, '__name__', 'the stub')} is not a stub of the server's root"
+            f"{call}: expected a reference to {wanted}, got {got(names)}: "
+            f"{getattr(stub, '__name__', 'the stub')} is not a stub of {what}"
         )

@@ -84,9 +84,12 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, options: Options, server: ServerSide | None = None) -> None:
         self._loop = loop = asyncio.get_running_loop()
+        #: The limits this connection enforces on its peer (its server's, on a server).
         self.limits = limits = options.limits
         self._server = server
         self._logs = server.logs if server is not None else LogLimiter(limits.log_rate_per_minute)
+        #: The sans-IO protocol state of this connection (``pbtyped.protocol.Broker``): its
+        #: registry, export and import tables, calls in flight.
         self.broker = broker = Broker(
             registry=options.registry,
             limits=limits,
@@ -122,6 +125,7 @@ class Connection(asyncio.Protocol):
         # The start of what arrived before the peer's Hello (None: nothing yet): it tells a
         # TLS record from a Hello when the line fails before the handshake.
         self._first_bytes: bytes | None = None
+        #: The peer's socket address (``("127.0.0.1", 51234)``), once connected; else None.
         self.peer: Any = None
 
     def __repr__(self) -> str:
@@ -137,6 +141,12 @@ class Connection(asyncio.Protocol):
         if transport.is_closing() or self.broker.state is ConnectionState.CLOSED:
             return "closing"
         return "open" if self._greeting is True else "awaiting the peer's Hello"
+
+    @property
+    def logs(self) -> LogLimiter:
+        """The rate limiter of the lines this connection's peer can cause to be logged (the
+        server's, shared by its connections: ``Limits.log_rate_per_minute``)."""
+        return self._logs
 
     # -- the handshake and the end -----------------------------------------------------------
 

@@ -13,13 +13,14 @@ from .._exceptions import ConnectionLost
 from ..protocol.interfaces import check_root
 from ..protocol.objects import Referenceable, Root
 from ..wire.limits import Limits
-from ..wire.registry import Registry
+from ..wire.registry import Registry, registry_of
 from .arguments import check_endpoint, check_stub_class
 from .connection import Connection
 from .logs import LogLimiter
 from .options import Options
 from .reference import RemoteReference, Stub
 from .slots import Budget, ServerSide, Slots, plan_descriptors
+from .tls import handshake_failure, watch_handshakes
 
 try:
     import resource
@@ -33,26 +34,10 @@ log = logging.getLogger("pbtyped")
 S = TypeVar("S", bound=Stub)
 
 
-def registry_of(cls: type[Any]) -> Registry | None:
-    """The registry of the generated module a stub or skeleton class comes from, or None."""
-    registry = getattr(cls, "pb_registry", None)
-    return registry if isinstance(registry, Registry) else None
-
-
 def bring_registry(connection: Connection, stub: type[Any]) -> None:
-    """Let ``connection`` admit what the generated module of ``stub`` declares.
-
-    The connection's registry becomes a layer over the one it had (``Registry.joined``),
-    made only when the module declares what that one lacks: no registry a user passed is
-    changed. ValueError when the two register one wire name or one class differently.
-    """
-    module_registry = registry_of(stub)
-    if module_registry is None:
-        return
-    broker = connection.broker
-    registry = broker.registry.joined(module_registry)
-    if registry is not broker.registry:
-        broker.use_registry(registry)
+    """Let ``connection`` admit what the generated module of ``stub`` declares (see
+    ``Broker.bring_registry``)."""
+    connection.broker.bring_registry(stub)
 
 
 class Server:
@@ -62,12 +47,15 @@ class Server:
     def __init__(self, host: str | None, port: int, options: Options) -> None:
         if not isinstance(options.root, Root):
             raise TypeError("the root object must be a pbtyped.Root")
+        #: The object served as every connection's root.
         self.root: Root = options.root
+        #: What ``serve()`` was given: the registry, limits, TLS context, tracebacks choice.
         self.options = options
         limits = options.limits
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
+        #: The connections open now (after their handshake began; see ``slots_in_use``).
         self.connections: set[Connection] = set()
         # A socket asyncio accepted but that never reached connection_made (a TLS handshake
         # that failed or timed out) gets its slot back once asyncio has surely given up on it.
@@ -76,6 +64,7 @@ class Server:
             limits.max_connections_per_address,
             unstarted_after=limits.tls_handshake_timeout + 1.0,
         )
+        #: The bytes all connections hold at once, against ``Limits.max_bytes_held``.
         self.budget = Budget(limits.max_bytes_held)
         self._side = ServerSide(
             admit=self._admit,
@@ -144,6 +133,8 @@ class Server:
         """Start listening (``async with serve(...)`` does this for you)."""
         loop = asyncio.get_running_loop()
         self._fit_descriptors()
+        if self.options.ssl is not None:
+            watch_handshakes(self.options.ssl, self._side.logs)
         self._server = await loop.create_server(
             self._protocol, self._host, self._port, **self.options.tls_arguments()
         )
@@ -196,10 +187,14 @@ def serve(
 ) -> Server:
     """Serve ``root`` on TCP: ``async with serve(root, host, port) as server: ...``.
 
-    ``registry`` is the allow-list of copyable types and errors, besides those of the generated
-    module whose skeleton ``root`` is (joined once for the whole server, see
-    ``Registry.joined``); ``send_tracebacks`` opts in to sending remote traceback text with
-    errors (off: no server frames ever leave the process).
+    ``port`` 0 binds a free port (``server.port`` says which). ``registry`` is the allow-list
+    of copyable types and errors, besides those of the generated module whose skeleton
+    ``root`` is (joined once for the whole server, see ``Registry.joined``) and of the
+    skeletons sent later (joined per connection, when first sent). ``limits`` bounds what
+    each peer may cost this server (``Limits()``, the defaults, when None). ``ssl`` is a
+    server TLS context (``pbtyped.cred.server_context``): every client must then speak TLS.
+    ``send_tracebacks`` opts in to sending remote traceback text with errors (off: no server
+    frames ever leave the process).
     """
     check_endpoint("serve", host, registry)
     module_registry = registry_of(type(root))
@@ -217,6 +212,7 @@ class Client:
     """A client connection: get the server's root with ``await client.root()``."""
 
     def __init__(self, connection: Connection) -> None:
+        #: The client's one connection to the server.
         self.connection = connection
 
     @overload
@@ -280,9 +276,15 @@ class _Connecting:
     async def _open_and_greet(self) -> Connection:
         loop = asyncio.get_running_loop()
         options = self._options
-        _, conn = await loop.create_connection(
-            lambda: Connection(options), self._host, self._port, **options.tls_arguments()
-        )
+        try:
+            _, conn = await loop.create_connection(
+                lambda: Connection(options), self._host, self._port, **options.tls_arguments()
+            )
+        except _ssl.SSLError as exc:
+            lost = handshake_failure(exc)
+            if lost is None:
+                raise
+            raise lost from exc
         try:
             await asyncio.shield(conn.handshake)
         except ConnectionLost:
@@ -320,7 +322,10 @@ def connect(
     """Connect to a pbtyped server: ``async with connect(host, port) as client: ...``.
 
     ``timeout`` bounds the TCP connect and the handshake. ``root`` optionally offers an object
-    of ours that the server may fetch as our root.
+    of ours that the server may fetch as our root. ``registry``, ``limits`` and
+    ``send_tracebacks`` are ``serve``'s, for this side. ``ssl`` is a client TLS context
+    (``pbtyped.cred.client_context``), needed when the server speaks TLS and refused when it
+    does not.
     """
     check_endpoint("connect", host, registry)
     options = Options.of(

@@ -105,6 +105,8 @@ class Stub:
     __slots__ = ("pb_reference",)
 
     def __init__(self, reference: RemoteReference) -> None:
+        #: The reference the stub calls through (our own object, if the reference came home):
+        #: pass it to ``call_remote`` for what the stub does not declare, or ``release()`` it.
         self.pb_reference = reference
 
     def __enter__(self) -> Self:

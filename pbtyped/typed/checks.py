@@ -42,6 +42,7 @@ class MaxLen:
     Checked on receipt, before the method runs (like Foolscap's constraints).
     """
 
+    #: The most items (characters of a str, bytes of a bytes) a value may hold.
     n: int
 
     def __post_init__(self) -> None:

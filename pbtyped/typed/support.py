@@ -30,10 +30,8 @@ from .._exceptions import CallTimeout, InsecureTypeError, NoSuchMethod, Validati
 from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
 from ..runtime.arguments import check_timeout
 from ..runtime.dispatch import current_connection
-from ..runtime.logs import LogLimiter
 from ..runtime.reference import RemoteReference, Stub
 from ..wire.columns import Columns
-from ..wire.limits import Limits
 from ..wire.registry import Registry
 from .checks import Checker, checker_for
 from .senders import Sender, sender_for
@@ -383,10 +381,17 @@ def dispatch(
     return _check_result(obj, entry, result)
 
 
-# A result the schema refuses is a fault of the server's own code, which the caller cannot
-# fix: it is logged as well as sent. Any caller can make a broken method run again and again,
-# so the lines are rate-limited, each method to a share of them so that it cannot hide another.
-_RESULT_LOG = LogLimiter(Limits().log_rate_per_minute, per_key=5)
+def _log_fault(message: str, *args: object) -> None:
+    """Log a fault of the server's own code that a call revealed (a result the schema
+    refuses, a result the registry could not send): the caller cannot fix it. Any caller
+    can make a broken method run again and again, so the lines count against the budget of
+    the connection's server (``Limits.log_rate_per_minute``)."""
+    try:
+        logs = current_connection().logs
+    except LookupError:  # a call of our own object from outside any connection's call
+        logging.getLogger("pbtyped").error(message, *args)
+        return
+    logs.log(logging.ERROR, message, *args)
 
 
 #: True while ``invoke`` calls one of our own objects: its result crosses no wire, whatever
@@ -420,7 +425,7 @@ def _require_registry(obj: Referenceable, entry: MethodSpec) -> None:
         f"lacks; pass registry={module}.REGISTRY to "
         "serve() or connect() (or include it in yours)"
     )
-    _RESULT_LOG.log(logging.ERROR, "%s", exc, key=where)
+    _log_fault("%s", exc)
     raise exc
 
 
@@ -454,12 +459,10 @@ def _check_result(obj: Referenceable, entry: MethodSpec, result: Any) -> Any:
         value = entry.result_out(result, entry.result_path)
     except ValidationError as exc:
         where = f"{type(obj).__name__}.remote_{entry.name}"
-        _RESULT_LOG.log(
-            logging.ERROR,
+        _log_fault(
             "%s returned a value its schema refuses (the caller receives the refusal): %s",
             where,
             exc,
-            key=where,
         )
         raise
     if entry.result_columns and type(value) is list:

@@ -21,7 +21,7 @@ from .._exceptions import DecodeError, InsecureTypeError, LimitExceeded, Pbtyped
 from . import dates, sizes, tags
 from .columns import MIN_FIELDS, build_rows
 from .limits import Limits
-from .registry import Registry
+from .registry import Registry, not_registered_here
 from .show import kind, show
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ class DecodeState:
         """A registered dataclass's (class, fields, positional); None (refused) if unknown."""
         spec = self.registry.copy_spec(name)
         if spec is None:
-            self.refuse(f"type name {show(name)} is not registered on this side (refused)")
+            self.refuse(not_registered_here("type", name, self.registry))
         return spec
 
     def copy(self, value: Any, immutable: bool) -> Any:
@@ -228,7 +228,7 @@ class DecodeState:
         name = value[0]
         cls = self.registry.type_for(name)
         if cls is None or not issubclass(cls, Enum):
-            return self.refuse(f"enum name {show(name)} is not registered on this side (refused)")
+            return self.refuse(not_registered_here("enum", name, self.registry))
         member = self._member(cls, name, value[1])
         if member is not REFUSED:
             self.give_back(sizes.array_cost(2) + sizes.text_cost(name))

@@ -6,7 +6,8 @@ import dataclasses
 import enum
 import re
 import sys
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from .._exceptions import (
@@ -21,10 +22,23 @@ from .._exceptions import (
     UnauthorizedLogin,
     ValidationError,
 )
+from .show import show
 
-__all__ = ["Registry", "is_wire_name", "unregistered"]
+__all__ = [
+    "Registry",
+    "is_wire_name",
+    "not_registered_here",
+    "registry_of",
+    "unregistered",
+    "unregistered_error",
+]
 
 T = TypeVar("T", bound=type[Any])
+
+#: The Python module that registered each wire name in this process: a memo for the advice of
+#: ``not_registered_here`` only, never consulted to decode. The program's own registrations
+#: fill it, never a peer.
+_DECLARED_IN: dict[str, str] = {}
 
 #: Most flags a plain ``enum.Flag`` may have to travel: every combination is built when it is
 #: registered (2**8 = 256 objects, once per process), so a peer never makes new ones.
@@ -92,20 +106,39 @@ class Registry:
         } | _ALSO_SENT_AS
         #: The registry this one is a layer over (see ``joined``): consulted when ours misses.
         self._base: Registry | None = None
+        #: What ``joined`` answered for each registry, with the versions of that registry and
+        #: this one then; made by the first ``joined`` that compares.
+        self._joined: (
+            weakref.WeakKeyDictionary[Registry, tuple[Registry, tuple[int, int]]] | None
+        ) = None
         #: Grows on every change (a layer's, when its base changes too) so codecs can cache
         #: derived tables. A plain attribute: codecs read it for every frame they encode.
         self.version = 0
 
     def joined(self, other: Registry) -> Registry:
         """This registry and ``other`` together, changing neither: ``self`` when it holds all
-        of ``other`` already, else a new layer over ``self`` holding the rest (registrations
+        of ``other`` already, else a layer over ``self`` holding the rest (registrations
         made on ``self`` later are seen through it). ValueError, naming both classes, when a
-        wire name or a class is registered differently in the two."""
-        if other is self or self.missing(other) is None:
+        wire name or a class is registered differently in the two.
+
+        The answer is kept until either changes: every connection of a server that joins
+        one generated module's registry shares one layer (and its encoders), and a skeleton
+        sent again costs no new comparison.
+        """
+        if other is self:
             return self
-        layer = _Layer(self)
-        layer.include(other)
-        return layer
+        versions = (other.version, self.version)
+        if self._joined is not None:
+            known = self._joined.get(other)
+            if known is not None and known[1] == versions:
+                return known[0]
+        joined = self if self.missing(other) is None else _Layer(self)
+        if joined is not self:
+            joined.include(other)
+        if self._joined is None:
+            self._joined = weakref.WeakKeyDictionary()
+        self._joined[other] = (joined, versions)
+        return joined
 
     def missing(self, other: Registry) -> str | None:
         """The wire name of the first type or error ``other`` holds and this registry does
@@ -175,6 +208,7 @@ class Registry:
                 f"it cannot also name {_full_name(cls)}"
             )
         self._types[cls] = self._types_by_name[wire_name] = entry
+        _DECLARED_IN.setdefault(wire_name, cls.__module__)
         self.version += 1
         return cls
 
@@ -196,6 +230,7 @@ class Registry:
             )
         self._errors_by_name[wire_name] = cls
         self._error_names[cls] = wire_name
+        _DECLARED_IN.setdefault(wire_name, cls.__module__)
         self.version += 1
         return cls
 
@@ -310,6 +345,13 @@ def _is_flag(value: Any) -> bool:
     return type(value) is int and value > 0 and value & (value - 1) == 0
 
 
+def registry_of(cls: type[Any]) -> Registry | None:
+    """The registry of the generated module a stub or skeleton class comes from (its
+    ``pb_registry``), or None."""
+    registry = getattr(cls, "pb_registry", None)
+    return registry if isinstance(registry, Registry) else None
+
+
 def unregistered(cls: type[Any]) -> str:
     """Why an instance of ``cls`` cannot be sent, and what to pass so that it can."""
     module = sys.modules.get(cls.__module__)
@@ -324,6 +366,47 @@ def unregistered(cls: type[Any]) -> str:
     return (
         f"{cls.__qualname__} is not registered: call registry.register_type("
         f"{cls.__qualname__}) on both peers to pass it by copy"
+    )
+
+
+def not_registered_here(kind: str, name: str, registry: Registry) -> str:
+    """Why a value of the ``kind`` ("type", "enum") a peer named ``name`` is refused by the
+    side whose registry is ``registry``, and which registry that side must pass.
+
+    The text travels to the caller when arguments are refused, so it names "the receiving
+    side" rather than this one.
+    """
+    head = f"{kind} name {show(name)} is not registered on the receiving side (refused)"
+    if registry.type_for(name) is not None:
+        return head  # registered, as another kind: passing a registry would not help
+    advice = _registry_to_pass(name, Registry.type_for)
+    return head if advice is None else f"{head}: that side must pass {advice}"
+
+
+def unregistered_error(name: str) -> str | None:
+    """What to pass for an error the peer sent as registered (``name``) to arrive as its own
+    class rather than as RemoteError; None when the name says nothing of where it is made."""
+    advice = _registry_to_pass(name, Registry.error_for)
+    return None if advice is None else f"registered by the peer, not here: pass {advice}"
+
+
+def _registry_to_pass(name: str, holds: Callable[[Registry, str], object]) -> str | None:
+    """The registry that holds the wire name ``name`` (``holds`` looks it up): the generated
+    module's, when this process has it loaded; else the one made from the schema module the
+    wire name's module part names, if it is a wire name of a module."""
+    module = _DECLARED_IN.get(name, "")
+    declared = getattr(sys.modules.get(module), "REGISTRY", None)
+    if isinstance(declared, Registry) and holds(declared, name) is not None:
+        return (
+            f"registry={module}.REGISTRY to connect() or serve(), or call through the "
+            "module's generated stubs, which bring it"
+        )
+    schema, dot, _ = name.rpartition(".")
+    if not (dot and is_wire_name(name)):
+        return None
+    return (
+        f"the REGISTRY of the module pbtyped generate made from schema {show(schema)} (if it "
+        "is one) to connect() or serve(), or call through its generated stubs, which bring it"
     )
 
 

@@ -107,10 +107,15 @@ def test_trap_tells_errors_apart(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def kitchen_run(
-    agen: Path, body: Callable[[Any, Any, list[str]], Awaitable[None]], *, registries: bool = True
+    agen: Path,
+    body: Callable[[Any, Any, list[str]], Awaitable[None]],
+    *,
+    registries: bool = True,
+    limits: pb.Limits | None = None,
 ) -> None:
-    """Run ``body`` against a Kitchen served on 127.0.0.1; with ``registries`` False neither
-    end is given the module's REGISTRY (the skeleton and the stub bring it)."""
+    """Run ``body`` against a Kitchen served on 127.0.0.1 (with ``limits``); with
+    ``registries`` False neither end is given the module's REGISTRY (the skeleton and the
+    stub bring it)."""
     from agen import alltypes, extra
 
     calls: list[str] = []
@@ -202,7 +207,7 @@ def kitchen_run(
 
     async def scenario() -> None:
         async with (
-            pb.serve(Kitchen(), registry=registry) as server,
+            pb.serve(Kitchen(), registry=registry, limits=limits) as server,
             pb.connect("127.0.0.1", server.port, registry=registry) as conn,
         ):
             kitchen = await conn.root(alltypes.KitchenClient)

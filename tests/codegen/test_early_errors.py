@@ -14,8 +14,6 @@ from typing import Any
 import pytest
 
 import pbtyped as pb
-from pbtyped.runtime.logs import LogLimiter
-from pbtyped.typed import support
 
 from .test_behaviour import BAD_CALLS, kitchen_run, run
 
@@ -133,10 +131,9 @@ def test_a_result_refused_by_the_client_names_the_method(agen: Path) -> None:
 
 
 def test_a_result_the_server_refuses_is_logged_there_rate_limited(
-    agen: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+    agen: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # A limiter of its own: the lines other tests logged this minute do not count.
-    monkeypatch.setattr(support, "_RESULT_LOG", LogLimiter(2))
+    """The lines count against the server's own budget (``Limits.log_rate_per_minute``)."""
     message = 'result of literals(): $: expected "ok", got "not ok"'
 
     async def body(k: Any, mods: Any, calls: list[str]) -> None:
@@ -146,11 +143,10 @@ def test_a_result_the_server_refuses_is_logged_there_rate_limited(
             assert str(info.value) == message
 
     with caplog.at_level(logging.DEBUG, logger="pbtyped"):
-        kitchen_run(agen, body)
+        kitchen_run(agen, body, limits=pb.Limits(log_rate_per_minute=2))
     logged = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     line = (
         "Kitchen.remote_literals returned a value its schema refuses "
         f"(the caller receives the refusal): {message}"
     )
-    assert logged == [line, line]  # once for each refusal, until the budget is spent
-    assert support._RESULT_LOG.suppressed == 1
+    assert logged == [line, line]  # once for each refusal, until the server's budget is spent

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pbtyped.codegen import generate
+import pytest
+
+from pbtyped.codegen import SchemaError, generate
 from pbtyped.codegen.model import Module, SiblingClass
 from pbtyped.codegen.names import ClassKind, Origin, QualName
 
@@ -108,3 +110,42 @@ def test_a_sibling_blocking_stub_is_imported_where_a_blocking_stub_names_it(
     text = generate(tmp_path)["one.py"]
     assert "from .extra import ZedClient, ZedServer, ZedSyncClient\n" in text
     assert "        z: ZedClient | ZedServer | ZedSyncClient | None,\n" in text
+
+
+def test_a_name_generated_here_and_imported_for_a_sibling_is_a_schema_error(
+    tmp_path: Path,
+) -> None:
+    """A generated module must not both define and import a name, nor import one name for
+    two siblings: each would hide the other (the generated code was broken). Each clash is
+    reported where this module declares the name, else at the second sibling's import."""
+    (tmp_path / "extra.py").write_text(
+        "from typing import Protocol\n\n\nclass Zed(Protocol):\n    def z(self) -> None: ...\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "two.py").write_text(
+        "from dataclasses import dataclass\n\n\n@dataclass\nclass ZedClient:\n    n: int\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "one.py").write_text(
+        "from dataclasses import dataclass\nfrom typing import Protocol\n\nfrom extra import Zed\n"
+        "\n\nclass ZedSync(Protocol):\n    def y(self) -> None: ...\n\n\n"
+        "@dataclass\nclass ZedServer:\n    n: int\n\n\n"
+        "class One(Protocol):\n    def f(self, z: Zed | None) -> None: ...\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "three.py").write_text(
+        "from typing import Protocol\n\nfrom extra import Zed\nfrom two import ZedClient\n\n\n"
+        "class Three(Protocol):\n    def f(self, z: list[Zed], c: ZedClient) -> None: ...\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(SchemaError) as info:
+        generate(tmp_path)
+    s = tmp_path.name
+    assert str(info.value).splitlines() == [
+        f"{s}/one.py:7: name clash: ZedSyncClient is generated for interface ZedSync, and also "
+        "imported for extra.Zed: rename one of them",
+        f"{s}/one.py:12: name clash: ZedServer is declared here, and also imported for "
+        "extra.Zed: rename one of them",
+        f"{s}/three.py:4: name clash: ZedClient is imported for extra.Zed, and also imported for "
+        "two.ZedClient: rename one of them",
+    ]

@@ -129,15 +129,21 @@ NOT_RUN = (
 )
 
 
-def tagger_scenario(registry: pb.Registry | None, ran: list[str]) -> Awaitable[None]:
-    """Serve an untyped root that hands out an ``extra.Tagger`` skeleton (so nothing brings
-    ``extra.REGISTRY``), and call its ``tag("x")`` through the typed stub."""
+def tagger_scenario(
+    registry: pb.Registry | None, ran: list[str], brings: bool = True
+) -> Awaitable[None]:
+    """Serve an untyped root that hands out an ``extra.Tagger`` skeleton (so only the skeleton
+    brings ``extra.REGISTRY``, when it is sent; ``brings=False`` takes that away), and call
+    its ``tag("x")`` through the typed stub from a client given ``extra.REGISTRY``."""
     from agen import extra
 
     class Tagger(extra.TaggerServer):
         def remote_tag(self, name: str) -> extra.Tag:
             ran.append(name)
             return extra.Tag(name)
+
+    if not brings:
+        Tagger.pb_registry = None  # type: ignore[assignment]
 
     class Plain(pb.Root):
         def remote_tagger(self) -> Tagger:
@@ -146,26 +152,66 @@ def tagger_scenario(registry: pb.Registry | None, ran: list[str]) -> Awaitable[N
     async def scenario() -> None:
         async with (
             pb.serve(Plain(), registry=registry) as server,
-            pb.connect("127.0.0.1", server.port, registry=registry) as client,
+            pb.connect("127.0.0.1", server.port, registry=extra.REGISTRY) as client,
         ):
             root = await client.root()
             tagger = extra.TaggerClient(await root.call_remote("tagger"))
             assert await tagger.tag("x") == extra.Tag("x")
+            # The server's registry, shared by its connections, is never changed.
+            assert (server.registry.type_for("extra.Tag") is None) == (registry is None)
+            (line,) = server.connections
+            assert line.broker.registry.type_for("extra.Tag") is extra.Tag
 
     return scenario()
+
+
+def test_a_skeleton_sent_brings_its_registry(agen: Path) -> None:
+    """An object that is not the root (here one a call returns) brings its generated module's
+    registry into the connection the first time it is sent, as a served root does."""
+    ran: list[str] = []
+    run(tagger_scenario(None, ran))
+    assert ran == ["x"]
+
+
+def test_a_callback_sent_by_a_client_brings_its_registry(agen: Path) -> None:
+    """A client that passes its own skeleton admits the types of its module: its result is
+    sent, though the client was given no registry."""
+    from agen import extra
+
+    class Mine(extra.TaggerServer):
+        def remote_tag(self, name: str) -> extra.Tag:
+            return extra.Tag(name.upper())
+
+    class Caller(pb.Root):
+        async def remote_use(self, tagger: pb.RemoteReference) -> str:
+            tag = await tagger.call_remote("tag", "y")
+            assert isinstance(tag, extra.Tag)
+            return tag.name
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(Caller(), registry=extra.REGISTRY) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            assert await root.call_remote("use", Mine()) == "Y"
+
+    run(scenario())
 
 
 def test_a_skeleton_whose_result_cannot_be_sent_is_not_run(
     agen: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A server whose registry lacks a type a method's result holds refuses the call before
-    the method runs (its side effects would be done, its result unsendable), and logs it."""
+    the method runs (its side effects would be done, its result unsendable), and logs it.
+    A generated skeleton brings its registry when sent: here one that does not (no
+    ``pb_registry``) stands for any way the two could still differ."""
     ran: list[str] = []
     with (
         caplog.at_level(logging.ERROR, logger="pbtyped"),
         pytest.raises(pb.InsecureTypeError) as info,
     ):
-        run(tagger_scenario(None, ran))
+        run(tagger_scenario(None, ran, brings=False))
     assert str(info.value) == NOT_RUN
     assert ran == []
     assert [r.getMessage() for r in caplog.records if "was not run" in r.getMessage()] == [NOT_RUN]
@@ -219,5 +265,67 @@ def test_a_local_call_inside_a_remote_one_is_not_refused(agen: Path) -> None:
         ):
             root = await client.root()
             assert await root.call_remote("local") == "y"
+
+    run(scenario())
+
+
+def test_a_refused_wire_name_names_the_registry_to_pass(agen: Path) -> None:
+    """A side that receives a type its registry lacks fails the call with an error naming
+    the type and the registry that side must pass, for an answer (the caller lacks it) and
+    for arguments (the callee lacks it: its refusal travels to the caller)."""
+    from agen import extra
+
+    advice = (
+        'type name "extra.Tag" is not registered on the receiving side (refused): that side '
+        "must pass registry=agen.extra.REGISTRY to connect() or serve(), or call through the "
+        "module's generated stubs, which bring it"
+    )
+
+    class Plain(pb.Root):
+        def remote_tag(self) -> extra.Tag:
+            return extra.Tag("x")
+
+        def remote_take(self, tag: object) -> None:
+            raise AssertionError("never called")
+
+    async def scenario() -> None:
+        async with pb.serve(Plain(), registry=extra.REGISTRY) as server:
+            async with pb.connect("127.0.0.1", server.port) as client:
+                root = await client.root()
+                with pytest.raises(pb.InsecureTypeError) as answer:
+                    await root.call_remote("tag")
+                assert str(answer.value) == f"the answer could not be decoded: {advice}"
+        async with pb.serve(Plain()) as server:
+            async with pb.connect("127.0.0.1", server.port, registry=extra.REGISTRY) as client:
+                root = await client.root()
+                with pytest.raises(pb.InsecureTypeError) as arguments:
+                    await root.call_remote("take", extra.Tag("y"))
+                assert str(arguments.value) == f"arguments refused: {advice}"
+
+    run(scenario())
+
+
+def test_an_error_registered_by_the_peer_only_names_the_registry_to_pass() -> None:
+    """An untyped client (no stub, no registry) gets the peer's registered error as
+    RemoteError, never as an unrelated error: it names the registry that would make it
+    arrive as its own class."""
+
+    async def scenario() -> None:
+        async with (
+            pb.serve(exc.One()) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            root = await client.root()
+            with pytest.raises(pb.RemoteError) as info:
+                await root.call_remote("broken")
+            assert (info.value.remote_type, info.value.message) == (
+                "exc.MyError",
+                "fall down go boom",
+            )
+            assert str(info.value) == (
+                "exc.MyError: fall down go boom (registered by the peer, not here: pass "
+                "registry=gen.exc.REGISTRY to connect() or serve(), or call through the "
+                "module's generated stubs, which bring it)"
+            )
 
     run(scenario())

@@ -355,6 +355,61 @@ def test_stub_typed_login(run, store) -> None:
     run(body)
 
 
+def test_a_stub_of_another_interface_is_refused_at_login(run, store) -> None:
+    """``login(..., stub=)`` checks the avatar's interfaces as ``client.root`` checks the
+    root's: these avatars implement none, so a stub of ``bank.Account`` does not fit them."""
+    from examples.cred.gen.bank import AccountClient
+
+    refused = (
+        "{}: expected a reference to bank.Account, got one of no declared interface: "
+        "AccountClient is not a stub of the avatar"
+    )
+
+    async def body() -> None:
+        async with (
+            pb.serve(make_portal(store, AllowAnonymous()).root()) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            with pytest.raises(pb.ValidationError) as info:
+                await login(client, "alice", "wonderland", stub=AccountClient)
+            assert str(info.value) == refused.format("login()")
+            with pytest.raises(pb.ValidationError) as info:
+                await login_anonymous(client, stub=AccountClient)
+            assert str(info.value) == refused.format("login_anonymous()")
+
+    run(body)
+
+
+def test_an_avatar_brings_its_registry_and_names_its_interfaces(run, store) -> None:
+    """The session a login sends for a generated avatar names the avatar's interfaces and
+    brings its module's registry, as the avatar itself would: neither end passes one."""
+    from examples.cred.bank import Bank
+    from examples.cred.gen.bank import AccountClient, Entry, InsufficientFunds
+
+    portal = Portal(Bank(["alice"]), [ScramChecker(store, fake_iterations=ITERATIONS)])
+
+    async def body() -> None:
+        async with (
+            pb.serve(portal.root()) as server,
+            pb.connect("127.0.0.1", server.port) as client,
+        ):
+            alice = await login(client, "alice", "wonderland", stub=AccountClient)
+            assert alice.pb_reference.pb_interfaces == ("bank.Account",)
+            await alice.deposit(500)
+            assert await alice.statement() == [Entry("deposit", 500, 500)]
+            with pytest.raises(InsufficientFunds):
+                await alice.withdraw(600)
+            assert server.registry.type_for("bank.Entry") is None  # shared: never changed
+            # A second connection's avatar brings the same registry: the two share one layer.
+            async with pb.connect("127.0.0.1", server.port) as second:
+                await login(second, "alice", "wonderland", stub=AccountClient)
+                first_line, second_line = server.connections
+                assert first_line.broker.registry is second_line.broker.registry
+                assert first_line.broker.registry is not server.registry
+
+    run(body)
+
+
 def test_portal_configuration_errors() -> None:
     store = InMemoryScramStore()
     with pytest.raises(ValueError, match="two checkers for SCRAM-SHA-256"):

@@ -99,6 +99,12 @@ def test_registered_on_the_callee_only_arrives_as_remote_error() -> None:
     error = failure(pair, "refuse")
     assert type(error) is RemoteError
     assert (error.remote_type, error.message) == ("shop.Refusal", "not today")
+    # The peer registered it: the error says what this side would pass to catch it by class.
+    assert str(error) == (
+        "shop.Refusal: not today (registered by the peer, not here: pass the REGISTRY of the "
+        'module pbtyped generate made from schema "shop" (if it is one) to connect() or '
+        "serve(), or call through its generated stubs, which bring it)"
+    )
 
 
 def test_framework_errors_are_registered_everywhere() -> None:

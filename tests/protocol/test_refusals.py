@@ -132,6 +132,14 @@ def test_frame_split_across_reads_is_reassembled() -> None:
 
 # -- tags refused inside call arguments: only that call fails ------------------------------------
 
+#: What a refusal of an unknown wire name tells the side that lacks it (a schema module
+#: this process has not loaded: named by the wire name's module part).
+ADVICE = (
+    ': that side must pass the REGISTRY of the module pbtyped generate made from schema "{}" '
+    "(if it is one) to connect() or serve(), or call through its generated stubs, which "
+    "bring it"
+)
+
 REFUSED_ARGS = {
     "28 shared value": (bytes.fromhex("d81c8101"), "CBOR tag 28 is not allowed"),
     "29 shared ref": (bytes.fromhex("d81d00"), "CBOR tag 29 is not allowed"),
@@ -162,11 +170,13 @@ REFUSED_ARGS = {
     ),
     "unknown type name": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, ["os.system", ["true"]])),
-        'type name "os.system" is not registered on this side (refused)',
+        'type name "os.system" is not registered on the receiving side (refused)'
+        + ADVICE.format("os"),
     ),
     "enum name as a type": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, ["test.Color", []])),
-        'type name "test.Color" is not registered on this side (refused)',
+        # Registered, as an enum: no registry to pass.
+        'type name "test.Color" is not registered on the receiving side (refused)',
     ),
     "malformed copy": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, "test.Point")),
@@ -186,11 +196,12 @@ REFUSED_ARGS = {
     ),
     "unknown enum name": (
         cbor2.dumps(cbor2.CBORTag(tags.ENUM, ["evil.Enum", 1])),
-        'enum name "evil.Enum" is not registered on this side (refused)',
+        'enum name "evil.Enum" is not registered on the receiving side (refused)'
+        + ADVICE.format("evil"),
     ),
     "type name as an enum": (
         cbor2.dumps(cbor2.CBORTag(tags.ENUM, ["test.Point", 1])),
-        'enum name "test.Point" is not registered on this side (refused)',
+        'enum name "test.Point" is not registered on the receiving side (refused)',
     ),
     "enum value not a member": (
         cbor2.dumps(cbor2.CBORTag(tags.ENUM, ["test.Color", "purple"])),

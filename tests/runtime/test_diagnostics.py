@@ -125,16 +125,21 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> DevCertificates:
     return write_dev_certificates(tmp_path_factory.mktemp("certs"))
 
 
-def test_a_plain_client_of_a_tls_server_is_told_to_pass_ssl(run, certs: DevCertificates) -> None:
+def test_a_plain_client_of_a_tls_server_is_told_to_pass_ssl(
+    run, certs: DevCertificates, caplog: pytest.LogCaptureFixture
+) -> None:
     """A TLS server drops a plaintext Hello without a byte: the client's error names the
-    likely cause instead of a bare "connection closed"."""
+    likely cause instead of a bare "connection closed", and the server logs it, within its
+    own budget of lines (``Limits.log_rate_per_minute``)."""
 
     async def body() -> None:
         tls = server_context(certs.server_cert, certs.server_key)
-        async with pb.serve(Echoer(), ssl=tls) as server:
-            with pytest.raises(pb.ConnectionLost) as caught:
-                async with pb.connect("127.0.0.1", server.port) as client:
-                    await client.root()
+        limits = pb.Limits(log_rate_per_minute=2)
+        async with pb.serve(Echoer(), ssl=tls, limits=limits) as server:
+            for _ in range(3):
+                with pytest.raises(pb.ConnectionLost) as caught:
+                    async with pb.connect("127.0.0.1", server.port) as client:
+                        await client.root()
             # The same server still serves a TLS client.
             async with pb.connect("localhost", server.port, ssl=client_context(certs.ca)) as ok:
                 assert await (await ok.root()).call_remote("echo", 1) == 1
@@ -143,21 +148,49 @@ def test_a_plain_client_of_a_tls_server_is_told_to_pass_ssl(run, certs: DevCerti
             "using TLS? If so, pass ssl=pbtyped.cred.client_context(...) to connect()"
         )
 
-    run(body)
+    with caplog.at_level(logging.WARNING, logger="pbtyped"):
+        run(body)
+    logged = [r.getMessage() for r in caplog.records]
+    assert len(logged) == 2, logged  # three plaintext clients; the budget is two a minute
+    for line in logged:
+        assert line.startswith("a client spoke without TLS to this TLS server ("), line
+        assert line.endswith("): it must pass ssl=pbtyped.cred.client_context(...) to connect()")
 
 
-def test_a_plain_server_says_its_client_speaks_tls(
+def test_a_tls_server_leaves_a_context_of_the_users_own_alone(certs: DevCertificates) -> None:
+    class Mine(ssl.SSLObject):
+        pass
+
+    async def body() -> None:
+        tls = server_context(certs.server_cert, certs.server_key)
+        tls.sslobject_class = Mine
+        async with pb.serve(Echoer(), ssl=tls):
+            assert tls.sslobject_class is Mine
+
+    asyncio.run(body())
+
+
+def test_a_tls_client_of_a_plain_server_is_told_to_drop_ssl(
     run, certs: DevCertificates, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A TLS client of a server without TLS: the server can tell from the first bytes (a
-    TLS handshake record) and says so in the line it logs."""
+    """A TLS client of a server without TLS gets ConnectionLost saying so from connect()
+    (not the bare ssl.SSLError), and the server tells from the first bytes (a TLS handshake
+    record) and says so in the line it logs."""
 
     async def body() -> None:
         async with pb.serve(Echoer()) as server:
-            with pytest.raises(ssl.SSLError):  # the client's TLS layer refuses our Hello
+            # The client's TLS layer refuses our Hello; connect() says what to change.
+            with pytest.raises(pb.ConnectionLost) as caught:
                 async with pb.connect("localhost", server.port, ssl=client_context(certs.ca)):
                     pass
             await eventually(lambda: not server.connections)
+        message = str(caught.value)
+        assert message.startswith("the TLS handshake failed ("), message
+        assert message.endswith(
+            "): the server does not speak TLS; drop ssl= from connect(), or start the server "
+            "with ssl=pbtyped.cred.server_context(...)"
+        ), message
+        assert isinstance(caught.value.__cause__, ssl.SSLError)
 
     with caplog.at_level(logging.WARNING, logger="pbtyped"):
         run(body)

@@ -459,3 +459,24 @@ def test_root_and_login_ask_the_async_api_for_the_async_stub(
         client.root(gen.ServiceSyncClient)
         client.root()
     assert asked == [gen.ServiceClient, None]
+
+
+def test_a_closed_client_fails_as_a_closed_connection(gen: ModuleType, typed_server: int) -> None:
+    """Calls through a closed blocking client raise DeadReferenceError, as the async API's
+    do on a closed connection; releasing its references is harmless."""
+    client = sync.connect("127.0.0.1", typed_server, registry=gen.REGISTRY)
+    service = client.root(gen.ServiceSyncClient)
+    counter = service.counter()
+    plain = client.root()
+    client.close()
+    closed = "the connection of this reference is closed"
+    with pytest.raises(pb.DeadReferenceError, match=closed):
+        service.join("a", "b")
+    with pytest.raises(pb.DeadReferenceError, match=closed):
+        counter.add(1)
+    with pytest.raises(pb.DeadReferenceError, match=closed):
+        plain.call_remote("join", "a", "b")
+    with pytest.raises(pb.DeadReferenceError, match=closed):
+        client.root()
+    counter.pb_release()
+    plain.release()

@@ -145,7 +145,7 @@ def refusal(value: Any) -> str | None:
         (["t.Point"], "malformed columns: expected [type name, [column, ...]]"),
         ([1, [[1], [2]]], "malformed columns: expected [type name, [column, ...]]"),
         (["t.Point", {"x": [1]}], "malformed columns: expected [type name, [column, ...]]"),
-        (["os.system", [[1], [2]]], 'type name "os.system" is not registered on this side'),
+        (["os.system", [[1], [2]]], 'type name "os.system" is not registered on the receiving'),
         (["t.Point", [[1]]], "t.Point: expected 2 columns (x, y)"),
         (["t.Point", [[1], [2], [3]]], "t.Point: expected 2 columns (x, y)"),
         (["t.Point", []], "t.Point: expected 2 columns (x, y)"),

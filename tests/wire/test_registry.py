@@ -180,6 +180,25 @@ def test_joined_is_the_registry_itself_when_it_holds_everything() -> None:
     assert joined.joined(module) is joined
 
 
+def test_joined_is_kept_until_either_registry_changes() -> None:
+    """Connections joining one module share one layer (and its encoders); a change on either
+    side makes a new answer, never a stale one."""
+    given, module = Registry(), _module_registry()
+    first = given.joined(module)
+    assert given.joined(module) is first
+    module.register_type(Tagged, "geo.Tagged")
+    second = given.joined(module)
+    assert second is not first
+    assert second.type_for("geo.Tagged") is Tagged
+    given.register_type(Colour, "geo.Colour")
+    third = given.joined(module)
+    assert third is not second
+    assert third.type_for("geo.Colour") is Colour
+    given.register_type(Point, "other.Point")  # now at odds with the module's
+    with pytest.raises(ValueError, match=r"Point is already registered as 'other\.Point'"):
+        given.joined(module)
+
+
 def test_a_layer_sees_what_its_base_registers_later() -> None:
     given = Registry()
     joined = given.joined(_module_registry())
