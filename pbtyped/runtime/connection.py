@@ -213,7 +213,8 @@ class Connection(asyncio.Protocol):
         # A stream transport, though not always an asyncio.Transport subclass (uvloop's).
         self._transport = stream = cast(asyncio.Transport, transport)
         self._outbox.transport = self._flow.transport = stream
-        self.peer = stream.get_extra_info("peername")
+        if self.peer is None:  # else a PROXY header named the client (runtime/proxied.py)
+            self.peer = stream.get_extra_info("peername")
         # Admission happens here, not when asyncio builds the protocol: a TLS handshake that
         # fails never reaches connection_made, so it must never count as a connection.
         refusal = self._server.admit(self) if self._server is not None else None

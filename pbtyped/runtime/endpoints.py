@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -13,11 +13,13 @@ from .._exceptions import ConnectionLost
 from ..protocol.interfaces import check_root
 from ..protocol.objects import Referenceable, Root
 from ..wire.limits import Limits
+from ..wire.proxy import ProxyPolicy
 from ..wire.registry import Registry
 from .arguments import check_endpoint, check_stub_class
 from .connection import Connection
 from .logs import LogLimiter
 from .options import Options
+from .proxied import ProxyGate
 from .reference import RemoteReference, Stub
 from .slots import Budget, ServerSide, Slots, plan_descriptors
 
@@ -59,7 +61,15 @@ class Server:
     """A listening pbtyped server. ``port`` is the bound port; ``connections`` the live ones
     (``slots_in_use`` also counts sockets still in their TLS handshake). Made by ``serve()``."""
 
-    def __init__(self, host: str | None, port: int, options: Options) -> None:
+    def __init__(
+        self,
+        host: str | None,
+        port: int,
+        options: Options,
+        *,
+        proxy: ProxyPolicy | None = None,
+        reuse_port: bool = False,
+    ) -> None:
         if not isinstance(options.root, Root):
             raise TypeError("the root object must be a pbtyped.Root")
         self.root: Root = options.root
@@ -68,6 +78,8 @@ class Server:
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
+        self._proxy = proxy
+        self._reuse_port = reuse_port
         self.connections: set[Connection] = set()
         # A socket asyncio accepted but that never reached connection_made (a TLS handshake
         # that failed or timed out) gets its slot back once asyncio has surely given up on it.
@@ -95,10 +107,12 @@ class Server:
         """The limits of this server and every connection it holds."""
         return self.options.limits
 
-    def _protocol(self) -> Connection:
+    def _protocol(self) -> asyncio.Protocol:
         conn = Connection(self.options, self._side)
         # Counted at accept: with TLS, connection_made comes only after the handshake.
         self._slots.reserve(conn)
+        if self._proxy is not None:
+            return ProxyGate(conn, self._proxy, self._side.logs)
         return conn
 
     def _admit(self, conn: Connection) -> str | None:
@@ -145,7 +159,11 @@ class Server:
         loop = asyncio.get_running_loop()
         self._fit_descriptors()
         self._server = await loop.create_server(
-            self._protocol, self._host, self._port, **self.options.tls_arguments()
+            self._protocol,
+            self._host,
+            self._port,
+            reuse_port=self._reuse_port or None,
+            **self.options.tls_arguments(),
         )
         return self
 
@@ -193,6 +211,8 @@ def serve(
     limits: Limits | None = None,
     send_tracebacks: bool = False,
     ssl: _ssl.SSLContext | None = None,
+    proxy_protocol_from: Sequence[str] = (),
+    reuse_port: bool = False,
 ) -> Server:
     """Serve ``root`` on TCP: ``async with serve(root, host, port) as server: ...``.
 
@@ -200,6 +220,13 @@ def serve(
     module whose skeleton ``root`` is (joined once for the whole server, see
     ``Registry.joined``); ``send_tracebacks`` opts in to sending remote traceback text with
     errors (off: no server frames ever leave the process).
+
+    ``proxy_protocol_from`` (CIDR networks, e.g. ``["10.0.0.0/8"]``) turns on the PROXY
+    protocol v2 for connections from those balancers: each must start with a PROXY header,
+    whose client address the connection then uses as its ``peer`` (logs, the per-address
+    share, login rate limits); a header from any other address closes the connection. Not
+    with ``ssl`` (terminate TLS at the balancer). ``reuse_port`` sets SO_REUSEPORT, so that
+    several processes can listen on one port (``pbtyped serve --workers``).
     """
     check_endpoint("serve", host, registry)
     module_registry = registry_of(type(root))
@@ -210,7 +237,15 @@ def serve(
     options = Options.of(
         registry=registry, limits=limits, root=root, send_tracebacks=send_tracebacks, ssl=ssl
     )
-    return Server(host, port, options)
+    proxy = None
+    if proxy_protocol_from:
+        if ssl is not None:
+            raise ValueError(
+                "proxy_protocol_from with ssl is not supported: the PROXY header comes before "
+                "the TLS handshake; terminate TLS at the balancer"
+            )
+        proxy = ProxyPolicy(proxy_protocol_from, options.limits.handshake_timeout)
+    return Server(host, port, options, proxy=proxy, reuse_port=reuse_port)
 
 
 class Client:
