@@ -78,10 +78,12 @@ class Supervisor:
         self._procs: dict[int, asyncio.subprocess.Process] = {}
 
     def status(self) -> str:
-        """What the health endpoint says: serving, draining or starting."""
+        """What the health endpoint says: draining; starting until every worker has
+        listened once (a balancer would otherwise send a restarted instance's burst to its
+        first worker alone); then serving while any worker listens."""
         if self.draining:
             return "draining"
-        return "serving" if self._ready else "starting"
+        return "serving" if self._announced and self._ready else "starting"
 
     def stop(self, why: str) -> None:
         """Begin the drain (a second request while draining is only logged)."""
