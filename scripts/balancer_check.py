@@ -97,6 +97,9 @@ class Instance:
     name: str
     folder: Path
     clients: int
+    worker_count: int = 2
+    #: Behind HAProxy (a PROXY header from 127.0.0.1), or reached directly.
+    proxied: bool = True
     port: int = field(default_factory=free_port)
     health_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -108,8 +111,10 @@ class Instance:
         log = self.folder / f"{self.name}-{len(self.logs)}.log"
         self.logs.append(log)
         argv = [sys.executable, "-m", "pbtyped", "serve", "scripts.balancer.app:make"]
-        argv += ["--port", str(self.port), "--workers", "2", "--health-port", str(self.health_port)]
-        argv += ["--proxy-protocol-from", "127.0.0.1", "--drain-delay", "1", "--grace", "2"]
+        argv += ["--port", str(self.port), "--workers", str(self.worker_count)]
+        argv += ["--health-port", str(self.health_port)]
+        argv += ["--proxy-protocol-from", "127.0.0.1"] if self.proxied else []
+        argv += ["--drain-delay", "1", "--grace", "2"]
         # All clients come from 127.0.0.1, and the share applies to the client's address.
         argv += ["--limit", f"max_connections_per_address={2 * self.clients}"]
         with log.open("wb") as out:
@@ -159,14 +164,18 @@ class HAProxy:
         with (self.folder / "haproxy.log").open("wb") as out:
             self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
 
-    async def status(self) -> dict[str, str]:
-        """Each server's status (UP, DOWN, ...) from the stats socket."""
+    async def command(self, line: str) -> str:
+        """What the stats socket answers to one command."""
         reader, writer = await asyncio.open_unix_connection(str(self.folder / "haproxy.sock"))
         try:
-            writer.write(b"show stat\n")
-            text = (await reader.read()).decode()
+            writer.write(line.encode() + b"\n")
+            return (await reader.read()).decode()
         finally:
             writer.close()
+
+    async def status(self) -> dict[str, str]:
+        """Each server's status (UP, DOWN, ...) from the stats socket."""
+        text = await self.command("show stat")
         rows = csv.DictReader(io.StringIO(text.lstrip("# ")))
         return {row["svname"]: row["status"] for row in rows if row["pxname"] == "pbtyped_servers"}
 
