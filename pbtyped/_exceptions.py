@@ -22,6 +22,7 @@ __all__ = [
     "DecodeError",
     "Error",
     "FrameTooLarge",
+    "GoingAway",
     "InsecureTypeError",
     "LimitExceeded",
     "LocalProtocolError",
@@ -109,6 +110,16 @@ class ConnectionLost(PbtypedError):
     """The connection dropped while the call was pending; whether it ran remotely is unknown.
 
     ``__cause__`` holds the underlying error when the network or the peer broke the line.
+    """
+
+
+class GoingAway(PbtypedError):
+    """The connection is going away (its peer sent GOODBYE: a server draining, or a peer
+    closing normally), so this call was not started on it and did not run.
+
+    Raised at once, by a call made after the GOODBYE arrived, and as the answer to a call
+    the draining side read after it said GOODBYE. Safe to retry on another connection: a
+    ``pbtyped.Reconnecting`` client waits for its next connection by itself.
     """
 
 

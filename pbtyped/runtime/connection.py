@@ -30,6 +30,7 @@ from ..protocol.events import (
     FailureReceived,
     HandshakeComplete,
     PeerAborted,
+    PeerLeaving,
 )
 from ..protocol.objects import Referenceable
 from ..protocol.state import ConnectionState
@@ -49,6 +50,8 @@ log = logging.getLogger("pbtyped")
 
 _BUDGET = Pause.BUDGET
 _BACKLOG = Pause.BACKLOG
+#: The reason of the GOODBYE a normal close sends.
+_CLOSING = "connection closed normally"
 
 
 class Connection(asyncio.Protocol):
@@ -294,8 +297,12 @@ class Connection(asyncio.Protocol):
             # A peer may ABORT to close normally (docs/protocol.md): not a warning.
             self._logs.log(logging.INFO, "peer %s closed the connection: %s", self.peer, reason)
             self._lost_reason = f"connection closed by the peer: {reason}"
-            self.close()
+            self._shut()
             return True
+        elif type(event) is PeerLeaving and event.grace_ms:
+            # A drain is news; a normal close (no grace: nothing more comes) is not logged,
+            # as an end of stream is not.
+            self._logs.log(logging.INFO, "peer %s is going away: %s", self.peer, event.reason)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -513,9 +520,28 @@ class Connection(asyncio.Protocol):
     def close(self, grace: float = 2.0) -> None:
         """Close the connection; pending calls fail with ConnectionLost.
 
-        Buffered output gets ``grace`` seconds to drain; a peer that does not read it by then
-        is cut off, so closing never waits on a peer.
+        A peer that offers "goodbye" is told first (a GOODBYE with no grace: no answer
+        follows). Buffered output gets ``grace`` seconds to drain; a peer that does not read
+        it by then is cut off, so closing never waits on a peer.
         """
+        if self._transport is not None and not self._is_closed:
+            self._outbox.write(self.broker.send_goodbye(_CLOSING, 0.0))
+        self._shut(grace)
+
+    def say_goodbye(self, reason: str, grace: float) -> None:
+        """Tell the peer we are going away (``Server.drain``): calls it makes from now on fail
+        with GoingAway, and those we owe are answered within ``grace`` seconds. The line stays
+        open; close it when ``owes_answers`` is False or the grace is over."""
+        if not self._is_closed:
+            self._outbox.write(self.broker.send_goodbye(reason, grace))
+
+    @property
+    def owes_answers(self) -> bool:
+        """The peer waits for answers to calls of its that we have read."""
+        return self.broker.owed_answers > 0
+
+    def _shut(self, grace: float = 2.0) -> None:
+        """Close the transport, sending nothing more of our own (see ``close``)."""
         transport = self._transport
         if transport is None or self._is_closed:
             return

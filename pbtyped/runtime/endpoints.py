@@ -34,6 +34,9 @@ log = logging.getLogger("pbtyped")
 
 S = TypeVar("S", bound=Stub)
 
+#: Seconds between two looks at what the connections of a draining server still owe.
+_DRAIN_POLL = 0.05
+
 
 def registry_of(cls: type[Any]) -> Registry | None:
     """The registry of the generated module a stub or skeleton class comes from, or None."""
@@ -59,7 +62,8 @@ def bring_registry(connection: Connection, stub: type[Any]) -> None:
 
 class Server:
     """A listening pbtyped server. ``port`` is the bound port; ``connections`` the live ones
-    (``slots_in_use`` also counts sockets still in their TLS handshake). Made by ``serve()``."""
+    (``slots_in_use`` also counts sockets still in their TLS handshake); ``draining`` is True
+    from the start of ``drain()``. Made by ``serve()``."""
 
     def __init__(
         self,
@@ -81,6 +85,8 @@ class Server:
         self._proxy = proxy
         self._reuse_port = reuse_port
         self.connections: set[Connection] = set()
+        #: True from the start of ``drain()``: no new connection is admitted.
+        self.draining = False
         # A socket asyncio accepted but that never reached connection_made (a TLS handshake
         # that failed or timed out) gets its slot back once asyncio has surely given up on it.
         self._slots = Slots(
@@ -116,6 +122,9 @@ class Server:
         return conn
 
     def _admit(self, conn: Connection) -> str | None:
+        if self.draining:  # accepted before the listener closed, or still in its TLS handshake
+            self._slots.release(conn)
+            return "server shutting down"
         refusal = self._slots.admit(conn, conn.peer)
         if refusal is None:
             self.connections.add(conn)
@@ -180,6 +189,43 @@ class Server:
             await self.start()
         assert self._server is not None
         await self._server.serve_forever()
+
+    async def drain(self, grace: float = 30.0, reason: str = "server shutting down") -> None:
+        """Shut down gracefully: stop accepting, let the calls in flight finish, close.
+
+        Each peer that offers "goodbye" is sent a GOODBYE with ``reason`` and ``grace`` (it
+        starts no new call on that connection; a ``Reconnecting`` client moves to its next
+        one); a call any peer makes from now on fails with GoingAway and does not run. A
+        connection closes as soon as every call it read is answered, and at the latest after
+        ``grace`` seconds (calls still running then are cancelled). Logouts and
+        ``pb_detached`` hooks run as on any close; returns once every connection is closed.
+        """
+        self.draining = True
+        if self._server is not None:
+            self._server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        conns = list(self.connections)
+        for conn in conns:
+            conn.say_goodbye(reason, grace)
+        owing = set(conns)
+        while True:
+            for conn in [c for c in owing if not c.owes_answers]:
+                owing.discard(conn)
+                conn.close()
+            left = deadline - loop.time()
+            if not owing or left <= 0:
+                break
+            # A few checks a second: a drain is rare, and nothing is kept per connection.
+            await asyncio.sleep(min(_DRAIN_POLL, left))
+        if owing:
+            log.warning(
+                "drain: %d connection(s) still running calls after the %s s grace; "
+                "those calls are cancelled",
+                len(owing),
+                grace,
+            )
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop listening, close every connection and wait until they are gone."""
