@@ -222,7 +222,8 @@ class Supervisor:
             log.debug("worker %d listening", proc.pid)
             if not self._announced and len(self._ready) == self.config.workers:
                 self._announced = True
-                log.info("all %d workers listening", self.config.workers)
+                count = self.config.workers
+                log.info("%d worker%s listening", count, "s" if count > 1 else "")
             self._first_ready.set()
             return True
         return False

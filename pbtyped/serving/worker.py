@@ -32,16 +32,10 @@ def set_up_logging(level: str) -> None:
 
 
 async def drain(server: Server, grace: float, reason: str) -> None:
-    """Stop accepting, let calls in flight finish within ``grace`` seconds, close.
-
-    The one place the runner depends on how a server drains: ``Server.drain`` (issue 15,
-    the i15-live branch) when the server has it, else stop listening and close.
-    """
-    method = getattr(server, "drain", None)
-    if method is not None:
-        await method(grace=grace, reason=reason)
-    else:
-        await server.aclose()
+    """Stop accepting, say GOODBYE, let calls in flight finish within ``grace`` seconds, run
+    logouts and ``pb_detached``, close: ``Server.drain``, the one place the runner asks for
+    it."""
+    await server.drain(grace=grace, reason=reason)
 
 
 async def serve_config(config: ServeConfig, ready_fd: int | None) -> int:

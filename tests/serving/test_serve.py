@@ -39,7 +39,7 @@ def test_two_workers_serve_and_drain_on_a_signal(signum: int) -> None:
     with Serve("tests.serving.apps:make", "--workers", "2", "--health-port", "0") as serve:
         serve.started()
         wait_serving(serve)
-        serve.wait_for("all 2 workers listening")
+        serve.wait_for("2 workers listening")
         workers = serve.workers()
         assert len(workers) == 2
         # SO_REUSEPORT spreads connections by a hash of the client's port: 40 reach both.
@@ -110,3 +110,28 @@ def test_bad_arguments_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["health", "nowhere"]) == 2
     assert cli.main(["health", "127.0.0.1:1", "--timeout", "1"]) == 1
     assert "no answer from 127.0.0.1:1" in capsys.readouterr().out
+
+
+def test_a_call_in_flight_finishes_during_the_drain_and_later_ones_are_refused() -> None:
+    async def body(serve: Serve) -> tuple[str, BaseException]:
+        async with pb.connect("127.0.0.1", serve.port) as client:
+            root = await client.root()
+            slow = asyncio.ensure_future(root.call_remote("slow", 1.0))
+            await asyncio.sleep(0.3)  # the call is running in the worker
+            serve.proc.send_signal(signal.SIGTERM)
+            answer = await slow
+            # GOODBYE came first: the call is refused here (or, once the server closed the
+            # line, the reference is dead); either way it never reaches the server.
+            with pytest.raises((pb.GoingAway, pb.DeadReferenceError)) as refused:
+                await root.call_remote("who")
+            return answer, refused.value
+
+    with Serve("tests.serving.apps:make", "--grace", "5") as serve:
+        serve.started()
+        serve.wait_for("1 worker listening")
+        answer, refused = bounded_run(lambda: body(serve))
+        assert answer == "done"
+        if isinstance(refused, pb.GoingAway):
+            assert "(server shutting down)" in str(refused)
+        assert serve.proc.wait(30) == 0
+        assert "SIGTERM: drained 1 worker in" in serve.log()
