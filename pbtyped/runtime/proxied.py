@@ -31,7 +31,7 @@ class ProxyGate(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._peer: Any = None
         self._trusted = False
-        self._buffer = b""
+        self._buffer = bytearray()  # grown in place: a header dripped a byte at a time stays linear
         self._timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -42,11 +42,12 @@ class ProxyGate(asyncio.Protocol):
         self._timer = loop.call_later(self._policy.timeout, self._expired)
 
     def data_received(self, data: bytes) -> None:
-        buffer = self._buffer = self._buffer + data
+        buffer = self._buffer
+        buffer += data
         if not self._trusted:
             seen = min(len(buffer), len(SIGNATURE))
             if buffer[:seen] != SIGNATURE[:seen]:
-                self._hand_over(self._peer, buffer)
+                self._hand_over(self._peer, bytes(buffer))
             elif seen == len(SIGNATURE):
                 self._refuse("a PROXY header from an address not configured as a balancer")
             return
@@ -57,7 +58,7 @@ class ProxyGate(asyncio.Protocol):
             return
         if header is not None:
             peer = self._peer if header.source is None else header.source
-            self._hand_over(peer, buffer[header.length :])
+            self._hand_over(peer, bytes(buffer[header.length :]))
 
     def eof_received(self) -> bool | None:
         return None  # the transport closes itself; connection_lost follows
@@ -72,7 +73,7 @@ class ProxyGate(asyncio.Protocol):
         assert transport is not None
         if self._timer is not None:
             self._timer.cancel()
-        self._buffer = b""
+        self._buffer = bytearray()
         conn = self._conn
         conn.peer = peer
         transport.set_protocol(conn)

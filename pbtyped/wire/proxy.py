@@ -69,7 +69,7 @@ class ProxyHeader:
     length: int
 
 
-def parse_header(data: bytes) -> ProxyHeader | None:
+def parse_header(data: bytes | bytearray) -> ProxyHeader | None:
     """The header at the start of ``data``, or None if more bytes are needed.
 
     ProxyHeaderError as soon as the bytes seen cannot start a valid header: a wrong
