@@ -23,6 +23,9 @@ __all__ = ["drain", "main", "set_up_logging"]
 
 log = logging.getLogger("pbtyped.serve")
 
+#: Seconds between two checks that the supervisor is still there.
+ORPHAN_CHECK = 1.0
+
 
 def set_up_logging(level: str) -> None:
     """Log lines to stderr, each naming its process (workers share the terminal)."""
@@ -69,10 +72,24 @@ async def serve_config(config: ServeConfig, ready_fd: int | None) -> int:
             os.close(ready_fd)
         except OSError:  # the supervisor stopped waiting: it is draining
             pass
+    watch = asyncio.create_task(_orphaned(stop))
     await stop.wait()
+    watch.cancel()
     log.debug("draining (grace %s s)", config.grace)
     await drain(server, config.grace, "server shutting down")
     return ExitCode.OK
+
+
+async def _orphaned(stop: asyncio.Event) -> None:
+    """Drain when the supervisor is gone (killed with SIGKILL, it could tell no one): the
+    worker's parent changes. Looked at once a second."""
+    parent = os.getppid()
+    while True:
+        await asyncio.sleep(ORPHAN_CHECK)
+        if os.getppid() != parent:
+            break
+    log.warning("the supervisor (pid %d) is gone: draining", parent)
+    stop.set()
 
 
 def main(argv: list[str]) -> int:

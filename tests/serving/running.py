@@ -27,19 +27,24 @@ class Serve:
         self.proc = subprocess.Popen(argv, cwd=ROOT, stderr=self._log, stdout=self._log)
         self.port = 0
         self.health_port = 0
+        self._workers: set[int] = set()  # every worker seen: killed on exit, even orphaned
 
     def log(self) -> str:
         self._log.seek(0)
         return self._log.read()
 
-    def wait_for(self, pattern: str, limit: float = 15.0) -> re.Match[str]:
-        """The first match of ``pattern`` in the log, waiting for it (bounded)."""
+    def wait_for(
+        self, pattern: str, limit: float = 15.0, *, after_exit: bool = False
+    ) -> re.Match[str]:
+        """The first match of ``pattern`` in the log, waiting for it (bounded); fails at once
+        when the supervisor has exited, unless ``after_exit`` (its workers may still log)."""
         deadline = time.monotonic() + limit
         while True:
             found = re.search(pattern, self.log())
             if found is not None:
                 return found
-            if time.monotonic() > deadline or self.proc.poll() is not None:
+            exited = self.proc.poll() is not None and not after_exit
+            if time.monotonic() > deadline or exited:
                 raise AssertionError(f"{pattern!r} not logged; the log:\n{self.log()}")
             time.sleep(0.05)
 
@@ -56,7 +61,9 @@ class Serve:
             text=True,
             check=False,
         ).stdout
-        return [int(pid) for pid in out.split()]
+        pids = [int(pid) for pid in out.split()]
+        self._workers.update(pids)
+        return pids
 
     def stop(self, signum: int = signal.SIGTERM, limit: float = 30.0) -> int:
         self.proc.send_signal(signum)
@@ -66,8 +73,13 @@ class Serve:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for pid in self.workers():
-            os.kill(pid, signal.SIGKILL)
+        self.workers()
+        for pid in self._workers:
+            try:  # only if that pid is still one of our workers
+                if b"pbtyped.serving.worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    os.kill(pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)

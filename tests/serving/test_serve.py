@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
+import time
+from pathlib import Path
 
 import pytest
 
@@ -135,3 +137,40 @@ def test_a_call_in_flight_finishes_during_the_drain_and_later_ones_are_refused()
             assert "(server shutting down)" in str(refused)
         assert serve.proc.wait(30) == 0
         assert "SIGTERM: drained 1 worker in" in serve.log()
+
+
+def test_workers_drain_when_the_supervisor_is_killed() -> None:
+    with Serve("tests.serving.apps:make", "--workers", "2") as serve:
+        serve.started()
+        serve.wait_for("2 workers listening")
+        workers = serve.workers()
+        serve.proc.send_signal(signal.SIGKILL)
+        serve.proc.wait(10)
+        for pid in workers:
+            gone = rf"\[{pid}\]: the supervisor \(pid {serve.proc.pid}\) is gone: draining"
+            serve.wait_for(gone, after_exit=True)
+        for _ in range(100):
+            if not any(Path(f"/proc/{pid}").exists() for pid in workers):
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("workers still running 5 s after their supervisor died")
+
+
+def test_serve_tls(tmp_path: Path) -> None:
+    from pbtyped.cred import client_context
+    from pbtyped.cred.devcerts import write_dev_certificates
+
+    certs = write_dev_certificates(tmp_path)
+
+    async def call(port: int) -> int:
+        context = client_context(certs.ca)
+        async with pb.connect("localhost", port, ssl=context) as client:
+            return int(await (await client.root()).call_remote("who"))
+
+    tls = ["--tls-cert", str(certs.server_cert), "--tls-key", str(certs.server_key)]
+    with Serve("tests.serving.apps:make", *tls) as serve:
+        serve.started()
+        serve.wait_for("1 worker listening")
+        assert bounded_run(lambda: call(serve.port)) == serve.workers()[0]
+        assert serve.stop() == 0
