@@ -21,6 +21,7 @@ from .._exceptions import (
     PbtypedError,
     RemoteProtocolError,
 )
+from ..protocol import messages as m
 from ..protocol.broker import Broker
 from ..protocol.events import (
     AnswerReceived,
@@ -460,6 +461,18 @@ class Connection(asyncio.Protocol):
             return
         self._logs.warning("closing connection from %s: %s", self.peer, reason)
         self._abort(reason)
+
+    @property
+    def _stalled(self) -> bool:
+        """We do not read the peer now, or it does not read us (see Deadlines)."""
+        flow = self._flow
+        return flow.writing_paused or bool(flow.paused)
+
+    def _ping(self) -> None:
+        """Keepalive: ask the peer for a sign of life (see Deadlines). The nonce is our
+        clock in milliseconds: a PONG need not be matched, any frame is a sign of life."""
+        nonce = int(self._loop.time() * 1000) & m.MAX_NONCE
+        self._outbox.write(self.broker.send_ping(nonce))
 
     def _wakeup(self) -> None:
         # Called from weakref callbacks (any thread, maybe inside the GC): it only schedules.
