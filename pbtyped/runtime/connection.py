@@ -188,6 +188,12 @@ class Connection(asyncio.Protocol):
         """True once the line is gone (``closed`` may still wait for run_before_closed)."""
         return self._is_closed
 
+    @property
+    def is_closing(self) -> bool:
+        """True once the line is closing or closed: no call can be sent on it any more."""
+        transport = self._transport
+        return self._is_closed or transport is None or transport.is_closing()
+
     def run_before_closed(self, work: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
         """Run ``work`` as a task of its own; ``closed``, so ``wait_closed()`` and the
         ``aclose()`` of a Client or Server, is not done before it ends.
