@@ -28,6 +28,7 @@ from ._exceptions import (
 from .protocol.objects import Referenceable, Root
 from .runtime.connection import Connection, current_connection
 from .runtime.endpoints import Client, Server, connect, serve
+from .runtime.reconnecting import Backoff, Reconnecting
 from .runtime.reference import RemoteReference, Stub
 from .runtime.running import run
 from .typed.checks import MaxLen
@@ -36,6 +37,7 @@ from .wire.limits import Limits
 from .wire.registry import Registry
 
 __all__ = [
+    "Backoff",
     "CallCancelled",
     "CallTimeout",
     "Client",
@@ -54,6 +56,7 @@ __all__ = [
     "NoSuchMethod",
     "PbtypedError",
     "ProtocolError",
+    "Reconnecting",
     "Referenceable",
     "Registry",
     "RemoteError",

@@ -221,7 +221,8 @@ class Broker:
 
     @property
     def frames_received(self) -> int:
-        """Frames received whole so far."""
+        """Frames received whole so far, PING and PONG not counted: keepalive traffic is not
+        activity (a peer answering pings does not keep an idle connection open)."""
         return self._frames
 
     @property
@@ -606,11 +607,13 @@ class Broker:
     def _on_ping(self, raw: list[Any], problem: str | None) -> None:
         nonce = m.parse_ping(raw)
         self._negotiated(self.keepalive, KEEPALIVE)
+        self._frames -= 1  # not activity (frames_received)
         self._owed.append(self._codec.encode(m.pong_wire(nonce)))  # goes out with this read
 
     def _on_pong(self, raw: list[Any], problem: str | None) -> None:
         m.parse_ping(raw)
-        self._negotiated(self.keepalive, KEEPALIVE)  # its arrival is all that counts
+        self._negotiated(self.keepalive, KEEPALIVE)
+        self._frames -= 1  # its arrival is all that counts, and it is not activity
 
     def _on_goodbye(self, raw: list[Any], problem: str | None) -> Event:
         reason, grace_ms, last = m.parse_goodbye(raw)

@@ -21,6 +21,7 @@ from .._exceptions import (
     PbtypedError,
     RemoteProtocolError,
 )
+from ..protocol import messages as m
 from ..protocol.broker import Broker
 from ..protocol.events import (
     AnswerReceived,
@@ -186,6 +187,12 @@ class Connection(asyncio.Protocol):
     def is_closed(self) -> bool:
         """True once the line is gone (``closed`` may still wait for run_before_closed)."""
         return self._is_closed
+
+    @property
+    def is_closing(self) -> bool:
+        """True once the line is closing or closed: no call can be sent on it any more."""
+        transport = self._transport
+        return self._is_closed or transport is None or transport.is_closing()
 
     def run_before_closed(self, work: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
         """Run ``work`` as a task of its own; ``closed``, so ``wait_closed()`` and the
@@ -461,6 +468,18 @@ class Connection(asyncio.Protocol):
             return
         self._logs.warning("closing connection from %s: %s", self.peer, reason)
         self._abort(reason)
+
+    @property
+    def _stalled(self) -> bool:
+        """We do not read the peer now, or it does not read us (see Deadlines)."""
+        flow = self._flow
+        return flow.writing_paused or bool(flow.paused)
+
+    def _ping(self) -> None:
+        """Keepalive: ask the peer for a sign of life (see Deadlines). The nonce is our
+        clock in milliseconds: a PONG need not be matched, any frame is a sign of life."""
+        nonce = int(self._loop.time() * 1000) & m.MAX_NONCE
+        self._outbox.write(self.broker.send_ping(nonce))
 
     def _wakeup(self) -> None:
         # Called from weakref callbacks (any thread, maybe inside the GC): it only schedules.
