@@ -4,7 +4,7 @@
 Installs HAProxy with apt-get when it is missing (failing loudly if it cannot), starts two
 instances of scripts/balancer/app.py (two workers each, PROXY protocol from 127.0.0.1,
 health ports) and HAProxy with scripts/balancer/haproxy.cfg, then runs 200 reconnecting
-clients calling ``who()`` while each instance in turn is drained (SIGTERM) and restarted.
+clients (``pb.Reconnecting``) calling ``who()`` while each instance in turn is drained (SIGTERM) and restarted.
 
 It checks, and prints: HAProxy marks the draining instance DOWN before the instance stops
 accepting; every call returns or raises a clear error (none hangs: each is bounded and
@@ -35,7 +35,6 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -219,37 +218,34 @@ class Tally:
         return self.ok + sum(self.errors.values()) + sum(self.unclear.values()) + self.lost
 
 
-class ReconnectingCaller:
-    """A client that calls ``who()`` and, after a loss, connects again with backoff."""
+class Caller:
+    """One client: a ``pb.Reconnecting`` whose setup makes the first call on each new
+    connection (the worker it reached, the address the server saw); then calls ``who()``
+    every 0.1-0.3 s, counting what each call did."""
 
     def __init__(self, index: int, port: int, tally: Tally) -> None:
         self.index = index
-        self.port = port
         self.tally = tally
-        self.client: pb.Client | None = None
-        self.root: Any = None
         self.after_restarts = False
+        backoff = pb.Backoff(initial=0.05, cap=1.0)
+        self.link = pb.Reconnecting("127.0.0.1", port, setup=self.setup, backoff=backoff)
 
-    async def connect(self) -> None:
-        delay = 0.05
-        while True:
-            try:
-                self.client = await pb.connect("127.0.0.1", self.port, timeout=5.0)
-                self.root = await self.client.root()
-                self.fresh = True
-                return
-            except (OSError, pb.PbtypedError, TimeoutError):
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 1.0)
+    async def setup(self, client: pb.Client) -> None:
+        tally = self.tally
+        pid, host, port = await (await client.root()).call("who", timeout=5.0)
+        tally.connections += 1
+        tally.per_worker[pid] += 1
+        # The server saw our own socket address: HAProxy's PROXY header named it.
+        mine = client.connection._transport.get_extra_info("sockname")
+        if (host, port) != tuple(mine[:2]):
+            tally.wrong_address.append(f"server saw {host}:{port}, client is {mine}")
+        tally.ports.append(port)
 
     async def call_once(self) -> None:
         tally = self.tally
-        if self.client is None or not self.client.is_connected:
-            await self.connect()
-        assert self.client is not None
         try:
             async with asyncio.timeout(CALL_BOUND):
-                pid, host, port = await self.root.call("who", timeout=5.0)
+                await self.link.root.call("who", timeout=5.0)
         except TimeoutError as exc:
             if isinstance(exc, pb.CallTimeout):
                 tally.errors[type(exc).__name__] += 1
@@ -267,23 +263,13 @@ class ReconnectingCaller:
             tally.resumed.add(self.index)
             if len(tally.resumed) == tally.clients:
                 tally.all_resumed.set()
-        if self.fresh:  # the first call on this connection
-            self.fresh = False
-            tally.connections += 1
-            tally.per_worker[pid] += 1
-            # The server sees our own socket address: HAProxy's PROXY header named it.
-            mine = self.client.connection._transport.get_extra_info("sockname")
-            if (host, port) != tuple(mine[:2]):
-                tally.wrong_address.append(f"server saw {host}:{port}, client is {mine}")
-            tally.ports.append(port)
 
     async def run(self, stop: asyncio.Event) -> None:
         await asyncio.sleep(random.uniform(0, 1.0))  # a ramp, not 200 connects at once
-        while not stop.is_set():
-            await self.call_once()
-            await asyncio.sleep(random.uniform(0.1, 0.3))
-        if self.client is not None:
-            await self.client.aclose()
+        async with self.link:
+            while not stop.is_set():
+                await self.call_once()
+                await asyncio.sleep(random.uniform(0.1, 0.3))
 
 
 async def accepting(port: int) -> bool:
@@ -346,7 +332,7 @@ async def check(clients: int, folder: Path, binary: str) -> list[str]:
 async def rolling_restart(clients: int, instances: list[Instance], haproxy: HAProxy) -> list[str]:
     tally = Tally(clients=clients)
     stop = asyncio.Event()
-    callers = [ReconnectingCaller(i, haproxy.port, tally) for i in range(clients)]
+    callers = [Caller(i, haproxy.port, tally) for i in range(clients)]
     tasks = [asyncio.ensure_future(caller.run(stop)) for caller in callers]
     await asyncio.sleep(3.0)
     timings = {}
