@@ -4,7 +4,8 @@
 Installs HAProxy with apt-get when it is missing (failing loudly if it cannot), starts two
 instances of scripts/balancer/app.py (two workers each, PROXY protocol from 127.0.0.1,
 health ports) and HAProxy with scripts/balancer/haproxy.cfg, then runs 200 reconnecting
-clients (``pb.Reconnecting``) calling ``who()`` while each instance in turn is drained (SIGTERM) and restarted.
+clients (``pb.Reconnecting``) calling ``who()`` while each instance in turn is drained
+(SIGTERM) and restarted.
 
 It checks, and prints: HAProxy marks the draining instance DOWN before the instance stops
 accepting; every call returns or raises a clear error (none hangs: each is bounded and

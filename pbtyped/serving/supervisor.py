@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from .config import ExitCode, ServeConfig
 from .health import HealthServer
 
-__all__ = ["CRASH_LOOP_COUNT", "CRASH_LOOP_WINDOW", "Backoff", "Supervisor"]
+__all__ = ["CRASH_LOOP_COUNT", "CRASH_LOOP_WINDOW", "RestartBackoff", "Supervisor"]
 
 log = logging.getLogger("pbtyped.serve")
 
@@ -37,7 +37,7 @@ CRASH_LOOP_WINDOW = 60.0
 
 
 @dataclass
-class Backoff:
+class RestartBackoff:
     """When to restart after a crash: ``first`` seconds after the first crash within the
     window, doubling with each further one, at most ``cap``; None once it is a crash loop."""
 
@@ -63,9 +63,9 @@ class Backoff:
 class Supervisor:
     """Runs ``config.workers`` workers until told to stop; ``run()`` returns the exit code."""
 
-    def __init__(self, config: ServeConfig, backoff: Backoff | None = None) -> None:
+    def __init__(self, config: ServeConfig, backoff: RestartBackoff | None = None) -> None:
         self.config = config
-        self.backoff = backoff if backoff is not None else Backoff()
+        self.backoff = backoff if backoff is not None else RestartBackoff()
         self.draining = False
         self._stop = asyncio.Event()
         self._why = ""

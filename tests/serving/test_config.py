@@ -17,7 +17,7 @@ from pbtyped.serving.config import (
     load_root,
     parse_limits,
 )
-from pbtyped.serving.supervisor import Backoff
+from pbtyped.serving.supervisor import RestartBackoff
 
 from ..support import bounded_run
 from . import apps
@@ -125,8 +125,8 @@ def test_factories_that_do_not(target: str, message: str) -> None:
 
 
 def test_backoff_doubles_then_gives_up_and_forgets_old_crashes() -> None:
-    backoff = Backoff(first=0.1, cap=0.3, count=4, window=10.0)
+    backoff = RestartBackoff(first=0.1, cap=0.3, count=4, window=10.0)
     assert [backoff.crashed(t) for t in (0.0, 1.0, 2.0)] == [0.1, 0.2, 0.3]
     assert backoff.crashed(3.0) is None  # four within ten seconds
-    fresh = Backoff(first=0.1, count=3, window=10.0)
+    fresh = RestartBackoff(first=0.1, count=3, window=10.0)
     assert [fresh.crashed(t) for t in (0.0, 5.0, 11.0, 22.0)] == [0.1, 0.2, 0.2, 0.1]
