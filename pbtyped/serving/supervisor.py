@@ -173,23 +173,33 @@ class Supervisor:
         if index:
             await self._first_ready.wait()
         while not self._stop.is_set():
-            proc, ready_fd = await self._spawn()
-            self._procs[index] = proc
-            was_ready = await self._wait_ready(index, proc, ready_fd)
-            code = await proc.wait()
-            self._ready.discard(index)
-            if self._stop.is_set():
-                return
-            if not was_ready and code in (ExitCode.APP, ExitCode.LISTEN):
-                self._fail(ExitCode(code), f"worker {proc.pid} could not start")
+            what = await self._run_worker(index)
+            if what is None:
                 return
             delay = self.backoff.crashed(time.monotonic())
-            what = f"worker {proc.pid} {_exit_text(code)}"
             if delay is None:
                 self._fail(ExitCode.CRASH_LOOP, f"{what}; crash loop, giving up")
                 return
             log.warning("%s; restarting it in %.1f s", what, delay)
             await asyncio.sleep(delay)
+
+    async def _run_worker(self, index: int) -> str | None:
+        """Start worker ``index`` and wait for its end: what became of it, or None when the
+        supervisor is stopping (or failed because the worker could not start)."""
+        try:
+            proc, ready_fd = await self._spawn()
+        except OSError as exc:  # out of processes or descriptors: a crash like any other
+            return f"worker could not be started ({exc})"
+        self._procs[index] = proc
+        was_ready = await self._wait_ready(index, proc, ready_fd)
+        code = await proc.wait()
+        self._ready.discard(index)
+        if self._stop.is_set():
+            return None
+        if not was_ready and code in (ExitCode.APP, ExitCode.LISTEN):
+            self._fail(ExitCode(code), f"worker {proc.pid} could not start")
+            return None
+        return f"worker {proc.pid} {_exit_text(code)}"
 
     async def _spawn(self) -> tuple[asyncio.subprocess.Process, int]:
         read_fd, write_fd = os.pipe()
@@ -202,6 +212,9 @@ class Supervisor:
                 str(write_fd),
                 pass_fds=(write_fd,),
             )
+        except BaseException:
+            os.close(read_fd)
+            raise
         finally:
             os.close(write_fd)
         return proc, read_fd

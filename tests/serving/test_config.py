@@ -4,13 +4,16 @@ supervisor, and loading MODULE:FACTORY."""
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 import pytest
 
 import pbtyped as pb
+from pbtyped.serving import supervisor
 from pbtyped.serving.config import (
     AppError,
+    ExitCode,
     ServeConfig,
     UsageError,
     add_serve_arguments,
@@ -130,3 +133,26 @@ def test_backoff_doubles_then_gives_up_and_forgets_old_crashes() -> None:
     assert backoff.crashed(3.0) is None  # four within ten seconds
     fresh = RestartBackoff(first=0.1, count=3, window=10.0)
     assert [fresh.crashed(t) for t in (0.0, 5.0, 11.0, 22.0)] == [0.1, 0.2, 0.2, 0.1]
+
+
+def test_a_worker_that_cannot_be_started_counts_as_a_crash(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Out of processes or descriptors: restarts with backoff, then the crash-loop exit."""
+
+    async def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(supervisor.asyncio, "create_subprocess_exec", refuse)
+    config = ServeConfig(target="tests.serving.apps:make", port=0)
+    backoff = RestartBackoff(first=0.01, count=3)
+    with caplog.at_level(logging.WARNING, "pbtyped.serve"):
+        code = bounded_run(lambda: supervisor.Supervisor(config, backoff).run())
+    assert code == ExitCode.CRASH_LOOP
+    messages = [record.getMessage() for record in caplog.records]
+    failure = "worker could not be started ([Errno 11] Resource temporarily unavailable)"
+    assert messages == [
+        f"{failure}; restarting it in 0.0 s",
+        f"{failure}; restarting it in 0.0 s",
+        f"{failure}; crash loop, giving up: stopping (exit status 5)",
+    ]
