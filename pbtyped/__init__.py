@@ -30,7 +30,7 @@ from .runtime.connection import Connection, current_connection
 from .runtime.endpoints import Client, Server, connect, serve
 from .runtime.reconnecting import Backoff, Reconnecting
 from .runtime.reference import RemoteReference, Stub
-from .runtime.running import run
+from .runtime.running import run, serve_until_signalled
 from .typed.checks import MaxLen
 from .typed.support import local_object
 from .wire.limits import Limits
@@ -72,6 +72,7 @@ __all__ = [
     "local_object",
     "run",
     "serve",
+    "serve_until_signalled",
 ]
 
 # Public names print as ``pbtyped.X`` (in reprs, tracebacks and error type names), not as

@@ -177,6 +177,12 @@ class Server:
         return self
 
     @property
+    def is_serving(self) -> bool:
+        """True while the server accepts connections: started, and neither draining nor
+        closed."""
+        return self._server is not None and self._server.is_serving() and not self.draining
+
+    @property
     def port(self) -> int:
         """The TCP port the server is bound to (useful with port 0)."""
         if self._server is None or not self._server.sockets:

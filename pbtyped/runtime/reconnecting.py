@@ -28,6 +28,9 @@ log = logging.getLogger("pbtyped")
 
 T = TypeVar("T")
 
+#: Failed attempts in a row after which a warning is logged (the first one is logged at INFO).
+_WARN_AFTER = 10
+
 #: What ``setup`` gives ``Reconnecting.root`` to stand for on a new connection (None: the
 #: server's root): a reference, or a typed stub wrapping one (the avatar a login returned).
 Bound = RemoteReference | Stub | None
@@ -132,8 +135,14 @@ class Reconnecting(Generic[T]):
 
     @property
     def is_connected(self) -> bool:
-        """True while calls through ``root`` go out at once."""
-        return self.client is not None and self.client.is_connected
+        """True while calls through ``root`` go out at once (there is a connection, and its
+        server did not say it is going away)."""
+        client = self.client
+        return (
+            client is not None
+            and client.is_connected
+            and client.connection.broker.peer_leaving is None
+        )
 
     async def start(self) -> Reconnecting[T]:
         """Start connecting (in a task of its own); returns at once."""
@@ -198,9 +207,15 @@ class Reconnecting(Generic[T]):
         try:
             client = await connect(self._host, self._port, **self._options)
         except (OSError, TimeoutError, PbtypedError) as exc:
-            level = logging.WARNING if failures == 0 else logging.DEBUG
+            # Retrying is the normal course (a server restarting): a warning only when it
+            # lasts, at the tenth attempt in a row.
+            level = logging.DEBUG
+            if failures in (0, _WARN_AFTER - 1):
+                level = logging.INFO if failures == 0 else logging.WARNING
             why = str(exc) or type(exc).__name__
-            log.log(level, "could not connect to %s: %s", self._address, why)
+            log.log(
+                level, "could not connect to %s (attempt %d): %s", self._address, failures + 1, why
+            )
             return None
         try:
             # Typed: the interfaces are checked and the stub's module registry brought in.
