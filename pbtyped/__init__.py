@@ -13,6 +13,7 @@ from ._exceptions import (
     DecodeError,
     Error,
     FrameTooLarge,
+    GoingAway,
     InsecureTypeError,
     LimitExceeded,
     LocalProtocolError,
@@ -27,14 +28,16 @@ from ._exceptions import (
 from .protocol.objects import Referenceable, Root
 from .runtime.connection import Connection, current_connection
 from .runtime.endpoints import Client, Server, connect, serve
+from .runtime.reconnecting import Backoff, Reconnecting
 from .runtime.reference import RemoteReference, Stub
-from .runtime.running import run
+from .runtime.running import run, serve_until_signalled
 from .typed.checks import MaxLen
 from .typed.support import local_object
 from .wire.limits import Limits
 from .wire.registry import Registry
 
 __all__ = [
+    "Backoff",
     "CallCancelled",
     "CallTimeout",
     "Client",
@@ -44,6 +47,7 @@ __all__ = [
     "DecodeError",
     "Error",
     "FrameTooLarge",
+    "GoingAway",
     "InsecureTypeError",
     "LimitExceeded",
     "Limits",
@@ -52,6 +56,7 @@ __all__ = [
     "NoSuchMethod",
     "PbtypedError",
     "ProtocolError",
+    "Reconnecting",
     "Referenceable",
     "Registry",
     "RemoteError",
@@ -67,6 +72,7 @@ __all__ = [
     "local_object",
     "run",
     "serve",
+    "serve_until_signalled",
 ]
 
 # Public names print as ``pbtyped.X`` (in reprs, tracebacks and error type names), not as

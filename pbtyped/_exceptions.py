@@ -22,6 +22,7 @@ __all__ = [
     "DecodeError",
     "Error",
     "FrameTooLarge",
+    "GoingAway",
     "InsecureTypeError",
     "LimitExceeded",
     "LocalProtocolError",
@@ -123,6 +124,16 @@ class ConnectionLost(PbtypedError):
     ``__cause__`` holds the underlying error when the network or the peer broke the line.
     ``connect()`` raises it too when the line fails before the handshake; when TLS is used on
     one side only, the message says which side to change.
+    """
+
+
+class GoingAway(PbtypedError):
+    """The connection is going away (its peer sent GOODBYE: a server draining, or a peer
+    closing normally), so this call was not started on it and did not run.
+
+    Raised at once, by a call made after the GOODBYE arrived, and as the answer to a call
+    the draining side read after it said GOODBYE. Safe to retry on another connection: a
+    ``pbtyped.Reconnecting`` client waits for its next connection by itself.
     """
 
 

@@ -16,6 +16,20 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``pbtyped`` command."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "health":
+        return _health(args.address, args.timeout)
+    if args.command == "certs":
+        return _certs(args.directory, force=args.force, days=args.days)
+    if args.command == "version":
+        print(_version())
+        return 0
+    return _generate(args.schema_dir, args.out, check=args.check)
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pbtyped", description="pbtyped tools")
     parser.add_argument(
         "--version", action="version", version=f"pbtyped {_version()}", help="print the version"
@@ -51,13 +65,22 @@ def main(argv: list[str] | None = None) -> int:
     certs.add_argument(
         "--days", type=int, default=365, help="how long the certificates are valid (default 365)"
     )
-    args = parser.parse_args(argv)
-    if args.command == "certs":
-        return _certs(args.directory, force=args.force, days=args.days)
-    if args.command == "version":
-        print(_version())
-        return 0
-    return _generate(args.schema_dir, args.out, check=args.check)
+    serve = sub.add_parser(
+        "serve",
+        help="serve MODULE:FACTORY in supervised worker processes (see docs/deploy.md)",
+        description="Serve the root that MODULE:FACTORY makes. Exit status: 0 drained, "
+        "1 a worker had to be killed, 2 bad arguments, 3 the application failed to load, "
+        "4 cannot listen, 5 crash loop.",
+    )
+    from .serving.config import add_serve_arguments
+
+    add_serve_arguments(serve)
+    health = sub.add_parser(
+        "health", help="probe a 'pbtyped serve --health-port' endpoint: exit 0 if serving"
+    )
+    health.add_argument("address", metavar="HOST:PORT", help="the health endpoint")
+    health.add_argument("--timeout", type=float, default=5.0, help="seconds (5)")
+    return parser
 
 
 def _generate(schema_dir: Path, out: Path | None, *, check: bool) -> int:
@@ -120,6 +143,34 @@ def _certs(directory: Path, *, force: bool, days: int) -> int:
         return 2
     print(written.usage(), end="")
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .serving.config import ServeConfig, UsageError
+    from .serving.supervisor import main as supervise
+    from .serving.worker import set_up_logging
+
+    try:
+        config = ServeConfig.from_args(args)
+        config.ssl_context()  # unreadable files fail here, once
+    except UsageError as exc:
+        print(f"error: {_shown(str(exc))}", file=sys.stderr)
+        return 2
+    set_up_logging(config.log_level)
+    return supervise(config)
+
+
+def _health(address: str, timeout: float) -> int:
+    from .serving.health import parse_address, probe
+
+    try:
+        host, port = parse_address(address)
+    except ValueError as exc:
+        print(f"error: {_shown(str(exc))}", file=sys.stderr)
+        return 2
+    healthy, text = probe(host, port, timeout)
+    print(_shown(text))
+    return 0 if healthy else 1
 
 
 def _version() -> str:

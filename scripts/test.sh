@@ -23,3 +23,5 @@ trap 'rm -rf "$site"' EXIT
 .venv/bin/mkdocs build --strict --quiet --site-dir "$site"
 echo "== pytest"
 .venv/bin/python -m pytest -q "$@"
+echo "== HAProxy in front of two pbtyped serve instances, through a rolling restart (installs haproxy if missing)"
+.venv/bin/python scripts/balancer_check.py

@@ -40,8 +40,10 @@ from .events import (
     FailureReceived,
     HandshakeComplete,
     PeerAborted,
+    PeerLeaving,
 )
 from .interfaces import FEATURE, NameSets, sendable
+from .liveness import GOODBYE, KEEPALIVE, Farewell
 from .objects import Referenceable, is_method_name
 from .state import ConnectionState, transition
 from .tables import ROOT_ID, ExportTable, ImportTable
@@ -95,6 +97,7 @@ class Broker:
         "_answer_bytes",
         "_answers",
         "_codec",
+        "_farewell",
         "_frame_size",
         "_frames",
         "_make_reference",
@@ -106,8 +109,10 @@ class Broker:
         "_questions",
         "_reader",
         "exports",
+        "goodbye",
         "imports",
         "interfaces",
+        "keepalive",
         "limits",
         "peer_max_body_size",
         "peer_max_frame_size",
@@ -157,6 +162,10 @@ class Broker:
         self.interfaces = False
         self._peer_root_interfaces: tuple[str, ...] | None = None
         self._name_sets: NameSets | None = None  # made with the first names received
+        #: Both Hellos list "keepalive" (PING, PONG) and "goodbye" (GOODBYE).
+        self.keepalive = False
+        self.goodbye = False
+        self._farewell: Farewell | None = None  # made by the first GOODBYE either way
 
     # -- connection life -------------------------------------------------------------------
 
@@ -215,7 +224,8 @@ class Broker:
 
     @property
     def frames_received(self) -> int:
-        """Frames received whole so far."""
+        """Frames received whole so far, PING and PONG not counted: keepalive traffic is not
+        activity (a peer answering pings does not keep an idle connection open)."""
         return self._frames
 
     @property
@@ -233,6 +243,21 @@ class Broker:
     def pending_questions(self) -> int:
         """Our calls still waiting for an answer."""
         return len(self._questions)
+
+    @property
+    def owed_answers(self) -> int:
+        """The peer's calls we have read and not answered yet."""
+        return len(self._answers)
+
+    @property
+    def leaving(self) -> bool:
+        """We said GOODBYE (``send_goodbye``): the peer's later calls fail with GoingAway."""
+        return self._farewell is not None and self._farewell.ours is not None
+
+    @property
+    def peer_leaving(self) -> str | None:
+        """The reason of the peer's GOODBYE, or None if it sent none."""
+        return None if self._farewell is None else self._farewell.theirs
 
     def release(self, ref: ImportedReference) -> None:
         """Release ``ref`` now instead of when it is garbage collected (explicit disposal).
@@ -294,6 +319,8 @@ class Broker:
             raise LocalProtocolError("reference used with a broker it does not belong to")
         if not self.imports.holds(target):
             raise DeadReferenceError("this reference was released")
+        if self._farewell is not None and self._farewell.theirs is not None:
+            raise self._farewell.unsent()
         qid = self._next_question
         data = self._encode_tracked(
             m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
@@ -355,6 +382,32 @@ class Broker:
         if self.state is not ConnectionState.OPEN or question_id not in self._questions:
             return b""
         return self._codec.encode(m.finish_wire(question_id))
+
+    def send_ping(self, nonce: int) -> bytes:
+        """A Ping, if both Hellos list "keepalive" and the connection is open; else b""."""
+        if not self.keepalive or self.state is not ConnectionState.OPEN:
+            return b""
+        return self._codec.encode(m.ping_wire(nonce))
+
+    def send_goodbye(self, reason: str, grace: float) -> bytes:
+        """Say we are going away: every call of the peer read from now on fails with
+        GoingAway (it does not run). Returns the GOODBYE to send (b"" if the peer's Hello did
+        not list "goodbye", the connection is not open, or we said it already): it promises
+        the peer an answer to each call we owe within ``grace`` seconds."""
+        farewell = self._farewell
+        if farewell is None:
+            farewell = self._farewell = Farewell()
+        if farewell.ours is not None or self.state is not ConnectionState.OPEN:
+            farewell.ours = farewell.ours or reason
+            return b""
+        farewell.ours = reason
+        if not self.goodbye:
+            return b""
+        # The answers already sent precede the GOODBYE on the line: the calls it speaks for
+        # are those not answered yet, and each CALL read after it is refused.
+        last = max(self._answers, default=0)
+        grace_ms = min(max(0, round(grace * 1000)), m.MAX_ID)
+        return self._codec.encode(m.goodbye_wire(reason, grace_ms, last))
 
     def take_pending(self) -> bytes:
         """Bytes the broker owes the peer: answers it gave by itself while receiving, and
@@ -509,6 +562,8 @@ class Broker:
         if FEATURE in hello.features:
             self.interfaces = True
             self._peer_root_interfaces = hello.root_interfaces
+        self.keepalive = KEEPALIVE in hello.features
+        self.goodbye = GOODBYE in hello.features
         self.state = transition(self.state, ConnectionState.OPEN)
         return HandshakeComplete()
 
@@ -528,6 +583,8 @@ class Broker:
             )
         elif problem is not None:
             failure = self._codec.problem_error(f"arguments refused: {problem}")
+        elif self._farewell is not None and self._farewell.ours is not None:
+            failure = self._farewell.refused()
         else:
             self._owe_answer(qid)
             return CallReceived(
@@ -568,6 +625,35 @@ class Broker:
     def _on_abort(self, raw: list[Any], problem: str | None) -> Event:
         return PeerAborted(reason=m.parse_abort(raw))
 
+    def _on_ping(self, raw: list[Any], problem: str | None) -> None:
+        nonce = m.parse_ping(raw)
+        self._negotiated(self.keepalive, KEEPALIVE)
+        self._frames -= 1  # not activity (frames_received)
+        self._owed.append(self._codec.encode(m.pong_wire(nonce)))  # goes out with this read
+
+    def _on_pong(self, raw: list[Any], problem: str | None) -> None:
+        m.parse_ping(raw)
+        self._negotiated(self.keepalive, KEEPALIVE)
+        self._frames -= 1  # its arrival is all that counts, and it is not activity
+
+    def _on_goodbye(self, raw: list[Any], problem: str | None) -> Event:
+        reason, grace_ms, last = m.parse_goodbye(raw)
+        self._negotiated(self.goodbye, GOODBYE)
+        farewell = self._farewell
+        if farewell is None:
+            farewell = self._farewell = Farewell()
+        if farewell.theirs is None:
+            farewell.theirs = reason
+        return PeerLeaving(reason=reason, grace_ms=grace_ms, last_question_id=last)
+
+    def _negotiated(self, used: bool, feature: str) -> None:
+        """A message of ``feature``'s kinds arrived: a protocol error unless both Hellos
+        list ``feature``."""
+        if not used:
+            raise RemoteProtocolError(
+                f"message of the {feature!r} feature, which both Hellos did not list"
+            )
+
     def _on_hello(self, raw: list[Any], problem: str | None) -> None:
         m.parse_hello(raw)  # a malformed one is named as such
         raise RemoteProtocolError("unexpected Hello after the handshake")
@@ -605,4 +691,7 @@ _ON_MESSAGE: dict[int, Callable[[Broker, list[Any], str | None], Event | None]] 
     int(m.Kind.FINISH): Broker._on_finish,
     int(m.Kind.RELEASE): Broker._on_release,
     int(m.Kind.ABORT): Broker._on_abort,
+    int(m.Kind.PING): Broker._on_ping,
+    int(m.Kind.PONG): Broker._on_pong,
+    int(m.Kind.GOODBYE): Broker._on_goodbye,
 }

@@ -18,6 +18,7 @@ __all__ = [
     "FailureReceived",
     "HandshakeComplete",
     "PeerAborted",
+    "PeerLeaving",
 ]
 
 
@@ -67,6 +68,17 @@ class PeerAborted:
     reason: str
 
 
+@dataclass(slots=True, kw_only=True)
+class PeerLeaving:
+    """The peer sent GOODBYE: it is going away. No call of ours may start on this connection
+    now; it answers our calls up to ``last_question_id`` within ``grace_ms``, and fails later
+    ones with GoingAway."""
+
+    reason: str
+    grace_ms: int
+    last_question_id: int
+
+
 Event = (
     HandshakeComplete
     | CallReceived
@@ -74,4 +86,5 @@ Event = (
     | FailureReceived
     | CancelReceived
     | PeerAborted
+    | PeerLeaving
 )

@@ -31,6 +31,7 @@ __all__ = [
     "MAX_GREETING_SIZE",
     "MAX_ID",
     "MAX_NAME",
+    "MAX_NONCE",
     "PARSERS",
     "PROTOCOL_NAME",
     "PROTOCOL_VERSION",
@@ -44,15 +45,20 @@ __all__ = [
     "error_wire",
     "fail_wire",
     "finish_wire",
+    "goodbye_wire",
     "hello_wire",
     "kind_of",
     "parse_abort",
     "parse_call",
     "parse_fail",
     "parse_finish",
+    "parse_goodbye",
     "parse_hello",
+    "parse_ping",
     "parse_release",
     "parse_return",
+    "ping_wire",
+    "pong_wire",
     "release_wire",
     "return_wire",
 ]
@@ -64,7 +70,8 @@ MAX_ID = 2**63 - 1
 #: Optional features this side offers in its Hello; one is used when both Hellos list it.
 #: "columns": lists of one registered dataclass may travel field by field (tag 41009).
 #: "interfaces": references name the interfaces of their objects (``interfaces.py``).
-FEATURES: tuple[str, ...] = ("columns", "interfaces")
+#: "keepalive": PING and PONG (kinds 11, 12). "goodbye": GOODBYE (kind 13).
+FEATURES: tuple[str, ...] = ("columns", "interfaces", "keepalive", "goodbye")
 #: The largest frame (header excluded) a peer may send before its Hello has arrived: the
 #: Hello itself, or an Abort. Ours is under 150 bytes; 4 KiB leaves room for 64 features
 #: while nothing of a peer not yet known is buffered or decoded beyond that (a protocol
@@ -78,7 +85,7 @@ _GREETING_DEPTH = 3
 
 
 class Kind(enum.IntEnum):
-    """Message kinds; numbers 7-15 are reserved for streams and later additions."""
+    """Message kinds; numbers 7-10, 14 and 15 are reserved for streams and later additions."""
 
     HELLO = 0
     CALL = 1
@@ -87,11 +94,17 @@ class Kind(enum.IntEnum):
     FINISH = 4
     RELEASE = 5
     ABORT = 6
+    PING = 11
+    PONG = 12
+    GOODBYE = 13
 
 
 # Plain ints for the builders and parsers: an IntEnum member costs a lookup and compares slower.
-_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT = (int(k) for k in Kind)
-_LAST_KIND = int(max(Kind))  # kinds are numbered from 0 without gaps
+_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT, _PING, _PONG, _GOODBYE = (
+    int(k) for k in Kind
+)
+#: A PING's nonce: any unsigned integer of at most 64 bits.
+MAX_NONCE = 2**64 - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -180,6 +193,21 @@ def abort_wire(reason: str) -> list[Any]:
     return [_ABORT, reason[:MAX_ABORT_REASON]]
 
 
+def ping_wire(nonce: int) -> list[Any]:
+    """Wire form of a Ping."""
+    return [_PING, nonce]
+
+
+def pong_wire(nonce: int) -> list[Any]:
+    """Wire form of a Pong: the answer to the Ping of ``nonce``."""
+    return [_PONG, nonce]
+
+
+def goodbye_wire(reason: str, grace_ms: int, last_question_id: int) -> list[Any]:
+    """Wire form of a Goodbye; the reason is cut to ``MAX_ABORT_REASON`` characters."""
+    return [_GOODBYE, reason[:MAX_ABORT_REASON], grace_ms, last_question_id]
+
+
 def error_wire(error: ErrorInfo) -> dict[str, Any]:
     """Wire form of an ErrorInfo."""
     out: dict[str, Any] = {"type": error.type_name, "message": error.message}
@@ -198,7 +226,7 @@ def kind_of(raw: Any) -> int:
     if type(raw) is not list or not raw or type(raw[0]) is not int:
         raise RemoteProtocolError("a message must be an array starting with its kind")
     kind: int = raw[0]
-    if not 0 <= kind <= _LAST_KIND:
+    if kind not in PARSERS:
         raise RemoteProtocolError(f"unknown message kind {show(kind)}")
     return kind
 
@@ -273,6 +301,29 @@ def parse_abort(raw: list[Any]) -> str:
     return _str(raw[1], "abort reason", 4096)
 
 
+def parse_ping(raw: list[Any]) -> int:
+    """A PING's (or a PONG's) nonce."""
+    if len(raw) != 2:
+        raise _malformed(raw)
+    nonce = raw[1]
+    if type(nonce) is not int or not 0 <= nonce <= MAX_NONCE:
+        raise RemoteProtocolError(
+            f"ping nonce must be a 64-bit unsigned integer, got {show(nonce)}"
+        )
+    return nonce
+
+
+def parse_goodbye(raw: list[Any]) -> tuple[str, int, int]:
+    """A GOODBYE's reason, grace in milliseconds and last question id."""
+    if len(raw) != 4:
+        raise _malformed(raw)
+    return (
+        _str(raw[1], "goodbye reason", 4096),
+        _id(raw[2], "goodbye grace"),
+        _id(raw[3], "goodbye last question id"),
+    )
+
+
 def parse_hello(raw: list[Any]) -> Hello:
     """A HELLO's fields (the protocol name checked)."""
     if len(raw) != 2 or type(raw[1]) is not dict:
@@ -308,6 +359,9 @@ PARSERS: dict[int, Callable[[list[Any]], object]] = {
     _FINISH: parse_finish,
     _RELEASE: parse_release,
     _ABORT: parse_abort,
+    _PING: parse_ping,
+    _PONG: parse_ping,
+    _GOODBYE: parse_goodbye,
 }
 
 

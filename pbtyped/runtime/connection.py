@@ -21,6 +21,7 @@ from .._exceptions import (
     PbtypedError,
     RemoteProtocolError,
 )
+from ..protocol import messages as m
 from ..protocol.broker import Broker
 from ..protocol.events import (
     AnswerReceived,
@@ -30,6 +31,7 @@ from ..protocol.events import (
     FailureReceived,
     HandshakeComplete,
     PeerAborted,
+    PeerLeaving,
 )
 from ..protocol.objects import Referenceable
 from ..protocol.state import ConnectionState
@@ -49,6 +51,8 @@ log = logging.getLogger("pbtyped")
 
 _BUDGET = Pause.BUDGET
 _BACKLOG = Pause.BACKLOG
+#: The reason of the GOODBYE a normal close sends.
+_CLOSING = "connection closed normally"
 
 
 class Connection(asyncio.Protocol):
@@ -194,6 +198,12 @@ class Connection(asyncio.Protocol):
         """True once the line is gone (``closed`` may still wait for run_before_closed)."""
         return self._is_closed
 
+    @property
+    def is_closing(self) -> bool:
+        """True once the line is closing or closed: no call can be sent on it any more."""
+        transport = self._transport
+        return self._is_closed or transport is None or transport.is_closing()
+
     def run_before_closed(self, work: Coroutine[Any, Any, object]) -> asyncio.Task[object]:
         """Run ``work`` as a task of its own; ``closed``, so ``wait_closed()`` and the
         ``aclose()`` of a Client or Server, is not done before it ends.
@@ -223,7 +233,8 @@ class Connection(asyncio.Protocol):
         # A stream transport, though not always an asyncio.Transport subclass (uvloop's).
         self._transport = stream = cast(asyncio.Transport, transport)
         self._outbox.transport = self._flow.transport = stream
-        self.peer = stream.get_extra_info("peername")
+        if self.peer is None:  # else a PROXY header named the client (runtime/proxied.py)
+            self.peer = stream.get_extra_info("peername")
         # Admission happens here, not when asyncio builds the protocol: a TLS handshake that
         # fails never reaches connection_made, so it must never count as a connection.
         refusal = self._server.admit(self) if self._server is not None else None
@@ -303,8 +314,12 @@ class Connection(asyncio.Protocol):
             # A peer may ABORT to close normally (docs/protocol.md): not a warning.
             self._logs.log(logging.INFO, "peer %s closed the connection: %s", self.peer, reason)
             self._lost_reason = f"connection closed by the peer: {reason}"
-            self.close()
+            self._shut()
             return True
+        elif type(event) is PeerLeaving and event.grace_ms:
+            # A drain is news; a normal close (no grace: nothing more comes) is not logged,
+            # as an end of stream is not.
+            self._logs.log(logging.INFO, "peer %s is going away: %s", self.peer, event.reason)
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -464,6 +479,18 @@ class Connection(asyncio.Protocol):
         self._logs.warning("closing connection from %s: %s", self.peer, reason)
         self._abort(reason)
 
+    @property
+    def _stalled(self) -> bool:
+        """We do not read the peer now, or it does not read us (see Deadlines)."""
+        flow = self._flow
+        return flow.writing_paused or bool(flow.paused)
+
+    def _ping(self) -> None:
+        """Keepalive: ask the peer for a sign of life (see Deadlines). The nonce is our
+        clock in milliseconds: a PONG need not be matched, any frame is a sign of life."""
+        nonce = int(self._loop.time() * 1000) & m.MAX_NONCE
+        self._outbox.write(self.broker.send_ping(nonce))
+
     def _wakeup(self) -> None:
         # Called from weakref callbacks (any thread, maybe inside the GC): it only schedules.
         self._outbox.wakeup()
@@ -522,9 +549,28 @@ class Connection(asyncio.Protocol):
     def close(self, grace: float = 2.0) -> None:
         """Close the connection; pending calls fail with ConnectionLost.
 
-        Buffered output gets ``grace`` seconds to drain; a peer that does not read it by then
-        is cut off, so closing never waits on a peer.
+        A peer that offers "goodbye" is told first (a GOODBYE with no grace: no answer
+        follows). Buffered output gets ``grace`` seconds to drain; a peer that does not read
+        it by then is cut off, so closing never waits on a peer.
         """
+        if self._transport is not None and not self._is_closed:
+            self._outbox.write(self.broker.send_goodbye(_CLOSING, 0.0))
+        self._shut(grace)
+
+    def say_goodbye(self, reason: str, grace: float) -> None:
+        """Tell the peer we are going away (``Server.drain``): calls it makes from now on fail
+        with GoingAway, and those we owe are answered within ``grace`` seconds. The line stays
+        open; close it when ``owes_answers`` is False or the grace is over."""
+        if not self._is_closed:
+            self._outbox.write(self.broker.send_goodbye(reason, grace))
+
+    @property
+    def owes_answers(self) -> bool:
+        """The peer waits for answers to calls of its that we have read."""
+        return self.broker.owed_answers > 0
+
+    def _shut(self, grace: float = 2.0) -> None:
+        """Close the transport, sending nothing more of our own (see ``close``)."""
         transport = self._transport
         if transport is None or self._is_closed:
             return

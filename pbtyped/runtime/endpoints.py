@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl as _ssl
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from types import TracebackType
 from typing import Any, TypeVar, overload
 
@@ -13,11 +13,13 @@ from .._exceptions import ConnectionLost
 from ..protocol.interfaces import check_root
 from ..protocol.objects import Referenceable, Root
 from ..wire.limits import Limits
+from ..wire.proxy import ProxyPolicy
 from ..wire.registry import Registry, registry_of
 from .arguments import check_endpoint, check_stub_class
 from .connection import Connection
 from .logs import LogLimiter
 from .options import Options
+from .proxied import ProxyGate
 from .reference import RemoteReference, Stub
 from .slots import Budget, ServerSide, Slots, plan_descriptors
 from .tls import handshake_failure, watch_handshakes
@@ -33,6 +35,9 @@ log = logging.getLogger("pbtyped")
 
 S = TypeVar("S", bound=Stub)
 
+#: Seconds between two looks at what the connections of a draining server still owe.
+_DRAIN_POLL = 0.05
+
 
 def bring_registry(connection: Connection, stub: type[Any]) -> None:
     """Let ``connection`` admit what the generated module of ``stub`` declares (see
@@ -42,9 +47,18 @@ def bring_registry(connection: Connection, stub: type[Any]) -> None:
 
 class Server:
     """A listening pbtyped server. ``port`` is the bound port; ``connections`` the live ones
-    (``slots_in_use`` also counts sockets still in their TLS handshake). Made by ``serve()``."""
+    (``slots_in_use`` also counts sockets still in their TLS handshake); ``draining`` is True
+    from the start of ``drain()``. Made by ``serve()``."""
 
-    def __init__(self, host: str | None, port: int, options: Options) -> None:
+    def __init__(
+        self,
+        host: str | None,
+        port: int,
+        options: Options,
+        *,
+        proxy: ProxyPolicy | None = None,
+        reuse_port: bool = False,
+    ) -> None:
         if not isinstance(options.root, Root):
             raise TypeError("the root object must be a pbtyped.Root")
         #: The object served as every connection's root.
@@ -55,8 +69,12 @@ class Server:
         self._host = host
         self._port = port
         self._server: asyncio.Server | None = None
+        self._proxy = proxy
+        self._reuse_port = reuse_port
         #: The connections open now (after their handshake began; see ``slots_in_use``).
         self.connections: set[Connection] = set()
+        #: True from the start of ``drain()``: no new connection is admitted.
+        self.draining = False
         # A socket asyncio accepted but that never reached connection_made (a TLS handshake
         # that failed or timed out) gets its slot back once asyncio has surely given up on it.
         self._slots = Slots(
@@ -84,13 +102,18 @@ class Server:
         """The limits of this server and every connection it holds."""
         return self.options.limits
 
-    def _protocol(self) -> Connection:
+    def _protocol(self) -> asyncio.Protocol:
         conn = Connection(self.options, self._side)
         # Counted at accept: with TLS, connection_made comes only after the handshake.
         self._slots.reserve(conn)
+        if self._proxy is not None:
+            return ProxyGate(conn, self._proxy, self._side.logs)
         return conn
 
     def _admit(self, conn: Connection) -> str | None:
+        if self.draining:  # accepted before the listener closed, or still in its TLS handshake
+            self._slots.release(conn)
+            return "server shutting down"
         refusal = self._slots.admit(conn, conn.peer)
         if refusal is None:
             self.connections.add(conn)
@@ -136,9 +159,19 @@ class Server:
         if self.options.ssl is not None:
             watch_handshakes(self.options.ssl, self._side.logs)
         self._server = await loop.create_server(
-            self._protocol, self._host, self._port, **self.options.tls_arguments()
+            self._protocol,
+            self._host,
+            self._port,
+            reuse_port=self._reuse_port or None,
+            **self.options.tls_arguments(),
         )
         return self
+
+    @property
+    def is_serving(self) -> bool:
+        """True while the server accepts connections: started, and neither draining nor
+        closed."""
+        return self._server is not None and self._server.is_serving() and not self.draining
 
     @property
     def port(self) -> int:
@@ -153,6 +186,43 @@ class Server:
             await self.start()
         assert self._server is not None
         await self._server.serve_forever()
+
+    async def drain(self, grace: float = 30.0, reason: str = "server shutting down") -> None:
+        """Shut down gracefully: stop accepting, let the calls in flight finish, close.
+
+        Each peer that offers "goodbye" is sent a GOODBYE with ``reason`` and ``grace`` (it
+        starts no new call on that connection; a ``Reconnecting`` client moves to its next
+        one); a call any peer makes from now on fails with GoingAway and does not run. A
+        connection closes as soon as every call it read is answered, and at the latest after
+        ``grace`` seconds (calls still running then are cancelled). Logouts and
+        ``pb_detached`` hooks run as on any close; returns once every connection is closed.
+        """
+        self.draining = True
+        if self._server is not None:
+            self._server.close()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        conns = list(self.connections)
+        for conn in conns:
+            conn.say_goodbye(reason, grace)
+        owing = set(conns)
+        while True:
+            for conn in [c for c in owing if not c.owes_answers]:
+                owing.discard(conn)
+                conn.close()
+            left = deadline - loop.time()
+            if not owing or left <= 0:
+                break
+            # A few checks a second: a drain is rare, and nothing is kept per connection.
+            await asyncio.sleep(min(_DRAIN_POLL, left))
+        if owing:
+            log.warning(
+                "drain: %d connection(s) still running calls after the %s s grace; "
+                "those calls are cancelled",
+                len(owing),
+                grace,
+            )
+        await self.aclose()
 
     async def aclose(self) -> None:
         """Stop listening, close every connection and wait until they are gone."""
@@ -184,6 +254,8 @@ def serve(
     limits: Limits | None = None,
     send_tracebacks: bool = False,
     ssl: _ssl.SSLContext | None = None,
+    proxy_protocol_from: Sequence[str] = (),
+    reuse_port: bool = False,
 ) -> Server:
     """Serve ``root`` on TCP: ``async with serve(root, host, port) as server: ...``.
 
@@ -195,6 +267,13 @@ def serve(
     server TLS context (``pbtyped.cred.server_context``): every client must then speak TLS.
     ``send_tracebacks`` opts in to sending remote traceback text with errors (off: no server
     frames ever leave the process).
+
+    ``proxy_protocol_from`` (CIDR networks, e.g. ``["10.0.0.0/8"]``) turns on the PROXY
+    protocol v2 for connections from those balancers: each must start with a PROXY header,
+    whose client address the connection then uses as its ``peer`` (logs, the per-address
+    share, login rate limits); a header from any other address closes the connection. Not
+    with ``ssl`` (terminate TLS at the balancer). ``reuse_port`` sets SO_REUSEPORT, so that
+    several processes can listen on one port (``pbtyped serve --workers``).
     """
     check_endpoint("serve", host, registry)
     module_registry = registry_of(type(root))
@@ -205,7 +284,15 @@ def serve(
     options = Options.of(
         registry=registry, limits=limits, root=root, send_tracebacks=send_tracebacks, ssl=ssl
     )
-    return Server(host, port, options)
+    proxy = None
+    if proxy_protocol_from:
+        if ssl is not None:
+            raise ValueError(
+                "proxy_protocol_from with ssl is not supported: the PROXY header comes before "
+                "the TLS handshake; terminate TLS at the balancer"
+            )
+        proxy = ProxyPolicy(proxy_protocol_from, options.limits.handshake_timeout)
+    return Server(host, port, options, proxy=proxy, reuse_port=reuse_port)
 
 
 class Client:

@@ -1,13 +1,21 @@
-"""``pbtyped.run``: run a program's main coroutine, on uvloop when asked and available."""
+"""``pbtyped.run``: run a program's main coroutine, on uvloop when asked and available;
+``serve_until_signalled``: serve until SIGTERM or SIGINT, then drain."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
+import logging
+import signal
+from collections.abc import Callable, Coroutine, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
-__all__ = ["run"]
+if TYPE_CHECKING:
+    from .endpoints import Server
+
+__all__ = ["run", "serve_until_signalled"]
+
+log = logging.getLogger("pbtyped")
 
 T = TypeVar("T")
 
@@ -29,3 +37,43 @@ def run(main: Coroutine[Any, Any, T], *, use_uvloop: bool = False) -> T:
             loop_factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         return runner.run(main)
+
+
+async def serve_until_signalled(
+    server: Server,
+    *,
+    grace: float = 30.0,
+    signals: Iterable[signal.Signals] = (signal.SIGTERM, signal.SIGINT),
+) -> signal.Signals:
+    """Serve until one of ``signals`` arrives, then ``server.drain(grace)`` and return it.
+
+    The way to end a server process cleanly (``pbtyped.run(serve_until_signalled(server))``
+    exits with status 0): one log line says which signal came and that the server drains;
+    no KeyboardInterrupt, no traceback. The server is started if it was not. Signals that
+    come while it drains are ignored. Needs a loop that handles signals (Unix, main thread).
+    """
+    if not server.is_serving:
+        await server.start()
+    loop = asyncio.get_running_loop()
+    received: asyncio.Future[signal.Signals] = loop.create_future()
+    wanted = list(signals)
+
+    def stop(sig: signal.Signals) -> None:
+        if not received.done():
+            received.set_result(sig)
+
+    for sig in wanted:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        sig = await received
+        log.info(
+            "%s received: draining %d connection(s), grace %g s",
+            sig.name,
+            len(server.connections),
+            grace,
+        )
+        await server.drain(grace)
+    finally:
+        for each in wanted:
+            loop.remove_signal_handler(each)
+    return sig

@@ -90,6 +90,15 @@ class Limits:
     #: connections that hold any, until it drops (see docs/security.md for the worst case).
     #: At least ``max_frame_size``, so one frame alone can always arrive.
     max_bytes_held: int = 256 * 1024 * 1024
+    #: Keepalive (when both Hellos list "keepalive"): seconds with nothing received from the
+    #: peer after which we send it a PING, and again each such interval while it stays
+    #: silent; None sends none (the peer's PINGs are still answered). Any frame is a sign of
+    #: life; the clock stands still while the peer is not reading what we send.
+    keepalive_interval: float | None = 20.0
+    #: Intervals of silence after which the peer is declared gone: the connection closes and
+    #: calls waiting for an answer fail with ConnectionLost ("the peer stopped answering").
+    #: With the defaults a frozen peer or a dead line is found within about a minute.
+    keepalive_misses: int = 3
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_frame_size <= 0xFFFF_FFFF:
@@ -108,7 +117,7 @@ class Limits:
         for name in ("handshake_timeout", "frame_timeout", "tls_handshake_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive")
-        for name in ("idle_timeout", "prelogin_idle_timeout"):
+        for name in ("idle_timeout", "prelogin_idle_timeout", "keepalive_interval"):
             value = getattr(self, name)
             if value is not None and not value > 0:
                 raise ValueError(f"{name} must be positive or None")
@@ -117,6 +126,8 @@ class Limits:
                 f"max_bytes_held ({self.max_bytes_held}) must be at least max_frame_size "
                 f"({self.max_frame_size}): one frame alone must always be able to arrive"
             )
+        if self.keepalive_misses < 1:
+            raise ValueError("keepalive_misses must be at least 1")
         if self.log_rate_per_minute < 1:
             raise ValueError("log_rate_per_minute must be at least 1")
         if not 4 <= self.max_depth <= 1000:

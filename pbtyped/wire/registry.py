@@ -14,6 +14,7 @@ from .._exceptions import (
     CallCancelled,
     DeadReferenceError,
     Error,
+    GoingAway,
     InsecureTypeError,
     LimitExceeded,
     LocalProtocolError,
@@ -68,6 +69,7 @@ _BUILTIN_ERRORS: dict[str, type[BaseException]] = {
     # its subclasses, which say whose fault it was.
     "pbtyped.ProtocolError": LocalProtocolError,
     "pbtyped.UnauthorizedLogin": UnauthorizedLogin,
+    "pbtyped.GoingAway": GoingAway,
 }
 #: Sent by these names besides: every ProtocolError (a FrameTooLarge a method let through...).
 _ALSO_SENT_AS: dict[type[BaseException], str] = {ProtocolError: "pbtyped.ProtocolError"}

@@ -302,7 +302,9 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
     if good:
         # With or without the features that change what follows (references naming their
         # interfaces), and a root's interfaces or none.
-        features = st.sampled_from([[], ["interfaces"], ["columns", "interfaces"]])
+        features = st.sampled_from(
+            [[], ["interfaces"], ["columns", "interfaces"], ["keepalive", "goodbye", "interfaces"]]
+        )
         roots = st.one_of(st.just({}), st.builds(lambda n: {"root_interfaces": n}, name_lists))
         return st.builds(
             lambda size, feats, root: [
@@ -375,13 +377,22 @@ def messages(answers: bool = False) -> st.SearchStrategy[Any]:
         st.builds(lambda q: [4, q], question_ids),
         st.builds(lambda i, c: [5, i, c], question_ids, question_ids),
         st.builds(lambda r: [6, r], st.text(max_size=10) | values),
+        # PING and PONG with a nonce, GOODBYE with a reason, a grace and a question id.
+        st.builds(lambda k, n: [k, n], st.sampled_from([11, 12]), question_ids | values),
+        st.builds(
+            lambda r, g, q: [13, r, g, q], st.text(max_size=10) | values, question_ids, question_ids
+        ),
         _hello(good=False),
         st.builds(
             lambda k, rest: [k, *rest],
             st.integers(7, 40) | st.integers(-(2**64), 2**64 - 1),
             st.lists(values, max_size=3),
         ),
-        st.builds(lambda n, xs: [n, *xs], st.integers(0, 6), st.lists(values, max_size=5)),
+        st.builds(
+            lambda n, xs: [n, *xs],
+            st.sampled_from([0, 1, 2, 3, 4, 5, 6, 11, 12, 13]),
+            st.lists(values, max_size=5),
+        ),
         values,
     )
     if answers:

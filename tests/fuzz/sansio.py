@@ -24,6 +24,7 @@ from pbtyped.protocol.events import (
     FailureReceived,
     HandshakeComplete,
     PeerAborted,
+    PeerLeaving,
 )
 
 from .peers import FuzzRoot, Thing, make_registry
@@ -46,7 +47,7 @@ LIMITS = pb.Limits(
 MAX_REASON = 2_000
 
 _HEADER = struct.Struct(">II")
-_OUT_KINDS = {0, 1, 2, 3, 4, 5, 6}
+_OUT_KINDS = {0, 1, 2, 3, 4, 5, 6, 12}  # 12: the PONG to a PING
 
 
 def well_formed_output(data: bytes) -> list[Any]:
@@ -111,7 +112,9 @@ class Side:
                 else:
                     self.values.append(event.value)
             else:
-                assert isinstance(event, HandshakeComplete | CancelReceived | PeerAborted)
+                assert isinstance(
+                    event, HandshakeComplete | CancelReceived | PeerAborted | PeerLeaving
+                )
         out.append(broker.take_pending())
         self._emit(b"".join(out))
         self.check_tables()
