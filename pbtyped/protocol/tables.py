@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .._exceptions import LimitExceeded, RemoteProtocolError
 
@@ -41,30 +41,35 @@ class ExportTable:
     names travel in the Hello: it counts as named from the start.
     """
 
-    __slots__ = ("_entries", "_ids", "_journal", "_max", "_next")
+    __slots__ = ("_entries", "_ids", "_journal", "_max", "_next", "_root", "_root_count")
 
     def __init__(self, root: object | None, max_exports: int) -> None:
+        # The root lives beside the tables, never in them: every connection has one, and an
+        # entry for it in both dicts was 400 bytes a connection. It is pinned (never
+        # released) and named from the start, so a count is all it needs.
+        self._root = root
+        self._root_count = 0
         self._entries: dict[int, _Export] = {}
         self._ids: dict[int, int] = {}  # id(obj) -> export id
         self._next = ROOT_ID + 1
         self._max = max_exports
         # (export id, whether the entry is new, whether it was named before)
         self._journal: list[tuple[int, bool, bool]] | None = None
-        if root is not None:
-            self._entries[ROOT_ID] = _Export(root, named=True)
-            self._ids[id(root)] = ROOT_ID
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + (self._root is not None)
 
     def get(self, export_id: int) -> object | None:
         """The object exported as ``export_id``, or None."""
+        if export_id == ROOT_ID:
+            return self._root
         entry = self._entries.get(export_id)
         return None if entry is None else entry.obj
 
     def counts(self) -> dict[int, int]:
         """Export id -> references the peer holds (for checks and tests)."""
-        return {export_id: e.count for export_id, e in self._entries.items()}
+        root = {} if self._root is None else {ROOT_ID: self._root_count}
+        return root | {export_id: e.count for export_id, e in self._entries.items()}
 
     def add(self, obj: object) -> int:
         """Count one more reference to ``obj`` sent to the peer; its export id."""
@@ -74,12 +79,17 @@ class ExportTable:
         """Count one more reference to ``obj`` sent to the peer: its export id, and whether
         this reference is the one to carry the object's interface names (the first sent, or
         the first since the peer released some: the peer may have forgotten them)."""
+        if obj is self._root:
+            self._root_count += 1
+            if self._journal is not None:
+                self._journal.append((ROOT_ID, False, True))
+            return ROOT_ID, False
         export_id = self._ids.get(id(obj))
         is_new = export_id is None
         if export_id is None:
-            if len(self._entries) >= self._max:
+            if len(self) >= self._max:
                 raise LimitExceeded(
-                    f"this connection already exports {len(self._entries)} objects "
+                    f"this connection already exports {len(self)} objects "
                     "(Limits.max_exports); the peer must release some first"
                 )
             export_id = self._next
@@ -106,6 +116,9 @@ class ExportTable:
         """Undo the journaled additions: the message was not sent."""
         journal, self._journal = self._journal or [], None
         for export_id, is_new, named in reversed(journal):
+            if export_id == ROOT_ID:
+                self._root_count -= 1
+                continue
             entry = self._entries[export_id]
             entry.count -= 1
             entry.named = named
@@ -136,7 +149,8 @@ class ExportTable:
 
     def clear(self) -> list[object]:
         """Forget everything (the connection closed); the objects that were exported."""
-        gone = [e.obj for export_id, e in self._entries.items() if export_id != ROOT_ID]
+        gone = [e.obj for e in self._entries.values()]
+        self._root = None
         self._entries.clear()
         self._ids.clear()
         return gone
@@ -174,6 +188,16 @@ class _Dropped:
             self.wakeup()
 
 
+class Importer(Protocol):
+    """What the import table asks of its broker."""
+
+    def new_reference(self, export_id: int) -> ImportedReference:
+        """The proxy for the peer's object ``export_id``."""
+
+    def wakeup(self) -> None:
+        """Dropped proxies wait in the table (any thread, maybe inside the GC)."""
+
+
 class ImportTable:
     """Proxies for the peer's objects: at most one live proxy per export id.
 
@@ -184,23 +208,17 @@ class ImportTable:
     references the peer sent first.
     """
 
-    __slots__ = ("_dropped", "_make", "_max", "_queue", "_refs", "_released", "_wakeup")
+    __slots__ = ("_dropped", "_importer", "_max", "_queue", "_refs", "_released")
 
-    def __init__(
-        self,
-        max_imports: int,
-        make: Callable[[int], ImportedReference],
-        wakeup: Callable[[], None] | None,
-    ) -> None:
+    def __init__(self, max_imports: int, importer: Importer) -> None:
         self._refs: dict[int, _Import] = {}
         # Made with the first proxy, before any callback can queue: a deque alone is ~600
         # bytes, and most connections of a server never receive a reference.
         self._dropped: _Dropped | None = None
         self._queue: collections.deque[_Import] | None = None  # its queue: read most often
-        self._wakeup = wakeup
         self._released: dict[int, int] = {}  # export id -> count owed, coalesced
         self._max = max_imports
-        self._make = make
+        self._importer = importer
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -229,11 +247,11 @@ class ImportTable:
             raise LimitExceeded(
                 f"the peer sent more than {self._max} live references (Limits.max_imports)"
             )
-        ref: ImportedReference = self._make(export_id)
+        ref = self._importer.new_reference(export_id)
         ref.pb_interfaces = interfaces
         dropped = self._dropped
         if dropped is None:
-            dropped = self._dropped = _Dropped(self._wakeup)
+            dropped = self._dropped = _Dropped(self._importer.wakeup)
             self._queue = dropped.queue
         entry = _Import(ref, dropped)
         entry.export_id = export_id
