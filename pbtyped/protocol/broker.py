@@ -49,6 +49,9 @@ from .tables import ROOT_ID, ExportTable, ImportTable
 __all__ = ["ROOT_ID", "Broker", "BrokerOwner", "ImportedReference", "PlainOwner"]
 
 _AWAIT_HELLO = ConnectionState.AWAIT_HELLO
+#: The questions of a broker that has asked none: shared, so never written (``send_call``
+#: makes a table of its own first).
+_NO_QUESTIONS: dict[int, None] = {}
 _DEFAULT_LIMITS = Limits()  # frozen: one for every broker given none
 #: The answer to a call on a pending answer: the caller's message asks for promise pipelining,
 #: which this side does not offer yet. Only that call fails; the caller's registry raises it as
@@ -168,8 +171,9 @@ class Broker:
         )
         self._codec = Codec(registry, self.limits, self)
         self._next_question = 1
-        # Our calls awaiting an answer: a dict as a set (an empty set is 216 bytes, a dict 64).
-        self._questions: dict[int, None] = {}
+        # Our calls awaiting an answer: a dict as a set (an empty set is 216 bytes, a dict 64),
+        # the shared empty one until our first call (a server seldom calls its client).
+        self._questions: dict[int, None] = _NO_QUESTIONS
         # Peer calls we have not answered yet, each with the size of the frame that carried
         # it: what its arguments hold until it is answered (the server-wide budget counts it).
         self._answers: dict[int, int] = {}
@@ -177,7 +181,7 @@ class Broker:
         self._frame_size = 0  # of the frame being handled
         self.exports = ExportTable(root, self.limits.max_exports)
         self.imports = ImportTable(self.limits.max_imports, self)
-        self._owed: list[bytes] = []
+        self._owed: list[bytes] | None = None  # answers given by ourselves, to send
         self._frames = 0
         #: Both Hellos list "interfaces": references carry the names of their interfaces.
         self.interfaces = False
@@ -213,12 +217,12 @@ class Broker:
         """The line is gone: drop every table and return the question ids that were pending."""
         self.state = transition(self.state, ConnectionState.CLOSED)
         pending = sorted(self._questions)
-        self._questions.clear()
+        self._questions = _NO_QUESTIONS
         self._answers.clear()
         self._answer_bytes = 0
         gone = self.exports.clear()
         self.imports.clear()
-        self._owed.clear()
+        self._owed = None
         for obj in gone:
             self._owner.unexported(obj)
         return pending
@@ -316,6 +320,8 @@ class Broker:
             m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
         )
         self._next_question = qid + 1
+        if self._questions is _NO_QUESTIONS:
+            self._questions = {}
         self._questions[qid] = None
         return qid, data
 
@@ -377,9 +383,11 @@ class Broker:
         """Bytes the broker owes the peer: answers it gave by itself while receiving, and
         Release messages for references dropped or released since the last call."""
         out = self._owed
-        if not out and not self.imports.owes_releases():
-            return b""
-        self._owed = []
+        if out is None:
+            if not self.imports.owes_releases():
+                return b""
+            out = []
+        self._owed = None
         released = self.imports.take_released()
         if self.state is ConnectionState.OPEN:
             out.extend(self._codec.encode(m.release_wire(i, n)) for i, n in released)
@@ -599,9 +607,14 @@ class Broker:
         """Answer a call that cannot run with ``failure``, by ourselves (no event)."""
         self._owe_answer(qid)  # a question id in use closes the connection even so
         if isinstance(failure, BaseException):
-            self._owed.append(self.send_failure(qid, failure))
+            data = self.send_failure(qid, failure)
         elif self._answer_done(qid):
-            self._owed.append(self._fail_frame(qid, failure))
+            data = self._fail_frame(qid, failure)
+        else:
+            return
+        if self._owed is None:
+            self._owed = []
+        self._owed.append(data)
 
     def _owe_answer(self, qid: int) -> None:
         """Record that we owe the peer one answer to ``qid`` (a duplicate id closes)."""

@@ -33,6 +33,12 @@ class _Export:
         self.named = named
 
 
+#: The tables of an ExportTable that has exported nothing beside its root: shared, so never
+#: written (``send`` makes a table of its own first; only entries found in them are deleted).
+_NO_EXPORTS: dict[int, _Export] = {}
+_NO_IDS: dict[int, int] = {}
+
+
 class ExportTable:
     """Our objects the peer holds references to. Ids are never reused; the root is pinned.
 
@@ -49,8 +55,10 @@ class ExportTable:
         # released) and named from the start, so a count is all it needs.
         self._root = root
         self._root_count = 0
-        self._entries: dict[int, _Export] = {}
-        self._ids: dict[int, int] = {}  # id(obj) -> export id
+        # Export id -> entry, and id(obj) -> export id: made with the first object exported
+        # beside the root (two empty dicts are 128 bytes; most connections export none).
+        self._entries: dict[int, _Export] = _NO_EXPORTS
+        self._ids: dict[int, int] = _NO_IDS
         self._next = ROOT_ID + 1
         self._max = max_exports
         # (export id, whether the entry is new, whether it was named before)
@@ -94,6 +102,8 @@ class ExportTable:
                 )
             export_id = self._next
             self._next += 1
+            if self._entries is _NO_EXPORTS:
+                self._entries, self._ids = {}, {}
             self._entries[export_id] = _Export(obj)
             self._ids[id(obj)] = export_id
         entry = self._entries[export_id]
@@ -151,8 +161,7 @@ class ExportTable:
         """Forget everything (the connection closed); the objects that were exported."""
         gone = [e.obj for e in self._entries.values()]
         self._root = None
-        self._entries.clear()
-        self._ids.clear()
+        self._entries, self._ids = _NO_EXPORTS, _NO_IDS
         return gone
 
 
@@ -198,6 +207,12 @@ class Importer(Protocol):
         """Dropped proxies wait in the table (any thread, maybe inside the GC)."""
 
 
+#: The tables of an ImportTable with no proxy and no release owed: shared, so never written
+#: (``receive`` and ``_settle`` make tables of their own first).
+_NO_IMPORTS: dict[int, _Import] = {}
+_NO_RELEASES: dict[int, int] = {}
+
+
 class ImportTable:
     """Proxies for the peer's objects: at most one live proxy per export id.
 
@@ -211,12 +226,15 @@ class ImportTable:
     __slots__ = ("_dropped", "_importer", "_max", "_queue", "_refs", "_released")
 
     def __init__(self, max_imports: int, importer: Importer) -> None:
-        self._refs: dict[int, _Import] = {}
+        # Export id -> entry, and export id -> count owed: the shared empty tables until the
+        # first proxy and the first release (two empty dicts are 128 bytes, and most
+        # connections of a server never receive a reference).
+        self._refs: dict[int, _Import] = _NO_IMPORTS
         # Made with the first proxy, before any callback can queue: a deque alone is ~600
         # bytes, and most connections of a server never receive a reference.
         self._dropped: _Dropped | None = None
         self._queue: collections.deque[_Import] | None = None  # its queue: read most often
-        self._released: dict[int, int] = {}  # export id -> count owed, coalesced
+        self._released: dict[int, int] = _NO_RELEASES  # coalesced per id
         self._max = max_imports
         self._importer = importer
 
@@ -257,6 +275,8 @@ class ImportTable:
         entry.export_id = export_id
         entry.count = 1
         entry.interfaces = interfaces
+        if self._refs is _NO_IMPORTS:
+            self._refs = {}
         self._refs[export_id] = entry
         return ref
 
@@ -283,18 +303,20 @@ class ImportTable:
             if self._refs.get(entry.export_id) is entry:  # else: already accounted for
                 self._settle(entry)
         released = list(self._released.items())
-        self._released.clear()
+        self._released = _NO_RELEASES
         return released
 
     def clear(self) -> None:
         """Forget everything (the connection closed): nothing is owed any more."""
-        self._refs.clear()
+        self._refs = _NO_IMPORTS
         if self._queue is not None:
             self._queue.clear()
-        self._released.clear()
+        self._released = _NO_RELEASES
 
     def _settle(self, entry: _Import) -> None:
         """Move ``entry``'s count from the live table to the releases owed."""
         export_id = entry.export_id
         del self._refs[export_id]
+        if self._released is _NO_RELEASES:
+            self._released = {}
         self._released[export_id] = self._released.get(export_id, 0) + entry.count
