@@ -52,10 +52,12 @@ class Codec:
         "_att_size",
         "_attachments",
         "_decoder",
+        "_depth",
         "_encoders",
         "_refs",
         "_registry_version",
         "_state",
+        "_strict",
         "_tags",
         "limits",
         "peer_takes_columns",
@@ -75,6 +77,9 @@ class Codec:
         self._build_encoders()
         self._state = DecodeState(registry, refs, limits)
         self._tags = TagDecoders(self._state)
+        # The fast decode's options, read once per frame: the pair is one more level deep.
+        self._depth = limits.max_depth + 1
+        self._strict = limits.strict_map_keys
         # The strict decoder, made when a frame first fails the fast decode (see ``decode``).
         self._decoder: cbor2.CBORDecoder | None = None
 
@@ -175,9 +180,9 @@ class Codec:
                 pair = cbor2.loads(
                     b"".join((b"\x82", body, _END)),  # one copy of the body, not two
                     semantic_decoders=self._tags,
-                    max_depth=self.limits.max_depth + 1,  # the pair is one more level
+                    max_depth=self._depth,
                     allow_indefinite=False,
-                    strict_hashable_types=self.limits.strict_map_keys,
+                    strict_hashable_types=self._strict,
                 )
             except (cbor2.CBORError, RecursionError):
                 pair = None

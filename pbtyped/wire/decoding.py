@@ -120,8 +120,9 @@ class DecodeState:
     def start(self, body: bytes, attachments: bytes) -> bool:
         """Reset for a new frame; False (and a refusal) if cbor2 alone would build more from
         ``body`` than ``Limits.max_decoded_ratio`` allows: it must not be decoded then."""
-        self.problem = None
-        self.problem_error = InsecureTypeError
+        if self.problem is not None:  # else problem_error is InsecureTypeError already
+            self.problem = None
+            self.problem_error = InsecureTypeError
         self.attachments = attachments
         self.attachments_left = len(attachments)
         self._body = body
