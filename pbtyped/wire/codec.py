@@ -17,7 +17,7 @@ import cbor2
 
 from .._exceptions import DecodeError, InsecureTypeError, PbtypedError
 from .decoding import REFUSED, DecodeState, Refused, TagDecoders
-from .encoding import EncoderTable, NeedsConnection, SharedEncoders, shared_encoders
+from .encoding import EncoderTable
 from .frames import HEADER as _HEADER
 from .frames import pack_frame
 from .limits import Limits
@@ -92,8 +92,7 @@ class Codec:
     # -- encoding -------------------------------------------------------------------------
 
     def _build_encoders(self) -> None:
-        # The shared table until a message needs the codec's own (see encoding.py).
-        self._encoders: SharedEncoders | EncoderTable = shared_encoders(self)
+        self._encoders = EncoderTable(self)
         self._registry_version = self.registry.version
 
     @property
@@ -114,10 +113,14 @@ class Codec:
             self._build_encoders()
         try:
             try:
-                body = self._dumps(message)
-            except NeedsConnection:  # large bytes or columns: this codec's own table
-                self._encoders = EncoderTable(self)
-                body = self._dumps(message)
+                body = cbor2.dumps(message, encoders=self._encoders, default=self._default)
+            except cbor2.CBOREncodeError as exc:
+                cause = exc.__cause__ or exc.__context__
+                if isinstance(cause, InsecureTypeError):
+                    raise cause from None
+                raise InsecureTypeError(f"cannot encode value: {cause or exc}") from exc
+            except (TypeError, ValueError) as exc:
+                raise InsecureTypeError(f"cannot encode value: {exc}") from exc
         except BaseException:
             self._drop_attachments()  # whatever was collected belonged to this failed frame
             raise
@@ -126,18 +129,6 @@ class Codec:
             return _HEADER.pack(len(body), 0) + body
         self._drop_attachments()
         return pack_frame(body, attachments)
-
-    def _dumps(self, message: Any) -> bytes:
-        """The CBOR body of ``message``; InsecureTypeError for what may not be sent."""
-        try:
-            return cbor2.dumps(message, encoders=self._encoders, default=self._default)
-        except cbor2.CBOREncodeError as exc:
-            cause = exc.__cause__ or exc.__context__
-            if isinstance(cause, InsecureTypeError | NeedsConnection):
-                raise cause from None
-            raise InsecureTypeError(f"cannot encode value: {cause or exc}") from exc
-        except (TypeError, ValueError) as exc:
-            raise InsecureTypeError(f"cannot encode value: {exc}") from exc
 
     def _drop_attachments(self) -> None:
         # Attachments collected belong to one frame: the next encode starts from none.

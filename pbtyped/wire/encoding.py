@@ -8,12 +8,10 @@ decides once and caches: subclasses of containers travel as their base, subclass
 admit are refused, and anything else falls through to the codec's ``default`` hook (references,
 or a clear refusal).
 
-Only two handlers depend on the connection: large ``bytes`` (attachments of the frame being
-encoded) and ``Columns`` (whether the peer takes them). Codecs share one ``SharedEncoders``
-table per registry version and options, in which those two stop the encode at once
-(``NeedsConnection``); a codec then makes an ``EncoderTable`` of its own, bound to it, and
-encodes the message again. Most connections never send either, and so own no table at all
-(their own copy was 240 bytes each).
+Each connection's table starts empty and fills with the types it actually sends; what does not
+depend on the connection (native encoders, one handler per registered type, column getters) is
+built once per registry version and shared, so an idle connection costs a few hundred bytes
+here, not a copy of everything.
 """
 
 from __future__ import annotations
@@ -44,7 +42,7 @@ if TYPE_CHECKING:
     from .codec import Codec
     from .registry import Registry
 
-__all__ = ["EncoderTable", "NeedsConnection", "SharedEncoders", "shared_encoders"]
+__all__ = ["EncoderTable"]
 
 Handler = Callable[[Any, Any], None]
 _E = cbor2.CBOREncoder
@@ -190,8 +188,6 @@ class _RegistryHandlers:
     handlers: dict[type[Any], Handler]
     #: Registered dataclass -> (wire name, one getter per field), for lists sent in columns.
     columns: dict[type[Any], tuple[str, tuple[Callable[[Any], Any], ...]]]
-    #: The shared tables made for this version, by (strict_map_keys, attachment_threshold).
-    shared: dict[tuple[bool, int], SharedEncoders]
 
 
 # A memo, not a registry: registries are explicit objects; this only avoids rebuilding the same
@@ -215,28 +211,20 @@ def _registry_handlers(registry: Registry) -> _RegistryHandlers:
         getters = column_getters(fields)
         if getters is not None:
             columns[cls] = (name, getters)
-    found = _RegistryHandlers(registry.version, handlers, columns, {})
+    found = _RegistryHandlers(registry.version, handlers, columns)
     _BY_REGISTRY[registry] = found
     return found
 
 
-class NeedsConnection(Exception):
-    """Raised by a shared table's handler for a value only a codec's own table encodes."""
+class EncoderTable(dict[type[Any], Handler]):
+    """The ``encoders`` mapping handed to cbor2 for one codec (filled as types are sent)."""
 
+    __slots__ = ("_codec", "_registered")  # one per connection: no instance dict
 
-def _needs_connection(encoder: Any, value: Any) -> None:
-    raise NeedsConnection
-
-
-class _Table(dict[type[Any], Handler]):
-    """An ``encoders`` mapping handed to cbor2 (filled as types are sent)."""
-
-    __slots__ = ("_registered", "_strict")  # no instance dict
-
-    def __init__(self, registered: _RegistryHandlers, strict: bool) -> None:
+    def __init__(self, codec: Codec) -> None:
         super().__init__()
-        self._registered = registered
-        self._strict = strict
+        self._codec = codec
+        self._registered = _registry_handlers(codec.registry)
 
     def __missing__(self, cls: type[Any]) -> Handler:
         handler = _COMMON.get(cls) or self._registered.handlers.get(cls) or self._decide(cls)
@@ -245,22 +233,16 @@ class _Table(dict[type[Any], Handler]):
         self[cls] = handler
         return handler
 
-    def _bytes_handler(self) -> Handler:
-        raise NotImplementedError
-
-    def _columns_handler(self) -> Handler:
-        raise NotImplementedError
-
     def _decide(self, cls: type[Any]) -> Handler | None:
-        strict = self._strict
+        strict = self._codec.limits.strict_map_keys
         if cls is dict:
             return _encode_strict_map if strict else _E.encode_map
         if cls is set:
             return _encode_strict_set if strict else _encode_set
         if cls is bytes:
-            return self._bytes_handler()
+            return self._encode_bytes
         if cls is Columns:
-            return self._columns_handler()
+            return self._encode_columns
         if issubclass(cls, REFUSED_TYPES):
             return _encode_refused
         if issubclass(cls, enum.Enum):
@@ -271,58 +253,6 @@ class _Table(dict[type[Any], Handler]):
         if issubclass(cls, _SCALARS):
             return _encode_unregistered
         return None
-
-
-class SharedEncoders(_Table):
-    """The table codecs share (see the module docstring): ``bytes`` below the attachment
-    threshold and everything else but ``Columns`` encoded as a codec's own table would."""
-
-    __slots__ = ("_threshold",)
-
-    def __init__(self, registered: _RegistryHandlers, strict: bool, threshold: int) -> None:
-        super().__init__(registered, strict)
-        self._threshold = threshold
-
-    def _bytes_handler(self) -> Handler:
-        threshold = self._threshold
-
-        def encode_small_bytes(encoder: Any, value: bytes) -> None:
-            if len(value) >= threshold:
-                raise NeedsConnection
-            encoder.encode_bytes(value)
-
-        return encode_small_bytes
-
-    def _columns_handler(self) -> Handler:
-        return _needs_connection
-
-
-def shared_encoders(codec: Codec) -> SharedEncoders:
-    """The shared table for ``codec``'s registry (its current version) and limits."""
-    registered = _registry_handlers(codec.registry)
-    limits = codec.limits
-    key = (limits.strict_map_keys, limits.attachment_threshold)
-    table = registered.shared.get(key)
-    if table is None:
-        table = registered.shared[key] = SharedEncoders(registered, *key)
-    return table
-
-
-class EncoderTable(_Table):
-    """One codec's own table: the shared one's handlers, and its own for large ``bytes``
-    (attachments) and ``Columns``. Made when the codec first sends either."""
-
-    __slots__ = ("_codec",)
-
-    def __init__(self, codec: Codec) -> None:
-        super().__init__(_registry_handlers(codec.registry), codec.limits.strict_map_keys)
-        self._codec = codec
-
-    def _bytes_handler(self) -> Handler:
-        return self._encode_bytes
-
-    def _columns_handler(self) -> Handler:
-        return self._encode_columns
 
     # -- the handlers that depend on the connection -----------------------------------------
 

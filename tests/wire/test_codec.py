@@ -377,20 +377,3 @@ def test_a_tag_handler_is_bound_only_when_its_tag_first_arrives() -> None:
     assert list(handlers) == [2]
     assert codec.decode(cbor2.dumps(cbor2.CBORTag(2, b"\x02")))[0] == 2  # the same, reused
     assert list(handlers) == [2]
-
-
-def test_codecs_share_one_table_until_one_sends_attachments() -> None:
-    """Codecs of one registry and limits encode with one shared table; a message holding
-    bytes over the attachment threshold is encoded again with the codec's own table, and its
-    attachments stay in its own frame."""
-    registry = Registry()
-    plain, sender = make_codec(registry), make_codec(registry)
-    small = sender.encode([1, b"x" * 10])
-    assert plain._encoders is sender._encoders
-    big = b"y" * Limits().attachment_threshold
-    frame = sender.encode([1, big, "after"])
-    assert plain._encoders is not sender._encoders
-    body_len, att_len = struct.unpack(">II", frame[:8])
-    assert att_len == len(big)
-    assert sender.decode(frame[8 : 8 + body_len], frame[8 + body_len :])[0] == [1, big, "after"]
-    assert plain.encode([1, b"x" * 10]) == small  # no attachment of the other codec's frame
