@@ -6,7 +6,7 @@ the pbtyped package), measured over many connections each greeted and having ans
 call, as a server holds them between calls. asyncio's transport, socket, selector key and
 handles take 1.5 KiB of the 4 KiB on every connection (``python bench/micro.py
 --memory-profile 1000``), so pbtyped may keep 2.5 KiB at most: past that, the goal is lost.
-(2.03 KiB when this test was written, against 3.86 KiB before issue 11's cuts.) A feature that
+(2.27 KiB when this test was written, against 3.86 KiB before issue 11's cuts.) A feature that
 allocates its state in ``__init__`` of Connection or Broker, rather than when it is first used,
 or a table that stays behind after a call, soon fails here.
 """
