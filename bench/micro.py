@@ -342,7 +342,7 @@ def memory_profile(n: int) -> None:
         path = Path(frame.filename)
         name = path.relative_to(package).as_posix() if ours else path.name
         where = f"{name}:{frame.lineno}"
-        code = linecache.getline(frame.filename, frame.lineno).strip()
+        code = linecache.getline(frame.filename, frame.lineno).strip().replace("|", "\\|")
         layer = "pbtyped/" + where.split("/")[0] if ours else "asyncio, sockets (stdlib)"
         site = sites.setdefault((layer, f"`{where}` `{code[:60]}`"), [0.0, 0.0])
         site[0] += st.size_diff / n
