@@ -5,20 +5,20 @@
 Times, as the best of several repeats (the minimum is the figure least disturbed by a busy
 machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through the
 bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]`` that
-generated skeletons and stubs run (valid, refused, converted), against a hand-written identity-
-preserving check; and the per-call work of generated code around a small call (dispatch, invoke on
-our own and on a peer's object). ``--memory N`` instead breaks a server's memory per connection
-down by source line; ``--memory-profile N`` charges each allocation to the innermost line of
-pbtyped that led to it, as the Markdown table of bench/RESULTS.md. ``--server-path N`` instead
-times the server's work per echo call, one call per read, with ``N`` connections served in turn
-(their state competing for the caches as in ``scale.py``), layer by layer: the floor's protocol;
-pbtyped's whole ``Connection``; its broker alone (frames in, events, the method lookup, the answer
-out); its codec alone (frames cut, decoded, answer encoded); cbor2 alone (the same body decoded and
-the answer encoded). The differences say where each microsecond goes, with no kernel and no event
-loop in the figures. ``--round-trip`` instead times whole calls through a client and a server
-``Connection`` in one process, joined by in-memory transports (CPU per call, sequential and 100 in
-flight): with the server path at one connection, what pbtyped's client costs per call. Not a test:
-it prints figures. It imports pbtyped's private modules, which may change.
+generated skeletons and stubs run (valid, refused, converted), against a hand-written
+identity-preserving check; and the per-call work of generated code around a small call (dispatch,
+invoke on our own and on a peer's object). ``--memory N`` instead breaks a server's memory per
+connection down by source line; ``--memory-profile N`` charges each allocation to the innermost
+line of pbtyped that led to it, as the Markdown table of bench/RESULTS.md. ``--server-path N``
+instead times the server's work per echo call, one call per read, with ``N`` connections served in
+turn (their state competing for the caches as in ``scale.py``), layer by layer: the floor's
+protocol; pbtyped's whole ``Connection``; its broker alone (frames in, events, the method lookup,
+the answer out); its codec alone (frames cut, decoded, answer encoded); cbor2 alone (the same body
+decoded and the answer encoded). The differences say where each microsecond goes, with no kernel
+and no event loop in the figures. ``--round-trip`` instead times whole calls through a client and a
+server ``Connection`` in one process, joined by in-memory transports (CPU per call, sequential and
+100 in flight): with the server path at one connection, what pbtyped's client costs per call. Not a
+test: it prints figures. It imports pbtyped's private modules, which may change.
 """
 
 from __future__ import annotations
