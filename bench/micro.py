@@ -1,22 +1,23 @@
 """In-process microbenchmarks of the pieces the profiles point at (evidence for optimisations).
 
-    python bench/micro.py [--at HEAD] [--memory 500]
+    python bench/micro.py [--at HEAD] [--memory 500 | --memory-profile 1000 | --server-path 1000]
 
 Times, as the best of several repeats (the minimum is the figure least disturbed by a busy
-machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through
-the bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]``
-that generated skeletons and stubs run (valid, refused, converted), against a hand-written
-identity-preserving check; and the per-call work of generated code around a small call
-(dispatch, invoke on our own and on a peer's object). ``--memory N`` instead breaks a server's
-memory per connection down by source line. ``--server-path N`` instead times the server's work
-per echo call, one call per read, with ``N`` connections served in turn (their state competing
-for the caches as in ``scale.py``), layer by layer: the floor's protocol; pbtyped's whole
-``Connection``; its broker alone (frames in, events, the method lookup, the answer out); its
-codec alone (frames cut, decoded, answer encoded); cbor2 alone (the same body decoded and the
-answer encoded). The differences say where each microsecond goes, with no kernel and no event
-loop in the figures. ``--round-trip`` instead times whole calls through a client and a server
-``Connection`` in one process, joined by in-memory transports (CPU per call, sequential and 100
-in flight): with the server path at one connection, what pbtyped's client costs per call. Not a
+machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through the
+bare floor's tag hooks, and as plain CBOR rows; and the schema check of ``list[Record]`` that
+generated skeletons and stubs run (valid, refused, converted), against a hand-written
+identity-preserving check; and the per-call work of generated code around a small call (dispatch,
+invoke on our own and on a peer's object). ``--memory N`` instead breaks a server's memory per
+connection down by source line; ``--memory-profile N`` charges each allocation to the innermost
+line of pbtyped that led to it, as the Markdown table of bench/RESULTS.md. ``--server-path N``
+instead times the server's work per echo call, one call per read, with ``N`` connections served in
+turn (their state competing for the caches as in ``scale.py``), layer by layer: the floor's
+protocol; pbtyped's whole ``Connection``; its broker alone (frames in, events, the method lookup,
+the answer out); its codec alone (frames cut, decoded, answer encoded); cbor2 alone (the same body
+decoded and the answer encoded). The differences say where each microsecond goes, with no kernel
+and no event loop in the figures. ``--round-trip`` instead times whole calls through a client and a
+server ``Connection`` in one process, joined by in-memory transports (CPU per call, sequential and
+100 in flight): with the server path at one connection, what pbtyped's client costs per call. Not a
 test: it prints figures. It imports pbtyped's private modules, which may change.
 """
 
@@ -259,9 +260,9 @@ def call_path_rows() -> list[tuple[str, float]]:
     return rows
 
 
-def memory(n: int) -> None:
-    """Server-side allocations per connection, by source line (tracemalloc), ``n`` connections
-    opened by a scale_client.py process."""
+def server_snapshots(n: int, frames: int) -> tuple[Any, Any]:
+    """tracemalloc snapshots of a server before and after ``n`` connections, opened by a
+    scale_client.py process, each made one call (``frames``: traceback depth kept)."""
     import asyncio
     import tracemalloc
 
@@ -269,8 +270,8 @@ def memory(n: int) -> None:
 
     import pbtyped as pb
 
-    async def run() -> None:
-        tracemalloc.start(1)
+    async def run() -> tuple[Any, Any]:
+        tracemalloc.start(frames)
         async with pb.serve(
             Echoer(), "127.0.0.1", 0, registry=runtime_registry(), limits=local_limits()
         ) as server:
@@ -293,27 +294,79 @@ def memory(n: int) -> None:
             finally:
                 proc.stdin.close()
                 await asyncio.wait_for(proc.wait(), 60)
-        stats = after.compare_to(before, "lineno")
-        total = sum(st.size_diff for st in stats)
-        print(
-            f"server-side allocations per connection ({n} connections, tracemalloc): "
-            f"{total / n / 1024:,.1f} KiB in all; by the code that allocated it:"
-        )
-        layers: dict[str, int] = {}
-        for st in stats:
-            path = Path(st.traceback[0].filename).as_posix()
-            part = path.split("/pbtyped/")[-1].split("/")[0] if "/pbtyped/" in path else None
-            name = f"pbtyped/{part}" if part else "the event loop, sockets, the rest (stdlib)"
-            layers[name] = layers.get(name, 0) + st.size_diff
-        for name, size in sorted(layers.items(), key=lambda kv: -kv[1]):
-            print(f"  {size / n:>9,.0f} B  {name}")
-        print("the largest sites:")
-        for st in stats[:15]:
-            frame = st.traceback[0]
-            where = f"{Path(frame.filename).name}:{frame.lineno}"
-            print(f"  {st.size_diff / n:>9,.0f} B  {st.count_diff / n:>6.1f} blocks  {where}")
+        return before, after
 
-    asyncio.run(run())
+    return asyncio.run(run())
+
+
+def memory(n: int) -> None:
+    """Server-side allocations per connection, by source line (tracemalloc), ``n`` connections
+    opened by a scale_client.py process."""
+    before, after = server_snapshots(n, 1)
+    stats = after.compare_to(before, "lineno")
+    total = sum(st.size_diff for st in stats)
+    print(
+        f"server-side allocations per connection ({n} connections, tracemalloc): "
+        f"{total / n / 1024:,.1f} KiB in all; by the code that allocated it:"
+    )
+    layers: dict[str, int] = {}
+    for st in stats:
+        path = Path(st.traceback[0].filename).as_posix()
+        part = path.split("/pbtyped/")[-1].split("/")[0] if "/pbtyped/" in path else None
+        name = f"pbtyped/{part}" if part else "the event loop, sockets, the rest (stdlib)"
+        layers[name] = layers.get(name, 0) + st.size_diff
+    for name, size in sorted(layers.items(), key=lambda kv: -kv[1]):
+        print(f"  {size / n:>9,.0f} B  {name}")
+    print("the largest sites:")
+    for st in stats[:15]:
+        frame = st.traceback[0]
+        where = f"{Path(frame.filename).name}:{frame.lineno}"
+        print(f"  {st.size_diff / n:>9,.0f} B  {st.count_diff / n:>6.1f} blocks  {where}")
+
+
+def memory_profile(n: int) -> None:
+    """Where each byte of an open server connection goes: every allocation the ``n``
+    connections made (tracemalloc, whole tracebacks), charged to the innermost line of
+    pbtyped that led to it (or, for what asyncio does by itself, to asyncio's line), as a
+    Markdown table for bench/RESULTS.md."""
+    import linecache
+
+    import pbtyped
+
+    package = Path(pbtyped.__file__).parent
+    before, after = server_snapshots(n, 32)
+    sites: dict[tuple[str, str], list[float]] = {}
+    for st in after.compare_to(before, "traceback"):
+        frames = list(reversed(st.traceback))  # innermost first
+        ours = [f for f in frames if Path(f.filename).is_relative_to(package)]
+        frame = ours[0] if ours else frames[0]
+        path = Path(frame.filename)
+        name = path.relative_to(package).as_posix() if ours else path.name
+        where = f"{name}:{frame.lineno}"
+        code = linecache.getline(frame.filename, frame.lineno).strip().replace("|", "\\|")
+        layer = "pbtyped/" + where.split("/")[0] if ours else "asyncio, sockets (stdlib)"
+        site = sites.setdefault((layer, f"`{where}` `{code[:60]}`"), [0.0, 0.0])
+        site[0] += st.size_diff / n
+        site[1] += st.count_diff / n
+    total = sum(size for size, _ in sites.values())
+    print(f"Server allocations per open connection, {n:,} connections each made one call")
+    print(f"(tracemalloc): {total:,.0f} B in all.\n")
+    print("| bytes | blocks | layer | made by |")
+    print("|---:|---:|---|---|")
+    shown = sorted(sites.items(), key=lambda kv: -kv[1][0])
+    rest = [0.0, 0.0]
+    for (layer, made_by), (size, count) in shown:
+        if abs(size) < 16:
+            rest[0] += size
+            rest[1] += count
+            continue
+        print(f"| {size:,.0f} | {count:.1f} | {layer} | {made_by} |")
+    print(f"| {rest[0]:,.0f} | {rest[1]:.1f} | | the rest, under 16 B each |")
+    layers: dict[str, float] = {}
+    for (layer, _), (size, _) in sites.items():
+        layers[layer] = layers.get(layer, 0.0) + size
+    print()
+    print(", ".join(f"{layer} {size:,.0f} B" for layer, size in sorted(layers.items())))
 
 
 class _Pipe(StandInTransport):
@@ -496,6 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--memory", type=int, default=0, help="connections for the memory section")
     p.add_argument(
+        "--memory-profile", type=int, default=0, help="where each byte of a connection goes"
+    )
+    p.add_argument(
         "--server-path", type=int, default=0, help="connections for the server-path section"
     )
     p.add_argument("--round-trip", action="store_true", help="client + server in one process")
@@ -504,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.inner:
         if args.memory:
             memory(args.memory)
+        elif args.memory_profile:
+            memory_profile(args.memory_profile)
         elif args.server_path:
             server_path(args.server_path)
         elif args.round_trip:
@@ -517,6 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python bench/micro.py --at {args.at}  (pbtyped from {source})", flush=True)
     cmd = [sys.executable, str(HERE / "micro.py"), "--inner"]
     cmd += ["--memory", str(args.memory)] if args.memory else []
+    cmd += ["--memory-profile", str(args.memory_profile)] if args.memory_profile else []
     cmd += ["--server-path", str(args.server_path)] if args.server_path else []
     cmd += ["--round-trip"] if args.round_trip else []
     return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode

@@ -8,7 +8,7 @@ with distributed reference counts: an export stays alive while the peer holds a 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 import cbor2
 
@@ -48,9 +48,12 @@ from .objects import Referenceable, is_method_name
 from .state import ConnectionState, transition
 from .tables import ROOT_ID, ExportTable, ImportTable
 
-__all__ = ["ROOT_ID", "Broker", "ImportedReference"]
+__all__ = ["ROOT_ID", "Broker", "BrokerOwner", "ImportedReference", "PlainOwner"]
 
 _AWAIT_HELLO = ConnectionState.AWAIT_HELLO
+#: The questions of a broker that has asked none: shared, so never written (``send_call``
+#: makes a table of its own first).
+_NO_QUESTIONS: dict[int, None] = {}
 _DEFAULT_LIMITS = Limits()  # frozen: one for every broker given none
 #: The answer to a call on a pending answer: the caller's message asks for promise pipelining,
 #: which this side does not offer yet. Only that call fails; the caller's registry raises it as
@@ -81,14 +84,47 @@ class ImportedReference:
         self.pb_interfaces: tuple[str, ...] | None = None
 
 
+class BrokerOwner(Protocol):
+    """What a broker asks of the layer that owns it (the runtime's Connection)."""
+
+    def make_reference(self, broker: Broker, export_id: int) -> ImportedReference:
+        """The proxy for an object the peer exports as ``export_id``."""
+
+    def wakeup(self) -> None:
+        """Released references wait in ``take_pending()``. Called from any thread, possibly
+        from a garbage-collector callback: it may only schedule work."""
+
+    def unexported(self, obj: object) -> None:
+        """The peer no longer holds any reference to ``obj`` (released, or the line closed)."""
+
+
+class PlainOwner:
+    """The owner of a broker given none: plain ``ImportedReference`` proxies, no wakeups.
+    Subclass it to override one hook."""
+
+    __slots__ = ()
+
+    def make_reference(self, broker: Broker, export_id: int) -> ImportedReference:
+        """A plain ``ImportedReference``."""
+        return ImportedReference(broker, export_id)
+
+    def wakeup(self) -> None:
+        """Nothing to schedule: ``take_pending()`` is read when the caller chooses."""
+
+    def unexported(self, obj: object) -> None:
+        """Nothing to tell."""
+
+
+_PLAIN_OWNER = PlainOwner()
+
+
 class Broker:
     """One connection's protocol state machine.
 
-    ``make_reference(broker, export_id)`` builds the proxy for an object the peer exports; it
-    must return an ``ImportedReference``. ``on_unexported(obj)`` is called when the peer no
-    longer holds any reference to one of our objects (released, or the connection closed).
-    ``wakeup`` is called (from any thread, possibly from a garbage-collector callback) when
-    released references are waiting in ``take_pending()``.
+    ``owner`` (a ``BrokerOwner``) builds the proxies for the peer's objects, is woken when
+    released references wait in ``take_pending()``, and is told when the peer no longer holds
+    one of our objects. One object rather than three callables: a bound method is 64 bytes
+    per connection.
     """
 
     # One per connection: slots, and containers that stay small or empty on most of them.
@@ -100,11 +136,10 @@ class Broker:
         "_farewell",
         "_frame_size",
         "_frames",
-        "_make_reference",
         "_name_sets",
         "_next_question",
-        "_on_unexported",
         "_owed",
+        "_owner",
         "_peer_root_interfaces",
         "_questions",
         "_reader",
@@ -127,10 +162,8 @@ class Broker:
         registry: Registry,
         limits: Limits | None = None,
         root: Referenceable | None = None,
-        make_reference: Callable[[Broker, int], ImportedReference] = ImportedReference,
+        owner: BrokerOwner = _PLAIN_OWNER,
         send_tracebacks: bool = False,
-        wakeup: Callable[[], None] | None = None,
-        on_unexported: Callable[[object], None] | None = None,
     ) -> None:
         self.registry = registry
         self.limits = limits or _DEFAULT_LIMITS
@@ -138,7 +171,7 @@ class Broker:
         self.send_tracebacks = send_tracebacks
         self.peer_max_frame_size = self.limits.max_frame_size
         self.peer_max_body_size = self.limits.max_frame_size
-        self._on_unexported = on_unexported
+        self._owner = owner
         self._reader = FrameReader(
             self.limits.max_frame_size,
             self.limits.max_body_size,
@@ -146,17 +179,17 @@ class Broker:
         )
         self._codec = Codec(registry, self.limits, self)
         self._next_question = 1
-        # Our calls awaiting an answer: a dict as a set (an empty set is 216 bytes, a dict 64).
-        self._questions: dict[int, None] = {}
+        # Our calls awaiting an answer: a dict as a set (an empty set is 216 bytes, a dict 64),
+        # the shared empty one until our first call (a server seldom calls its client).
+        self._questions: dict[int, None] = _NO_QUESTIONS
         # Peer calls we have not answered yet, each with the size of the frame that carried
         # it: what its arguments hold until it is answered (the server-wide budget counts it).
         self._answers: dict[int, int] = {}
         self._answer_bytes = 0
         self._frame_size = 0  # of the frame being handled
         self.exports = ExportTable(root, self.limits.max_exports)
-        self._make_reference = make_reference
-        self.imports = ImportTable(self.limits.max_imports, self._new_reference, wakeup)
-        self._owed: list[bytes] = []
+        self.imports = ImportTable(self.limits.max_imports, self)
+        self._owed: list[bytes] | None = None  # answers given by ourselves, to send
         self._frames = 0
         #: Both Hellos list "interfaces": references carry the names of their interfaces.
         self.interfaces = False
@@ -196,15 +229,14 @@ class Broker:
         """The line is gone: drop every table and return the question ids that were pending."""
         self.state = transition(self.state, ConnectionState.CLOSED)
         pending = sorted(self._questions)
-        self._questions.clear()
+        self._questions = _NO_QUESTIONS
         self._answers.clear()
         self._answer_bytes = 0
         gone = self.exports.clear()
         self.imports.clear()
-        self._owed.clear()
-        if self._on_unexported is not None:
-            for obj in gone:
-                self._on_unexported(obj)
+        self._owed = None
+        for obj in gone:
+            self._owner.unexported(obj)
         return pending
 
     @property
@@ -268,8 +300,13 @@ class Broker:
         if ref.pb_broker is self:
             self.imports.release(ref)
 
-    def _new_reference(self, export_id: int) -> ImportedReference:
-        return self._make_reference(self, export_id)
+    def new_reference(self, export_id: int) -> ImportedReference:
+        """The proxy for the peer's object ``export_id`` (the import table's maker)."""
+        return self._owner.make_reference(self, export_id)
+
+    def wakeup(self) -> None:
+        """Released references wait in ``take_pending()`` (the import table's alarm)."""
+        self._owner.wakeup()
 
     def use_registry(self, registry: Registry) -> None:
         """Admit what ``registry`` holds from now on: one that holds at least as much as the
@@ -326,6 +363,8 @@ class Broker:
             m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
         )
         self._next_question = qid + 1
+        if self._questions is _NO_QUESTIONS:
+            self._questions = {}
         self._questions[qid] = None
         return qid, data
 
@@ -413,18 +452,23 @@ class Broker:
         """Bytes the broker owes the peer: answers it gave by itself while receiving, and
         Release messages for references dropped or released since the last call."""
         out = self._owed
-        if not out and not self.imports.owes_releases():
-            return b""
-        self._owed = []
+        if out is None:
+            if not self.imports.owes_releases():
+                return b""
+            out = []
+        self._owed = None
         released = self.imports.take_released()
         if self.state is ConnectionState.OPEN:
             out.extend(self._codec.encode(m.release_wire(i, n)) for i, n in released)
         return b"".join(out)
 
     def _answer_done(self, question_id: int) -> bool:
-        size = self._answers.pop(question_id, None)
+        answers = self._answers
+        size = answers.pop(question_id, None)
         if size is None:
             return False  # connection closed meanwhile, or already answered
+        if not answers:
+            answers.clear()  # an emptied dict keeps its table (160 bytes); clear() frees it
         self._answer_bytes -= size
         return self.state is ConnectionState.OPEN
 
@@ -619,8 +663,8 @@ class Broker:
     def _on_release(self, raw: list[Any], problem: str | None) -> None:
         export_id, count = m.parse_release(raw)
         gone = self.exports.release(export_id, count)
-        if gone is not None and self._on_unexported is not None:
-            self._on_unexported(gone)
+        if gone is not None:
+            self._owner.unexported(gone)
 
     def _on_abort(self, raw: list[Any], problem: str | None) -> Event:
         return PeerAborted(reason=m.parse_abort(raw))
@@ -629,7 +673,7 @@ class Broker:
         nonce = m.parse_ping(raw)
         self._negotiated(self.keepalive, KEEPALIVE)
         self._frames -= 1  # not activity (frames_received)
-        self._owed.append(self._codec.encode(m.pong_wire(nonce)))  # goes out with this read
+        self._owe(self._codec.encode(m.pong_wire(nonce)))  # goes out with this read
 
     def _on_pong(self, raw: list[Any], problem: str | None) -> None:
         m.parse_ping(raw)
@@ -670,9 +714,18 @@ class Broker:
         """Answer a call that cannot run with ``failure``, by ourselves (no event)."""
         self._owe_answer(qid)  # a question id in use closes the connection even so
         if isinstance(failure, BaseException):
-            self._owed.append(self.send_failure(qid, failure))
+            data = self.send_failure(qid, failure)
         elif self._answer_done(qid):
-            self._owed.append(self._fail_frame(qid, failure))
+            data = self._fail_frame(qid, failure)
+        else:
+            return
+        self._owe(data)
+
+    def _owe(self, data: bytes) -> None:
+        """Send ``data`` with what this read gives back (``take_pending``)."""
+        if self._owed is None:
+            self._owed = []
+        self._owed.append(data)
 
     def _owe_answer(self, qid: int) -> None:
         """Record that we owe the peer one answer to ``qid`` (a duplicate id closes)."""

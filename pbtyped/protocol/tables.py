@@ -11,7 +11,7 @@ from __future__ import annotations
 import collections
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .._exceptions import LimitExceeded, RemoteProtocolError
 
@@ -33,6 +33,12 @@ class _Export:
         self.named = named
 
 
+#: The tables of an ExportTable that has exported nothing beside its root: shared, so never
+#: written (``send`` makes a table of its own first; only entries found in them are deleted).
+_NO_EXPORTS: dict[int, _Export] = {}
+_NO_IDS: dict[int, int] = {}
+
+
 class ExportTable:
     """Our objects the peer holds references to. Ids are never reused; the root is pinned.
 
@@ -41,30 +47,37 @@ class ExportTable:
     names travel in the Hello: it counts as named from the start.
     """
 
-    __slots__ = ("_entries", "_ids", "_journal", "_max", "_next")
+    __slots__ = ("_entries", "_ids", "_journal", "_max", "_next", "_root", "_root_count")
 
     def __init__(self, root: object | None, max_exports: int) -> None:
-        self._entries: dict[int, _Export] = {}
-        self._ids: dict[int, int] = {}  # id(obj) -> export id
+        # The root lives beside the tables, never in them: every connection has one, and an
+        # entry for it in both dicts was 400 bytes a connection. It is pinned (never
+        # released) and named from the start, so a count is all it needs.
+        self._root = root
+        self._root_count = 0
+        # Export id -> entry, and id(obj) -> export id: made with the first object exported
+        # beside the root (two empty dicts are 128 bytes; most connections export none).
+        self._entries: dict[int, _Export] = _NO_EXPORTS
+        self._ids: dict[int, int] = _NO_IDS
         self._next = ROOT_ID + 1
         self._max = max_exports
         # (export id, whether the entry is new, whether it was named before)
         self._journal: list[tuple[int, bool, bool]] | None = None
-        if root is not None:
-            self._entries[ROOT_ID] = _Export(root, named=True)
-            self._ids[id(root)] = ROOT_ID
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + (self._root is not None)
 
     def get(self, export_id: int) -> object | None:
         """The object exported as ``export_id``, or None."""
+        if export_id == ROOT_ID:
+            return self._root
         entry = self._entries.get(export_id)
         return None if entry is None else entry.obj
 
     def counts(self) -> dict[int, int]:
         """Export id -> references the peer holds (for checks and tests)."""
-        return {export_id: e.count for export_id, e in self._entries.items()}
+        root = {} if self._root is None else {ROOT_ID: self._root_count}
+        return root | {export_id: e.count for export_id, e in self._entries.items()}
 
     def add(self, obj: object) -> int:
         """Count one more reference to ``obj`` sent to the peer; its export id."""
@@ -74,16 +87,23 @@ class ExportTable:
         """Count one more reference to ``obj`` sent to the peer: its export id, and whether
         this reference is the one to carry the object's interface names (the first sent, or
         the first since the peer released some: the peer may have forgotten them)."""
+        if obj is self._root:
+            self._root_count += 1
+            if self._journal is not None:
+                self._journal.append((ROOT_ID, False, True))
+            return ROOT_ID, False
         export_id = self._ids.get(id(obj))
         is_new = export_id is None
         if export_id is None:
-            if len(self._entries) >= self._max:
+            if len(self) >= self._max:
                 raise LimitExceeded(
-                    f"this connection already exports {len(self._entries)} objects "
+                    f"this connection already exports {len(self)} objects "
                     "(Limits.max_exports); the peer must release some first"
                 )
             export_id = self._next
             self._next += 1
+            if self._entries is _NO_EXPORTS:
+                self._entries, self._ids = {}, {}
             self._entries[export_id] = _Export(obj)
             self._ids[id(obj)] = export_id
         entry = self._entries[export_id]
@@ -106,6 +126,9 @@ class ExportTable:
         """Undo the journaled additions: the message was not sent."""
         journal, self._journal = self._journal or [], None
         for export_id, is_new, named in reversed(journal):
+            if export_id == ROOT_ID:
+                self._root_count -= 1
+                continue
             entry = self._entries[export_id]
             entry.count -= 1
             entry.named = named
@@ -136,9 +159,9 @@ class ExportTable:
 
     def clear(self) -> list[object]:
         """Forget everything (the connection closed); the objects that were exported."""
-        gone = [e.obj for export_id, e in self._entries.items() if export_id != ROOT_ID]
-        self._entries.clear()
-        self._ids.clear()
+        gone = [e.obj for e in self._entries.values()]
+        self._root = None
+        self._entries, self._ids = _NO_EXPORTS, _NO_IDS
         return gone
 
 
@@ -174,6 +197,22 @@ class _Dropped:
             self.wakeup()
 
 
+class Importer(Protocol):
+    """What the import table asks of its broker."""
+
+    def new_reference(self, export_id: int) -> ImportedReference:
+        """The proxy for the peer's object ``export_id``."""
+
+    def wakeup(self) -> None:
+        """Dropped proxies wait in the table (any thread, maybe inside the GC)."""
+
+
+#: The tables of an ImportTable with no proxy and no release owed: shared, so never written
+#: (``receive`` and ``_settle`` make tables of their own first).
+_NO_IMPORTS: dict[int, _Import] = {}
+_NO_RELEASES: dict[int, int] = {}
+
+
 class ImportTable:
     """Proxies for the peer's objects: at most one live proxy per export id.
 
@@ -184,23 +223,20 @@ class ImportTable:
     references the peer sent first.
     """
 
-    __slots__ = ("_dropped", "_make", "_max", "_queue", "_refs", "_released", "_wakeup")
+    __slots__ = ("_dropped", "_importer", "_max", "_queue", "_refs", "_released")
 
-    def __init__(
-        self,
-        max_imports: int,
-        make: Callable[[int], ImportedReference],
-        wakeup: Callable[[], None] | None,
-    ) -> None:
-        self._refs: dict[int, _Import] = {}
+    def __init__(self, max_imports: int, importer: Importer) -> None:
+        # Export id -> entry, and export id -> count owed: the shared empty tables until the
+        # first proxy and the first release (two empty dicts are 128 bytes, and most
+        # connections of a server never receive a reference).
+        self._refs: dict[int, _Import] = _NO_IMPORTS
         # Made with the first proxy, before any callback can queue: a deque alone is ~600
         # bytes, and most connections of a server never receive a reference.
         self._dropped: _Dropped | None = None
         self._queue: collections.deque[_Import] | None = None  # its queue: read most often
-        self._wakeup = wakeup
-        self._released: dict[int, int] = {}  # export id -> count owed, coalesced
+        self._released: dict[int, int] = _NO_RELEASES  # coalesced per id
         self._max = max_imports
-        self._make = make
+        self._importer = importer
 
     def __len__(self) -> int:
         return len(self._refs)
@@ -229,16 +265,18 @@ class ImportTable:
             raise LimitExceeded(
                 f"the peer sent more than {self._max} live references (Limits.max_imports)"
             )
-        ref: ImportedReference = self._make(export_id)
+        ref = self._importer.new_reference(export_id)
         ref.pb_interfaces = interfaces
         dropped = self._dropped
         if dropped is None:
-            dropped = self._dropped = _Dropped(self._wakeup)
+            dropped = self._dropped = _Dropped(self._importer.wakeup)
             self._queue = dropped.queue
         entry = _Import(ref, dropped)
         entry.export_id = export_id
         entry.count = 1
         entry.interfaces = interfaces
+        if self._refs is _NO_IMPORTS:
+            self._refs = {}
         self._refs[export_id] = entry
         return ref
 
@@ -265,18 +303,20 @@ class ImportTable:
             if self._refs.get(entry.export_id) is entry:  # else: already accounted for
                 self._settle(entry)
         released = list(self._released.items())
-        self._released.clear()
+        self._released = _NO_RELEASES
         return released
 
     def clear(self) -> None:
         """Forget everything (the connection closed): nothing is owed any more."""
-        self._refs.clear()
+        self._refs = _NO_IMPORTS
         if self._queue is not None:
             self._queue.clear()
-        self._released.clear()
+        self._released = _NO_RELEASES
 
     def _settle(self, entry: _Import) -> None:
         """Move ``entry``'s count from the live table to the releases owed."""
         export_id = entry.export_id
         del self._refs[export_id]
+        if self._released is _NO_RELEASES:
+            self._released = {}
         self._released[export_id] = self._released.get(export_id, 0) + entry.count

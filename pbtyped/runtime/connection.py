@@ -68,7 +68,7 @@ class Connection(asyncio.Protocol):
         "_closed",
         "_deadlines",
         "_disconnects",
-        "_first_bytes",
+        "_first_tls",
         "_flow",
         "_greeting",
         "_handshake",
@@ -98,10 +98,8 @@ class Connection(asyncio.Protocol):
             registry=options.registry,
             limits=limits,
             root=options.root,
-            make_reference=self._make_reference,
+            owner=self,
             send_tracebacks=options.send_tracebacks,
-            wakeup=self._wakeup,
-            on_unexported=self._unexported,
         )
         self._transport: asyncio.Transport | None = None
         self._outbox = Outbox(loop, broker)
@@ -126,9 +124,9 @@ class Connection(asyncio.Protocol):
         self._closed: asyncio.Future[None] | None = None
         # Tasks that ``closed`` waits for (run_before_closed): made by the first one.
         self._holds: set[asyncio.Task[object]] | None = None
-        # The start of what arrived before the peer's Hello (None: nothing yet): it tells a
-        # TLS record from a Hello when the line fails before the handshake.
-        self._first_bytes: bytes | None = None
+        # Whether what arrived first began as a TLS record does (None: nothing yet): it tells
+        # why a line that fails before the handshake did. A bool, not the bytes: no allocation.
+        self._first_tls: bool | None = None
         #: The peer's socket address (``("127.0.0.1", 51234)``), once connected; else None.
         self.peer: Any = None
 
@@ -257,8 +255,8 @@ class Connection(asyncio.Protocol):
         # The read path of every call: answers and calls, the two common events, are handled
         # here; the others in _on_event.
         broker = self.broker
-        if self._greeting is None and self._first_bytes is None:
-            self._first_bytes = data[:2]
+        if self._greeting is None and self._first_tls is None:
+            self._first_tls = len(data) >= 2 and 0x14 <= data[0] <= 0x17 and data[1] == 3
         try:
             events = broker.receive_data(data)
         except (RemoteProtocolError, FrameTooLarge) as exc:
@@ -370,8 +368,7 @@ class Connection(asyncio.Protocol):
             return None
         if transport.get_extra_info("ssl_object") is not None:
             return None  # our line is TLS already: the peer did answer in TLS
-        first = self._first_bytes
-        tls = first is not None and len(first) == 2 and 0x14 <= first[0] <= 0x17 and first[1] == 3
+        tls = self._first_tls is True
         if self._server is not None:
             if not tls:
                 return None
@@ -384,7 +381,7 @@ class Connection(asyncio.Protocol):
                 "before the handshake: the server answered in TLS; "
                 "pass ssl=pbtyped.cred.client_context(...) to connect()"
             )
-        if first is None:
+        if self._first_tls is None:
             return (
                 "before the handshake, with nothing received: is the server using TLS? "
                 "If so, pass ssl=pbtyped.cred.client_context(...) to connect()"
@@ -491,21 +488,26 @@ class Connection(asyncio.Protocol):
         nonce = int(self._loop.time() * 1000) & m.MAX_NONCE
         self._outbox.write(self.broker.send_ping(nonce))
 
-    def _wakeup(self) -> None:
-        # Called from weakref callbacks (any thread, maybe inside the GC): it only schedules.
+    # -- the broker's owner hooks (protocol.broker.BrokerOwner) ----------------------------
+
+    def wakeup(self) -> None:
+        """Releases wait in the broker: write them soon. Called from weakref callbacks (any
+        thread, maybe inside the GC): it only schedules."""
         self._outbox.wakeup()
 
-    # -- references and life ---------------------------------------------------------------
-
-    def _unexported(self, obj: object) -> None:
+    def unexported(self, obj: object) -> None:
+        """The peer holds ``obj`` no more: its ``pb_detached`` hook runs."""
         if isinstance(obj, Referenceable):
             try:
                 obj.pb_detached(self)
             except Exception:
                 log.exception("%r.pb_detached failed", obj)
 
-    def _make_reference(self, broker: Broker, export_id: int) -> RemoteReference:
+    def make_reference(self, broker: Broker, export_id: int) -> RemoteReference:
+        """The proxy for the peer's object ``export_id``."""
         return RemoteReference(broker, export_id, self)
+
+    # -- references and life ---------------------------------------------------------------
 
     def release(self, ref: RemoteReference) -> None:
         """Release ``ref`` on the peer now (see RemoteReference.release)."""

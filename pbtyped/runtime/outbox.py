@@ -51,7 +51,7 @@ class Outbox:
         self._source = source
         #: Set once the connection is made; writes before that (or after closing) are dropped.
         self.transport: asyncio.WriteTransport | None = None
-        self._out: list[bytes] = []
+        self._out: list[bytes] | None = None  # gathered writes: made by the first of a turn
         self._size = 0
         # A call went out at once in this turn of the loop: calls after it are gathered.
         self._burst = False
@@ -62,7 +62,10 @@ class Outbox:
     def write_later(self, data: bytes) -> None:
         """Gather ``data`` for the next write (made now if enough is gathered)."""
         if data:
-            self._out.append(data)
+            if self._out is None:
+                self._out = [data]
+            else:
+                self._out.append(data)
             self._size += len(data)
             if self._size >= FLUSH_SIZE:
                 burst = self._burst
@@ -75,11 +78,11 @@ class Outbox:
         self._burst = False
         pending = self._source.take_pending()
         out = self._out
-        if out:
+        if out is not None:
             if data:
                 out.append(data)
             data = out[0] if len(out) == 1 else b"".join(out)  # one answer: no copy
-            out.clear()
+            self._out = None
             self._size = 0
         if pending:
             data = data + pending

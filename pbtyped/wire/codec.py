@@ -48,11 +48,28 @@ class Codec:
     inside a value leaves a ``Refused`` placeholder so the broker can fail just that call.
     """
 
+    __slots__ = (  # one per connection: no instance dict
+        "_att_size",
+        "_attachments",
+        "_decoder",
+        "_depth",
+        "_encoders",
+        "_refs",
+        "_registry_version",
+        "_state",
+        "_strict",
+        "_tags",
+        "limits",
+        "peer_takes_columns",
+        "registry",
+    )
+
     def __init__(self, registry: Registry, limits: Limits, refs: ReferenceHooks) -> None:
         self.registry = registry
         self.limits = limits
         self._refs = refs
-        self._attachments: list[bytes] = []
+        # The attachments of the frame being encoded: made by the first (most frames have none).
+        self._attachments: list[bytes] | None = None
         self._att_size = 0
         #: The peer's Hello listed "columns": ``Columns`` lists may travel field by field.
         self.peer_takes_columns = False
@@ -60,9 +77,9 @@ class Codec:
         self._build_encoders()
         self._state = DecodeState(registry, refs, limits)
         self._tags = TagDecoders(self._state)
-        # A per-connection secret closing every frame's fast decode (see ``decode``).
-        self._end_value = int.from_bytes(os.urandom(8), "big")
-        self._end = b"\x1b" + self._end_value.to_bytes(8, "big")
+        # The fast decode's options, read once per frame: the pair is one more level deep.
+        self._depth = limits.max_depth + 1
+        self._strict = limits.strict_map_keys
         # The strict decoder, made when a frame first fails the fast decode (see ``decode``).
         self._decoder: cbor2.CBORDecoder | None = None
 
@@ -85,6 +102,8 @@ class Codec:
 
     def add_attachment(self, data: bytes) -> None:
         """Append raw bytes to the attachment section of the frame being encoded."""
+        if self._attachments is None:
+            self._attachments = []
         self._attachments.append(data)
         self._att_size += len(data)
 
@@ -105,16 +124,15 @@ class Codec:
         except BaseException:
             self._drop_attachments()  # whatever was collected belonged to this failed frame
             raise
-        if not self._att_size:
-            return _HEADER.pack(len(body), 0) + body
         attachments = self._attachments
+        if attachments is None:
+            return _HEADER.pack(len(body), 0) + body
         self._drop_attachments()
         return pack_frame(body, attachments)
 
     def _drop_attachments(self) -> None:
         # Attachments collected belong to one frame: the next encode starts from none.
-        if self._attachments:
-            self._attachments = []
+        self._attachments = None
         self._att_size = 0
 
     def _default(self, encoder: Any, value: Any) -> None:
@@ -148,6 +166,8 @@ class Codec:
         sends: it comes back as the second item only if the body was one whole item (a peer
         cannot append ``end`` without knowing it). Anything else is decoded again by the
         strict decoder, which names the fault; a frame that fails one way fails both.
+        ``end`` is one number for the process, not one per connection (78 bytes on each):
+        never sent, it is no easier to learn.
         """
         state = self._state
         if not state.start(body, attachments):
@@ -158,11 +178,11 @@ class Codec:
         try:
             try:
                 pair = cbor2.loads(
-                    b"".join((b"\x82", body, self._end)),  # one copy of the body, not two
+                    b"".join((b"\x82", body, _END)),  # one copy of the body, not two
                     semantic_decoders=self._tags,
-                    max_depth=self.limits.max_depth + 1,  # the pair is one more level
+                    max_depth=self._depth,
                     allow_indefinite=False,
-                    strict_hashable_types=self.limits.strict_map_keys,
+                    strict_hashable_types=self._strict,
                 )
             except (cbor2.CBORError, RecursionError):
                 pair = None
@@ -170,7 +190,7 @@ class Codec:
                 type(pair) is list
                 and len(pair) == 2
                 and type(pair[1]) is int
-                and pair[1] == self._end_value
+                and pair[1] == _END_VALUE
             ):
                 return pair[0], state.problem
             state.start(body, attachments)
@@ -231,6 +251,9 @@ def _cause(exc: BaseException) -> str:
 
 
 _NOTHING = io.BytesIO(b"")
+#: The secret closing every frame's fast decode (see ``Codec.decode``), drawn once per process.
+_END_VALUE = int.from_bytes(os.urandom(8), "big")
+_END = b"\x1b" + _END_VALUE.to_bytes(8, "big")
 #: A message item this long at most is decoded even when the whole message is refused (ids,
 #: a call target, a method name of up to 200 characters): it costs at most a few KiB.
 _SMALL_ITEM = 256

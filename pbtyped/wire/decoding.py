@@ -39,9 +39,17 @@ FLAG_COST = 330
 
 
 @functools.lru_cache(maxsize=8)  # keyed by the program's Limits, shared by its connections
-def _power_of_ten(digits: int) -> int:
-    """The least integer of ``digits + 1`` digits."""
-    return int(10**digits)
+def _bounds(limits: Limits) -> tuple[int, int, int, int, int]:
+    """What a decode state derives from ``limits``: the budget of a body never weighed
+    (``budget_for(size) - DENSEST * size`` as base + slope * size), the least integer and its
+    length in bytes, and the least decimal mantissa, that are too long. The same int objects
+    for every connection of a program: five of them were 160 bytes on each."""
+    ratio = limits.max_decoded_ratio
+    tiny_budget = sizes.budget_for(0, ratio)
+    tiny_slope = sizes.budget_for(1, ratio) - tiny_budget - _DENSEST
+    int_ceiling = int(10**limits.max_int_digits)
+    int_bytes = (int_ceiling.bit_length() + 7) // 8
+    return tiny_budget, tiny_slope, int_ceiling, int_bytes, int(10**limits.max_decimal_digits)
 
 
 class Refused:
@@ -65,6 +73,26 @@ class DecodeState:
     decode to, ``Limits.max_decoded_ratio``) before building it; over budget, it refuses.
     """
 
+    __slots__ = (  # one per connection: no instance dict
+        "_body",
+        "_bound",
+        "_decimal_ceiling",
+        "_exact",
+        "_int_bytes",
+        "_int_ceiling",
+        "_refs",
+        "_tiny_budget",
+        "_tiny_slope",
+        "attachments",
+        "attachments_left",
+        "budget",
+        "limits",
+        "problem",
+        "problem_error",
+        "registry",
+        "unknown_tag",
+    )
+
     def __init__(self, registry: Registry, refs: ReferenceHooks, limits: Limits) -> None:
         self.registry = registry
         self._refs: Callable[[], ReferenceHooks | None] = weakref.ref(refs)
@@ -81,19 +109,20 @@ class DecodeState:
         self._bound = 0  # what the scan charged for what cbor2 builds
         self._exact = False  # whether that is the exact bound (or the fast one)
         self.unknown_tag = 0  # the last tag number looked up and not admitted
-        # budget_for(size) - DENSEST * size, for the bodies never weighed: base + slope * size.
-        self._tiny_budget = sizes.budget_for(0, limits.max_decoded_ratio)
-        self._tiny_slope = sizes.budget_for(1, limits.max_decoded_ratio) - self._tiny_budget
-        self._tiny_slope -= _DENSEST
-        self._int_ceiling = _power_of_ten(limits.max_int_digits)
-        self._int_bytes = (self._int_ceiling.bit_length() + 7) // 8
-        self._decimal_ceiling = _power_of_ten(limits.max_decimal_digits)
+        (
+            self._tiny_budget,
+            self._tiny_slope,
+            self._int_ceiling,
+            self._int_bytes,
+            self._decimal_ceiling,
+        ) = _bounds(limits)
 
     def start(self, body: bytes, attachments: bytes) -> bool:
         """Reset for a new frame; False (and a refusal) if cbor2 alone would build more from
         ``body`` than ``Limits.max_decoded_ratio`` allows: it must not be decoded then."""
-        self.problem = None
-        self.problem_error = InsecureTypeError
+        if self.problem is not None:  # else problem_error is InsecureTypeError already
+            self.problem = None
+            self.problem_error = InsecureTypeError
         self.attachments = attachments
         self.attachments_left = len(attachments)
         self._body = body
@@ -117,8 +146,10 @@ class DecodeState:
         return True
 
     def finish(self) -> None:
-        """Forget the frame (nothing of it stays alive between frames)."""
+        """Forget the frame (nothing of it stays alive between frames, not even the large
+        ints of its budget: 64 bytes on each idle connection)."""
         self.attachments = self._body = b""
+        self.budget = self._bound = 0
 
     def refuse(self, why: str, error: type[PbtypedError] = InsecureTypeError) -> Refused:
         """Record a refused value (the first one wins) and return its placeholder; ``error``

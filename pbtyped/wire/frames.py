@@ -41,24 +41,29 @@ class FrameReader:
         *,
         first_frame_size: int | None = None,
     ) -> None:
-        self._buf = bytearray()
+        # Bytes of a frame not yet whole: made when a read ends inside a frame, dropped once
+        # it is whole (most connections are idle between whole frames: 56 bytes on each).
+        self._buf: bytearray | None = None
         self._max = max_frame_size
         self._max_body = min(max_frame_size, max_body_size or max_frame_size)
         self._first = first_frame_size
 
     def feed(self, data: bytes) -> None:
         """Append bytes received from the peer."""
-        self._buf += data
+        if self._buf is None:
+            self._buf = bytearray(data)
+        else:
+            self._buf += data
 
     @property
     def buffered(self) -> int:
         """Bytes received but not yet returned as frames."""
-        return len(self._buf)
+        return 0 if self._buf is None else len(self._buf)
 
     def next_frame(self) -> tuple[bytes, bytes] | None:
         """The next complete frame, or None until more bytes arrive."""
         buf = self._buf
-        if len(buf) < 8:
+        if buf is None or len(buf) < 8:
             return None
         body_len, att_len = HEADER.unpack_from(buf)
         end = 8 + self._checked_size(body_len, att_len)
@@ -67,6 +72,8 @@ class FrameReader:
         body = bytes(buf[8 : 8 + body_len])
         attachments = bytes(buf[8 + body_len : end])
         del buf[:end]
+        if not buf:
+            self._buf = None
         self._first = None
         return body, attachments
 
@@ -76,7 +83,7 @@ class FrameReader:
         straight out of ``data``, and only an incomplete tail is kept)."""
         buf = self._buf
         source: bytes | bytearray = data
-        if buf:
+        if buf is not None:
             buf += data
             source = buf
         out: list[tuple[bytes, bytes]] = []
@@ -90,10 +97,12 @@ class FrameReader:
             out.append((bytes(source[pos + 8 : split]), bytes(source[split:end])))
             pos = end
             self._first = None
-        if source is buf:
+        if buf is not None:
             del buf[:pos]
+            if not buf:
+                self._buf = None
         elif pos < size:
-            buf += data[pos:]
+            self._buf = bytearray(data[pos:])
         return out
 
     def _checked_size(self, body_len: int, att_len: int) -> int:

@@ -16,7 +16,7 @@ from pbtyped import (
     Referenceable,
     RemoteProtocolError,
 )
-from pbtyped.protocol.broker import ImportedReference
+from pbtyped.protocol.broker import ImportedReference, PlainOwner
 from pbtyped.protocol.events import CallReceived, FailureReceived
 from pbtyped.wire import tags
 
@@ -411,7 +411,12 @@ def test_import_limit_fails_an_answer_with_the_limits_own_error() -> None:
 def test_unexported_hook_runs_on_release_and_on_close() -> None:
     gone: list[object] = []
     root = Keeper()
-    pair = Pair(root=root, b_options={"on_unexported": gone.append})
+
+    class Owner(PlainOwner):
+        def unexported(self, obj: object) -> None:
+            gone.append(obj)
+
+    pair = Pair(root=root, b_options={"owner": Owner()})
     thing = pair.value(pair.root_ref(), "same")
     del thing
     gc.collect()

@@ -16,7 +16,7 @@ import cbor2
 import pytest
 
 from pbtyped import Limits
-from pbtyped.protocol.broker import Broker
+from pbtyped.protocol.broker import Broker, ImportedReference, PlainOwner
 from pbtyped.protocol.events import AnswerReceived, CallReceived, Event
 from pbtyped.runtime.reference import RemoteReference
 from pbtyped.wire import tags
@@ -101,9 +101,12 @@ def test_many_distinct_sender_refs_cost_a_small_multiple_of_their_bytes(kind: st
 def test_the_runtime_proxy_costs_little_more_than_the_core_one() -> None:
     """The same attack against the runtime's proxy (``RemoteReference``: its connection and
     its disconnect callbacks beside the core's fields): 115x before, one entry less now."""
-    broker = open_broker(
-        make_reference=lambda b, i: RemoteReference(b, i, None),  # type: ignore[arg-type]
-    )
+
+    class Owner(PlainOwner):
+        def make_reference(self, broker: Broker, export_id: int) -> ImportedReference:
+            return RemoteReference(broker, export_id, None)  # type: ignore[arg-type]
+
+    broker = open_broker(owner=Owner())
     data = msg(1, 1, [0, 0], "echo", [refs(50_000)])
     ratio = peak_ratio(lambda: broker.receive_data(data), len(data))
     assert ratio < SENDER_REF_RATIO + 12, f"{ratio:.0f}x the bytes of the references"

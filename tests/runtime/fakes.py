@@ -10,18 +10,28 @@ from typing import Any
 class FakeTransport:
     """Records writes and reading pauses; ``closing`` makes it look closed."""
 
-    def __init__(self) -> None:
+    def __init__(self, peer: object = None) -> None:
         self.writes: list[bytes] = []
         self.closing = False
         self.reading = True
         self.pauses = 0
         self.resumes = 0
+        self.peer = peer
 
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
 
     def is_closing(self) -> bool:
         return self.closing
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self.peer if name == "peername" else default
+
+    def close(self) -> None:
+        self.closing = True
+
+    def abort(self) -> None:
+        self.closing = True
 
     def pause_reading(self) -> None:
         assert self.reading, "paused twice"
