@@ -40,6 +40,8 @@ from .events import (
     FailureReceived,
     HandshakeComplete,
     PeerAborted,
+    SendDropped,
+    SendReceived,
 )
 from .interfaces import FEATURE, NameSets, sendable
 from .objects import Referenceable, is_method_name
@@ -106,6 +108,7 @@ class Broker:
         "imports",
         "interfaces",
         "limits",
+        "oneway",
         "peer_max_body_size",
         "peer_max_frame_size",
         "registry",
@@ -154,6 +157,8 @@ class Broker:
         self.interfaces = False
         self._peer_root_interfaces: tuple[str, ...] | None = None
         self._name_sets: NameSets | None = None  # made with the first names received
+        #: Both Hellos list "oneway": one-way calls travel as SEND messages.
+        self.oneway = False
 
     # -- connection life -------------------------------------------------------------------
 
@@ -268,6 +273,35 @@ class Broker:
         Raises DeadReferenceError if the connection is not open, InsecureTypeError or
         FrameTooLarge if the arguments cannot be sent (nothing is sent, nothing is pending).
         """
+        self._check_call(target, method)
+        qid = self._next_question
+        data = self._encode_tracked(
+            m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
+        )
+        self._next_question = qid + 1
+        self._questions[qid] = None
+        return qid, data
+
+    def send_oneway(
+        self,
+        target: ImportedReference,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+    ) -> bytes:
+        """Encode a one-way call on ``target``: the bytes to send; no answer will come.
+
+        Raises as ``send_call`` does. A peer that does not offer "oneway" gets an ordinary
+        CALL instead, whose answer nobody awaits: it is dropped when it arrives (so a peer
+        of before one-way calls still runs them).
+        """
+        if not self.oneway:
+            return self.send_call(target, method, args, kwargs)[1]
+        self._check_call(target, method)
+        return self._encode_tracked(m.send_wire(target.pb_export_id, method, list(args), kwargs))
+
+    def _check_call(self, target: ImportedReference, method: str) -> None:
+        """Raise unless ``method`` may be called on ``target`` now (see ``send_call``)."""
         if self.state is not ConnectionState.OPEN:
             if self.state is ConnectionState.AWAIT_HELLO:
                 raise LocalProtocolError("the handshake is not complete yet: await it first")
@@ -278,13 +312,6 @@ class Broker:
             raise LocalProtocolError("reference used with a broker it does not belong to")
         if not self.imports.holds(target):
             raise DeadReferenceError("this reference was released")
-        qid = self._next_question
-        data = self._encode_tracked(
-            m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
-        )
-        self._next_question = qid + 1
-        self._questions[qid] = None
-        return qid, data
 
     def send_return(self, question_id: int, value: Any) -> bytes:
         """Answer the peer's call. If the value cannot be sent, a Fail says why instead."""
@@ -488,6 +515,7 @@ class Broker:
         if FEATURE in hello.features:
             self.interfaces = True
             self._peer_root_interfaces = hello.root_interfaces
+        self.oneway = "oneway" in hello.features and "oneway" in m.FEATURES
         self.state = transition(self.state, ConnectionState.OPEN)
         return HandshakeComplete()
 
@@ -514,6 +542,20 @@ class Broker:
             )
         self._refuse_call(qid, failure)
         return None
+
+    def _on_send(self, raw: list[Any], problem: str | None) -> Event:
+        if not self.oneway:  # the peer may not send it: as version 1 would, close
+            raise RemoteProtocolError(f"unknown message kind {raw[0]}")
+        export_id, method, args, kwargs = m.parse_send(raw)
+        if type(export_id) is not int:
+            why = "promise pipelining is not supported by this peer yet"
+        elif (target := self.exports.get(export_id)) is None:
+            why = f"no object #{export_id} on this connection"
+        elif problem is not None:
+            why = f"arguments refused: {problem}"
+        else:
+            return SendReceived(target=target, method=method, args=args, kwargs=kwargs)
+        return SendDropped(reason=f"one-way call {method[:60]!r} dropped: {why}")
 
     def _on_return(self, raw: list[Any], problem: str | None) -> Event:
         question_id, value = m.parse_return(raw)
@@ -584,4 +626,5 @@ _ON_MESSAGE: dict[int, Callable[[Broker, list[Any], str | None], Event | None]] 
     int(m.Kind.FINISH): Broker._on_finish,
     int(m.Kind.RELEASE): Broker._on_release,
     int(m.Kind.ABORT): Broker._on_abort,
+    int(m.Kind.SEND): Broker._on_send,
 }

@@ -18,6 +18,8 @@ __all__ = [
     "FailureReceived",
     "HandshakeComplete",
     "PeerAborted",
+    "SendDropped",
+    "SendReceived",
 ]
 
 
@@ -61,6 +63,25 @@ class CancelReceived:
 
 
 @dataclass(slots=True, kw_only=True)
+class SendReceived:
+    """The peer calls ``method`` on our object ``target`` and wants no answer (a one-way
+    call): run it in its place among the calls, and log what it raises."""
+
+    target: object
+    method: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+
+
+@dataclass(slots=True, kw_only=True)
+class SendDropped:
+    """The peer's one-way call could not be delivered (``reason`` says why): it was dropped,
+    and nobody will tell the peer. Log it, rate-limited."""
+
+    reason: str
+
+
+@dataclass(slots=True, kw_only=True)
 class PeerAborted:
     """The peer announced it is closing the connection, and why."""
 
@@ -74,4 +95,6 @@ Event = (
     | FailureReceived
     | CancelReceived
     | PeerAborted
+    | SendReceived
+    | SendDropped
 )

@@ -53,8 +53,10 @@ __all__ = [
     "parse_hello",
     "parse_release",
     "parse_return",
+    "parse_send",
     "release_wire",
     "return_wire",
+    "send_wire",
 ]
 
 PROTOCOL_NAME = "pbtyped"
@@ -64,7 +66,8 @@ MAX_ID = 2**63 - 1
 #: Optional features this side offers in its Hello; one is used when both Hellos list it.
 #: "columns": lists of one registered dataclass may travel field by field (tag 41009).
 #: "interfaces": references name the interfaces of their objects (``interfaces.py``).
-FEATURES: tuple[str, ...] = ("columns", "interfaces")
+#: "oneway": SEND, a call no answer is wanted for (kind 14).
+FEATURES: tuple[str, ...] = ("columns", "interfaces", "oneway")
 #: The largest frame (header excluded) a peer may send before its Hello has arrived: the
 #: Hello itself, or an Abort. Ours is under 150 bytes; 4 KiB leaves room for 64 features
 #: while nothing of a peer not yet known is buffered or decoded beyond that (a protocol
@@ -78,7 +81,7 @@ _GREETING_DEPTH = 3
 
 
 class Kind(enum.IntEnum):
-    """Message kinds; numbers 7-15 are reserved for streams and later additions."""
+    """Message kinds; numbers 7-13 and 15 are reserved for streams and later additions."""
 
     HELLO = 0
     CALL = 1
@@ -87,11 +90,13 @@ class Kind(enum.IntEnum):
     FINISH = 4
     RELEASE = 5
     ABORT = 6
+    SEND = 14  # feature "oneway"
 
 
 # Plain ints for the builders and parsers: an IntEnum member costs a lookup and compares slower.
-_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT = (int(k) for k in Kind)
-_LAST_KIND = int(max(Kind))  # kinds are numbered from 0 without gaps
+_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT, _SEND = (int(k) for k in Kind)
+#: The kinds ``kind_of`` admits: a set, since kinds are not numbered without gaps.
+_KINDS = frozenset(int(k) for k in Kind)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +160,13 @@ def call_wire(
     return [_CALL, question_id, [0, export_id], method, args]  # no map to encode or check
 
 
+def send_wire(export_id: int, method: str, args: list[Any], kwargs: dict[str, Any]) -> list[Any]:
+    """Wire form of a Send (a one-way call) on our peer's object ``export_id``."""
+    if kwargs:
+        return [_SEND, [0, export_id], method, args, kwargs]
+    return [_SEND, [0, export_id], method, args]
+
+
 def return_wire(question_id: int, value: Any) -> list[Any]:
     """Wire form of a Return."""
     return [_RETURN, question_id, value]
@@ -198,7 +210,7 @@ def kind_of(raw: Any) -> int:
     if type(raw) is not list or not raw or type(raw[0]) is not int:
         raise RemoteProtocolError("a message must be an array starting with its kind")
     kind: int = raw[0]
-    if not 0 <= kind <= _LAST_KIND:
+    if kind not in _KINDS:
         raise RemoteProtocolError(f"unknown message kind {show(kind)}")
     return kind
 
@@ -230,6 +242,21 @@ def parse_call(raw: list[Any]) -> tuple[int, int | AnswerTarget, str, list[Any],
     if type(method) is not str or len(method) > MAX_NAME:
         raise _not_a_name("method name")
     return question_id, export_id, method, args, kwargs
+
+
+def parse_send(raw: list[Any]) -> tuple[int | AnswerTarget, str, list[Any], dict[str, Any]]:
+    """A SEND's target (an export id, or an answer), method, args and kwargs: a CALL's
+    fields without the question id, checked by the same rules."""
+    n = len(raw)
+    if n == 4:
+        _, target, method, args = raw
+        kwargs: Any = {}
+    elif n == 5:
+        _, target, method, args, kwargs = raw
+    else:
+        raise _malformed(raw)
+    _, export_id, method, args, kwargs = parse_call([_CALL, 0, target, method, args, kwargs])
+    return export_id, method, args, kwargs
 
 
 def parse_return(raw: list[Any]) -> tuple[int, Any]:
@@ -308,6 +335,7 @@ PARSERS: dict[int, Callable[[list[Any]], object]] = {
     _FINISH: parse_finish,
     _RELEASE: parse_release,
     _ABORT: parse_abort,
+    _SEND: parse_send,
 }
 
 

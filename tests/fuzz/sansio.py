@@ -24,6 +24,8 @@ from pbtyped.protocol.events import (
     FailureReceived,
     HandshakeComplete,
     PeerAborted,
+    SendDropped,
+    SendReceived,
 )
 
 from .peers import FuzzRoot, Thing, make_registry
@@ -100,6 +102,10 @@ class Side:
         for event in events:
             if isinstance(event, CallReceived):
                 out.append(self._answer(event))
+            elif isinstance(event, SendReceived):
+                self._run(event)  # one-way: nothing to send back
+            elif isinstance(event, SendDropped):
+                assert len(event.reason) <= MAX_REASON, f"{len(event.reason)}-character reason"
             elif isinstance(event, AnswerReceived | FailureReceived):
                 qid = event.question_id
                 assert qid in self.asked, f"answer to question {qid} we never asked"
@@ -143,6 +149,16 @@ class Side:
         finally:
             self.values.append((event.args, event.kwargs))
         return self.broker.send_return(event.question_id, result)
+
+    def _run(self, event: SendReceived) -> None:
+        target = event.target
+        try:
+            assert isinstance(target, pb.Referenceable)
+            target.pb_dispatch(event.method, event.args, event.kwargs)
+        except Exception:  # the application raised: logged by the runtime, never sent
+            pass
+        finally:
+            self.values.append((event.args, event.kwargs))
 
     def check_tables(self) -> None:
         """The broker's tables stay within the limits, and nothing is owed or leaked."""

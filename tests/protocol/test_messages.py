@@ -71,13 +71,12 @@ def test_an_abort_reason_is_cut_when_sent() -> None:
 
 
 def test_every_kind_has_a_parser_and_a_handler() -> None:
-    # kind_of admits 0..max(Kind): the kinds must be numbered without gaps, each parsed.
-    assert [int(k) for k in m.Kind] == list(range(len(m.Kind)))
+    # kind_of admits exactly the kinds of Kind: each one parsed and handled.
     assert set(m.PARSERS) == set(m.Kind)
     assert set(broker._ON_MESSAGE) == set(m.Kind)
 
 
-@pytest.mark.parametrize("kind", [-1, len(m.Kind), 2**70])
+@pytest.mark.parametrize("kind", [-1, 7, 13, 15, 2**70])
 def test_kind_of_refuses_kinds_outside_the_protocol(kind: int) -> None:
     shown = f"<integer of {kind.bit_length()} bits>" if kind > 2**64 else str(kind)
     with pytest.raises(RemoteProtocolError, match=exactly(f"unknown message kind {shown}")):
