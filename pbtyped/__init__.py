@@ -31,7 +31,7 @@ from .runtime.endpoints import Client, Server, connect, serve
 from .runtime.reference import RemoteReference, Stub
 from .runtime.running import run
 from .typed.checks import MaxLen
-from .typed.support import local_object
+from .typed.support import local_object, oneway
 from .wire.limits import Limits
 from .wire.registry import Registry
 
@@ -67,6 +67,7 @@ __all__ = [
     "connect",
     "current_connection",
     "local_object",
+    "oneway",
     "run",
     "serve",
 ]
