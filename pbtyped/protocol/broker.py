@@ -145,6 +145,7 @@ class Broker:
         self._questions: dict[int, None] = {}
         # Peer calls we have not answered yet, each with the size of the frame that carried
         # it: what its arguments hold until it is answered (the server-wide budget counts it).
+        # One-way calls count in _answer_bytes too, from receipt until ``send_done``.
         self._answers: dict[int, int] = {}
         self._answer_bytes = 0
         self._frame_size = 0  # of the frame being handled
@@ -228,7 +229,8 @@ class Broker:
     @property
     def held_bytes(self) -> int:
         """Bytes this connection holds for the peer: a partial frame, and the frames of the
-        peer's calls not yet answered (their arguments live until then)."""
+        peer's calls not yet answered and one-way calls not yet done (their arguments live
+        until then)."""
         return self._reader.buffered + self._answer_bytes
 
     @property
@@ -299,6 +301,12 @@ class Broker:
             return self.send_call(target, method, args, kwargs)[1]
         self._check_call(target, method)
         return self._encode_tracked(m.send_wire(target.pb_export_id, method, list(args), kwargs))
+
+    def send_done(self, size: int) -> None:
+        """The peer's one-way call of ``size`` bytes (``SendReceived.size``) has ended: its
+        arguments are no longer held."""
+        if self.state is ConnectionState.OPEN:  # else the close forgot every count
+            self._answer_bytes -= size
 
     def _check_call(self, target: ImportedReference, method: str) -> None:
         """Raise unless ``method`` may be called on ``target`` now (see ``send_call``)."""
@@ -554,7 +562,9 @@ class Broker:
         elif problem is not None:
             why = f"arguments refused: {problem}"
         else:
-            return SendReceived(target=target, method=method, args=args, kwargs=kwargs)
+            size = self._frame_size
+            self._answer_bytes += size
+            return SendReceived(target=target, method=method, args=args, kwargs=kwargs, size=size)
         return SendDropped(reason=f"one-way call {method[:60]!r} dropped: {why}")
 
     def _on_return(self, raw: list[Any], problem: str | None) -> Event:

@@ -71,6 +71,8 @@ class SendReceived:
     method: str
     args: list[Any]
     kwargs: dict[str, Any]
+    #: Bytes of the frame that carried it, held until ``Broker.send_done(size)``.
+    size: int
 
 
 @dataclass(slots=True, kw_only=True)

@@ -146,33 +146,51 @@ class Dispatcher:
                     self.running = {}
                 key = -id(task) if qid is None else qid
                 self.running[key] = task
-                task.add_done_callback(lambda t: self._finished(key, qid, t, target, event.method))
+                task.add_done_callback(lambda t: self._finished(key, event, t))
                 return
         except Exception as exc:  # the remote method raised: that is its answer
             self._report(target, event.method, exc, qid)
-            if qid is not None:
-                self._outbox.write_later(self._broker.send_failure(qid, exc))
+            self._end(event, None, exc)
             return
         finally:
             _current.reset(token)
-        if qid is not None:
+        if qid is not None:  # written out: the path of every sync call
             self._outbox.write_later(self._broker.send_return(qid, result))
+        else:
+            self._end(event, result, None)
 
     def _finished(
-        self, key: int, qid: int | None, task: asyncio.Future[Any], target: object, method: str
+        self, key: int, event: CallReceived | SendReceived, task: asyncio.Future[Any]
     ) -> None:
         if self.running is not None:
             self.running.pop(key, None)
         if task.cancelled():
-            data = b"" if qid is None else self._broker.send_failure(qid, _cancelled())
+            self._end(event, None, _cancelled())
         elif (exc := task.exception()) is not None:
-            self._report(target, method, exc, qid)
-            data = b"" if qid is None else self._broker.send_failure(qid, exc)
+            qid = event.question_id if type(event) is CallReceived else None
+            self._report(event.target, event.method, exc, qid)
+            self._end(event, None, exc)
         else:
-            data = b"" if qid is None else self._broker.send_return(qid, task.result())
-        self._outbox.write_later(data)
+            self._end(event, task.result(), None)
         self.start_waiting()
         self._conn._answered()  # writes everything at once
+
+    def _end(
+        self, event: CallReceived | SendReceived, result: Any, error: BaseException | None
+    ) -> None:
+        """A call ended: gather its answer, the result or the error. A one-way call has
+        none: the arguments it held are released."""
+        if type(event) is SendReceived:
+            self._broker.send_done(event.size)
+        elif type(event) is CallReceived:
+            qid = event.question_id
+            broker = self._broker
+            answer = (
+                broker.send_return(qid, result)
+                if error is None
+                else broker.send_failure(qid, error)
+            )
+            self._outbox.write_later(answer)
 
     def _report(self, target: object, method: str, exc: BaseException, qid: int | None) -> None:
         """Log what a method raised: an unexpected error always (rate-limited); an expected

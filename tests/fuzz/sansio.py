@@ -159,6 +159,7 @@ class Side:
             pass
         finally:
             self.values.append((event.args, event.kwargs))
+            self.broker.send_done(event.size)
 
     def check_tables(self) -> None:
         """The broker's tables stay within the limits, and nothing is owed or leaked."""
@@ -167,6 +168,7 @@ class Side:
         assert broker.export_count <= limits.max_exports
         assert broker.import_count <= limits.max_imports
         assert not broker._answers, "calls were answered, yet the broker still owes answers"
+        assert broker._answer_bytes == 0, "every call and one-way call ended, yet bytes held"
         assert broker._questions.keys() <= self.asked
         assert broker._reader.buffered <= 8 + limits.max_frame_size
         for export_id, count in broker.exports.counts().items():

@@ -261,3 +261,26 @@ def test_a_peer_without_oneway_gets_a_call_whose_answer_is_dropped(run, monkeypa
             assert not client.connection._pending
 
     run(body)
+
+
+def test_a_send_holds_its_bytes_in_the_budget_until_it_ends(run) -> None:
+    """A one-way call's arguments count in what the connection holds (the server-wide
+    ``max_bytes_held`` budget) from receipt until its method ends, as a call's do until it
+    is answered: a flood of sends to a slow method is bounded like a flood of calls."""
+
+    async def body() -> None:
+        service = Recorder()
+        async with pb.serve(service) as server, pb.connect("127.0.0.1", server.port) as client:
+            root = await client.root()
+            [conn] = server.connections
+            root.send("slow_note", "x" * 5000)
+            await eventually(lambda: service.started != [])
+            assert conn.broker.held_bytes > 5000
+            service.gate.set()
+            await eventually(lambda: conn.broker.held_bytes == 0)
+            root.send("note", "sync")
+            root.send("boom", "raises")
+            assert await root.call_remote("seen") == ["x" * 5000, "sync"]
+            assert conn.broker.held_bytes == 0
+
+    run(body)
