@@ -8,7 +8,7 @@ Treat them as read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "AnswerReceived",
@@ -67,6 +67,8 @@ class SendReceived:
     """The peer calls ``method`` on our object ``target`` and wants no answer (a one-way
     call): run it in its place among the calls, and log what it raises."""
 
+    #: It has none: nothing answers it (code that handles calls and sends alike reads it).
+    question_id: ClassVar[None] = None
     target: object
     method: str
     args: list[Any]

@@ -119,7 +119,7 @@ class Dispatcher:
         if waiting is None:
             return
         for event in waiting:
-            if type(event) is CallReceived and event.question_id == qid:
+            if event.question_id == qid:
                 waiting.remove(event)
                 self._outbox.write_later(self._broker.send_failure(qid, _cancelled()))
                 return
@@ -133,7 +133,7 @@ class Dispatcher:
             task.cancel()
 
     def _start(self, event: CallReceived | SendReceived) -> None:
-        qid = event.question_id if type(event) is CallReceived else None  # None: one-way
+        qid = event.question_id  # None: a one-way call
         target = event.target
         token = _current.set(self._conn)  # a task made below copies this context: it sees it
         try:
@@ -167,8 +167,7 @@ class Dispatcher:
         if task.cancelled():
             self._end(event, None, _cancelled())
         elif (exc := task.exception()) is not None:
-            qid = event.question_id if type(event) is CallReceived else None
-            self._report(event.target, event.method, exc, qid)
+            self._report(event.target, event.method, exc, event.question_id)
             self._end(event, None, exc)
         else:
             self._end(event, task.result(), None)
