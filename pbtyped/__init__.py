@@ -19,6 +19,7 @@ from ._exceptions import (
     LocalProtocolError,
     NoSuchMethod,
     PbtypedError,
+    PeerNotReading,
     ProtocolError,
     RemoteError,
     RemoteProtocolError,
@@ -32,7 +33,7 @@ from .runtime.reconnecting import Backoff, Reconnecting
 from .runtime.reference import RemoteReference, Stub
 from .runtime.running import run, serve_until_signalled
 from .typed.checks import MaxLen
-from .typed.support import local_object
+from .typed.support import local_object, oneway
 from .wire.limits import Limits
 from .wire.registry import Registry
 
@@ -55,6 +56,7 @@ __all__ = [
     "MaxLen",
     "NoSuchMethod",
     "PbtypedError",
+    "PeerNotReading",
     "ProtocolError",
     "Reconnecting",
     "Referenceable",
@@ -70,6 +72,7 @@ __all__ = [
     "connect",
     "current_connection",
     "local_object",
+    "oneway",
     "run",
     "serve",
     "serve_until_signalled",

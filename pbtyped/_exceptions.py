@@ -149,6 +149,16 @@ class CallTimeout(PbtypedError, TimeoutError):
     """
 
 
+class PeerNotReading(PbtypedError):
+    """A one-way call (``RemoteReference.send``, a ``@pb.oneway`` stub method) was not sent:
+    the peer does not read what this side sends (the transport paused writing), and a call
+    that nobody awaits cannot wait for room.
+
+    Nothing was sent. The peer is slow or stuck: try again later, make an ordinary call
+    (which waits for room), or close that connection.
+    """
+
+
 class UnauthorizedLogin(PbtypedError):
     """A login was refused (``pbtyped.cred``): wrong user name or password, anonymous login
     not allowed, too many failed logins on this connection, or a server that could not prove

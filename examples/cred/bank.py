@@ -79,18 +79,20 @@ class Account(AccountServer):
         self._check_funds(_positive(amount))
         return self._ledger.move("withdrawal", -amount)
 
-    async def remote_transfer(self, payee: str, amount: int) -> int:
+    def remote_transfer(self, payee: str, amount: int) -> int:
         target = self._bank.ledgers.get(payee)
         if target is None or payee == self._owner:
             raise UnknownPayee(f"no other customer is called {payee!r}")
         self._check_funds(_positive(amount))
         balance = self._ledger.move(f"to {payee}", -amount)
         target.move(f"from {self._owner}", amount)
+        # One-way: each inbox is told without waiting for it, so a slow or stuck customer's
+        # side delays neither the others nor this transfer.
         for inbox in list(target.inboxes):
             try:
-                await inbox.credited(amount, self._owner)
+                inbox.credited(amount, self._owner)
             except pb.PbtypedError:
-                pass  # that customer's line just dropped; the money has arrived all the same
+                pass  # that line dropped or is not read; the money has arrived all the same
         return balance
 
     def remote_statement(self) -> list[Entry]:

@@ -107,6 +107,8 @@ class Method:
     params: tuple[Param, ...]
     returns: TypeRef
     interface: str  # the interface's spec variable in the generated module
+    #: ``@pb.oneway``: stubs send it (a plain ``def`` returning None), nothing to await.
+    oneway: bool = False
 
     def _params(self, mode: Mode, *extra: str) -> list[str]:
         items = ["self"]
@@ -123,6 +125,9 @@ class Method:
     @property
     def client_doc(self) -> str:
         """The stub method's docstring literal."""
+        if self.oneway:
+            fallback = f"Send ``{self.name}`` to the remote object; no answer comes back."
+            return docstring(self.doc or fallback, 8)
         return docstring(self.doc or f"Call ``{self.name}`` on the remote object.", 8)
 
     @property
@@ -152,6 +157,34 @@ class Method:
         return "return " + call(
             "_cast", [self.returns.render(Mode.STUB), invoke], 8, prefix=7, suffix=0
         )
+
+    @property
+    def send_def(self) -> str:
+        """A one-way method's stub ``def`` line(s): the parameters, no timeout (no answer is
+        waited for), and None, so that awaiting it is a type error."""
+        return fit_def(f"def {self.name}", self._params(Mode.ARG), "None", 4)
+
+    @property
+    def send_body(self) -> str:
+        """A one-way method's stub statement: send it through the runtime."""
+        args = literal_tuple([p.name for p in self.params if not p.kw_only])
+        kwargs = literal_dict([p.name for p in self.params if p.kw_only])
+        items = [self.interface, "self", f'"{self.name}"', args, kwargs]
+        return call("_pb.send", items, 8, prefix=0, suffix=0)
+
+    @property
+    def blocking_send_def(self) -> str:
+        """A one-way method's blocking stub ``def`` line(s)."""
+        return fit_def(f"def {self.name}", self._params(Mode.BLOCKING_ARG), "None", 4)
+
+    @property
+    def blocking_send_body(self) -> str:
+        """A one-way method's blocking stub statement: send it on the loop's thread, and
+        return once it is on its way."""
+        passed = [f"self.pb_stub.{self.name}"]
+        passed += [self._passed(p) for p in self.params if not p.kw_only]
+        passed += [f"{p.name}={self._passed(p)}" for p in self.params if p.kw_only]
+        return call("self.pb_run", [call("_pb.sent", passed, 12)], 8, prefix=0, suffix=0)
 
     @property
     def blocking_def(self) -> str:
@@ -217,6 +250,8 @@ class Method:
     def spec(self) -> str:
         """The ``name=_pb.method(...)`` entry of the interface's runtime spec."""
         items = [p.spec for p in self.params] + [f"returns={self.returns.render(Mode.STUB)}"]
+        if self.oneway:
+            items.append("oneway=True")
         return call(f"{self.name}=_pb.method", items, 4)
 
 

@@ -37,6 +37,7 @@ _PROTOCOL = {QualName.python("typing.Protocol"), QualName.python("typing_extensi
 _ENUMS = {QualName.python(base): base for base in ("enum.Enum", "enum.IntEnum", "enum.StrEnum")}
 _ERROR = QualName.python("pbtyped.Error")
 _DATACLASS = QualName.python("dataclasses.dataclass")
+_ONEWAY = QualName.python("pbtyped.oneway")
 _DATACLASS_OPTIONS = ("frozen", "eq", "order", "kw_only", "slots")
 # Names every generated module binds itself; schema names must not take them.
 _RESERVED = {
@@ -474,8 +475,7 @@ class _ModuleParser:
 
     def _method(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, where: str, spec: str) -> Method:
         a = fn.args
-        if fn.decorator_list:
-            raise self.scope.error(fn, f"{where}: decorators are not supported on methods")
+        oneway = self._oneway(fn, where)
         if a.posonlyargs or a.vararg or a.kwarg:
             raise self.scope.error(fn, f"{where}: /, *args and **kwargs are not supported")
         if not a.args or a.args[0].arg != "self":
@@ -497,7 +497,22 @@ class _ModuleParser:
             params=tuple(params),
             returns=resolve_type(self.scope, fn.returns, f"{where}: return"),
             interface=spec,
+            oneway=oneway,
         )
+
+    def _oneway(self, fn: ast.FunctionDef | ast.AsyncFunctionDef, where: str) -> bool:
+        """Whether ``fn`` is marked ``@pb.oneway``, the one decorator a method may have; a
+        one-way method returns None (its caller gets no answer)."""
+        if not fn.decorator_list:
+            return False
+        if len(fn.decorator_list) > 1 or self.scope.qualify(fn.decorator_list[0]) != _ONEWAY:
+            raise self.scope.error(fn, f"{where}: decorators are not supported on methods")
+        returns = fn.returns
+        if not (isinstance(returns, ast.Constant) and returns.value is None):
+            raise self.scope.error(
+                fn, f"{where}: a @pb.oneway method must return None (its caller gets no answer)"
+            )
+        return True
 
     def _param(self, arg: ast.arg, default: ast.expr | None, kw_only: bool, where: str) -> Param:
         where = f"{where}: parameter {arg.arg!r}"

@@ -41,6 +41,8 @@ from .events import (
     HandshakeComplete,
     PeerAborted,
     PeerLeaving,
+    SendDropped,
+    SendReceived,
 )
 from .interfaces import FEATURE, NameSets, sendable
 from .liveness import GOODBYE, KEEPALIVE, Farewell
@@ -149,6 +151,7 @@ class Broker:
         "interfaces",
         "keepalive",
         "limits",
+        "oneway",
         "peer_max_body_size",
         "peer_max_frame_size",
         "registry",
@@ -184,6 +187,7 @@ class Broker:
         self._questions: dict[int, None] = _NO_QUESTIONS
         # Peer calls we have not answered yet, each with the size of the frame that carried
         # it: what its arguments hold until it is answered (the server-wide budget counts it).
+        # One-way calls count in _answer_bytes too, from receipt until ``send_done``.
         self._answers: dict[int, int] = {}
         self._answer_bytes = 0
         self._frame_size = 0  # of the frame being handled
@@ -199,6 +203,8 @@ class Broker:
         self.keepalive = False
         self.goodbye = False
         self._farewell: Farewell | None = None  # made by the first GOODBYE either way
+        #: Both Hellos list "oneway": one-way calls travel as SEND messages.
+        self.oneway = False
 
     # -- connection life -------------------------------------------------------------------
 
@@ -268,7 +274,8 @@ class Broker:
     @property
     def held_bytes(self) -> int:
         """Bytes this connection holds for the peer: a partial frame, and the frames of the
-        peer's calls not yet answered (their arguments live until then)."""
+        peer's calls not yet answered and one-way calls not yet done (their arguments live
+        until then)."""
         return self._reader.buffered + self._answer_bytes
 
     @property
@@ -346,6 +353,43 @@ class Broker:
         Raises DeadReferenceError if the connection is not open, InsecureTypeError or
         FrameTooLarge if the arguments cannot be sent (nothing is sent, nothing is pending).
         """
+        self._check_call(target, method)
+        qid = self._next_question
+        data = self._encode_tracked(
+            m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
+        )
+        self._next_question = qid + 1
+        if self._questions is _NO_QUESTIONS:
+            self._questions = {}
+        self._questions[qid] = None
+        return qid, data
+
+    def send_oneway(
+        self,
+        target: ImportedReference,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+    ) -> bytes:
+        """Encode a one-way call on ``target``: the bytes to send; no answer will come.
+
+        Raises as ``send_call`` does. A peer that does not offer "oneway" gets an ordinary
+        CALL instead, whose answer nobody awaits: it is dropped when it arrives (so a peer
+        of before one-way calls still runs them).
+        """
+        if not self.oneway:
+            return self.send_call(target, method, args, kwargs)[1]
+        self._check_call(target, method)
+        return self._encode_tracked(m.send_wire(target.pb_export_id, method, list(args), kwargs))
+
+    def send_done(self, size: int) -> None:
+        """The peer's one-way call of ``size`` bytes (``SendReceived.size``) has ended: its
+        arguments are no longer held."""
+        if self.state is ConnectionState.OPEN:  # else the close forgot every count
+            self._answer_bytes -= size
+
+    def _check_call(self, target: ImportedReference, method: str) -> None:
+        """Raise unless ``method`` may be called on ``target`` now (see ``send_call``)."""
         if self.state is not ConnectionState.OPEN:
             if self.state is ConnectionState.AWAIT_HELLO:
                 raise LocalProtocolError("the handshake is not complete yet: await it first")
@@ -358,15 +402,6 @@ class Broker:
             raise DeadReferenceError("this reference was released")
         if self._farewell is not None and self._farewell.theirs is not None:
             raise self._farewell.unsent()
-        qid = self._next_question
-        data = self._encode_tracked(
-            m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
-        )
-        self._next_question = qid + 1
-        if self._questions is _NO_QUESTIONS:
-            self._questions = {}
-        self._questions[qid] = None
-        return qid, data
 
     def send_return(self, question_id: int, value: Any) -> bytes:
         """Answer the peer's call. If the value cannot be sent, a Fail says why instead."""
@@ -608,6 +643,7 @@ class Broker:
             self._peer_root_interfaces = hello.root_interfaces
         self.keepalive = KEEPALIVE in hello.features
         self.goodbye = GOODBYE in hello.features
+        self.oneway = "oneway" in hello.features and "oneway" in m.FEATURES
         self.state = transition(self.state, ConnectionState.OPEN)
         return HandshakeComplete()
 
@@ -636,6 +672,22 @@ class Broker:
             )
         self._refuse_call(qid, failure)
         return None
+
+    def _on_send(self, raw: list[Any], problem: str | None) -> Event:
+        if not self.oneway:  # the peer may not send it: as version 1 would, close
+            raise RemoteProtocolError(f"unknown message kind {raw[0]}")
+        export_id, method, args, kwargs = m.parse_send(raw)
+        if type(export_id) is not int:
+            why = "promise pipelining is not supported by this peer yet"
+        elif (target := self.exports.get(export_id)) is None:
+            why = f"no object #{export_id} on this connection"
+        elif problem is not None:
+            why = f"arguments refused: {problem}"
+        else:
+            size = self._frame_size
+            self._answer_bytes += size
+            return SendReceived(target=target, method=method, args=args, kwargs=kwargs, size=size)
+        return SendDropped(reason=f"one-way call {method[:60]!r} dropped: {why}")
 
     def _on_return(self, raw: list[Any], problem: str | None) -> Event:
         question_id, value = m.parse_return(raw)
@@ -747,4 +799,5 @@ _ON_MESSAGE: dict[int, Callable[[Broker, list[Any], str | None], Event | None]] 
     int(m.Kind.PING): Broker._on_ping,
     int(m.Kind.PONG): Broker._on_pong,
     int(m.Kind.GOODBYE): Broker._on_goodbye,
+    int(m.Kind.SEND): Broker._on_send,
 }

@@ -8,7 +8,7 @@ Treat them as read-only.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 __all__ = [
     "AnswerReceived",
@@ -19,6 +19,8 @@ __all__ = [
     "HandshakeComplete",
     "PeerAborted",
     "PeerLeaving",
+    "SendDropped",
+    "SendReceived",
 ]
 
 
@@ -62,6 +64,29 @@ class CancelReceived:
 
 
 @dataclass(slots=True, kw_only=True)
+class SendReceived:
+    """The peer calls ``method`` on our object ``target`` and wants no answer (a one-way
+    call): run it in its place among the calls, and log what it raises."""
+
+    #: It has none: nothing answers it (code that handles calls and sends alike reads it).
+    question_id: ClassVar[None] = None
+    target: object
+    method: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    #: Bytes of the frame that carried it, held until ``Broker.send_done(size)``.
+    size: int
+
+
+@dataclass(slots=True, kw_only=True)
+class SendDropped:
+    """The peer's one-way call could not be delivered (``reason`` says why): it was dropped,
+    and nobody will tell the peer. Log it, rate-limited."""
+
+    reason: str
+
+
+@dataclass(slots=True, kw_only=True)
 class PeerAborted:
     """The peer announced it is closing the connection, and why."""
 
@@ -87,4 +112,6 @@ Event = (
     | CancelReceived
     | PeerAborted
     | PeerLeaving
+    | SendReceived
+    | SendDropped
 )

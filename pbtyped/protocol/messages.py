@@ -57,10 +57,12 @@ __all__ = [
     "parse_ping",
     "parse_release",
     "parse_return",
+    "parse_send",
     "ping_wire",
     "pong_wire",
     "release_wire",
     "return_wire",
+    "send_wire",
 ]
 
 PROTOCOL_NAME = "pbtyped"
@@ -71,7 +73,8 @@ MAX_ID = 2**63 - 1
 #: "columns": lists of one registered dataclass may travel field by field (tag 41009).
 #: "interfaces": references name the interfaces of their objects (``interfaces.py``).
 #: "keepalive": PING and PONG (kinds 11, 12). "goodbye": GOODBYE (kind 13).
-FEATURES: tuple[str, ...] = ("columns", "interfaces", "keepalive", "goodbye")
+#: "oneway": SEND, a call no answer is wanted for (kind 14).
+FEATURES: tuple[str, ...] = ("columns", "interfaces", "keepalive", "goodbye", "oneway")
 #: The largest frame (header excluded) a peer may send before its Hello has arrived: the
 #: Hello itself, or an Abort. Ours is under 150 bytes; 4 KiB leaves room for 64 features
 #: while nothing of a peer not yet known is buffered or decoded beyond that (a protocol
@@ -85,7 +88,7 @@ _GREETING_DEPTH = 3
 
 
 class Kind(enum.IntEnum):
-    """Message kinds; numbers 7-10, 14 and 15 are reserved for streams and later additions."""
+    """Message kinds; numbers 7-10 and 15 are reserved for streams and later additions."""
 
     HELLO = 0
     CALL = 1
@@ -97,10 +100,11 @@ class Kind(enum.IntEnum):
     PING = 11
     PONG = 12
     GOODBYE = 13
+    SEND = 14  # feature "oneway"
 
 
 # Plain ints for the builders and parsers: an IntEnum member costs a lookup and compares slower.
-_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT, _PING, _PONG, _GOODBYE = (
+_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT, _PING, _PONG, _GOODBYE, _SEND = (
     int(k) for k in Kind
 )
 #: A PING's nonce: any unsigned integer of at most 64 bits.
@@ -166,6 +170,13 @@ def call_wire(
     if kwargs:
         return [_CALL, question_id, [0, export_id], method, args, kwargs]
     return [_CALL, question_id, [0, export_id], method, args]  # no map to encode or check
+
+
+def send_wire(export_id: int, method: str, args: list[Any], kwargs: dict[str, Any]) -> list[Any]:
+    """Wire form of a Send (a one-way call) on our peer's object ``export_id``."""
+    if kwargs:
+        return [_SEND, [0, export_id], method, args, kwargs]
+    return [_SEND, [0, export_id], method, args]
 
 
 def return_wire(question_id: int, value: Any) -> list[Any]:
@@ -258,6 +269,21 @@ def parse_call(raw: list[Any]) -> tuple[int, int | AnswerTarget, str, list[Any],
     if type(method) is not str or len(method) > MAX_NAME:
         raise _not_a_name("method name")
     return question_id, export_id, method, args, kwargs
+
+
+def parse_send(raw: list[Any]) -> tuple[int | AnswerTarget, str, list[Any], dict[str, Any]]:
+    """A SEND's target (an export id, or an answer), method, args and kwargs: a CALL's
+    fields without the question id, checked by the same rules."""
+    n = len(raw)
+    if n == 4:
+        _, target, method, args = raw
+        kwargs: Any = {}
+    elif n == 5:
+        _, target, method, args, kwargs = raw
+    else:
+        raise _malformed(raw)
+    _, export_id, method, args, kwargs = parse_call([_CALL, 0, target, method, args, kwargs])
+    return export_id, method, args, kwargs
 
 
 def parse_return(raw: list[Any]) -> tuple[int, Any]:
@@ -362,6 +388,7 @@ PARSERS: dict[int, Callable[[list[Any]], object]] = {
     _PING: parse_ping,
     _PONG: parse_ping,
     _GOODBYE: parse_goodbye,
+    _SEND: parse_send,
 }
 
 

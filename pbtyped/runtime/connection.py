@@ -19,6 +19,7 @@ from .._exceptions import (
     DeadReferenceError,
     FrameTooLarge,
     PbtypedError,
+    PeerNotReading,
     RemoteProtocolError,
 )
 from ..protocol import messages as m
@@ -32,6 +33,8 @@ from ..protocol.events import (
     HandshakeComplete,
     PeerAborted,
     PeerLeaving,
+    SendDropped,
+    SendReceived,
 )
 from ..protocol.objects import Referenceable
 from ..protocol.state import ConnectionState
@@ -302,6 +305,10 @@ class Connection(asyncio.Protocol):
             fut = self._pending.pop(event.question_id, None) if self._pending else None
             if fut is not None and not fut.done():
                 fut.set_exception(event.error)
+        elif type(event) is SendReceived:
+            self._calls.receive(event)
+        elif type(event) is SendDropped:
+            self._logs.warning("from %s: %s", self.peer, event.reason)
         elif type(event) is CancelReceived:
             self._calls.cancel(event.question_id)
         elif type(event) is HandshakeComplete:
@@ -444,6 +451,25 @@ class Connection(asyncio.Protocol):
             if self._pending and self._pending.pop(qid, None) is not None:
                 self._outbox.write(self.broker.send_finish(qid))
             raise
+
+    def send(
+        self,
+        ref: RemoteReference,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+    ) -> None:
+        """Send a one-way call (see RemoteReference.send); nothing to await."""
+        if self._flow.writing_paused:
+            raise PeerNotReading(
+                f"{method}() was not sent: the peer does not read what this side sends"
+            )
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            raise DeadReferenceError("the connection of this reference is closed")
+        self._outbox.write_call(self.broker.send_oneway(ref, method, args, kwargs))
+        if self._deadlines.idle_on:
+            self._deadlines.after_call()
 
     # -- what the parts ask of the connection ----------------------------------------------
 

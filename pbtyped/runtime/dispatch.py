@@ -1,5 +1,9 @@
 """Calls in: the peer's calls run on our objects, a bounded number at once, in order.
 
+One-way calls (``SendReceived``) take their place among the calls in the same way: they
+count against the same limit and wait in the same queue; they are never answered, and what
+they raise is logged (rate-limited) instead of sent.
+
 A call runs at once when there is room (``Limits.max_calls_in_flight``) and the peer reads
 our answers; otherwise it waits in a queue, in arrival order, and the connection stops
 reading until the queue is empty again (so the queue is bounded by one read).
@@ -16,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import CallCancelled, Error, NoSuchMethod, PbtypedError
 from ..protocol.broker import Broker
 from ..protocol.errors import is_expected
-from ..protocol.events import CallReceived
+from ..protocol.events import CallReceived, SendReceived
 from ..protocol.objects import Referenceable, is_awaitable
 from .flow import Flow
 from .logs import LogLimiter
@@ -74,13 +78,14 @@ class Dispatcher:
         self._logs = logs
         self._max = max_running
         #: Tasks of the calls running now, by question id (read it, never change it): None
-        #: until a call first runs as a task (a sync method answers at once).
+        #: until a call first runs as a task (a sync method answers at once). A one-way call
+        #: has no question id: its key is negative, which no question id is.
         self.running: dict[int, asyncio.Future[Any]] | None = None
         #: Calls waiting for room, in arrival order (read it, never change it): None until a
         #: call first has to wait (an empty deque is ~600 bytes; most connections need none).
-        self.waiting: collections.deque[CallReceived] | None = None
+        self.waiting: collections.deque[CallReceived | SendReceived] | None = None
 
-    def receive(self, event: CallReceived) -> None:
+    def receive(self, event: CallReceived | SendReceived) -> None:
         """A call arrived: run it now, or queue it behind the calls already waiting."""
         waiting = self.waiting
         running = self.running
@@ -127,8 +132,8 @@ class Dispatcher:
         for task in running.values() if running else ():
             task.cancel()
 
-    def _start(self, event: CallReceived) -> None:
-        qid = event.question_id
+    def _start(self, event: CallReceived | SendReceived) -> None:
+        qid = event.question_id  # None: a one-way call
         target = event.target
         token = _current.set(self._conn)  # a task made below copies this context: it sees it
         try:
@@ -139,33 +144,69 @@ class Dispatcher:
                 task = asyncio.ensure_future(result)
                 if self.running is None:
                     self.running = {}
-                self.running[qid] = task
-                task.add_done_callback(lambda t: self._finished(qid, t, target, event.method))
+                key = -id(task) if qid is None else qid
+                self.running[key] = task
+                task.add_done_callback(lambda t: self._finished(key, event, t))
                 return
         except Exception as exc:  # the remote method raised: that is its answer
-            self._report(target, event.method, exc)
-            self._outbox.write_later(self._broker.send_failure(qid, exc))
+            self._report(target, event.method, exc, qid)
+            self._end(event, None, exc)
             return
         finally:
             _current.reset(token)
-        self._outbox.write_later(self._broker.send_return(qid, result))
-
-    def _finished(self, qid: int, task: asyncio.Future[Any], target: object, method: str) -> None:
-        if self.running is not None:
-            self.running.pop(qid, None)
-        if task.cancelled():
-            data = self._broker.send_failure(qid, _cancelled())
-        elif (exc := task.exception()) is not None:
-            self._report(target, method, exc)
-            data = self._broker.send_failure(qid, exc)
+        if qid is not None:  # written out: the path of every sync call
+            self._outbox.write_later(self._broker.send_return(qid, result))
         else:
-            data = self._broker.send_return(qid, task.result())
-        self._outbox.write_later(data)
+            self._end(event, result, None)
+
+    def _finished(
+        self, key: int, event: CallReceived | SendReceived, task: asyncio.Future[Any]
+    ) -> None:
+        if self.running is not None:
+            self.running.pop(key, None)
+        if task.cancelled():
+            self._end(event, None, _cancelled())
+        elif (exc := task.exception()) is not None:
+            self._report(event.target, event.method, exc, event.question_id)
+            self._end(event, None, exc)
+        else:
+            self._end(event, task.result(), None)
         self.start_waiting()
         self._conn._answered()  # writes everything at once
 
-    def _report(self, target: object, method: str, exc: BaseException) -> None:
-        if is_expected(exc, self._broker.registry) or isinstance(exc, PbtypedError | Error):
+    def _end(
+        self, event: CallReceived | SendReceived, result: Any, error: BaseException | None
+    ) -> None:
+        """A call ended: gather its answer, the result or the error. A one-way call has
+        none: the arguments it held are released."""
+        if type(event) is SendReceived:
+            self._broker.send_done(event.size)
+        elif type(event) is CallReceived:
+            qid = event.question_id
+            broker = self._broker
+            answer = (
+                broker.send_return(qid, result)
+                if error is None
+                else broker.send_failure(qid, error)
+            )
+            self._outbox.write_later(answer)
+
+    def _report(self, target: object, method: str, exc: BaseException, qid: int | None) -> None:
+        """Log what a method raised: an unexpected error always (rate-limited); an expected
+        one only at debug level when it is sent to the caller, and like an unexpected one
+        (without its traceback) when it ends a one-way call, which tells nobody."""
+        expected = is_expected(exc, self._broker.registry) or isinstance(exc, PbtypedError | Error)
+        if qid is None:
+            self._logs.log(
+                logging.WARNING if expected else logging.ERROR,
+                "%s.remote_%s raised %r in a one-way call (nobody is told)",
+                type(target).__name__,
+                method,
+                exc,
+                exc_info=None if expected else exc,
+            )
+            return
+        if expected:
             log.debug("remote_%s raised %r (sent to the caller)", method, exc)
             return
         self._logs.log(

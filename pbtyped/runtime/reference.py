@@ -39,6 +39,19 @@ class RemoteReference(ImportedReference):
         """
         return await self._connection.call(self, name, args, kwargs, None)
 
+    def send(self, name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Call ``remote_<name>(*args, **kwargs)`` on the peer's object without waiting for,
+        or ever getting, an answer (a one-way call). Returns once the call is on its way.
+
+        It starts on the peer after the calls sent before it on this reference, like any
+        call. What the method raises is logged by the peer, never sent back; a call the peer
+        cannot deliver is dropped there. Raises DeadReferenceError, InsecureTypeError and
+        FrameTooLarge as ``call_remote`` does (nothing is sent), and PeerNotReading when the
+        peer does not read what this side sends. A peer that does not offer one-way calls
+        gets an ordinary call, whose answer is dropped.
+        """
+        self._connection.send(self, name, args, kwargs)
+
     async def call(
         self,
         name: str,

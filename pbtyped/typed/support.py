@@ -22,16 +22,18 @@ import inspect
 import logging
 import operator
 import typing
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from .._exceptions import CallTimeout, InsecureTypeError, NoSuchMethod, ValidationError
 from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
 from ..runtime.arguments import check_timeout
 from ..runtime.dispatch import current_connection
+from ..runtime.logs import LogLimiter
 from ..runtime.reference import RemoteReference, Stub
 from ..wire.columns import Columns
+from ..wire.limits import Limits
 from ..wire.registry import Registry
 from .checks import Checker, checker_for
 from .senders import Sender, sender_for
@@ -48,8 +50,23 @@ __all__ = [
     "invoke",
     "local_object",
     "method",
+    "oneway",
     "param",
+    "send",
+    "sent",
 ]
+
+_F = TypeVar("_F", bound=Callable[..., None])
+
+
+def oneway(method: _F) -> _F:
+    """Mark a method of a schema interface as one-way: it returns None, and its caller sends
+    it without waiting for, or ever getting, an answer (``@pb.oneway``).
+
+    Only ``pbtyped generate`` reads it (schemas are never imported); at run time it returns
+    ``method`` as it is.
+    """
+    return method
 
 
 class _Required:
@@ -79,6 +96,7 @@ class MethodDecl:
 
     params: tuple[ParamDecl, ...]
     returns: object  # the result's type expression
+    oneway: bool = False  # ``@pb.oneway``: stubs send it and wait for nothing
 
 
 def param(
@@ -88,9 +106,10 @@ def param(
     return ParamDecl(name=name, annotation=annotation, kw_only=kw_only, default=default)
 
 
-def method(*params: ParamDecl, returns: object) -> MethodDecl:
-    """A method for ``interface()``: its ``param()`` entries and its return annotation."""
-    return MethodDecl(params=params, returns=returns)
+def method(*params: ParamDecl, returns: object, oneway: bool = False) -> MethodDecl:
+    """A method for ``interface()``: its ``param()`` entries, its return annotation, and
+    whether it is one-way (``@pb.oneway`` in the schema)."""
+    return MethodDecl(params=params, returns=returns, oneway=oneway)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +157,7 @@ class MethodSpec:
         "admitted_by",
         "column_names",
         "name",
+        "oneway",
         "params",
         "result_columns",
         "result_in",
@@ -152,6 +172,8 @@ class MethodSpec:
         positional = tuple(p for p in params if not p.kw_only)
         self.name: Final = name
         self.params: Final = params
+        #: Declared ``@pb.oneway``: sent by ``send``, never awaited.
+        self.oneway: Final = decl.oneway
         self.result_in: Final = checker_for(decl.returns)
         self.result_out: Final = checker_for(decl.returns, outbound=True)
         #: Where the result checkers' refusals point: ``result of members(): $[0]``.
@@ -354,6 +376,82 @@ async def invoke(
     else:
         raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
     return entry.result_in(result, entry.result_path)
+
+
+def send(
+    spec: InterfaceSpec,
+    stub: Stub,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> None:
+    """Send the one-way call ``name`` through a stub: over its connection, or to our own
+    object if the stub stands for one; returns once it is on its way.
+
+    Arguments the schema refuses raise ValidationError before anything is sent; so do the
+    errors of ``RemoteReference.send``. What the method raises is logged where it runs.
+    """
+    target: Any = stub.pb_reference
+    entry = spec.methods[name]
+    if entry.sends:
+        args, kwargs = entry.outgoing(args, kwargs)
+    entry.check_outgoing(args, kwargs)
+    if isinstance(target, RemoteReference):
+        if entry.column_names:
+            args, kwargs = entry.pack(args, kwargs)
+        target.pb_connection.send(target, name, args, kwargs)
+    elif isinstance(target, Referenceable):
+        _send_locally(target, name, list(args), kwargs)
+    else:
+        raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
+
+
+async def sent(send: Callable[..., None], /, *args: Any, **kwargs: Any) -> None:
+    """``send(*args, **kwargs)`` from a coroutine: how a blocking stub runs a one-way stub
+    method on its event loop's thread."""
+    send(*args, **kwargs)
+
+
+#: One-way calls on our own objects that still run (held: a task nobody holds may vanish).
+_LOCAL_SENDS: set[asyncio.Future[Any]] = set()
+#: What they raise: logged, rate-limited, as a connection logs a peer's one-way calls.
+_SEND_LOG = LogLimiter(Limits().log_rate_per_minute)
+
+
+def _send_locally(
+    target: Referenceable, name: str, args: list[Any], kwargs: dict[str, Any]
+) -> None:
+    """A one-way call on our own object (a reference come home): it runs now, up to its
+    first await, and the caller goes on; what it raises is logged, as a peer's would be."""
+    local = _LOCAL.set(True)
+    try:
+        result = target.pb_dispatch(name, args, kwargs)
+    except Exception as exc:
+        _log_send(target, name, exc)
+        return
+    finally:
+        _LOCAL.reset(local)
+    if is_awaitable(result):
+        task = asyncio.ensure_future(result)
+        _LOCAL_SENDS.add(task)
+        task.add_done_callback(lambda t: _local_send_done(target, name, t))
+
+
+def _local_send_done(target: Referenceable, name: str, task: asyncio.Future[Any]) -> None:
+    _LOCAL_SENDS.discard(task)
+    if not task.cancelled() and (exc := task.exception()) is not None:
+        _log_send(target, name, exc)
+
+
+def _log_send(target: Referenceable, name: str, exc: BaseException) -> None:
+    _SEND_LOG.log(
+        logging.ERROR,
+        "%s.remote_%s raised %r in a one-way call (nobody is told)",
+        type(target).__name__,
+        name,
+        exc,
+        exc_info=exc,
+    )
 
 
 def dispatch(

@@ -70,6 +70,22 @@ CASES = {
         "class One(Protocol):\n    @staticmethod\n    def f() -> None: ...\n",
         "bad/one.py:7: One.f: decorators are not supported on methods",
     ),
+    "one-way method with a result": (
+        "class One(Protocol):\n    @pb.oneway\n    def f(self) -> int: ...\n",
+        "bad/one.py:7: One.f: a @pb.oneway method must return None (its caller gets no answer)",
+    ),
+    "one-way method with an optional result": (
+        "class One(Protocol):\n    @pb.oneway\n    def f(self) -> int | None: ...\n",
+        "bad/one.py:7: One.f: a @pb.oneway method must return None (its caller gets no answer)",
+    ),
+    "one-way and another decorator": (
+        "class One(Protocol):\n    @pb.oneway\n    @staticmethod\n    def f() -> None: ...\n",
+        "bad/one.py:8: One.f: decorators are not supported on methods",
+    ),
+    "one-way called": (
+        "class One(Protocol):\n    @pb.oneway()\n    def f(self) -> None: ...\n",
+        "bad/one.py:7: One.f: decorators are not supported on methods",
+    ),
     "var args": (
         "class One(Protocol):\n    def f(self, *xs: int) -> None: ...\n",
         "bad/one.py:6: One.f: /, *args and **kwargs are not supported",

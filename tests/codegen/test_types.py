@@ -23,6 +23,7 @@ import pbtyped as pb
 from pbtyped.typed import support as _pb
 from agen.alltypes import Basket, Color, KitchenClient, KitchenServer, Level, Point, Shape, Spot
 from agen.alltypes import SinkClient, SinkServer
+from agen.alltypes import BoardClient, BoardServer, BoardSyncClient
 from agen.alltypes import CounterClient, CounterServer, GaugeClient, GaugeServer
 from agen.alltypes import CounterSyncClient, GaugeSyncClient, KitchenSyncClient, SinkSyncClient
 from agen.extra import Badge, Tag, TaggerClient, TaggerSyncClient
@@ -118,6 +119,28 @@ def blocking_derived(k: KitchenSyncClient, gauge: GaugeSyncClient, c: CounterSyn
     assert_type(k.tagged(as_tagger, Tag("t")), Tag)
 
 
+async def one_way(board: BoardClient, sink: SinkClient, blocking: BoardSyncClient) -> None:
+    # A one-way method is a plain call: sent at once, nothing to await (see REJECTED).
+    board.post("hi")
+    board.post("hi", pin=sink)
+    board.post("hi", pin=Sink())
+    board.clear()
+    assert_type(await board.notes(), list[str])
+    blocking.post("hi", pin=None)
+    blocking.clear()
+
+
+class Board(BoardServer):
+    def remote_post(self, text: str, *, pin: SinkClient | None = None) -> None:
+        pass
+
+    async def remote_clear(self) -> None:  # the skeleton's one-way method may be async
+        pass
+
+    def remote_notes(self) -> list[str]:
+        return []
+
+
 def field_defaults() -> None:
     basket = Basket()
     assert_type(basket.owner, str)
@@ -188,6 +211,18 @@ REJECTED = {
     "unknown_method": "async def f(one: OneClient) -> None:\n    await one.get_three()  # E\n",
     "result_without_await": (
         "async def f(one: OneClient) -> None:\n    two: TwoClient = one.get_two()  # E\n"
+    ),
+    "oneway_awaited": "async def f(b: BoardClient) -> None:\n    await b.post('hi')  # E\n",
+    "oneway_result_used": "def f(b: BoardClient) -> None:\n    x = b.post('hi')  # E\n",
+    "oneway_wrong_argument": "def f(b: BoardClient) -> None:\n    b.post(1)  # E\n",
+    "oneway_has_no_timeout": "def f(b: BoardClient) -> None:\n    b.clear(pb_timeout=1)  # E\n",
+    "oneway_blocking_awaited": (
+        "async def f(b: BoardSyncClient) -> None:\n    await b.post('hi')  # E\n"
+    ),
+    "oneway_skeleton_returns_a_value": (
+        "class Bad(BoardServer):\n"
+        "    def remote_post(self, text: str, *, pin: SinkClient | None = None) -> int:  # E\n"
+        "        return 1\n"
     ),
     "call_never_awaited": "async def f(one: OneClient) -> None:\n    one.get_two()  # E\n",
     "timeout_not_a_number": (

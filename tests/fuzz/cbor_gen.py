@@ -303,7 +303,14 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
         # With or without the features that change what follows (references naming their
         # interfaces), and a root's interfaces or none.
         features = st.sampled_from(
-            [[], ["interfaces"], ["columns", "interfaces"], ["keepalive", "goodbye", "interfaces"]]
+            [
+                [],
+                ["interfaces"],
+                ["columns", "interfaces"],
+                ["keepalive", "goodbye", "interfaces"],
+                ["oneway"],
+                ["interfaces", "oneway"],
+            ]
         )
         roots = st.one_of(st.just({}), st.builds(lambda n: {"root_interfaces": n}, name_lists))
         return st.builds(
@@ -361,6 +368,9 @@ def messages(answers: bool = False) -> st.SearchStrategy[Any]:
             lambda q, t, m, a, k: [1, q, t, m, a, k], question_ids, target, methods, args, kwargs
         ),
         st.builds(lambda q, t, m, a: [1, q, t, m, a], question_ids, target, methods, args),
+        # SEND (one-way): a CALL without its question id; and with too many items.
+        st.builds(lambda t, m, a, k: [14, t, m, a, k], target, methods, args, kwargs),
+        st.builds(lambda t, m, a: [14, t, m, a], target, methods, args),
     )
     error = st.one_of(
         st.builds(

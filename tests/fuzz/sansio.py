@@ -25,6 +25,8 @@ from pbtyped.protocol.events import (
     HandshakeComplete,
     PeerAborted,
     PeerLeaving,
+    SendDropped,
+    SendReceived,
 )
 
 from .peers import FuzzRoot, Thing, make_registry
@@ -101,6 +103,10 @@ class Side:
         for event in events:
             if isinstance(event, CallReceived):
                 out.append(self._answer(event))
+            elif isinstance(event, SendReceived):
+                self._run(event)  # one-way: nothing to send back
+            elif isinstance(event, SendDropped):
+                assert len(event.reason) <= MAX_REASON, f"{len(event.reason)}-character reason"
             elif isinstance(event, AnswerReceived | FailureReceived):
                 qid = event.question_id
                 assert qid in self.asked, f"answer to question {qid} we never asked"
@@ -147,6 +153,17 @@ class Side:
             self.values.append((event.args, event.kwargs))
         return self.broker.send_return(event.question_id, result)
 
+    def _run(self, event: SendReceived) -> None:
+        target = event.target
+        try:
+            assert isinstance(target, pb.Referenceable)
+            target.pb_dispatch(event.method, event.args, event.kwargs)
+        except Exception:  # the application raised: logged by the runtime, never sent
+            pass
+        finally:
+            self.values.append((event.args, event.kwargs))
+            self.broker.send_done(event.size)
+
     def check_tables(self) -> None:
         """The broker's tables stay within the limits, and nothing is owed or leaked."""
         broker = self.broker
@@ -154,6 +171,7 @@ class Side:
         assert broker.export_count <= limits.max_exports
         assert broker.import_count <= limits.max_imports
         assert not broker._answers, "calls were answered, yet the broker still owes answers"
+        assert broker._answer_bytes == 0, "every call and one-way call ended, yet bytes held"
         assert broker._questions.keys() <= self.asked
         assert broker._reader.buffered <= 8 + limits.max_frame_size
         for export_id, count in broker.exports.counts().items():

@@ -28,6 +28,7 @@ from .cbor_gen import (
     hostile_stream,
     messages,
     name_lists,
+    values,
 )
 from .peers import Point, Thing
 from .profiles import fuzz_settings
@@ -105,6 +106,40 @@ def test_whole_hostile_messages_between_genuine_calls(hostile: list[Any]) -> Non
             break
     if not closed:
         assert client.answered == client.asked
+    client.finish()
+    server.finish()
+
+
+@fuzz_settings(150)
+@given(
+    st.lists(
+        st.tuples(
+            st.one_of(st.builds(lambda i: [0, i], st.integers(0, 6)), st.just([1, 1])),
+            st.sampled_from(["echo", "boom", "kind", "make", "nope", "_private", "x" * 200]),
+            st.lists(values, max_size=3),
+            st.dictionaries(st.text(max_size=4), values, max_size=2),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_well_shaped_sends_are_never_answered(sends: list[tuple[Any, str, Any, Any]]) -> None:
+    """SENDs of any target, method and values, between peers that both offer "oneway": each
+    is delivered or dropped, and no answer is ever sent for one (a refused value drops its
+    SEND, never makes a FAIL): only the RELEASE of a reference it carried (5.4), and an
+    ABORT when a value is malformed CBOR."""
+    client, server = Side(server=False), Side(server=True)
+    server.feed(client.take_output())
+    client.feed(server.take_output())
+    assert server.broker.oneway
+    sent_before = len(server.sent)
+    with contextlib.suppress(*ALLOWED):
+        for target, method, args, kwargs in sends:
+            server.feed(frame(encode([14, target, method, args, kwargs])))
+    kinds = [message[0] for message in server.sent[sent_before:]]
+    if server.closed is not None:
+        assert kinds.pop() == 6
+    assert set(kinds) <= {5}
     client.finish()
     server.finish()
 

@@ -486,7 +486,7 @@ def test_our_hello_on_the_wire() -> None:
             "version": 1,
             "max_frame_size": 16 * 1024 * 1024,
             "max_body_size": 4 * 1024 * 1024,
-            "features": ["columns", "interfaces", "keepalive", "goodbye"],
+            "features": ["columns", "interfaces", "keepalive", "goodbye", "oneway"],
         },
     ]
 

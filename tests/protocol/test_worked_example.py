@@ -332,6 +332,9 @@ MESSAGES: dict[str, Callable[[Setting], bytes]] = {
     "the caller dropping that reference": _dropped_reference,
     "the caller giving up on a call": _given_up,
     "the callee's answer to that": _cancelled,
+    "a one-way call (no answer follows)": lambda s: s.client.send_oneway(
+        s.root, "echo", ["hi"], {}
+    ),
     "a Hello of version 2, refused": _version_2,
 }
 

@@ -67,25 +67,12 @@ class InboxClient(pb.Stub):
     pb_interface: ClassVar[str] = "bank.Inbox"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def credited(
-        self,
-        amount: int,
-        payer: str,
-        *,
-        pb_timeout: float | None = None,
-    ) -> None:
-        """``payer`` sent ``amount`` cents to this customer."""
-        return _cast(
-            None,
-            await _pb.invoke(
-                _SPEC_Inbox,
-                self,
-                "credited",
-                (amount, payer),
-                {},
-                pb_timeout,
-            ),
-        )
+    def credited(self, amount: int, payer: str) -> None:
+        """``payer`` sent ``amount`` cents to this customer (one-way: the bank does not
+        wait
+        for the customer's side to take it).
+        """
+        _pb.send(_SPEC_Inbox, self, "credited", (amount, payer), {})
 
 
 class InboxSyncClient(_sync.SyncStub[InboxClient]):
@@ -98,15 +85,12 @@ class InboxSyncClient(_sync.SyncStub[InboxClient]):
     __slots__ = ()
     pb_async: ClassVar[type[pb.Stub]] = InboxClient
 
-    def credited(
-        self,
-        amount: int,
-        payer: str,
-        *,
-        pb_timeout: float | None = None,
-    ) -> None:
-        """``payer`` sent ``amount`` cents to this customer."""
-        return self.pb_run(self.pb_stub.credited(amount, payer, pb_timeout=pb_timeout))
+    def credited(self, amount: int, payer: str) -> None:
+        """``payer`` sent ``amount`` cents to this customer (one-way: the bank does not
+        wait
+        for the customer's side to take it).
+        """
+        self.pb_run(_pb.sent(self.pb_stub.credited, amount, payer))
 
 
 class InboxServer(pb.Root, metaclass=abc.ABCMeta):
@@ -125,7 +109,10 @@ class InboxServer(pb.Root, metaclass=abc.ABCMeta):
 
     @abc.abstractmethod
     def remote_credited(self, amount: int, payer: str) -> Awaitable[None] | None:
-        """``payer`` sent ``amount`` cents to this customer."""
+        """``payer`` sent ``amount`` cents to this customer (one-way: the bank does not
+        wait
+        for the customer's side to take it).
+        """
         raise NotImplementedError
 
 
@@ -294,6 +281,7 @@ _SPEC_Inbox = _pb.interface(
         _pb.param("amount", int),
         _pb.param("payer", str),
         returns=None,
+        oneway=True,
     ),
 )
 

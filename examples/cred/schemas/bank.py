@@ -30,8 +30,10 @@ class InvalidAmount(pb.Error):
 class Inbox(Protocol):
     """The customer's side, given at login as the mind."""
 
+    @pb.oneway
     def credited(self, amount: int, payer: str) -> None:
-        """``payer`` sent ``amount`` cents to this customer."""
+        """``payer`` sent ``amount`` cents to this customer (one-way: the bank does not wait
+        for the customer's side to take it)."""
         ...
 
 

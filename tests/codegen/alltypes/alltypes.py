@@ -174,3 +174,17 @@ class Gauge(Counter, Tagger, Protocol):
     """Extends a local and a sibling interface: a counter that tags, and compares."""
 
     def compare(self, other: Counter, others: list[Counter]) -> int: ...
+
+
+class Board(Protocol):
+    """Takes notes without answering them: one-way methods beside an ordinary one."""
+
+    @pb.oneway
+    def post(self, text: str, *, pin: Sink | None = None) -> None:
+        """Pin ``text`` on the board; no answer comes back."""
+        ...
+
+    @pb.oneway
+    def clear(self) -> None: ...
+
+    def notes(self) -> list[str]: ...
