@@ -43,9 +43,13 @@ class Backoff:
     shortened by a random part of up to ``jitter`` (0 to 1) of itself, so that many clients
     that lost one server do not all come back at the same instant."""
 
+    #: Seconds to wait after the first failed attempt.
     initial: float = 0.1
+    #: How much longer each next wait is than the one before (at least 1).
     factor: float = 2.0
+    #: The longest wait, in seconds.
     cap: float = 30.0
+    #: The largest part of a wait (0 to 1) taken off at random.
     jitter: float = 0.5
 
     def __post_init__(self) -> None:
