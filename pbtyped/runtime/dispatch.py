@@ -116,7 +116,7 @@ class Dispatcher:
         for event in waiting:
             if event.question_id == qid:
                 waiting.remove(event)
-                self._outbox.write_later(self._broker.send_failure(qid, _cancelled()))
+                self._answer(self._broker.send_failure(qid, _cancelled()))
                 return
 
     def stop(self) -> None:
@@ -144,11 +144,18 @@ class Dispatcher:
                 return
         except Exception as exc:  # the remote method raised: that is its answer
             self._report(target, event.method, exc)
-            self._outbox.write_later(self._broker.send_failure(qid, exc))
+            self._answer(self._broker.send_failure(qid, exc))
             return
         finally:
             _current.reset(token)
-        self._outbox.write_later(self._broker.send_return(qid, result))
+        self._answer(self._broker.send_return(qid, result))
+
+    def _answer(self, data: bytes) -> None:
+        """Gather an answer for the next write; first deliver the calls of the peer that
+        waited for it (promise pipelining: they start before the peer can see it)."""
+        for ready in self._broker.ready_calls():
+            self.receive(ready)
+        self._outbox.write_later(data)
 
     def _finished(self, qid: int, task: asyncio.Future[Any], target: object, method: str) -> None:
         if self.running is not None:
@@ -160,7 +167,7 @@ class Dispatcher:
             data = self._broker.send_failure(qid, exc)
         else:
             data = self._broker.send_return(qid, task.result())
-        self._outbox.write_later(data)
+        self._answer(data)
         self.start_waiting()
         self._conn._answered()  # writes everything at once
 

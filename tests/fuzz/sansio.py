@@ -100,6 +100,8 @@ class Side:
         for event in events:
             if isinstance(event, CallReceived):
                 out.append(self._answer(event))
+                # Pipelined calls that waited for that answer, and for theirs, go next.
+                out.extend(self._answer(ready) for ready in broker.ready_calls())
             elif isinstance(event, AnswerReceived | FailureReceived):
                 qid = event.question_id
                 assert qid in self.asked, f"answer to question {qid} we never asked"
@@ -149,6 +151,8 @@ class Side:
         broker = self.broker
         limits = broker.limits
         assert broker.export_count <= limits.max_exports
+        assert broker.kept_answers <= limits.max_retained_answers
+        assert broker.waiting_calls == 0, "every answer is known, yet calls still wait"
         assert broker.import_count <= limits.max_imports
         assert not broker._answers, "calls were answered, yet the broker still owes answers"
         assert broker._questions.keys() <= self.asked

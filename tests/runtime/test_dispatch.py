@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import pbtyped as pb
@@ -22,6 +23,9 @@ class Broker:
 
     def send_failure(self, qid: int, exc: BaseException) -> bytes:
         return f"F{qid}={type(exc).__name__};".encode()
+
+    def ready_calls(self) -> Iterator[CallReceived]:
+        return iter(())  # no pipelined call ever waits here
 
 
 class Outbox:
