@@ -27,6 +27,7 @@ from ._exceptions import (
 from .protocol.objects import Referenceable, Root
 from .runtime.connection import Connection, current_connection
 from .runtime.endpoints import Client, Server, connect, serve
+from .runtime.promise import Promise
 from .runtime.reference import RemoteReference, Stub
 from .runtime.running import run
 from .typed.checks import MaxLen
@@ -51,6 +52,7 @@ __all__ = [
     "MaxLen",
     "NoSuchMethod",
     "PbtypedError",
+    "Promise",
     "ProtocolError",
     "Referenceable",
     "Registry",
