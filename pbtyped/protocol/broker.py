@@ -101,9 +101,9 @@ class Broker:
         "_on_unexported",
         "_owed",
         "_peer_root_interfaces",
-        "_pipeline",
         "_questions",
         "_reader",
+        "answers",
         "exports",
         "imports",
         "interfaces",
@@ -159,7 +159,8 @@ class Broker:
         self._name_sets: NameSets | None = None  # made with the first names received
         #: Both Hellos list "pipelining": calls may name answers (``answers.py``).
         self.pipelining = False
-        self._pipeline: Answers | None = None  # made with the first pipelined message
+        #: The pipelining tables (``answers.py``): None until the first pipelined message.
+        self.answers: Answers | None = None
 
     # -- connection life -------------------------------------------------------------------
 
@@ -193,7 +194,7 @@ class Broker:
         self._questions.clear()
         self._answers.clear()
         self._answer_bytes = 0
-        self._pipeline = None
+        self.answers = None
         gone = self.exports.clear()
         self.imports.clear()
         self._owed.clear()
@@ -236,12 +237,12 @@ class Broker:
     @property
     def kept_answers(self) -> int:
         """Answers the peer asked this side to keep (pipelining), known or not yet."""
-        return 0 if self._pipeline is None else self._pipeline.retained
+        return 0 if self.answers is None else self.answers.retained
 
     @property
     def waiting_calls(self) -> int:
         """Calls of the peer waiting for answers they name (pipelining)."""
-        return 0 if self._pipeline is None else self._pipeline.waiting
+        return 0 if self.answers is None else self.answers.waiting
 
     @property
     def pending_questions(self) -> int:
@@ -356,7 +357,7 @@ class Broker:
         ``send_failure``, which may make some ready. Answering one may make more ready: they
         come in the same iteration (an iteration started meanwhile yields nothing, so
         delivering a chain never nests)."""
-        pipe = self._pipeline
+        pipe = self.answers
         if pipe is None or pipe.draining:
             return
         pipe.draining = True
@@ -367,9 +368,9 @@ class Broker:
             pipe.draining = False
 
     def _pipe(self) -> Answers:
-        pipe = self._pipeline
+        pipe = self.answers
         if pipe is None:
-            pipe = self._pipeline = Answers(self.limits, self.exports.get)
+            pipe = self.answers = Answers(self.limits, self.exports.get)
         return pipe
 
     def send_return(self, question_id: int, value: Any) -> bytes:
@@ -378,7 +379,7 @@ class Broker:
             return b""
         try:
             data = self._encode_tracked(m.return_wire(question_id, value))
-            if self._pipeline is not None:
+            if self.answers is not None:
                 self._settle(question_id, value)
             return data
         except FrameTooLarge as exc:  # the caller's limit: the error that names a limit
@@ -400,7 +401,7 @@ class Broker:
 
     def _failed(self, question_id: int, info: m.ErrorInfo) -> bytes:
         """The Fail answering ``question_id`` (owed no longer), kept if the peer asked."""
-        if self._pipeline is not None:
+        if self.answers is not None:
             self._settle(question_id, Failed(info))
         return self._fail_frame(question_id, info)
 
@@ -408,7 +409,7 @@ class Broker:
         """Our answer to ``question_id`` is known: keep it if the peer asked, and let the
         calls that waited for it go (to ``ready_calls``), or fail them (the error map flows
         down the chain)."""
-        pipe = self._pipeline
+        pipe = self.answers
         if pipe is None or question_id not in pipe.pending:
             return
         for qid, result in pipe.resolve(question_id, outcome):
@@ -446,7 +447,7 @@ class Broker:
         """
         if self.state is not ConnectionState.OPEN:
             return b""
-        pipe = self._pipeline
+        pipe = self.answers
         if pipe is not None and question_id in pipe.asked:
             pipe.asked.discard(question_id)  # a kept answer: finished even once answered
         elif question_id not in self._questions:
@@ -515,7 +516,7 @@ class Broker:
                 raise DeadReferenceError("this reference was already released")
             return cbor2.CBORTag(tags.RECEIVER_REF, obj.pb_export_id)
         if type(obj) is AnswerRef:
-            pipe = self._pipeline
+            pipe = self.answers
             if pipe is None or obj.question_id not in pipe.asked:
                 raise InsecureTypeError(f"answer {obj.question_id} is not kept by the peer")
             return cbor2.CBORTag(tags.ANSWER_REF, [obj.question_id, list(obj.path)])
@@ -630,7 +631,7 @@ class Broker:
 
     def _on_call(self, raw: list[Any], problem: str | None) -> Event | None:
         qid, export_id, method, args, kwargs, options = m.parse_call(raw)
-        if options is not None or type(export_id) is not int or self._pipeline is not None:
+        if options is not None or type(export_id) is not int or self.answers is not None:
             return self._on_pipelined_call(qid, export_id, method, args, kwargs, options, problem)
         failure: BaseException | m.ErrorInfo
         if (target := self.exports.get(export_id)) is None:
@@ -657,7 +658,7 @@ class Broker:
     ) -> Event | None:
         """A call with options, on an answer, or on a connection that has pipelined: the
         answers table says whether it runs now, waits, or fails (docs/protocol.md 3.6)."""
-        pipe = self._pipeline
+        pipe = self.answers
         refs = pipe.take_frame_refs() if pipe is not None else []
         self._owe_answer(qid)
         outcome: Outcome
@@ -683,9 +684,9 @@ class Broker:
     def _on_return(self, raw: list[Any], problem: str | None) -> Event:
         question_id, value = m.parse_return(raw)
         self._take_question(question_id)
-        if self._pipeline is not None:
+        if self.answers is not None:
             self._answered_kept(question_id)
-            if self._pipeline.take_frame_refs():
+            if self.answers.take_frame_refs():
                 problem = f"tag {tags.ANSWER_REF} may only be an argument of a call"
         if problem is not None:
             return FailureReceived(
@@ -697,7 +698,7 @@ class Broker:
     def _on_fail(self, raw: list[Any], problem: str | None) -> Event:
         question_id, info = m.parse_fail(raw)
         self._take_question(question_id)
-        if self._pipeline is not None:
+        if self.answers is not None:
             self._answered_kept(question_id)
         return FailureReceived(
             question_id=question_id, error=exception_from_info(info, self.registry)
@@ -705,8 +706,8 @@ class Broker:
 
     def _on_finish(self, raw: list[Any], problem: str | None) -> Event | None:
         question_id = m.parse_finish(raw)
-        if self._pipeline is not None:
-            self._pipeline.finish(question_id)
+        if self.answers is not None:
+            self.answers.finish(question_id)
         if question_id in self._answers:
             return CancelReceived(question_id=question_id)
         return None  # already answered: the Finish crossed our answer
@@ -735,7 +736,7 @@ class Broker:
     def _answered_kept(self, question_id: int) -> None:
         """Our call ``question_id`` is answered: if the peer keeps its answer, we no longer
         need it (later calls use the value we now have), so FINISH frees it."""
-        pipe = self._pipeline
+        pipe = self.answers
         if pipe is not None and question_id in pipe.asked:
             self._owed.append(self.send_finish(question_id))
 

@@ -391,6 +391,11 @@ class Connection(asyncio.Protocol):
         """
         return await Promise(self, ref, method, args, kwargs, timeout)
 
+    @property
+    def writing_paused(self) -> bool:
+        """The peer is not reading what we send: new calls wait (``writable``)."""
+        return self._flow.writing_paused
+
     async def writable(self) -> None:
         """Return once the peer reads what we send (at once, unless it stopped)."""
         flow = self._flow
@@ -406,7 +411,7 @@ class Connection(asyncio.Protocol):
         *,
         retain: bool = False,
     ) -> tuple[int, asyncio.Future[Any]]:
-        """Send a call now; its question id and the future of its answer (``answer``).
+        """Send a call now; its question id and the future of its answer.
 
         ``target`` is a reference, or the answer of a call the peer keeps; with ``retain``
         the peer keeps this one's (promise pipelining, see ``Promise``).
@@ -433,14 +438,10 @@ class Connection(asyncio.Protocol):
             flow.budget_resume()  # we await its answer now: it must be read
         return qid, fut
 
-    async def answer(self, qid: int, fut: asyncio.Future[Any]) -> Any:
-        """The answer to our call ``qid``; cancelling the wait tells the peer to stop."""
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            if self._pending and self._pending.pop(qid, None) is not None:
-                self._outbox.write(self.broker.send_finish(qid))
-            raise
+    def give_up(self, qid: int) -> None:
+        """We no longer wait for the answer to our call ``qid``: tell the peer to stop."""
+        if self._pending and self._pending.pop(qid, None) is not None:
+            self._outbox.write(self.broker.send_finish(qid))
 
     # -- what the parts ask of the connection ----------------------------------------------
 

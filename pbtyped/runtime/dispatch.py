@@ -153,8 +153,10 @@ class Dispatcher:
     def _answer(self, data: bytes) -> None:
         """Gather an answer for the next write; first deliver the calls of the peer that
         waited for it (promise pipelining: they start before the peer can see it)."""
-        for ready in self._broker.ready_calls():
-            self.receive(ready)
+        broker = self._broker
+        if broker.answers is not None:  # None unless the peer pipelines: nothing to look at
+            for ready in broker.ready_calls():
+                self.receive(ready)
         self._outbox.write_later(data)
 
     def _finished(self, qid: int, task: asyncio.Future[Any], target: object, method: str) -> None:

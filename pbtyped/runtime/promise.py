@@ -121,6 +121,8 @@ class Promise(Coroutine[Any, Any, T]):
     # -- awaiting it -----------------------------------------------------------------------
 
     def __await__(self) -> Generator[Any, None, T]:
+        if self._timeout is None:  # a plain call: one coroutine, as a call was before promises
+            return self._run().__await__()
         return self._result().__await__()
 
     def send(self, value: Any) -> Any:
@@ -163,13 +165,19 @@ class Promise(Coroutine[Any, Any, T]):
             value: T = step_into(await self._target, self._path)
             return value
         conn = self._conn
-        if self._fut is None:
-            await conn.writable()  # the peer is not reading: do not buffer without bound
-            while self._fut is None:
+        fut = self._fut
+        if fut is None:
+            if conn.writing_paused:
+                await conn.writable()  # the peer is not reading: do not buffer without bound
+            while (fut := self._fut) is None:
                 blocker = self._launch(retain=False)
                 if blocker is not None:
                     await blocker  # what we name must be known here first: its error is ours
-        result: T = await conn.answer(self._qid, self._fut)
+        try:
+            result: T = await fut
+        except asyncio.CancelledError:
+            conn.give_up(self._qid)  # the peer is told to stop
+            raise
         return result
 
     # -- sending it ------------------------------------------------------------------------

@@ -451,8 +451,8 @@ def test_a_lost_connection_drops_every_kept_answer() -> None:
 def test_a_connection_that_never_pipelines_makes_no_table() -> None:
     pair = Pair(root=Chain())
     assert pair.value(pair.root_ref(), "add", 1, 2) == 3
-    assert pair.b._pipeline is None
-    assert pair.a._pipeline is None
+    assert pair.b.answers is None
+    assert pair.a.answers is None
 
 
 # -- what pipelining costs a callee to receive ------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pbtyped as pb
@@ -17,15 +16,13 @@ class Broker:
     """Answers as readable bytes instead of frames."""
 
     registry = pb.Registry()
+    answers = None  # never pipelines
 
     def send_return(self, qid: int, value: Any) -> bytes:
         return f"R{qid}={value!r};".encode()
 
     def send_failure(self, qid: int, exc: BaseException) -> bytes:
         return f"F{qid}={type(exc).__name__};".encode()
-
-    def ready_calls(self) -> Iterator[CallReceived]:
-        return iter(())  # no pipelined call ever waits here
 
 
 class Outbox:
