@@ -169,10 +169,13 @@ class Promise(Coroutine[Any, Any, T]):
         if fut is None:
             if conn.writing_paused:
                 await conn.writable()  # the peer is not reading: do not buffer without bound
-            while (fut := self._fut) is None:
-                blocker = self._launch(retain=False)
-                if blocker is not None:
-                    await blocker  # what we name must be known here first: its error is ours
+            blocker = self._launch(retain=False)
+            if blocker is not None:  # what it names must be known here first
+                sent = asyncio.get_running_loop().create_future()
+                self._send_after(blocker, sent)
+                await sent  # cancelling this wait leaves the blocker alone
+            fut = self._fut
+            assert fut is not None
         try:
             result: T = await fut
         except asyncio.CancelledError:
@@ -215,6 +218,46 @@ class Promise(Coroutine[Any, Any, T]):
         self._retained = retain
         return None
 
+    def _send_after(self, blocker: Promise[Any], sent: asyncio.Future[None]) -> None:
+        """Send this call as soon as ``blocker``'s answer is known, then settle ``sent``
+        (with the error that stops it, if any). It is sent from the answer's own callback,
+        so before any code that awaited the answer goes on: calls made then on the value
+        follow this one (E-order)."""
+        fut = blocker._fut
+        if fut is None:  # not sent: the peer does not pipeline
+            try:
+                inner = blocker._launch(retain=False)
+            except Exception as exc:
+                sent.set_exception(exc)
+                return
+            if inner is not None:  # it waits itself: once it is sent, wait for its answer
+                blocker_sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+                blocker._send_after(inner, blocker_sent)
+
+                def then(done: asyncio.Future[None]) -> None:
+                    if not _relay(done, sent):
+                        self._send_after(blocker, sent)
+
+                blocker_sent.add_done_callback(then)
+                return
+            fut = blocker._fut
+            assert fut is not None
+
+        def known(_: object) -> None:
+            if sent.done():
+                return  # the wait was cancelled: so is this call
+            try:
+                again = self._launch(retain=False)
+            except Exception as exc:  # the blocker's error, or this call's own
+                sent.set_exception(exc)
+                return
+            if again is None:
+                sent.set_result(None)
+            else:
+                self._send_after(again, sent)
+
+        fut.add_done_callback(known)
+
     def _name(self) -> AnswerRef | _Known | Promise[Any]:
         """What a call that uses this promise sends for it: the peer's kept answer, or the
         value known here; or the promise to wait for before that call can go."""
@@ -243,6 +286,16 @@ class Promise(Coroutine[Any, Any, T]):
         if self._retained:
             return AnswerRef(self._qid)
         return self  # sent without asking the peer to keep it: its value must come first
+
+
+def _relay(done: asyncio.Future[None], sent: asyncio.Future[None]) -> bool:
+    """Pass ``done``'s error on to ``sent``: True if it had one (or ``sent`` is settled)."""
+    if sent.done():
+        return True
+    if done.cancelled() or (exc := done.exception()) is None:
+        return False
+    sent.set_exception(exc)
+    return True
 
 
 def _retrieved(fut: asyncio.Future[Any]) -> None:

@@ -184,13 +184,12 @@ def test_a_timeout_on_the_head_fails_its_dependents(run) -> None:
             dependent = head.call_remote("three", 1)
             results = await asyncio.gather(dependent, head, return_exceptions=True)
             assert [type(r) for r in results] == [pb.CallCancelled, pb.CallTimeout]
-            # A call made on a head already awaited waits for its value: its error is the
-            # head's own.
+            # A call made on a head already awaited waits for its value, and is never sent.
             head = root.call("slow_two", timeout=0.05)
             results = await asyncio.gather(
                 head, head.call_remote("three", 1), return_exceptions=True
             )
-            assert [type(r) for r in results] == [pb.CallTimeout, pb.CallTimeout]
+            assert [type(r) for r in results] == [pb.CallTimeout, pb.CallCancelled]
 
     run(body)
 
@@ -258,5 +257,23 @@ def test_calls_on_one_target_start_in_the_order_they_were_made(run, seed: int) -
                     await asyncio.sleep(rng.random() / 500)
             await asyncio.gather(*calls)
             assert chain.counter.log == list(range(30))
+
+    run(body)
+
+
+def test_cancelling_a_call_waiting_for_its_head_leaves_the_head_alone(run) -> None:
+    async def body() -> None:
+        chain = Chain()
+        async with linked(chain) as (root, _, _):
+            head = root.call_remote("slow_two")
+            awaited = asyncio.ensure_future(head)
+            await asyncio.sleep(0)  # sent as a plain call: a call on it waits for its value
+            dependent = asyncio.ensure_future(head.call_remote("three", 1))
+            await asyncio.sleep(0.02)
+            dependent.cancel()
+            await asyncio.gather(dependent, return_exceptions=True)
+            chain.gate.set()
+            two = await awaited
+            assert await two.call_remote("three", 2) == 202
 
     run(body)
