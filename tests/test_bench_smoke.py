@@ -54,3 +54,12 @@ def test_roundtrip_py_prints_every_system(tmp_path: Path) -> None:
     stdout = _run("roundtrip.py", tmp_path, "--calls", "300", "--rounds", "1", tiny=False)
     for name in ("bare asyncio+cbor2", "pbtyped, runtime API", "pbtyped, generated stubs"):
         assert f"| {name} |" in stdout
+
+
+def test_pipeline_py_tiny_prints_every_chain(tmp_path: Path) -> None:
+    stdout = _run("pipeline.py", tmp_path)
+    rows = {line.split("|")[1].strip() for line in stdout.splitlines() if line.startswith("| ")}
+    assert {"pbtyped, pipelined", "pbtyped, awaited", "Twisted PB"} <= rows, stdout
+    assert "chain of 10" in stdout
+    assert (tmp_path / "pipeline.png").exists()
+    assert (tmp_path / "pipeline.json").exists()

@@ -22,6 +22,7 @@ RUNTIME_NAMES = {
     "LocalProtocolError",
     "NoSuchMethod",
     "PbtypedError",
+    "Promise",
     "ProtocolError",
     "Referenceable",
     "Registry",

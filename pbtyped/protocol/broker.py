@@ -7,7 +7,7 @@ with distributed reference counts: an export stays alive while the peer holds a 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import cbor2
@@ -31,6 +31,7 @@ from ..wire.limits import Limits
 from ..wire.registry import Registry, registry_of
 from ..wire.show import show
 from . import messages as m
+from .answers import AnswerRef, Answers, Failed, HeldCall, Outcome, dead_target
 from .errors import error_info, exception_from_info
 from .events import (
     AnswerReceived,
@@ -145,6 +146,7 @@ class Broker:
         "_peer_root_interfaces",
         "_questions",
         "_reader",
+        "answers",
         "exports",
         "goodbye",
         "imports",
@@ -154,6 +156,7 @@ class Broker:
         "oneway",
         "peer_max_body_size",
         "peer_max_frame_size",
+        "pipelining",
         "registry",
         "send_tracebacks",
         "state",
@@ -205,6 +208,10 @@ class Broker:
         self._farewell: Farewell | None = None  # made by the first GOODBYE either way
         #: Both Hellos list "oneway": one-way calls travel as SEND messages.
         self.oneway = False
+        #: Both Hellos list "pipelining": calls may name answers (``answers.py``).
+        self.pipelining = False
+        #: The pipelining tables (``answers.py``): None until the first pipelined message.
+        self.answers: Answers | None = None
 
     # -- connection life -------------------------------------------------------------------
 
@@ -238,6 +245,7 @@ class Broker:
         self._questions = _NO_QUESTIONS
         self._answers.clear()
         self._answer_bytes = 0
+        self.answers = None
         gone = self.exports.clear()
         self.imports.clear()
         self._owed = None
@@ -277,6 +285,16 @@ class Broker:
         peer's calls not yet answered and one-way calls not yet done (their arguments live
         until then)."""
         return self._reader.buffered + self._answer_bytes
+
+    @property
+    def kept_answers(self) -> int:
+        """Answers the peer asked this side to keep (pipelining), known or not yet."""
+        return 0 if self.answers is None else self.answers.retained
+
+    @property
+    def waiting_calls(self) -> int:
+        """Calls of the peer waiting for answers they name (pipelining)."""
+        return 0 if self.answers is None else self.answers.waiting
 
     @property
     def pending_questions(self) -> int:
@@ -359,9 +377,7 @@ class Broker:
             m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
         )
         self._next_question = qid + 1
-        if self._questions is _NO_QUESTIONS:
-            self._questions = {}
-        self._questions[qid] = None
+        self._ask(qid)
         return qid, data
 
     def send_oneway(
@@ -388,27 +404,102 @@ class Broker:
         if self.state is ConnectionState.OPEN:  # else the close forgot every count
             self._answer_bytes -= size
 
-    def _check_call(self, target: ImportedReference, method: str) -> None:
-        """Raise unless ``method`` may be called on ``target`` now (see ``send_call``)."""
+    def _ask(self, qid: int) -> None:
+        """Our call ``qid`` waits for its answer."""
+        if self._questions is _NO_QUESTIONS:
+            self._questions = {}  # our own: the shared empty one is never written
+        self._questions[qid] = None
+
+    def _check_call(self, target: ImportedReference | None, method: str) -> None:
+        """Raise unless ``method`` may be called on ``target`` (None: on an answer) now (see
+        ``send_call``)."""
         if self.state is not ConnectionState.OPEN:
             if self.state is ConnectionState.AWAIT_HELLO:
                 raise LocalProtocolError("the handshake is not complete yet: await it first")
             raise DeadReferenceError("the connection of this reference is closed")
         if not is_method_name(method):
             raise NoSuchMethod(f"{method[:60]!r} can never name a remote method")
+        if self._farewell is not None and self._farewell.theirs is not None:
+            raise self._farewell.unsent()
+        if target is None:
+            return
         if target.pb_broker is not self:
             raise LocalProtocolError("reference used with a broker it does not belong to")
         if not self.imports.holds(target):
             raise DeadReferenceError("this reference was released")
-        if self._farewell is not None and self._farewell.theirs is not None:
-            raise self._farewell.unsent()
+
+    def send_pipelined_call(
+        self,
+        target: ImportedReference | AnswerRef,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        *,
+        retain: bool,
+    ) -> tuple[int, bytes]:
+        """Like ``send_call``, for a call that needs promise pipelining: on ``target``, the
+        answer of one of our calls the peer keeps (an ``AnswerRef``), or with ``retain``: the
+        peer keeps this call's answer, which later calls may name (as their target, or as an
+        argument: an ``AnswerRef``), until the answer arrives (then we send FINISH).
+
+        Raises LocalProtocolError if the peer does not offer pipelining or does not keep the
+        answer named; otherwise as ``send_call``.
+        """
+        if not self.pipelining:
+            self._check_call(None, method)
+            raise LocalProtocolError("the peer does not offer promise pipelining")
+        pipe = self._pipe()
+        wire_target: int | m.AnswerTarget
+        if isinstance(target, AnswerRef):
+            self._check_call(None, method)
+            if target.question_id not in pipe.asked:
+                raise LocalProtocolError(f"answer {target.question_id} is not kept by the peer")
+            wire_target = m.AnswerTarget(question_id=target.question_id, path=target.path)
+        else:
+            self._check_call(target, method)
+            wire_target = target.pb_export_id
+        qid = self._next_question
+        options = _RETAIN if retain else {}
+        data = self._encode_tracked(
+            m.pipelined_call_wire(qid, wire_target, method, list(args), kwargs, options)
+        )
+        self._next_question = qid + 1
+        self._ask(qid)
+        if retain:
+            pipe.asked.add(qid)
+        return qid, data
+
+    def ready_calls(self) -> Iterator[CallReceived]:
+        """Calls of the peer that answers made ready (they waited for them), in the order to
+        deliver them, as if they had just arrived: iterate after each ``send_return`` or
+        ``send_failure``, which may make some ready. Answering one may make more ready: they
+        come in the same iteration (an iteration started meanwhile yields nothing, so
+        delivering a chain never nests)."""
+        pipe = self.answers
+        if pipe is None or pipe.draining:
+            return
+        pipe.draining = True
+        try:
+            while pipe.ready:
+                yield pipe.ready.popleft()
+        finally:
+            pipe.draining = False
+
+    def _pipe(self) -> Answers:
+        pipe = self.answers
+        if pipe is None:
+            pipe = self.answers = Answers(self.limits, self.exports.get)
+        return pipe
 
     def send_return(self, question_id: int, value: Any) -> bytes:
         """Answer the peer's call. If the value cannot be sent, a Fail says why instead."""
         if not self._answer_done(question_id):
             return b""
         try:
-            return self._encode_tracked(m.return_wire(question_id, value))
+            data = self._encode_tracked(m.return_wire(question_id, value))
+            if self.answers is not None:
+                self._settle(question_id, value)
+            return data
         except FrameTooLarge as exc:  # the caller's limit: the error that names a limit
             problem: PbtypedError = LimitExceeded(
                 f"the result could not be sent: {exc} (the calling side's "
@@ -417,14 +508,33 @@ class Broker:
         except (InsecureTypeError, LimitExceeded, DeadReferenceError) as exc:
             problem = type(exc)(f"the result could not be sent: {exc}")
         info = error_info(problem, self.registry, send_traceback=False)
-        return self._fail_frame(question_id, info)
+        return self._failed(question_id, info)
 
     def send_failure(self, question_id: int, exc: BaseException) -> bytes:
         """Answer the peer's call with an error (traceback text only if opted in)."""
         if not self._answer_done(question_id):
             return b""
         info = error_info(exc, self.registry, send_traceback=self.send_tracebacks)
+        return self._failed(question_id, info)
+
+    def _failed(self, question_id: int, info: m.ErrorInfo) -> bytes:
+        """The Fail answering ``question_id`` (owed no longer), kept if the peer asked."""
+        if self.answers is not None:
+            self._settle(question_id, Failed(info))
         return self._fail_frame(question_id, info)
+
+    def _settle(self, question_id: int, outcome: Any) -> None:
+        """Our answer to ``question_id`` is known: keep it if the peer asked, and let the
+        calls that waited for it go (to ``ready_calls``), or fail them (the error map flows
+        down the chain)."""
+        pipe = self.answers
+        if pipe is None or question_id not in pipe.pending:
+            return
+        for qid, result in pipe.resolve(question_id, outcome):
+            if isinstance(result, CallReceived):
+                pipe.ready.append(result)
+            elif result is not None:
+                self._fail_owed(qid, result)
 
     def _fail_frame(self, question_id: int, info: m.ErrorInfo) -> bytes:
         """A Fail that fits the peer's limits, however small: too big, it goes without its
@@ -453,7 +563,12 @@ class Broker:
         The question stays reserved until the peer's answer arrives, so ids are never reused
         while a late answer could still come.
         """
-        if self.state is not ConnectionState.OPEN or question_id not in self._questions:
+        if self.state is not ConnectionState.OPEN:
+            return b""
+        pipe = self.answers
+        if pipe is not None and question_id in pipe.asked:
+            pipe.asked.discard(question_id)  # a kept answer: finished even once answered
+        elif question_id not in self._questions:
             return b""
         return self._codec.encode(m.finish_wire(question_id))
 
@@ -549,6 +664,11 @@ class Broker:
             if not self.imports.holds(obj):
                 raise DeadReferenceError("this reference was already released")
             return cbor2.CBORTag(tags.RECEIVER_REF, obj.pb_export_id)
+        if type(obj) is AnswerRef:
+            pipe = self.answers
+            if pipe is None or obj.question_id not in pipe.asked:
+                raise InsecureTypeError(f"answer {obj.question_id} is not kept by the peer")
+            return cbor2.CBORTag(tags.ANSWER_REF, [obj.question_id, list(obj.path)])
         if isinstance(obj, Referenceable):
             export_id, named = self.exports.send(obj)
             if named:
@@ -586,6 +706,20 @@ class Broker:
                 "released"
             )
         return obj
+
+    def decode_answer_ref(self, content: Any) -> AnswerRef:
+        """The placeholder for ``ANSWER_REF([question id, path])`` in a call's arguments:
+        the call that carries it is delivered with the value in its place."""
+        if not self.pipelining:
+            raise DecodeError(f"CBOR tag {tags.ANSWER_REF} is not allowed")
+        path = None
+        if type(content) is list and len(content) == 2:
+            path = m.parse_path(content[1])
+        if path is None or type(content[0]) is not int or not 0 <= content[0] <= m.MAX_ID:
+            raise DecodeError(f"malformed answer reference {show(content, 60)}")
+        ref = AnswerRef(content[0], path)
+        self._pipe().frame_refs.append(ref)
+        return ref
 
     # -- inbound ---------------------------------------------------------------------------
 
@@ -638,6 +772,7 @@ class Broker:
         body = hello.max_body_size
         self.peer_max_body_size = self.peer_max_frame_size if body is None else body
         self._codec.peer_takes_columns = "columns" in hello.features
+        self.pipelining = _PIPELINING in hello.features and _PIPELINING in m.FEATURES
         if FEATURE in hello.features:
             self.interfaces = True
             self._peer_root_interfaces = hello.root_interfaces
@@ -652,15 +787,12 @@ class Broker:
     # refusal of a value inside the message: it fails the call or answer that carries it.
 
     def _on_call(self, raw: list[Any], problem: str | None) -> Event | None:
-        qid, export_id, method, args, kwargs = m.parse_call(raw)
+        qid, export_id, method, args, kwargs, options = m.parse_call(raw)
+        if options is not None or type(export_id) is not int or self.answers is not None:
+            return self._on_pipelined_call(qid, export_id, method, args, kwargs, options, problem)
         failure: BaseException | m.ErrorInfo
-        if type(export_id) is not int:
-            failure = _NO_PIPELINING
-        elif (target := self.exports.get(export_id)) is None:
-            failure = DeadReferenceError(
-                f"no object #{export_id} on this connection: it was never given to you, "
-                "or it was released"
-            )
+        if (target := self.exports.get(export_id)) is None:
+            failure = dead_target(export_id)
         elif problem is not None:
             failure = self._codec.problem_error(f"arguments refused: {problem}")
         elif self._farewell is not None and self._farewell.ours is not None:
@@ -678,7 +810,7 @@ class Broker:
             raise RemoteProtocolError(f"unknown message kind {raw[0]}")
         export_id, method, args, kwargs = m.parse_send(raw)
         if type(export_id) is not int:
-            why = "promise pipelining is not supported by this peer yet"
+            why = "a one-way call cannot be addressed to an answer"
         elif (target := self.exports.get(export_id)) is None:
             why = f"no object #{export_id} on this connection"
         elif problem is not None:
@@ -689,9 +821,50 @@ class Broker:
             return SendReceived(target=target, method=method, args=args, kwargs=kwargs, size=size)
         return SendDropped(reason=f"one-way call {method[:60]!r} dropped: {why}")
 
+    def _on_pipelined_call(
+        self,
+        qid: int,
+        target: int | m.AnswerTarget,
+        method: str,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        options: dict[str, Any] | None,
+        problem: str | None,
+    ) -> Event | None:
+        """A call with options, on an answer, or on a connection that has pipelined: the
+        answers table says whether it runs now, waits, or fails (docs/protocol.md 3.6)."""
+        pipe = self.answers
+        refs = pipe.take_frame_refs() if pipe is not None else []
+        self._owe_answer(qid)
+        outcome: Outcome
+        if not self.pipelining and type(target) is not int:
+            outcome = _NO_PIPELINING
+        elif self._farewell is not None and self._farewell.ours is not None:
+            outcome = self._farewell.refused()
+        elif options is not None and (why := _options_problem(options, self)) is not None:
+            outcome = ProtocolError(why)
+        else:
+            pipe = self._pipe()
+            if problem is None:
+                held = HeldCall(qid, target, method, args, kwargs)
+                outcome = pipe.receive(held, retain=bool(options), refs=refs)
+            else:  # refused arguments: it fails, and its failure is kept if asked
+                outcome = self._codec.problem_error(f"arguments refused: {problem}")
+                if options:
+                    outcome = pipe.keep(qid) or outcome
+        if isinstance(outcome, CallReceived):
+            return outcome
+        if outcome is not None:
+            self._fail_owed(qid, outcome)
+        return None
+
     def _on_return(self, raw: list[Any], problem: str | None) -> Event:
         question_id, value = m.parse_return(raw)
         self._take_question(question_id)
+        if self.answers is not None:
+            self._answered_kept(question_id)
+            if self.answers.take_frame_refs():
+                problem = f"tag {tags.ANSWER_REF} may only be an argument of a call"
         if problem is not None:
             return FailureReceived(
                 question_id=question_id,
@@ -702,12 +875,16 @@ class Broker:
     def _on_fail(self, raw: list[Any], problem: str | None) -> Event:
         question_id, info = m.parse_fail(raw)
         self._take_question(question_id)
+        if self.answers is not None:
+            self._answered_kept(question_id)
         return FailureReceived(
             question_id=question_id, error=exception_from_info(info, self.registry)
         )
 
     def _on_finish(self, raw: list[Any], problem: str | None) -> Event | None:
         question_id = m.parse_finish(raw)
+        if self.answers is not None:
+            self.answers.finish(question_id)
         if question_id in self._answers:
             return CancelReceived(question_id=question_id)
         return None  # already answered: the Finish crossed our answer
@@ -762,13 +939,24 @@ class Broker:
                 f"answer to question {question_id}, which was never asked"
             ) from None
 
+    def _answered_kept(self, question_id: int) -> None:
+        """Our call ``question_id`` is answered: if the peer keeps its answer, we no longer
+        need it (later calls use the value we now have), so FINISH frees it."""
+        pipe = self.answers
+        if pipe is not None and question_id in pipe.asked:
+            self._owe(self.send_finish(question_id))
+
     def _refuse_call(self, qid: int, failure: BaseException | m.ErrorInfo) -> None:
         """Answer a call that cannot run with ``failure``, by ourselves (no event)."""
         self._owe_answer(qid)  # a question id in use closes the connection even so
+        self._fail_owed(qid, failure)
+
+    def _fail_owed(self, qid: int, failure: BaseException | m.ErrorInfo) -> None:
+        """Answer the call ``qid`` we owe an answer with ``failure``, by ourselves."""
         if isinstance(failure, BaseException):
             data = self.send_failure(qid, failure)
         elif self._answer_done(qid):
-            data = self._fail_frame(qid, failure)
+            data = self._failed(qid, failure)
         else:
             return
         self._owe(data)
@@ -785,6 +973,21 @@ class Broker:
             raise RemoteProtocolError(f"question id {qid} is already in use by a pending call")
         self._answers[qid] = self._frame_size
         self._answer_bytes += self._frame_size
+
+
+_PIPELINING = "pipelining"
+_RETAIN = {"retain": True}
+
+
+def _options_problem(options: Any, broker: Broker) -> str | None:
+    """Why a call's options map is refused, or None (``retain`` is the one option built);
+    RemoteProtocolError if it is not a map of strings."""
+    for key, value in m.parse_options(options).items():
+        if key != "retain" or not broker.pipelining:
+            return f"call option {show(key, 60)} is not supported by this peer"
+        if value is not True:
+            return f'call option "retain" must be true, got {show(value, 60)}'
+    return None
 
 
 #: What the broker does with each kind of message after the handshake.

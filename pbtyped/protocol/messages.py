@@ -32,6 +32,7 @@ __all__ = [
     "MAX_ID",
     "MAX_NAME",
     "MAX_NONCE",
+    "MAX_PATH",
     "PARSERS",
     "PROTOCOL_NAME",
     "PROTOCOL_VERSION",
@@ -54,11 +55,14 @@ __all__ = [
     "parse_finish",
     "parse_goodbye",
     "parse_hello",
+    "parse_options",
+    "parse_path",
     "parse_ping",
     "parse_release",
     "parse_return",
     "parse_send",
     "ping_wire",
+    "pipelined_call_wire",
     "pong_wire",
     "release_wire",
     "return_wire",
@@ -69,12 +73,22 @@ PROTOCOL_NAME = "pbtyped"
 PROTOCOL_VERSION = 1
 MAX_NAME = 200
 MAX_ID = 2**63 - 1
+#: Steps of a path into an answer (``[1, N, path]`` targets, ``ANSWER_REF`` arguments).
+MAX_PATH = 16
 #: Optional features this side offers in its Hello; one is used when both Hellos list it.
 #: "columns": lists of one registered dataclass may travel field by field (tag 41009).
 #: "interfaces": references name the interfaces of their objects (``interfaces.py``).
 #: "keepalive": PING and PONG (kinds 11, 12). "goodbye": GOODBYE (kind 13).
 #: "oneway": SEND, a call no answer is wanted for (kind 14).
-FEATURES: tuple[str, ...] = ("columns", "interfaces", "keepalive", "goodbye", "oneway")
+#: "pipelining": calls on answers not yet received, answers as arguments (``answers.py``).
+FEATURES: tuple[str, ...] = (
+    "columns",
+    "interfaces",
+    "keepalive",
+    "goodbye",
+    "oneway",
+    "pipelining",
+)
 #: The largest frame (header excluded) a peer may send before its Hello has arrived: the
 #: Hello itself, or an Abort. Ours is under 150 bytes; 4 KiB leaves room for 64 features
 #: while nothing of a peer not yet known is buffered or decoded beyond that (a protocol
@@ -139,6 +153,8 @@ class AnswerTarget:
     pipelining. The other targets, objects the receiver exported, are their export ids."""
 
     question_id: int
+    #: Steps into the answer: field names or map keys (text), list indexes (integers).
+    path: tuple[str | int, ...] = ()
 
 
 # -- what we send ------------------------------------------------------------------------------
@@ -177,6 +193,30 @@ def send_wire(export_id: int, method: str, args: list[Any], kwargs: dict[str, An
     if kwargs:
         return [_SEND, [0, export_id], method, args, kwargs]
     return [_SEND, [0, export_id], method, args]
+
+
+def pipelined_call_wire(
+    question_id: int,
+    target: int | AnswerTarget,
+    method: str,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    options: dict[str, Any],
+) -> list[Any]:
+    """Wire form of a Call that needs promise pipelining: on an answer (``[1, N]``, ``[1, N,
+    path]``), or with call options (the seventh item, kwargs ``{}`` before it)."""
+    if type(target) is int:
+        wire_target: list[Any] = [0, target]
+    else:
+        assert isinstance(target, AnswerTarget)
+        wire_target = [1, target.question_id]
+        if target.path:
+            wire_target.append(list(target.path))
+    if options:
+        return [_CALL, question_id, wire_target, method, args, kwargs, options]
+    if kwargs:
+        return [_CALL, question_id, wire_target, method, args, kwargs]
+    return [_CALL, question_id, wire_target, method, args]
 
 
 def return_wire(question_id: int, value: Any) -> list[Any]:
@@ -242,16 +282,22 @@ def kind_of(raw: Any) -> int:
     return kind
 
 
-def parse_call(raw: list[Any]) -> tuple[int, int | AnswerTarget, str, list[Any], dict[str, Any]]:
-    """A CALL's question id, target (an export id, or an answer), method, args and kwargs."""
+def parse_call(
+    raw: list[Any],
+) -> tuple[int, int | AnswerTarget, str, list[Any], dict[str, Any], Any]:
+    """A CALL's question id, target (an export id, or an answer), method, args, kwargs and
+    options (None when the call has none; else still to be read by ``parse_options``)."""
     # One is parsed per call received: the checks are written out, and a helper is called
     # only to say what is wrong (a helper call per field took ~0.6 us more per call).
     n = len(raw)
+    options: Any = None
     if n == 5:
         _, question_id, target, method, args = raw
         kwargs: Any = {}
     elif n == 6:
         _, question_id, target, method, args, kwargs = raw
+    elif n == 7:  # its options are checked by ``parse_options``, when the call is handled
+        _, question_id, target, method, args, kwargs, options = raw
     else:
         raise _malformed(raw)
     if type(args) is not list:
@@ -268,7 +314,15 @@ def parse_call(raw: list[Any]) -> tuple[int, int | AnswerTarget, str, list[Any],
         export_id = _answer_target(target)
     if type(method) is not str or len(method) > MAX_NAME:
         raise _not_a_name("method name")
-    return question_id, export_id, method, args, kwargs
+    return question_id, export_id, method, args, kwargs, options
+
+
+def parse_options(options: Any) -> dict[str, Any]:
+    """A CALL's options (its seventh item): a map whose keys are text. Which keys a side
+    admits depends on the features negotiated: its user checks them."""
+    if type(options) is not dict or not all(type(k) is str for k in options):
+        raise RemoteProtocolError("call options must be a map of strings")
+    return options
 
 
 def parse_send(raw: list[Any]) -> tuple[int | AnswerTarget, str, list[Any], dict[str, Any]]:
@@ -282,7 +336,7 @@ def parse_send(raw: list[Any]) -> tuple[int | AnswerTarget, str, list[Any], dict
         _, target, method, args, kwargs = raw
     else:
         raise _malformed(raw)
-    _, export_id, method, args, kwargs = parse_call([_CALL, 0, target, method, args, kwargs])
+    _, export_id, method, args, kwargs, _ = parse_call([_CALL, 0, target, method, args, kwargs])
     return export_id, method, args, kwargs
 
 
@@ -417,10 +471,27 @@ def _not_a_name(what: str, limit: int = MAX_NAME) -> RemoteProtocolError:
 
 
 def _answer_target(value: Any) -> AnswerTarget:
-    """A call target that is not an export: ``[1, question_id]``, or malformed."""
-    if type(value) is list and len(value) == 2 and type(value[0]) is int and value[0] == 1:
-        return AnswerTarget(question_id=_id(value[1], "call target question id"))
+    """A call target that is not an export: ``[1, question_id]``, ``[1, question_id, path]``,
+    or malformed."""
+    if type(value) is list and len(value) in (2, 3) and type(value[0]) is int and value[0] == 1:
+        path = parse_path(value[2]) if len(value) == 3 else ()
+        if path is not None:
+            return AnswerTarget(question_id=_id(value[1], "call target question id"), path=path)
     raise RemoteProtocolError(f"malformed call target {show(value, 60)}")
+
+
+def parse_path(value: Any) -> tuple[str | int, ...] | None:
+    """A path into an answer: an array of at most ``MAX_PATH`` steps, each a text of at most
+    ``MAX_NAME`` characters or an unsigned integer of 64 bits; None if it is none."""
+    if type(value) is not list or len(value) > MAX_PATH:
+        return None
+    for step in value:
+        if type(step) is str:
+            if len(step) > MAX_NAME:
+                return None
+        elif type(step) is not int or not 0 <= step <= MAX_ID:
+            return None
+    return tuple(value)
 
 
 def _error(value: Any) -> ErrorInfo:

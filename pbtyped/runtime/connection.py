@@ -14,7 +14,6 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Literal, cast
 
 from .._exceptions import (
-    CallTimeout,
     ConnectionLost,
     DeadReferenceError,
     FrameTooLarge,
@@ -23,6 +22,7 @@ from .._exceptions import (
     RemoteProtocolError,
 )
 from ..protocol import messages as m
+from ..protocol.answers import AnswerRef
 from ..protocol.broker import Broker
 from ..protocol.events import (
     AnswerReceived,
@@ -45,6 +45,7 @@ from .flow import Flow, Pause
 from .logs import LogLimiter
 from .options import Options
 from .outbox import Outbox
+from .promise import Promise
 from .reference import RemoteReference
 from .slots import ServerSide
 
@@ -417,24 +418,42 @@ class Connection(asyncio.Protocol):
 
         ``timeout`` covers everything: waiting for a peer that is not reading, and the answer.
         """
-        if timeout is not None:
-            deadline = asyncio.timeout(timeout)
-            try:
-                async with deadline:
-                    return await self.call(ref, method, args, kwargs, None)
-            except TimeoutError:
-                if not deadline.expired():
-                    raise  # not ours: a TimeoutError the call itself ended with
-                raise CallTimeout(
-                    f"{method}() got no answer within {timeout} s; the peer was told to stop"
-                ) from None
+        return await Promise(self, ref, method, args, kwargs, timeout)
+
+    @property
+    def writing_paused(self) -> bool:
+        """The peer is not reading what we send: new calls wait (``writable``)."""
+        return self._flow.writing_paused
+
+    async def writable(self) -> None:
+        """Return once the peer reads what we send (at once, unless it stopped)."""
         flow = self._flow
         if flow.writing_paused:
             await flow.writable()  # the peer is not reading: do not buffer without bound
+
+    def start_call(
+        self,
+        target: RemoteReference | AnswerRef,
+        method: str,
+        args: tuple[Any, ...] | list[Any],
+        kwargs: dict[str, Any],
+        *,
+        retain: bool = False,
+    ) -> tuple[int, asyncio.Future[Any]]:
+        """Send a call now; its question id and the future of its answer.
+
+        ``target`` is a reference, or the answer of a call the peer keeps; with ``retain``
+        the peer keeps this one's (promise pipelining, see ``Promise``).
+        """
         transport = self._transport
         if transport is None or transport.is_closing():
             raise DeadReferenceError("the connection of this reference is closed")
-        qid, data = self.broker.send_call(ref, method, args, kwargs)
+        broker = self.broker
+        if retain or type(target) is AnswerRef:
+            qid, data = broker.send_pipelined_call(target, method, args, kwargs, retain=retain)
+        else:
+            assert isinstance(target, RemoteReference)
+            qid, data = broker.send_call(target, method, args, kwargs)
         fut: asyncio.Future[Any] = self._loop.create_future()
         pending = self._pending
         if pending is None:
@@ -443,14 +462,15 @@ class Connection(asyncio.Protocol):
         self._outbox.write_call(data)
         if self._deadlines.idle_on:  # most lines have none: no call to make then
             self._deadlines.after_call()
+        flow = self._flow
         if _BUDGET in flow.paused:
             flow.budget_resume()  # we await its answer now: it must be read
-        try:
-            return await fut
-        except asyncio.CancelledError:
-            if self._pending and self._pending.pop(qid, None) is not None:
-                self._outbox.write(self.broker.send_finish(qid))
-            raise
+        return qid, fut
+
+    def give_up(self, qid: int) -> None:
+        """We no longer wait for the answer to our call ``qid``: tell the peer to stop."""
+        if self._pending and self._pending.pop(qid, None) is not None:
+            self._outbox.write(self.broker.send_finish(qid))
 
     def send(
         self,

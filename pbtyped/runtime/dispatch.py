@@ -121,7 +121,7 @@ class Dispatcher:
         for event in waiting:
             if event.question_id == qid:
                 waiting.remove(event)
-                self._outbox.write_later(self._broker.send_failure(qid, _cancelled()))
+                self._answer(self._broker.send_failure(qid, _cancelled()))
                 return
 
     def stop(self) -> None:
@@ -155,9 +155,18 @@ class Dispatcher:
         finally:
             _current.reset(token)
         if qid is not None:  # written out: the path of every sync call
-            self._outbox.write_later(self._broker.send_return(qid, result))
+            self._answer(self._broker.send_return(qid, result))
         else:
             self._end(event, result, None)
+
+    def _answer(self, data: bytes) -> None:
+        """Gather an answer for the next write; first deliver the calls of the peer that
+        waited for it (promise pipelining: they start before the peer can see it)."""
+        broker = self._broker
+        if broker.answers is not None:  # None unless the peer pipelines: nothing to look at
+            for ready in broker.ready_calls():
+                self.receive(ready)
+        self._outbox.write_later(data)
 
     def _finished(
         self, key: int, event: CallReceived | SendReceived, task: asyncio.Future[Any]
@@ -189,7 +198,7 @@ class Dispatcher:
                 if error is None
                 else broker.send_failure(qid, error)
             )
-            self._outbox.write_later(answer)
+            self._answer(answer)
 
     def _report(self, target: object, method: str, exc: BaseException, qid: int | None) -> None:
         """Log what a method raised: an unexpected error always (rate-limited); an expected

@@ -292,11 +292,16 @@ class _Rebound(RemoteReference):
         self.pb_interfaces = target.pb_interfaces
         self._connection = target.pb_connection
 
-    async def call_remote(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
+    # Not a Promise: a call through a reconnecting root may wait for the next connection,
+    # so it cannot be pipelined on; it is awaited (a coroutine), which is all a Promise
+    # of a plain call is used for otherwise.
+    async def call_remote(  # type: ignore[override]
+        self, name: str, /, *args: Any, **kwargs: Any
+    ) -> Any:
         """Call through the connection in use (see ``Reconnecting``)."""
         return await self.call(name, args, kwargs)
 
-    async def call(
+    async def call(  # type: ignore[override]
         self,
         name: str,
         args: tuple[Any, ...] | list[Any] = (),

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Self
 from ..protocol.broker import Broker, ImportedReference
 from .arguments import check_timeout
 from .callbacks import Callbacks
+from .promise import Promise
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -30,14 +31,16 @@ class RemoteReference(ImportedReference):
         # Made on the first notify_on_disconnect: most references never get a callback.
         self._callbacks: Callbacks[RemoteReference] | None = None
 
-    async def call_remote(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
-        """Call ``remote_<name>(*args, **kwargs)`` on the peer's object and await the result.
+    def call_remote(self, name: str, /, *args: Any, **kwargs: Any) -> Promise[Any]:
+        """Call ``remote_<name>(*args, **kwargs)`` on the peer's object: await the promise
+        for the result, or call on it, or pass it on, before it arrives (``Promise``).
 
-        Raises DeadReferenceError at once if the connection is gone, InsecureTypeError before
-        sending if an argument may not be sent, the remote error if the method raised, and
-        ConnectionLost if the line drops first. Cancelling the awaiting task cancels the call.
+        Awaiting raises DeadReferenceError if the connection is gone, InsecureTypeError
+        before sending if an argument may not be sent, the remote error if the method
+        raised, and ConnectionLost if the line drops first. Cancelling the awaiting task
+        cancels the call.
         """
-        return await self._connection.call(self, name, args, kwargs, None)
+        return Promise(self._connection, self, name, args, kwargs)
 
     def send(self, name: str, /, *args: Any, **kwargs: Any) -> None:
         """Call ``remote_<name>(*args, **kwargs)`` on the peer's object without waiting for,
@@ -52,21 +55,21 @@ class RemoteReference(ImportedReference):
         """
         self._connection.send(self, name, args, kwargs)
 
-    async def call(
+    def call(
         self,
         name: str,
         args: tuple[Any, ...] | list[Any] = (),
         kwargs: Mapping[str, Any] | None = None,
         *,
         timeout: float | None = None,
-    ) -> Any:
+    ) -> Promise[Any]:
         """Like ``call_remote`` with explicit arguments and a ``timeout`` in seconds.
 
         On timeout the peer is told to stop the work and CallTimeout (a TimeoutError naming
         the method and the time) is raised.
         """
         check_timeout(timeout, "timeout")
-        return await self._connection.call(self, name, args, dict(kwargs or {}), timeout)
+        return Promise(self._connection, self, name, args, dict(kwargs or {}), timeout)
 
     def release(self) -> None:
         """Tell the peer now that we are done with its object (idempotent).

@@ -39,6 +39,9 @@ class ReferenceHooks(Protocol):
     def decode_receiver_ref(self, export_id: Any) -> Any:
         """Our own exported object the peer sent back (raise DecodeError to refuse)."""
 
+    def decode_answer_ref(self, content: Any) -> Any:
+        """The placeholder for an answer named as an argument (raise DecodeError to refuse)."""
+
 
 class Codec:
     """Encodes and decodes message bodies for one connection.

@@ -340,6 +340,18 @@ class DecodeState:
     def receiver_ref(self, value: Any, immutable: bool) -> Any:
         return self._reference(value, sender=False)
 
+    def answer_ref(self, value: Any, immutable: bool) -> Any:
+        """Tag 41005: the answer of a call of the peer's, as an argument (pipelining)."""
+        refs = self._refs()
+        if refs is None:
+            return self.refuse("the connection is gone")
+        if not self.charge(sizes.ANSWER_REF_COST, "answer reference"):
+            return REFUSED
+        try:
+            return refs.decode_answer_ref(value)
+        except DecodeError as exc:
+            return self.refuse(str(exc))
+
     def _reference(self, export_id: Any, *, sender: bool) -> Any:
         refs = self._refs()
         if refs is None:
@@ -478,6 +490,7 @@ _HANDLERS: dict[int, str] = {
     tags.TUPLE: "tuple",
     tags.SENDER_REF: "sender_ref",
     tags.RECEIVER_REF: "receiver_ref",
+    tags.ANSWER_REF: "answer_ref",
     tags.ATTACHMENT: "attachment",
     tags.DECIMAL_TEXT: "decimal_text",
     2: "positive_bignum",

@@ -99,6 +99,13 @@ class Limits:
     #: calls waiting for an answer fail with ConnectionLost ("the peer stopped answering").
     #: With the defaults a frozen peer or a dead line is found within about a minute.
     keepalive_misses: int = 3
+    #: Answers the peer asked this side to keep for promise pipelining (its calls with the
+    #: ``retain`` option), known or not yet, at once. Each holds its result until the peer's
+    #: FINISH; a call beyond it fails with LimitExceeded (it does not run).
+    max_retained_answers: int = 1024
+    #: Calls in a chain of calls on answers not yet known (a call on the answer of a call on
+    #: the answer of ...): a longer chain fails with LimitExceeded at the call too deep.
+    max_pipeline_depth: int = 64
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_frame_size <= 0xFFFF_FFFF:
@@ -111,6 +118,8 @@ class Limits:
             "max_calls_in_flight",
             "max_connections",
             "max_connections_per_address",
+            "max_retained_answers",
+            "max_pipeline_depth",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 __all__ = [
     "ALLOWANCE",
+    "ANSWER_REF_COST",
     "BASE",
     "BYTES_COST",
     "CLASSES",
@@ -81,6 +82,8 @@ FLOAT_COST = 24
 DATE_COST = 80
 #: A Decimal (its digits are added, ~1 byte per 2 digits).
 DECIMAL_COST = 104
+#: An answer reference's placeholder (``protocol.answers.AnswerRef``) and its path's tuple.
+ANSWER_REF_COST = 48 + TUPLE_COST
 #: Every byte is charged at least this: one slot in a list (every item has at least a
 #: byte). What an item costs beyond it is charged to its head's byte (``_head_extra``).
 BASE = SLOT

@@ -19,6 +19,7 @@ from typing import Any
 import cbor2
 from hypothesis import strategies as st
 
+from pbtyped.protocol.messages import FEATURES
 from pbtyped.wire import tags
 
 from .peers import METHODS
@@ -211,6 +212,13 @@ interface_names = st.sampled_from(
 name_lists = st.lists(interface_names, max_size=18)
 
 
+#: Paths into an answer (pipelining): steps that may lead somewhere, too many, or bad ones.
+paths = st.lists(
+    st.sampled_from(["x", "y", "owner", "nope", ""]) | st.integers(-1, 3) | st.none(),
+    max_size=18,
+)
+
+
 def _our_tag(child: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
     copy = st.one_of(
         st.builds(lambda x, y: ["fuzz.Point", {"x": x, "y": y}], child, child),
@@ -238,6 +246,8 @@ def _our_tag(child: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(Tag, st.just(tags.TUPLE), st.lists(child, max_size=3) | child),
         st.builds(Tag, st.just(tags.ATTACHMENT), attachment | child),
         st.builds(Tag, st.sampled_from([tags.ANSWER_REF, tags.STREAM]), child),
+        # ANSWER_REF's content, [question id, path], well shaped or not.
+        st.builds(Tag, st.just(tags.ANSWER_REF), st.builds(lambda i, p: [i, p], small_ids, paths)),
         # DECIMAL_TEXT: Decimal NaN/Infinity/-0 as text, at most 64 characters.
         st.builds(Tag, st.just(41008), st.sampled_from(["NaN", "-0", "sNaN", "1e999999"]) | child),
         st.builds(Tag, st.just(41008), st.text(max_size=70)),
@@ -310,6 +320,8 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
                 ["keepalive", "goodbye", "interfaces"],
                 ["oneway"],
                 ["interfaces", "oneway"],
+                ["pipelining"],
+                list(FEATURES),
             ]
         )
         roots = st.one_of(st.just({}), st.builds(lambda n: {"root_interfaces": n}, name_lists))
@@ -359,6 +371,8 @@ def messages(answers: bool = False) -> st.SearchStrategy[Any]:
     target = st.one_of(
         st.builds(lambda i: [0, i], small_ids),
         st.builds(lambda k, i: [k, i], st.sampled_from([0, 1, 2]), forged_ids),
+        st.builds(lambda i: [1, i], small_ids),
+        st.builds(lambda i, p: [1, i, p], small_ids, paths | values),
         values,
     )
     args = st.lists(values, max_size=3).map(lambda xs: Arr(tuple(xs))) | values
@@ -371,6 +385,15 @@ def messages(answers: bool = False) -> st.SearchStrategy[Any]:
         # SEND (one-way): a CALL without its question id; and with too many items.
         st.builds(lambda t, m, a, k: [14, t, m, a, k], target, methods, args, kwargs),
         st.builds(lambda t, m, a: [14, t, m, a], target, methods, args),
+        st.builds(
+            lambda q, t, m, a, k, o: [1, q, t, m, a, k, o],
+            question_ids,
+            target,
+            methods,
+            args,
+            kwargs,
+            st.sampled_from([{"retain": True}, {"retain": False}, {"trace": "x"}, {}]) | values,
+        ),
     )
     error = st.one_of(
         st.builds(

@@ -103,6 +103,8 @@ class Side:
         for event in events:
             if isinstance(event, CallReceived):
                 out.append(self._answer(event))
+                # Pipelined calls that waited for that answer, and for theirs, go next.
+                out.extend(self._answer(ready) for ready in broker.ready_calls())
             elif isinstance(event, SendReceived):
                 self._run(event)  # one-way: nothing to send back
             elif isinstance(event, SendDropped):
@@ -169,6 +171,8 @@ class Side:
         broker = self.broker
         limits = broker.limits
         assert broker.export_count <= limits.max_exports
+        assert broker.kept_answers <= limits.max_retained_answers
+        assert broker.waiting_calls == 0, "every answer is known, yet calls still wait"
         assert broker.import_count <= limits.max_imports
         assert not broker._answers, "calls were answered, yet the broker still owes answers"
         assert broker._answer_bytes == 0, "every call and one-way call ended, yet bytes held"

@@ -83,7 +83,7 @@ def test_message_that_is_not_a_kind_array_closes(body: bytes) -> None:
     ("items", "name"),
     [
         ([1, 1, [0, 0], "echo"], "CALL message (4 items)"),
-        ([1, 1, [0, 0], "echo", [], {}, "extra"], "CALL message (7 items)"),
+        ([1, 1, [0, 0], "echo", [], {}, {}, "extra"], "CALL message (8 items)"),
         ([2, 1], "RETURN message (2 items)"),
         ([3, 1, {"type": "x", "message": "y"}, 0], "FAIL message (4 items)"),
         ([4], "FINISH message (1 items)"),
@@ -161,8 +161,9 @@ def test_call_to_a_released_id_fails_with_dead_reference_error() -> None:
     assert pair.value(pair.root_ref(), "echo", "next") == "next"
 
 
-def test_call_on_a_pending_answer_is_refused_until_pipelining_exists() -> None:
-    # Target [1, question_id] is reserved for promise pipelining: the call fails, not the line.
+def test_call_on_an_answer_is_refused_without_pipelining() -> None:
+    # Target [1, question_id] needs "pipelining" in both Hellos (this peer's lists none):
+    # the call fails, not the line.
     broker = open_broker()
     assert broker.receive_data(echo_call(1, target=(1, 0))) == []
     assert decode_frames(broker.take_pending()) == [
@@ -182,6 +183,7 @@ def test_call_on_a_pending_answer_is_refused_until_pipelining_exists() -> None:
 def test_the_caller_of_a_refused_pipelined_call_gets_local_protocol_error() -> None:
     # ProtocolError is raised only as one of its subclasses, which say whose fault it was:
     # a peer refusing our call for a protocol reason means our side sent what it does not take.
+    # (Answer 0 was never asked to be kept.)
     pair = Pair()
     qid, _ = pair.a.send_call(pair.root_ref(), "echo", ("x",), {})  # a's bytes are not sent
     pair.send_to_b(msg(1, qid, [1, 0], "echo", ["x"]))  # sent in its place: a pipelined call
@@ -189,7 +191,7 @@ def test_the_caller_of_a_refused_pipelined_call_gets_local_protocol_error() -> N
     [event] = pair.a_events
     assert isinstance(event, FailureReceived)
     assert type(event.error) is LocalProtocolError
-    assert str(event.error) == "promise pipelining is not supported by this peer yet"
+    assert str(event.error) == "answer 0 is not kept"
 
 
 # -- question ids ----------------------------------------------------------------------------
@@ -486,7 +488,7 @@ def test_our_hello_on_the_wire() -> None:
             "version": 1,
             "max_frame_size": 16 * 1024 * 1024,
             "max_body_size": 4 * 1024 * 1024,
-            "features": ["columns", "interfaces", "keepalive", "goodbye", "oneway"],
+            "features": ["columns", "interfaces", "keepalive", "goodbye", "oneway", "pipelining"],
         },
     ]
 

@@ -23,11 +23,18 @@ _INFO = m.ErrorInfo(type_name="app.Refused", message="no", registered=True, trac
 @pytest.mark.parametrize(
     ("wire", "parse", "fields"),
     [
-        (m.call_wire(7, 3, "echo", ["x"], {}), m.parse_call, (7, 3, "echo", ["x"], {})),
+        (m.call_wire(7, 3, "echo", ["x"], {}), m.parse_call, (7, 3, "echo", ["x"], {}, None)),
         (
             m.call_wire(7, 0, "echo", [], {"k": 1}),
             m.parse_call,
-            (7, 0, "echo", [], {"k": 1}),
+            (7, 0, "echo", [], {"k": 1}, None),
+        ),
+        (
+            m.pipelined_call_wire(
+                8, m.AnswerTarget(question_id=7, path=("a", 2)), "echo", [], {}, {"retain": True}
+            ),
+            m.parse_call,
+            (8, m.AnswerTarget(question_id=7, path=("a", 2)), "echo", [], {}, {"retain": True}),
         ),
         (m.return_wire(9, [1, "two"]), m.parse_return, (9, [1, "two"])),
         (m.fail_wire(9, _INFO), m.parse_fail, (9, _INFO)),
@@ -40,7 +47,17 @@ _INFO = m.ErrorInfo(type_name="app.Refused", message="no", registered=True, trac
             m.Hello(version=1, max_frame_size=4096, features=("columns",)),
         ),
     ],
-    ids=["call", "call with kwargs", "return", "fail", "finish", "release", "abort", "hello"],
+    ids=[
+        "call",
+        "call with kwargs",
+        "pipelined call",
+        "return",
+        "fail",
+        "finish",
+        "release",
+        "abort",
+        "hello",
+    ],
 )
 def test_each_parser_reads_what_its_builder_writes(
     wire: list[Any], parse: Any, fields: object
@@ -63,6 +80,7 @@ def test_a_call_on_a_pending_answer_parses_to_an_answer_target() -> None:
         "echo",
         [],
         {},
+        None,
     )
 
 

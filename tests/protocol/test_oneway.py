@@ -146,7 +146,7 @@ def test_malformed_sends_close(items: list[Any], error: str) -> None:
         ),
         (
             [14, [1, 3], "echo", ["hi"]],
-            "one-way call 'echo' dropped: promise pipelining is not supported by this peer yet",
+            "one-way call 'echo' dropped: a one-way call cannot be addressed to an answer",
         ),
         (
             [14, [0, 0], "echo", [cbor2.CBORTag(35, "a+")]],

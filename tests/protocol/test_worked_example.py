@@ -24,6 +24,7 @@ import pytest
 
 import pbtyped as pb
 from pbtyped import Registry
+from pbtyped.protocol.answers import AnswerRef
 from pbtyped.protocol.broker import Broker
 from pbtyped.protocol.events import AnswerReceived, Event, FailureReceived, HandshakeComplete
 from pbtyped.wire.columns import Columns
@@ -314,6 +315,30 @@ async def _read_frame(reader: asyncio.StreamReader, broker: Broker) -> tuple[byt
     return data, broker.receive_data(data)
 
 
+def _kept(setting: Setting, method: str = "make", *args: Any) -> int:
+    qid, _ = setting.client.send_pipelined_call(setting.root, method, args, {}, retain=True)
+    return qid
+
+
+def _on_answer(setting: Setting, path: tuple[str | int, ...] = ()) -> bytes:
+    target = AnswerRef(_kept(setting), path)
+    return setting.client.send_pipelined_call(target, "ping", (), {}, retain=False)[1]
+
+
+def _answer_argument(setting: Setting) -> bytes:
+    argument = AnswerRef(_kept(setting))
+    return setting.client.send_pipelined_call(setting.root, "echo", (argument,), {}, retain=False)[
+        1
+    ]
+
+
+def _kept_finished(setting: Setting) -> bytes:
+    qid, data = setting.client.send_pipelined_call(setting.root, "echo", ("hi",), {}, retain=True)
+    answer, _ = answer_calls(setting.server, setting.server.receive_data(data))
+    assert setting.client.receive_data(answer) == [AnswerReceived(question_id=qid, value="hi")]
+    return setting.client.take_pending()
+
+
 KW = {"value": "hi"}
 MESSAGES: dict[str, Callable[[Setting], bytes]] = {
     "the Hello": lambda s: s.client.initiate(),
@@ -325,7 +350,9 @@ MESSAGES: dict[str, Callable[[Setting], bytes]] = {
     "a call whose argument holds a tag not admitted": lambda s: s.refused(
         1, 1, [0, 0], "echo", [cbor2.CBORTag(35, "a+")]
     ),
-    "a call on the answer of another (pipelining)": lambda s: s.refused(1, 1, [1, 0], "echo", []),
+    "a call on an answer that was not kept (pipelining)": lambda s: s.refused(
+        1, 1, [1, 0], "echo", []
+    ),
     "a call returning an object of the callee's": _returned_object,
     "the same object returned again": _returned_again,
     "a call returning an object of interface geo.Shape": lambda s: s.call("shape")[1],
@@ -336,6 +363,13 @@ MESSAGES: dict[str, Callable[[Setting], bytes]] = {
         s.root, "echo", ["hi"], {}
     ),
     "a Hello of version 2, refused": _version_2,
+    "a call whose answer is to be kept (pipelining)": lambda s: s.client.send_pipelined_call(
+        s.root, "make", (), {}, retain=True
+    )[1],
+    "a call on that answer, sent before it arrives": _on_answer,
+    "that answer as an argument": _answer_argument,
+    "a call on a value inside an answer": lambda s: _on_answer(s, ("owner", 0)),
+    "the caller finishing a kept answer as it arrives": _kept_finished,
 }
 
 

@@ -117,14 +117,17 @@ def open_broker(
 
 
 def answer_calls(broker: Broker, events: list[Event]) -> tuple[bytes, list[Event]]:
-    """Answer every CallReceived at once (as the runtime does for sync methods).
+    """Answer every CallReceived at once (as the runtime does for sync methods), and the
+    calls each answer makes ready (pipelined calls that waited for it), before the rest.
 
     Returns the bytes to send back (answers, then whatever ``take_pending`` owes) and the
     events that were not calls.
     """
     out: list[bytes] = []
     rest: list[Event] = []
-    for event in events:
+    events = list(events)
+    while events:
+        event = events.pop(0)
         if isinstance(event, CallReceived):
             target = event.target
             try:
@@ -134,6 +137,7 @@ def answer_calls(broker: Broker, events: list[Event]) -> tuple[bytes, list[Event
                 out.append(broker.send_failure(event.question_id, exc))
             else:
                 out.append(broker.send_return(event.question_id, result))
+            events[:0] = broker.ready_calls()  # calls that waited for this answer go first
         else:
             rest.append(event)
     out.append(broker.take_pending())

@@ -16,6 +16,7 @@ class Broker:
     """Answers as readable bytes instead of frames."""
 
     registry = pb.Registry()
+    answers = None  # never pipelines
 
     def send_return(self, qid: int, value: Any) -> bytes:
         return f"R{qid}={value!r};".encode()

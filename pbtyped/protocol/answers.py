@@ -1,0 +1,366 @@
+"""Promise pipelining's tables for one connection (docs/protocol.md 3.6).
+
+The callee keeps the answers the caller asked it to keep (``retain``) until the caller's
+FINISH, and holds calls that name answers not known yet, in one queue per target, delivering
+them in arrival order (E-order) once what they name is known. The caller remembers which of
+its questions the peer keeps, so that it names only those.
+
+Sans-IO like the broker that owns it: ``receive`` says what to do with a call, ``resolve``
+what an answer lets happen. The broker makes this table with the first pipelined message of a
+connection (never before: a connection that does not pipeline pays nothing for it).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from typing import Any
+
+from .._exceptions import (
+    DeadReferenceError,
+    LimitExceeded,
+    NoSuchMethod,
+    ProtocolError,
+    ValidationError,
+)
+from ..wire.limits import Limits
+from . import messages as m
+from .events import CallReceived
+from .objects import Referenceable
+
+__all__ = ["AnswerRef", "Answers", "Failed", "HeldCall", "Outcome", "dead_target", "step_into"]
+
+
+class AnswerRef:
+    """An answer named as a value. On the caller: our question ``question_id`` (the broker
+    sends it as ``ANSWER_REF``); on the callee, the placeholder a decoded ``ANSWER_REF``
+    leaves in a call's arguments until the call is delivered with the value in its place."""
+
+    __slots__ = ("path", "question_id")
+
+    def __init__(self, question_id: int, path: tuple[str | int, ...] = ()) -> None:
+        self.question_id = question_id
+        self.path = path
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, AnswerRef)
+            and other.question_id == self.question_id
+            and other.path == self.path
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.question_id, self.path))
+
+    def __repr__(self) -> str:
+        return f"<answer of call {self.question_id} at {_where(self.path)}>"
+
+
+class Failed:
+    """A kept answer that is an error: the error map its FAIL carried."""
+
+    __slots__ = ("info",)
+
+    def __init__(self, info: m.ErrorInfo) -> None:
+        self.info = info
+
+
+#: What a call comes to: delivered to its object, failed, or None (it waits).
+Outcome = CallReceived | BaseException | m.ErrorInfo | None
+
+
+@dataclasses.dataclass(slots=True)
+class HeldCall:
+    """A call that names answers, as it arrived; held until the answers it ``needs`` (those
+    not known yet) are known."""
+
+    question_id: int
+    target: int | m.AnswerTarget
+    method: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    needs: frozenset[int] = frozenset()
+
+
+def dead_target(export_id: int) -> DeadReferenceError:
+    """What a call on an object we do not export (or no longer) fails with."""
+    return DeadReferenceError(
+        f"no object #{export_id} on this connection: it was never given to you, or it was released"
+    )
+
+
+class Answers:
+    """Answers kept for the peer, calls waiting on answers, and our questions the peer keeps.
+
+    ``exports_get`` finds our exported object by id (the broker's export table).
+    """
+
+    __slots__ = (
+        "_exports_get",
+        "_limits",
+        "_queues",
+        "_waiting",
+        "_watchers",
+        "asked",
+        "draining",
+        "dropped",
+        "frame_refs",
+        "kept",
+        "pending",
+        "ready",
+    )
+
+    def __init__(self, limits: Limits, exports_get: Any) -> None:
+        self._limits = limits
+        self._exports_get = exports_get
+        #: Answers the caller asked us to keep that are not known yet: id -> chain depth.
+        self.pending: dict[int, int] = {}
+        #: Pending answers the caller finished: not kept once known.
+        self.dropped: set[int] = set()
+        #: Answers known and kept until the caller's FINISH: the result, or ``Failed``.
+        self.kept: dict[int, Any] = {}
+        # Calls waiting, one queue per target: key N for the answer N, -1 - X for export X.
+        self._queues: dict[int, collections.deque[HeldCall]] = {}
+        # Answer id -> keys of the queues whose first call waits for it.
+        self._watchers: dict[int, set[int]] = {}
+        self._waiting = 0  # calls in all queues
+        #: ANSWER_REF placeholders decoded in the frame being handled.
+        self.frame_refs: list[AnswerRef] = []
+        #: Calls that answers made ready, for the runtime to deliver (``Broker.ready_calls``).
+        self.ready: collections.deque[CallReceived] = collections.deque()
+        #: ``ready`` is being delivered (by an iteration of ``Broker.ready_calls``).
+        self.draining = False
+        #: Our questions the peer keeps the answers of (we asked ``retain``, sent no FINISH).
+        self.asked: set[int] = set()
+
+    @property
+    def retained(self) -> int:
+        """Answers kept or promised to be kept for the peer."""
+        return len(self.pending) + len(self.kept)
+
+    @property
+    def waiting(self) -> int:
+        """Calls of the peer waiting for answers."""
+        return self._waiting
+
+    def take_frame_refs(self) -> list[AnswerRef]:
+        """The answer references the last frame decoded (and forget them)."""
+        refs = self.frame_refs
+        if refs:
+            self.frame_refs = []
+        return refs
+
+    # -- the callee ------------------------------------------------------------------------
+
+    def receive(self, call: HeldCall, *, retain: bool, refs: list[AnswerRef]) -> Outcome:
+        """A call arrived (its question id is owed an answer): deliver it, fail it, or hold
+        it (None). With ``retain``, its answer is kept once known, whatever it is."""
+        limits = self._limits
+        qid = call.question_id
+        failure: Outcome = self.keep(qid) if retain else None
+        if failure is None:
+            failure = self._name_answers(call, refs)
+        if failure is not None:
+            return failure
+        depth = 1 + max((self.pending[n] for n in call.needs), default=-1)
+        if depth > limits.max_pipeline_depth:
+            return LimitExceeded(
+                f"a chain of calls on answers deeper than {limits.max_pipeline_depth} "
+                "(Limits.max_pipeline_depth); this call did not run"
+            )
+        if retain:
+            self.pending[qid] = depth
+        key = _key(call.target)
+        if not call.needs and key not in self._queues:
+            return self._deliver(call)
+        if self._waiting >= limits.max_calls_in_flight:
+            return LimitExceeded(
+                f"more than {limits.max_calls_in_flight} calls waiting on answers "
+                "(Limits.max_calls_in_flight); this call did not run"
+            )
+        queue = self._queues.setdefault(key, collections.deque())
+        queue.append(call)
+        self._waiting += 1
+        if len(queue) == 1:
+            self._watch(key, call.needs)
+        return None
+
+    def keep(self, qid: int) -> LimitExceeded | None:
+        """Keep the answer to ``qid`` once it is known (the call asked ``retain``), or the
+        failure of a call that would keep too many."""
+        limit = self._limits.max_retained_answers
+        if self.retained >= limit:
+            return LimitExceeded(
+                f"more than {limit} answers kept at once (Limits.max_retained_answers); "
+                "this call did not run"
+            )
+        self.pending[qid] = 0
+        return None
+
+    def _name_answers(self, call: HeldCall, refs: list[AnswerRef]) -> Outcome:
+        """Check the answers ``call`` names (its target, its arguments ``refs``), and note in
+        ``call.needs`` those not known yet; the failure it comes to, or None."""
+        names = [r.question_id for r in refs]
+        if isinstance(call.target, m.AnswerTarget):
+            names.append(call.target.question_id)
+        needs = []
+        for n in names:
+            if n == call.question_id:
+                return ProtocolError(f"call {n} cannot wait for its own answer")
+            if n in self.pending and n not in self.dropped:
+                needs.append(n)
+            elif n not in self.kept:
+                return ProtocolError(f"answer {n} is not kept")
+            elif type(failed := self.kept[n]) is Failed:
+                return failed.info  # failure flows down: the same error map
+        if refs and len(refs) != _whole_arguments(call.args, call.kwargs):
+            return ProtocolError("an answer may be passed only as a whole argument")
+        if needs:
+            call.needs = frozenset(needs)
+        return None
+
+    def resolve(self, qid: int, outcome: Any) -> list[tuple[int, Outcome]]:
+        """Answer ``qid`` (one the caller asked to keep) is known: ``outcome`` is its result,
+        or ``Failed``. Returns the calls this lets go, in the order they go: each delivered
+        (a ``CallReceived``) or failed."""
+        del self.pending[qid]
+        self.kept[qid] = outcome
+        released: list[tuple[int, Outcome]] = []
+        for key in (qid, *sorted(self._watchers.pop(qid, ()))):
+            self._drain(key, released)
+        if qid in self.dropped:  # finished while it ran: its queued calls had it, no more
+            self.dropped.discard(qid)
+            del self.kept[qid]
+        return released
+
+    def finish(self, qid: int) -> None:
+        """The caller's FINISH for ``qid``: forget its answer (now, or once it is known)."""
+        if self.kept.pop(qid, None) is None and qid in self.pending:
+            self.dropped.add(qid)
+
+    def _watch(self, key: int, needs: frozenset[int]) -> None:
+        for n in needs:
+            self._watchers.setdefault(n, set()).add(key)
+
+    def _drain(self, key: int, released: list[tuple[int, Outcome]]) -> None:
+        """Deliver the calls at the front of queue ``key`` while nothing holds them."""
+        queue = self._queues.get(key)
+        while queue:
+            call = queue[0]
+            call.needs = frozenset(n for n in call.needs if n in self.pending)
+            if call.needs:
+                self._watch(key, call.needs)
+                return
+            queue.popleft()
+            self._waiting -= 1
+            released.append((call.question_id, self._deliver(call)))
+        self._queues.pop(key, None)
+
+    def _deliver(self, call: HeldCall) -> Outcome:
+        """The call with its target and arguments known: a CallReceived, or its failure."""
+        target = call.target
+        if isinstance(target, int):
+            obj = self._exports_get(target)
+            if obj is None:
+                return dead_target(target)
+        else:
+            found = self._value(target.question_id, target.path)
+            if isinstance(found, BaseException | m.ErrorInfo):
+                return found
+            if not isinstance(found, Referenceable):
+                where = _where(target.path)
+                if hasattr(found, "pb_broker"):  # the caller's own object, home again
+                    return ProtocolError(
+                        f"{where} of answer {target.question_id} is an object of yours: "
+                        "call it directly (calls are not forwarded back yet)"
+                    )
+                return NoSuchMethod(
+                    f"{where} of answer {target.question_id} is not a reference, "
+                    f"it has no method {call.method!r}"
+                )
+            obj = found
+        args, kwargs = call.args, call.kwargs
+        if any(type(a) is AnswerRef for a in args) or any(
+            type(v) is AnswerRef for v in kwargs.values()
+        ):
+            try:
+                args = [self._argument(a) for a in args]
+                kwargs = {k: self._argument(v) for k, v in kwargs.items()}
+            except _Stop as stop:
+                return stop.failure
+        return CallReceived(
+            question_id=call.question_id, target=obj, method=call.method, args=args, kwargs=kwargs
+        )
+
+    def _argument(self, value: Any) -> Any:
+        if type(value) is not AnswerRef:
+            return value
+        found = self._value(value.question_id, value.path)
+        if isinstance(found, BaseException | m.ErrorInfo):
+            raise _Stop(found)
+        return found
+
+    def _value(self, qid: int, path: tuple[str | int, ...]) -> Any:
+        """The value at ``path`` in kept answer ``qid``, or the failure naming it gives."""
+        if qid not in self.kept:
+            return ProtocolError(f"answer {qid} is not kept")
+        value = self.kept[qid]
+        if type(value) is Failed:
+            return value.info
+        try:
+            return step_into(value, path)
+        except ValidationError as exc:
+            return ValidationError(f"answer {qid} has {exc}")
+
+
+class _Stop(Exception):
+    """An argument names an answer that fails the call."""
+
+    def __init__(self, failure: BaseException | m.ErrorInfo) -> None:
+        self.failure = failure
+
+
+_MISSING = object()
+
+
+def step_into(value: Any, path: tuple[str | int, ...]) -> Any:
+    """The value at ``path`` inside ``value``: each step a field of a record or a key of a
+    map (text), or an index of a list (integer). ValidationError if there is none."""
+    for i, step in enumerate(path):
+        value = _step(value, step)
+        if value is _MISSING:
+            raise ValidationError(f"no value at {_where(path[: i + 1])}")
+    return value
+
+
+def _step(value: Any, step: str | int) -> Any:
+    """``value``'s field or key ``step`` (text), or item ``step`` (integer); _MISSING."""
+    if type(step) is str:
+        if type(value) is dict:
+            return value.get(step, _MISSING)
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            names = {f.name for f in dataclasses.fields(value)}
+            return getattr(value, step) if step in names else _MISSING
+        return _MISSING
+    if type(value) is dict:
+        return value.get(step, _MISSING)
+    if isinstance(value, list | tuple) and type(step) is int and step < len(value):
+        return value[step]
+    return _MISSING
+
+
+def _where(path: tuple[str | int, ...]) -> str:
+    """A path as errors name it: ``$.result.owner[2]``."""
+    return "$.result" + "".join(f"[{s}]" if type(s) is int else f".{s}" for s in path)
+
+
+def _key(target: int | m.AnswerTarget) -> int:
+    """The queue of a target: the answer's id, or -1 - the export id."""
+    return -1 - target if isinstance(target, int) else target.question_id
+
+
+def _whole_arguments(args: list[Any], kwargs: dict[str, Any]) -> int:
+    """How many arguments are answer references themselves (not inside another value)."""
+    return sum(type(a) is AnswerRef for a in args) + sum(
+        type(v) is AnswerRef for v in kwargs.values()
+    )
