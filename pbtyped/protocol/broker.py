@@ -40,10 +40,24 @@ from .events import (
     FailureReceived,
     HandshakeComplete,
     PeerAborted,
+    StreamCancelled,
+    StreamCredit,
+    StreamEnded,
+    StreamItemsReceived,
 )
 from .interfaces import FEATURE, NameSets, sendable
 from .objects import Referenceable, is_method_name
 from .state import ConnectionState, transition
+from .streams import (
+    DEFAULT_WINDOW,
+    StreamReader,
+    Streams,
+    parse_cancel,
+    parse_credit,
+    parse_end,
+    parse_items,
+)
+from .streams import FEATURE as STREAMS
 from .tables import ROOT_ID, ExportTable, ImportTable
 
 __all__ = ["ROOT_ID", "Broker", "ImportedReference"]
@@ -58,6 +72,11 @@ _NO_PIPELINING = m.ErrorInfo(
     message="promise pipelining is not supported by this peer yet",
     registered=True,
 )
+
+
+def _reader_itself(broker: Broker, reader: StreamReader) -> object:
+    """What a STREAM tag decodes to with no runtime: the sans-IO reader."""
+    return reader
 
 
 class ImportedReference:
@@ -83,7 +102,8 @@ class Broker:
     must return an ``ImportedReference``. ``on_unexported(obj)`` is called when the peer no
     longer holds any reference to one of our objects (released, or the connection closed).
     ``wakeup`` is called (from any thread, possibly from a garbage-collector callback) when
-    released references are waiting in ``take_pending()``.
+    released references are waiting in ``take_pending()``. ``make_stream(broker, reader)``
+    makes what a stream the peer writes decodes to (the consumer's async iterator).
     """
 
     # One per connection: slots, and containers that stay small or empty on most of them.
@@ -95,11 +115,13 @@ class Broker:
         "_frame_size",
         "_frames",
         "_make_reference",
+        "_make_stream",
         "_name_sets",
         "_next_question",
         "_on_unexported",
         "_owed",
         "_peer_root_interfaces",
+        "_peer_stream_window",
         "_questions",
         "_reader",
         "exports",
@@ -111,6 +133,7 @@ class Broker:
         "registry",
         "send_tracebacks",
         "state",
+        "streams",
     )
 
     def __init__(
@@ -123,6 +146,7 @@ class Broker:
         send_tracebacks: bool = False,
         wakeup: Callable[[], None] | None = None,
         on_unexported: Callable[[object], None] | None = None,
+        make_stream: Callable[[Broker, StreamReader], object] = _reader_itself,
     ) -> None:
         self.registry = registry
         self.limits = limits or _DEFAULT_LIMITS
@@ -147,6 +171,7 @@ class Broker:
         self._frame_size = 0  # of the frame being handled
         self.exports = ExportTable(root, self.limits.max_exports)
         self._make_reference = make_reference
+        self._make_stream = make_stream
         self.imports = ImportTable(self.limits.max_imports, self._new_reference, wakeup)
         self._owed: list[bytes] = []
         self._frames = 0
@@ -154,6 +179,10 @@ class Broker:
         self.interfaces = False
         self._peer_root_interfaces: tuple[str, ...] | None = None
         self._name_sets: NameSets | None = None  # made with the first names received
+        # Both Hellos list "streams": the peer's window (None: streams are not negotiated).
+        self._peer_stream_window: int | None = None
+        #: The streams of this connection, made when the first one is sent or received.
+        self.streams: Streams | None = None
 
     # -- connection life -------------------------------------------------------------------
 
@@ -166,6 +195,7 @@ class Broker:
             max_body_size=min(self.limits.max_body_size, self.limits.max_frame_size),
             features=m.FEATURES,
             root_interfaces=None if root is None else tuple(sendable(type(root))),
+            stream_window=self.limits.stream_window,
         )
         return self._codec.encode(m.hello_wire(hello))
 
@@ -189,6 +219,8 @@ class Broker:
         self._answer_bytes = 0
         gone = self.exports.clear()
         self.imports.clear()
+        if self.streams is not None:
+            self.streams.clear()
         self._owed.clear()
         if self._on_unexported is not None:
             for obj in gone:
@@ -381,8 +413,12 @@ class Broker:
                     )
         except BaseException:
             self.exports.rollback()
+            if self.streams is not None:
+                self.streams.rollback()
             raise
         self.exports.commit()
+        if self.streams is not None:
+            self.streams.commit()
         return data
 
     # -- the codec's reference hooks -------------------------------------------------------
@@ -406,7 +442,43 @@ class Broker:
             if named and self.interfaces:
                 return cbor2.CBORTag(tags.SENDER_REF, [export_id, sendable(type(obj))])
             return cbor2.CBORTag(tags.SENDER_REF, export_id)
+        if hasattr(type(obj), "__anext__"):  # an async iterator: it travels as a stream
+            return cbor2.CBORTag(tags.STREAM, self._use_streams().open_writer(obj))
         return None
+
+    def _use_streams(self) -> Streams:
+        """The stream table, made on first use; InsecureTypeError if the peer takes none."""
+        streams = self.streams
+        if streams is None:
+            window = self._peer_stream_window
+            if window is None:
+                raise InsecureTypeError(
+                    "an async iterator cannot be sent: the peer does not take streams "
+                    '(its Hello does not list "streams")'
+                )
+            limits = self.limits
+            streams = self.streams = Streams(
+                encode=self._encode_tracked,
+                window=limits.stream_window,
+                peer_window=window,
+                frame_size=limits.stream_frame_size,
+                max_streams=limits.max_streams,
+            )
+        return streams
+
+    def decode_stream(self, stream_id: Any) -> object:
+        """A STREAM tag: record the stream we read and return its handle, made by
+        ``make_stream(broker, reader)``. DecodeError if streams were not negotiated,
+        LimitExceeded beyond ``Limits.max_streams``; RemoteProtocolError for a reused id
+        (kept until the frame is decoded: see ``receive_data``)."""
+        try:
+            reader = self._use_streams().open_reader(stream_id)
+        except InsecureTypeError:
+            raise DecodeError("a stream arrived, but streams were not negotiated") from None
+        except RemoteProtocolError as exc:  # Streams.violation keeps it
+            raise DecodeError(str(exc)) from None
+        reader.handle = self._make_stream(self, reader)
+        return reader.handle
 
     def decode_sender_ref(self, content: Any) -> ImportedReference:
         """The proxy for the peer's object (one live proxy per id): ``content`` is its export
@@ -461,9 +533,25 @@ class Broker:
                 raise RemoteProtocolError(str(exc)) from None
             self._frame_size = len(body) + len(attachments)
             event = _ON_MESSAGE[m.kind_of(raw)](self, raw, problem)
+            if self.streams is not None:
+                self._settle_streams(event)
             if event is not None:
                 events.append(event)
         return events
+
+    def _settle_streams(self, event: Event | None) -> None:
+        """After a message: close on a stream rule it broke; cancel the streams it opened
+        unless its call or value was taken (3.6: a STREAM tag in a refused message)."""
+        streams = self.streams
+        assert streams is not None
+        if streams.violation is not None:
+            raise streams.violation
+        if not streams.frame_readers:
+            return
+        if type(event) in _DELIVERS_VALUES:
+            streams.frame_readers.clear()
+        else:
+            self._owed.append(streams.refuse_frame())
 
     def _on_greeting(self, raw: Any) -> Event:
         """The peer's first message: the handshake completes, or the peer leaves."""
@@ -485,6 +573,8 @@ class Broker:
         body = hello.max_body_size
         self.peer_max_body_size = self.peer_max_frame_size if body is None else body
         self._codec.peer_takes_columns = "columns" in hello.features
+        if STREAMS in hello.features:
+            self._peer_stream_window = hello.stream_window or DEFAULT_WINDOW
         if FEATURE in hello.features:
             self.interfaces = True
             self._peer_root_interfaces = hello.root_interfaces
@@ -547,6 +637,43 @@ class Broker:
     def _on_abort(self, raw: list[Any], problem: str | None) -> Event:
         return PeerAborted(reason=m.parse_abort(raw))
 
+    def _stream_table(self, raw: list[Any]) -> Streams:
+        """The streams, for a stream message: one the peer may send only if both Hellos list
+        "streams" (else it is a kind this side does not know)."""
+        if self._peer_stream_window is None:
+            raise RemoteProtocolError(f"unknown message kind {raw[0]}")
+        return self._use_streams()
+
+    def _on_stream_items(self, raw: list[Any], problem: str | None) -> Event | None:
+        streams = self._stream_table(raw)
+        stream_id, items = parse_items(raw)
+        reader = streams.receive_items(stream_id, self._frame_size + 8)
+        if reader.cancelled is not None:
+            return None  # in flight when we cancelled: dropped
+        if problem is not None:
+            self._owed.append(streams.cancel_frame(reader))
+            error = self._codec.problem_error(f"a stream item was refused: {problem}")
+            return StreamEnded(reader=reader, error=error)
+        return StreamItemsReceived(reader=reader, items=items, size=self._frame_size + 8)
+
+    def _on_stream_end(self, raw: list[Any], problem: str | None) -> Event | None:
+        streams = self._stream_table(raw)
+        stream_id, error = parse_end(raw)
+        info = None if error is None else m.parse_error(error)
+        reader = streams.receive_end(stream_id)
+        if reader.cancelled is not None:
+            return None  # the consumer was told already
+        failure = None if info is None else exception_from_info(info, self.registry)
+        return StreamEnded(reader=reader, error=failure)
+
+    def _on_stream_credit(self, raw: list[Any], problem: str | None) -> Event | None:
+        writer = self._stream_table(raw).receive_credit(*parse_credit(raw))
+        return None if writer is None else StreamCredit(writer=writer)
+
+    def _on_stream_cancel(self, raw: list[Any], problem: str | None) -> Event | None:
+        writer = self._stream_table(raw).receive_cancel(parse_cancel(raw))
+        return None if writer is None else StreamCancelled(writer=writer)
+
     def _on_hello(self, raw: list[Any], problem: str | None) -> None:
         m.parse_hello(raw)  # a malformed one is named as such
         raise RemoteProtocolError("unexpected Hello after the handshake")
@@ -584,4 +711,10 @@ _ON_MESSAGE: dict[int, Callable[[Broker, list[Any], str | None], Event | None]] 
     int(m.Kind.FINISH): Broker._on_finish,
     int(m.Kind.RELEASE): Broker._on_release,
     int(m.Kind.ABORT): Broker._on_abort,
+    int(m.Kind.STREAM_ITEMS): Broker._on_stream_items,
+    int(m.Kind.STREAM_END): Broker._on_stream_end,
+    int(m.Kind.STREAM_CREDIT): Broker._on_stream_credit,
+    int(m.Kind.STREAM_CANCEL): Broker._on_stream_cancel,
 }
+#: Events that hand the values of their message to the application (its streams live on).
+_DELIVERS_VALUES = frozenset({CallReceived, AnswerReceived, StreamItemsReceived})

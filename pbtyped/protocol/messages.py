@@ -23,6 +23,7 @@ import cbor2
 
 from .._exceptions import RemoteProtocolError
 from ..wire.show import show
+from . import streams
 from .interfaces import names_problem
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "kind_of",
     "parse_abort",
     "parse_call",
+    "parse_error",
     "parse_fail",
     "parse_finish",
     "parse_hello",
@@ -64,7 +66,8 @@ MAX_ID = 2**63 - 1
 #: Optional features this side offers in its Hello; one is used when both Hellos list it.
 #: "columns": lists of one registered dataclass may travel field by field (tag 41009).
 #: "interfaces": references name the interfaces of their objects (``interfaces.py``).
-FEATURES: tuple[str, ...] = ("columns", "interfaces")
+#: "streams": async iterators travel as streams under byte credit (``streams.py``).
+FEATURES: tuple[str, ...] = ("columns", "interfaces", "streams")
 #: The largest frame (header excluded) a peer may send before its Hello has arrived: the
 #: Hello itself, or an Abort. Ours is under 150 bytes; 4 KiB leaves room for 64 features
 #: while nothing of a peer not yet known is buffered or decoded beyond that (a protocol
@@ -87,10 +90,14 @@ class Kind(enum.IntEnum):
     FINISH = 4
     RELEASE = 5
     ABORT = 6
+    STREAM_ITEMS = 7
+    STREAM_END = 8
+    STREAM_CREDIT = 9
+    STREAM_CANCEL = 10
 
 
 # Plain ints for the builders and parsers: an IntEnum member costs a lookup and compares slower.
-_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT = (int(k) for k in Kind)
+_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT = (int(k) for k in list(Kind)[:7])
 _LAST_KIND = int(max(Kind))  # kinds are numbered from 0 without gaps
 
 
@@ -104,6 +111,8 @@ class Hello:
     max_body_size: int | None = None
     features: tuple[str, ...] = ()
     root_interfaces: tuple[str, ...] | None = None
+    #: The credit in bytes of every stream the sender reads ("streams"), None if not said.
+    stream_window: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,6 +151,7 @@ def hello_wire(msg: Hello) -> list[Any]:
                 if msg.root_interfaces is None
                 else {"root_interfaces": list(msg.root_interfaces)}
             ),
+            **({} if msg.stream_window is None else {"stream_window": msg.stream_window}),
         },
     ]
 
@@ -246,7 +256,7 @@ def parse_fail(raw: list[Any]) -> tuple[int, ErrorInfo]:
     """A FAIL's question id and error."""
     if len(raw) != 3:
         raise _malformed(raw)
-    return _id(raw[1], "question id"), _error(raw[2])
+    return _id(raw[1], "question id"), parse_error(raw[2])
 
 
 def parse_finish(raw: list[Any]) -> int:
@@ -290,12 +300,16 @@ def parse_hello(raw: list[Any]) -> Hello:
     root = info.get("root_interfaces")
     if root is not None and (why := names_problem(root)) is not None:
         raise RemoteProtocolError(f"malformed hello root_interfaces: {why}")
+    window = info.get("stream_window")
+    if window is not None and _id(window, "stream_window") < 1:
+        raise RemoteProtocolError("the peer announced a stream_window below 1 byte")
     return Hello(
         version=_id(info.get("version"), "protocol version"),
         max_frame_size=frame,
         max_body_size=body,
         features=tuple(feats),
         root_interfaces=None if root is None else tuple(root),
+        stream_window=window,
     )
 
 
@@ -308,6 +322,10 @@ PARSERS: dict[int, Callable[[list[Any]], object]] = {
     _FINISH: parse_finish,
     _RELEASE: parse_release,
     _ABORT: parse_abort,
+    Kind.STREAM_ITEMS: streams.parse_items,
+    Kind.STREAM_END: streams.parse_end,
+    Kind.STREAM_CREDIT: streams.parse_credit,
+    Kind.STREAM_CANCEL: streams.parse_cancel,
 }
 
 
@@ -342,7 +360,8 @@ def _answer_target(value: Any) -> AnswerTarget:
     raise RemoteProtocolError(f"malformed call target {show(value, 60)}")
 
 
-def _error(value: Any) -> ErrorInfo:
+def parse_error(value: Any) -> ErrorInfo:
+    """An error map (in a FAIL, or a STREAM_END)."""
     if type(value) is not dict:
         raise RemoteProtocolError("malformed error: expected a map")
     tb = value.get("traceback")

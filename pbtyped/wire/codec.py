@@ -39,6 +39,9 @@ class ReferenceHooks(Protocol):
     def decode_receiver_ref(self, export_id: Any) -> Any:
         """Our own exported object the peer sent back (raise DecodeError to refuse)."""
 
+    def decode_stream(self, stream_id: Any) -> Any:
+        """What a stream the peer writes decodes to (raise DecodeError to refuse)."""
+
 
 class Codec:
     """Encodes and decodes message bodies for one connection.

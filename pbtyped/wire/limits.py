@@ -90,6 +90,16 @@ class Limits:
     #: connections that hold any, until it drops (see docs/security.md for the worst case).
     #: At least ``max_frame_size``, so one frame alone can always arrive.
     max_bytes_held: int = 256 * 1024 * 1024
+    #: Streams open at once in each direction (async iterators passed as arguments or
+    #: results). One beyond it, from the peer, fails the call or answer that carried it.
+    max_streams: int = 256
+    #: Bytes of stream frames the peer may send on each stream we read before we grant more
+    #: (announced in our Hello): what a consumer that stops reading holds at most, per stream,
+    #: and how far ahead of it the producer may run.
+    stream_window: int = 256 * 1024
+    #: Largest frame of stream items we send (items ready together are batched up to it; a
+    #: larger single item goes alone): what a call waiting behind a stream waits for at most.
+    stream_frame_size: int = 64 * 1024
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_frame_size <= 0xFFFF_FFFF:
@@ -102,6 +112,7 @@ class Limits:
             "max_calls_in_flight",
             "max_connections",
             "max_connections_per_address",
+            "max_streams",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -128,6 +139,9 @@ class Limits:
         if not 16 <= self.max_decoded_ratio <= 1024:
             # Below 16x ordinary data (strings, records) would be refused.
             raise ValueError("max_decoded_ratio must be between 16 and 1024")
+        for name in ("stream_window", "stream_frame_size"):
+            if not 1024 <= getattr(self, name) <= 2**31:
+                raise ValueError(f"{name} must be between 1 KiB and 2 GiB")
         if self.attachment_threshold < 1024:
             # Below this, the bytes inside a bignum could be mistaken for an attachment.
             raise ValueError("attachment_threshold must be at least 1024 bytes")
