@@ -477,8 +477,7 @@ class Broker:
             raise DecodeError("a stream arrived, but streams were not negotiated") from None
         except RemoteProtocolError as exc:  # Streams.violation keeps it
             raise DecodeError(str(exc)) from None
-        reader.handle = self._make_stream(self, reader)
-        return reader.handle
+        return self._make_stream(self, reader)
 
     def decode_sender_ref(self, content: Any) -> ImportedReference:
         """The proxy for the peer's object (one live proxy per id): ``content`` is its export

@@ -83,8 +83,8 @@ class StreamWriter:
 
 
 class StreamReader:
-    """A stream we read: its id, the credit we have left outstanding at the writer, and the
-    consumer's handle (what the runtime's ``make_handle`` made for the decoded value)."""
+    """A stream we read: its id, the credit we have left outstanding at the writer, and
+    ``handle``, which the runtime may set to find the consumer's iterator again."""
 
     __slots__ = ("cancelled", "credit", "granted", "handle", "stream_id")
 
