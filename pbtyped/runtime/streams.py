@@ -60,6 +60,8 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
         "check",
         "reader",
     )
+    #: How error messages name it (``show.kind``).
+    wire_kind = "stream"
 
     def __init__(self, runtime: StreamRuntime, reader: StreamReader) -> None:
         self._runtime = runtime
