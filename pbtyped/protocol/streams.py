@@ -176,6 +176,7 @@ class Streams:
     """
 
     __slots__ = (
+        "_active",
         "_encode",
         "_last_peer_id",
         "_next_id",
@@ -210,6 +211,7 @@ class Streams:
         #: Streams we read, by id (until the writer's STREAM_END arrives).
         self.readers: dict[int, StreamReader] = {}
         self._next_id = 1
+        self._active = 0  # readers not cancelled: what max_streams bounds
         self._last_peer_id = 0
         # Writers opened by the message being encoded (dropped if it is not sent) and those
         # committed since the runtime last took them.
@@ -316,10 +318,10 @@ class Streams:
             self.violation = exc
             raise
         self._last_peer_id = stream_id
-        active = sum(1 for r in self.readers.values() if r.cancelled is None)
         reader = self.readers[stream_id] = StreamReader(stream_id, self.window)
         self.frame_readers.append(reader)
-        if active >= self.max_streams:
+        self._active += 1
+        if self._active > self.max_streams:
             raise LimitExceeded(
                 f"the peer opened more than {self.max_streams} streams (Limits.max_streams)"
             )
@@ -345,6 +347,8 @@ class Streams:
         """STREAM_END arrived: the reader, now forgotten (its id is free)."""
         reader = self._reader(stream_id, "STREAM_END")
         del self.readers[stream_id]
+        if reader.cancelled is None:
+            self._active -= 1
         return reader
 
     def _reader(self, stream_id: int, what: str) -> StreamReader:
@@ -374,6 +378,7 @@ class Streams:
         if reader.cancelled is not None or self.readers.get(reader.stream_id) is not reader:
             return b""
         reader.cancelled = ReaderEnd.CANCELLED
+        self._active -= 1
         return self._encode(cancel_wire(reader.stream_id))
 
     # -- the end -------------------------------------------------------------------------
@@ -385,6 +390,7 @@ class Streams:
         readers = list(self.readers.values())
         self.writers.clear()
         self.readers.clear()
+        self._active = 0
         self._pending.clear()
         self._opened.clear()
         return writers, readers

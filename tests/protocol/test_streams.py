@@ -24,6 +24,7 @@ from pbtyped.protocol.streams import StreamReader, StreamWriter, WriterState
 from pbtyped.wire import tags
 from pbtyped.wire.limits import Limits
 
+from ..costs import assert_linear_cpu, peak_memory
 from .wiring import Echoer, Pair, decode_frames, exactly, hello, msg
 
 STREAM = tags.STREAM
@@ -356,3 +357,34 @@ def test_credit_and_cancel_that_cross_our_end_are_ignored() -> None:
     broker.streams.end_frame(writer, None)
     assert broker.receive_data(msg(9, 1, 100)) == []
     assert broker.receive_data(msg(10, 1)) == []
+
+
+# -- cost to receive ---------------------------------------------------------------------------
+
+
+def _tags_call(n: int) -> bytes:
+    """A call on an object never exported whose arguments open ``n`` streams: each is
+    recorded, then cancelled with the refused call."""
+    return msg(1, 1, [0, 9], "echo", [cbor2.CBORTag(STREAM, i) for i in range(1, n + 1)])
+
+
+def test_stream_tags_cost_linear_cpu_and_bounded_memory() -> None:
+    """Attack: a frame of many 5-byte STREAM tags. Each costs a small record and a 10-byte
+    STREAM_CANCEL: linear in the frame, and the table never outlives the refused call's
+    cancels (at most twice max_streams waiting for their ends)."""
+
+    def make(n: int) -> tuple[Any, int]:
+        data = _tags_call(n)
+
+        def run() -> None:
+            broker = peer(max_streams=100_000)
+            broker.receive_data(data)
+            broker.take_pending()
+
+        return run, len(data)
+
+    assert_linear_cpu(make, 300, 4800)
+    data = _tags_call(4800)
+    broker = peer(max_streams=100_000)
+    ratio = peak_memory(lambda: broker.receive_data(data)) / len(data)
+    assert ratio < 80, f"{ratio:.0f} bytes held per byte received"
