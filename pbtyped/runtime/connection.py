@@ -458,6 +458,8 @@ class Connection(asyncio.Protocol):
     def _drain(self) -> None:
         self._calls.start_waiting()
         self._answered()
+        if self._streams is not None:
+            self._streams.writable()  # stream frames go behind the answers
 
     @property
     def _busy(self) -> bool:

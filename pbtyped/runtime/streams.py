@@ -290,12 +290,15 @@ class StreamRuntime:
                 pump.scheduled = True
                 self.loop.call_soon(self._flush_soon, pump)
 
+    def writable(self) -> None:
+        """The transport takes data again, and the calls and answers that waited for it
+        are written: pumps go on, behind them."""
+        for pump in self._pumps.values():
+            _wake(pump)
+
     async def _wait(self, pump: _Pump) -> None:
-        """Until the reader grants credit or the transport takes data again."""
-        flow = self._conn._flow
-        if flow.writing_paused:
-            await flow.writable()
-            return
+        """Until the reader grants credit or the transport takes data again (``writable``,
+        called once waiting answers are written: they go first)."""
         wake = pump.wake = self.loop.create_future()
         try:
             await wake
