@@ -54,3 +54,17 @@ def test_roundtrip_py_prints_every_system(tmp_path: Path) -> None:
     stdout = _run("roundtrip.py", tmp_path, "--calls", "300", "--rounds", "1", tiny=False)
     for name in ("bare asyncio+cbor2", "pbtyped, runtime API", "pbtyped, generated stubs"):
         assert f"| {name} |" in stdout
+
+
+def test_streams_py_tiny_prints_every_system_row(tmp_path: Path) -> None:
+    stdout = _run("streams.py", tmp_path)
+    for name in (
+        "pbtyped stream",
+        "pbtyped, one call per item",
+        "gRPC aio server streaming",
+        "Twisted PB pagers",
+        "raw asyncio socket (the floor)",
+    ):
+        assert f"| {name}" in stdout, stdout
+    assert "pbtyped stream / one call per item" in stdout
+    assert (tmp_path / "streams.json").exists()

@@ -103,3 +103,18 @@ def test_a_stream_where_none_is_declared_is_refused(run) -> None:
                 await root.call_remote("ticks", "ACME", mixed())
 
     run(body)
+
+
+def test_the_blocking_stub_iterates_a_stream_and_closes_it_when_left() -> None:
+    from gen.feed import FeedSyncClient
+    from pbtyped import sync
+    from tests.runtime.test_sync import serving
+
+    feed = Feed()
+    with serving(feed, REGISTRY) as port, sync.connect("127.0.0.1", port) as client:
+        remote = client.root(FeedSyncClient)
+        assert [t.price_cents for t in remote.ticks("ACME", 3)] == [10_000, 10_001, 10_002]
+        for tick in remote.ticks("ACME", 1_000_000):
+            if tick.price_cents == 10_005:
+                break
+        assert remote.upload(chunks()) == 3 * 65536
