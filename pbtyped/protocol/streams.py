@@ -86,10 +86,12 @@ class StreamReader:
     """A stream we read: its id, the credit we have left outstanding at the writer, and
     ``handle``, which the runtime may set to find the consumer's iterator again."""
 
-    __slots__ = ("cancelled", "credit", "granted", "handle", "stream_id")
+    __slots__ = ("cancelled", "credit", "granted", "handle", "stream_id", "window")
 
     def __init__(self, stream_id: int, credit: int) -> None:
         self.stream_id = stream_id
+        #: This stream's window: what the writer may have in flight (see ``widen``).
+        self.window = credit
         #: Bytes the writer may still send before it runs out: ours to check.
         self.credit = credit
         #: Bytes taken by the consumer but not granted back yet (sent in batches).
@@ -366,12 +368,29 @@ class Streams:
         if reader.cancelled is not None or self.readers.get(reader.stream_id) is not reader:
             return b""
         owed = reader.granted + size
-        if owed and (idle or owed * 4 >= self.window):
+        if owed and (idle or owed * 4 >= reader.window):
             reader.granted = 0
             reader.credit += owed
             return self._encode(credit_wire(reader.stream_id, owed))
         reader.granted = owed
         return b""
+
+    def widen(self, reader: StreamReader, window: int) -> bytes:
+        """Give one stream a larger window than the Hello's (a fast consumer of large items):
+        the difference is granted at once. A smaller one is refused (credit granted cannot
+        be taken back): ValueError."""
+        if window < reader.window:
+            raise ValueError(
+                f"a stream's window can only grow (it is {reader.window} bytes, not {window})"
+            )
+        extra = window - reader.window
+        reader.window = window
+        if not extra or reader.cancelled is not None:
+            return b""
+        if self.readers.get(reader.stream_id) is not reader:
+            return b""
+        reader.credit += extra
+        return self._encode(credit_wire(reader.stream_id, extra))
 
     def cancel_frame(self, reader: StreamReader) -> bytes:
         """Ask the writer to stop (b"" if asked already, or if the stream ended)."""

@@ -112,6 +112,11 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
             finally:
                 self._waiter = None
 
+    def set_window(self, size: int) -> None:
+        """Let the writer run up to ``size`` bytes ahead on this stream instead of
+        ``Limits.stream_window`` (a window only grows: ValueError for a smaller one)."""
+        self._runtime.widen(self.reader, size)
+
     async def aclose(self) -> None:
         """Stop reading: the writer is told to stop its producer. Idempotent."""
         self._stop(None)
@@ -206,6 +211,12 @@ class StreamRuntime:
         streams = self._streams
         if streams is not None and (size or idle):
             self._conn._write_stream(streams.consumed(reader, size, idle=idle))
+
+    def widen(self, reader: StreamReader, size: int) -> None:
+        """A larger window for one stream (``IncomingStream.set_window``)."""
+        streams = self._streams
+        if streams is not None:
+            self._conn._write_stream(streams.widen(reader, size))
 
     def cancel(self, reader: StreamReader) -> None:
         """Ask the writer to stop (the consumer left early or dropped the iterator)."""

@@ -388,3 +388,19 @@ def test_stream_tags_cost_linear_cpu_and_bounded_memory() -> None:
     broker = peer(max_streams=100_000)
     ratio = peak_memory(lambda: broker.receive_data(data)) / len(data)
     assert ratio < 80, f"{ratio:.0f} bytes held per byte received"
+
+
+def test_a_stream_may_get_a_larger_window_than_the_hellos() -> None:
+    pair = Pair(root=Feeds(), a_limits=Limits(stream_window=4096))
+    writer, reader = returned_stream(pair)
+    streams = pair.a.streams
+    assert streams is not None
+    grant = streams.widen(reader, 10_000)
+    assert decode_frames(grant) == [[9, 1, 10_000 - 4096]]
+    pair.send_to_b(grant)
+    pair.pump()
+    assert writer.credit == 10_000
+    # grants now wait for a quarter of this stream's window
+    assert streams.consumed(reader, 2000, idle=False) == b""
+    with pytest.raises(ValueError, match="can only grow"):
+        streams.widen(reader, 5000)

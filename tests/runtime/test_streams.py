@@ -213,3 +213,31 @@ def test_a_lost_connection_ends_streams_on_both_sides(run) -> None:
             await client.aclose()
 
     run(body)
+
+
+def test_a_wider_window_lets_the_producer_run_further_ahead(run) -> None:
+    """Issue 14 item 2: the window may be set per stream."""
+
+    async def ahead(window: int | None) -> int:
+        feed = Feed()
+        limits = pb.Limits(stream_window=16 * 1024)
+        async with (
+            pb.serve(feed) as server,
+            pb.connect("127.0.0.1", server.port, limits=limits) as client,
+        ):
+            root = await client.root()
+            stream = await root.call_remote("ticks", 100_000, 1000)
+            if window is not None:
+                stream.set_window(window)
+            assert await anext(stream) == bytes(1000)
+            for _ in range(20):
+                await asyncio.sleep(0.01)
+            await stream.aclose()
+            return feed.produced
+
+    async def body() -> None:
+        narrow, wide = await ahead(None), await ahead(256 * 1024)
+        assert narrow <= 16 + 2 * 16  # the window of ~16 items, and a frame
+        assert 200 < wide <= 256 + 2 * 64
+
+    run(body)
