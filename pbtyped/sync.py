@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import ssl as _ssl
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
 from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 
@@ -214,6 +214,24 @@ class SyncStub(Generic[A]):
     def pb_run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run one call of the async stub on the loop thread and block until it ends."""
         return _call(self.pb_runner, coro)
+
+    def pb_iterate(self, stream: AsyncIterator[T]) -> Iterator[T]:
+        """Iterate a stream of the async stub from this thread, one item per step on the
+        loop thread; leaving the loop early closes the stream (the writer is told)."""
+
+        async def step() -> T:
+            return await anext(stream)
+
+        try:
+            while True:
+                try:
+                    yield self.pb_run(step())
+                except StopAsyncIteration:
+                    return
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                self.pb_run(aclose())
 
     @overload
     def pb_wrap(self, stub: B, into: Callable[[B, EventLoopThread], SS]) -> SS: ...

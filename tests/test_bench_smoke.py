@@ -63,3 +63,17 @@ def test_pipeline_py_tiny_prints_every_chain(tmp_path: Path) -> None:
     assert "chain of 10" in stdout
     assert (tmp_path / "pipeline.png").exists()
     assert (tmp_path / "pipeline.json").exists()
+
+
+def test_streams_py_tiny_prints_every_system_row(tmp_path: Path) -> None:
+    stdout = _run("streams.py", tmp_path)
+    for name in (
+        "pbtyped stream",
+        "pbtyped, one call per item",
+        "gRPC aio server streaming",
+        "Twisted PB pagers",
+        "raw asyncio socket (the floor)",
+    ):
+        assert f"| {name}" in stdout, stdout
+    assert "pbtyped stream / one call per item" in stdout
+    assert (tmp_path / "streams.json").exists()

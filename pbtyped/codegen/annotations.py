@@ -203,6 +203,13 @@ class _Resolver:
             return TypeRef(kind=Kind.TUPLE)
         return TypeRef(kind=Kind.TUPLE, args=tuple(self.resolve(a, depth) for a in args))
 
+    def stream(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
+        if self.in_copy:
+            raise self.bad(node, "a dataclass passed by copy cannot hold a stream")
+        if len(args) != 1:
+            raise self.bad(node)
+        return TypeRef(kind=Kind.STREAM, args=(self.resolve(args[0], depth),))
+
     def optional(self, node: ast.Subscript, args: list[ast.expr], depth: int) -> TypeRef:
         if len(args) != 1:
             raise self.bad(node)
@@ -255,6 +262,10 @@ _FORMS: dict[QualName, _Form] = {
     QualName.python("builtins.set"): _Resolver.set_,
     QualName.python("builtins.dict"): _Resolver.dict_,
     QualName.python("builtins.tuple"): _Resolver.tuple_,
+    **dict.fromkeys(
+        [*_typing("AsyncIterator"), QualName.python("collections.abc.AsyncIterator")],
+        _Resolver.stream,
+    ),
     **dict.fromkeys(_typing("Optional"), _Resolver.optional),
     **dict.fromkeys(_typing("Union"), _Resolver.union),
     **dict.fromkeys(_typing("Literal"), _Resolver.literal),

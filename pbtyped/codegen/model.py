@@ -138,10 +138,12 @@ class Method:
 
     @property
     def client_def(self) -> str:
-        """The stub method's ``async def`` line(s)."""
+        """The stub method's ``async def`` line(s); a plain ``def`` for a stream result,
+        iterated at once (``async for tick in feed.ticks("ACME")``)."""
         ret = self.returns.render(Mode.STUB)
         params = self._params(Mode.ARG, "pb_timeout: float | None = None")
-        return fit_def(f"async def {self.name}", params, ret, 4)
+        head = "def" if self.returns.kind is Kind.STREAM else "async def"
+        return fit_def(f"{head} {self.name}", params, ret, 4)
 
     @property
     def client_body(self) -> str:
@@ -153,6 +155,8 @@ class Method:
         args = literal_tuple([p.name for p in self.params if not p.kw_only])
         kwargs = literal_dict([p.name for p in self.params if p.kw_only])
         items = [self.interface, "self", f'"{self.name}"', args, kwargs, "pb_timeout"]
+        if self.returns.kind is Kind.STREAM:  # the call goes when iteration starts
+            return "return " + call("_pb.stream", items, 8, prefix=7, suffix=0)
         invoke = call("await _pb.invoke", items, 12)
         return "return " + call(
             "_cast", [self.returns.render(Mode.STUB), invoke], 8, prefix=7, suffix=0
@@ -190,7 +194,8 @@ class Method:
     def blocking_def(self) -> str:
         """The blocking stub method's ``def`` line(s): the stub's parameters, where an interface
         at the top level also takes the blocking stub, and the plain result."""
-        mode = Mode.STUB if self._blocking_result is None else Mode.BLOCKING
+        stream = self.returns.kind is Kind.STREAM
+        mode = Mode.STUB if self._blocking_result is None and not stream else Mode.BLOCKING
         params = self._params(Mode.BLOCKING_ARG, "pb_timeout: float | None = None")
         return fit_def(f"def {self.name}", params, self.returns.render(mode), 4)
 
@@ -204,6 +209,9 @@ class Method:
         passed = [self._passed(p) for p in self.params if not p.kw_only]
         passed += [f"{p.name}={self._passed(p)}" for p in self.params if p.kw_only]
         passed.append("pb_timeout=pb_timeout")
+        if self.returns.kind is Kind.STREAM:
+            stub = call(f"self.pb_stub.{self.name}", passed, 12)
+            return "return " + call("self.pb_iterate", [stub], 8, prefix=7, suffix=0)
         result = self._blocking_result
         if result is None:
             stub = call(f"self.pb_stub.{self.name}", passed, 12)
@@ -560,6 +568,10 @@ class Module:
         results, ``Sequence`` and ``Mapping`` for covariant client parameters."""
         params = [n for m in self._methods() for p in m.params for n in p.type.walk()]
         names = {"Awaitable"} if self.interfaces else set()
+        if any(n.kind is Kind.STREAM for n in self._type_nodes()):
+            names.add("AsyncIterator")
+        if any(m.returns.kind is Kind.STREAM for m in self._methods()):
+            names.add("Iterator")  # the blocking stub's
         if any(n.kind is Kind.LIST and n.covariant for n in params):
             names.add("Sequence")
         if any(n.kind is Kind.DICT and n.covariant for n in params):

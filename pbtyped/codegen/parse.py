@@ -30,6 +30,7 @@ from .model import (
 )
 from .names import ClassKind, Origin, QualName
 from .source import read_schema
+from .typeref import Kind, TypeRef
 
 __all__ = ["parse_dir"]
 
@@ -491,11 +492,13 @@ class _ModuleParser:
                 params.append(self._param(arg, default, kw_only, where))
         if fn.returns is None:
             raise self.scope.error(fn, f"{where}: missing return annotation")
+        returns = resolve_type(self.scope, fn.returns, f"{where}: return")
+        _whole_streams(self.scope, fn.returns, returns, f"{where}: return")
         return Method(
             name=fn.name,
             doc=_doc(fn, ""),
             params=tuple(params),
-            returns=resolve_type(self.scope, fn.returns, f"{where}: return"),
+            returns=returns,
             interface=spec,
             oneway=oneway,
         )
@@ -519,13 +522,27 @@ class _ModuleParser:
         if arg.annotation is None:
             raise self.scope.error(arg, f"{where}: missing annotation")
         self._check_local_name(arg, arg.arg, where)
+        type_ = resolve_type(self.scope, arg.annotation, where)
+        _whole_streams(self.scope, arg.annotation, type_, where)
         return Param(
             name=arg.arg,
-            type=resolve_type(self.scope, arg.annotation, where),
+            type=type_,
             kw_only=kw_only,
             default=None
             if default is None
             else resolve_default(self.scope, default, where, self._members),
+        )
+
+
+def _whole_streams(scope: Scope, node: ast.expr, type_: TypeRef, where: str) -> None:
+    """A stream is a whole parameter or a whole result: never inside another type (a
+    container, a union), where it could not be told apart or checked item by item."""
+    inner = type_.args if type_.kind is Kind.STREAM else (type_,)
+    if any(n.kind is Kind.STREAM for t in inner for n in t.walk()):
+        raise scope.error(
+            node,
+            f"{where}: AsyncIterator[...] (a stream) may only be a whole parameter or the "
+            "whole result, not part of another type",
         )
 
 

@@ -31,6 +31,7 @@ class Kind(enum.Enum):
     COPY = "copy"
     ENUM = "enum"
     INTERFACE = "interface"
+    STREAM = "AsyncIterator"  # a whole parameter or result: items under credit
 
 
 # The containers written ``class[items]``, by the class written for them.
@@ -86,6 +87,10 @@ class TypeRef:
             return " | ".join(a.render(mode) for a in self.args)
         if k is Kind.LITERAL:
             return f"Literal[{', '.join(self.literals)}]"
+        if k is Kind.STREAM:
+            # The blocking stub iterates a result stream from its own thread.
+            head = "Iterator" if mode is Mode.BLOCKING else "AsyncIterator"
+            return f"{head}[{self.args[0].render(_INSIDE.get(mode, mode))}]"
         if k is Kind.COPY or k is Kind.ENUM:
             return self.name
         if k is Kind.INTERFACE:

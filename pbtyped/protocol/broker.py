@@ -44,11 +44,25 @@ from .events import (
     PeerLeaving,
     SendDropped,
     SendReceived,
+    StreamCancelled,
+    StreamCredit,
+    StreamEnded,
+    StreamItemsReceived,
 )
 from .interfaces import FEATURE, NameSets, sendable
 from .liveness import GOODBYE, KEEPALIVE, Farewell
 from .objects import Referenceable, is_method_name
 from .state import ConnectionState, transition
+from .streams import (
+    DEFAULT_WINDOW,
+    StreamReader,
+    Streams,
+    parse_cancel,
+    parse_credit,
+    parse_end,
+    parse_items,
+)
+from .streams import FEATURE as STREAMS
 from .tables import ROOT_ID, ExportTable, ImportTable
 
 __all__ = ["ROOT_ID", "Broker", "BrokerOwner", "ImportedReference", "PlainOwner"]
@@ -100,6 +114,9 @@ class BrokerOwner(Protocol):
     def unexported(self, obj: object) -> None:
         """The peer no longer holds any reference to ``obj`` (released, or the line closed)."""
 
+    def make_stream(self, broker: Broker, reader: StreamReader) -> object:
+        """What a stream the peer writes decodes to (the consumer's async iterator)."""
+
 
 class PlainOwner:
     """The owner of a broker given none: plain ``ImportedReference`` proxies, no wakeups.
@@ -117,6 +134,10 @@ class PlainOwner:
     def unexported(self, obj: object) -> None:
         """Nothing to tell."""
 
+    def make_stream(self, broker: Broker, reader: StreamReader) -> object:
+        """The sans-IO reader itself: there is no runtime to consume it."""
+        return reader
+
 
 _PLAIN_OWNER = PlainOwner()
 
@@ -126,7 +147,8 @@ class Broker:
 
     ``owner`` (a ``BrokerOwner``) builds the proxies for the peer's objects, is woken when
     released references wait in ``take_pending()``, and is told when the peer no longer holds
-    one of our objects. One object rather than three callables: a bound method is 64 bytes
+    one of our objects, and makes what a stream the peer writes decodes to (the consumer's
+    async iterator). One object rather than three callables: a bound method is 64 bytes
     per connection.
     """
 
@@ -144,6 +166,7 @@ class Broker:
         "_owed",
         "_owner",
         "_peer_root_interfaces",
+        "_peer_stream_window",
         "_questions",
         "_reader",
         "answers",
@@ -160,6 +183,7 @@ class Broker:
         "registry",
         "send_tracebacks",
         "state",
+        "streams",
     )
 
     def __init__(
@@ -212,6 +236,10 @@ class Broker:
         self.pipelining = False
         #: The pipelining tables (``answers.py``): None until the first pipelined message.
         self.answers: Answers | None = None
+        # Both Hellos list "streams": the peer's window (None: streams are not negotiated).
+        self._peer_stream_window: int | None = None
+        #: The streams of this connection, made when the first one is sent or received.
+        self.streams: Streams | None = None
 
     # -- connection life -------------------------------------------------------------------
 
@@ -224,6 +252,7 @@ class Broker:
             max_body_size=min(self.limits.max_body_size, self.limits.max_frame_size),
             features=m.FEATURES,
             root_interfaces=None if root is None else tuple(sendable(type(root))),
+            stream_window=self.limits.stream_window,
         )
         return self._codec.encode(m.hello_wire(hello))
 
@@ -248,6 +277,8 @@ class Broker:
         self.answers = None
         gone = self.exports.clear()
         self.imports.clear()
+        if self.streams is not None:
+            self.streams.clear()
         self._owed = None
         for obj in gone:
             self._owner.unexported(obj)
@@ -644,8 +675,12 @@ class Broker:
                     )
         except BaseException:
             self.exports.rollback()
+            if self.streams is not None:
+                self.streams.rollback()
             raise
         self.exports.commit()
+        if self.streams is not None:
+            self.streams.commit()
         return data
 
     # -- the codec's reference hooks -------------------------------------------------------
@@ -679,7 +714,42 @@ class Broker:
             if named and self.interfaces:
                 return cbor2.CBORTag(tags.SENDER_REF, [export_id, sendable(type(obj))])
             return cbor2.CBORTag(tags.SENDER_REF, export_id)
+        if hasattr(type(obj), "__anext__"):  # an async iterator: it travels as a stream
+            return cbor2.CBORTag(tags.STREAM, self._use_streams().open_writer(obj))
         return None
+
+    def _use_streams(self) -> Streams:
+        """The stream table, made on first use; InsecureTypeError if the peer takes none."""
+        streams = self.streams
+        if streams is None:
+            window = self._peer_stream_window
+            if window is None:
+                raise InsecureTypeError(
+                    "an async iterator cannot be sent: the peer does not take streams "
+                    '(its Hello does not list "streams")'
+                )
+            limits = self.limits
+            streams = self.streams = Streams(
+                encode=self._encode_tracked,
+                window=limits.stream_window,
+                peer_window=window,
+                frame_size=limits.stream_frame_size,
+                max_streams=limits.max_streams,
+            )
+        return streams
+
+    def decode_stream(self, stream_id: Any) -> object:
+        """A STREAM tag: record the stream we read and return its handle, made by
+        the owner's ``make_stream(broker, reader)``. DecodeError if streams were not negotiated,
+        LimitExceeded beyond ``Limits.max_streams``; RemoteProtocolError for a reused id
+        (kept until the frame is decoded: see ``receive_data``)."""
+        try:
+            reader = self._use_streams().open_reader(stream_id)
+        except InsecureTypeError:
+            raise DecodeError("a stream arrived, but streams were not negotiated") from None
+        except RemoteProtocolError as exc:  # Streams.violation keeps it
+            raise DecodeError(str(exc)) from None
+        return self._owner.make_stream(self, reader)
 
     def decode_sender_ref(self, content: Any) -> ImportedReference:
         """The proxy for the peer's object (one live proxy per id): ``content`` is its export
@@ -748,9 +818,25 @@ class Broker:
                 raise RemoteProtocolError(str(exc)) from None
             self._frame_size = len(body) + len(attachments)
             event = _ON_MESSAGE[m.kind_of(raw)](self, raw, problem)
+            if self.streams is not None:
+                self._settle_streams(event)
             if event is not None:
                 events.append(event)
         return events
+
+    def _settle_streams(self, event: Event | None) -> None:
+        """After a message: close on a stream rule it broke; cancel the streams it opened
+        unless its call or value was taken (3.6: a STREAM tag in a refused message)."""
+        streams = self.streams
+        assert streams is not None
+        if streams.violation is not None:
+            raise streams.violation
+        if not streams.frame_readers:
+            return
+        if type(event) in _DELIVERS_VALUES:
+            streams.frame_readers.clear()
+        else:
+            self._owe(streams.refuse_frame())
 
     def _on_greeting(self, raw: Any) -> Event:
         """The peer's first message: the handshake completes, or the peer leaves."""
@@ -773,6 +859,8 @@ class Broker:
         self.peer_max_body_size = self.peer_max_frame_size if body is None else body
         self._codec.peer_takes_columns = "columns" in hello.features
         self.pipelining = _PIPELINING in hello.features and _PIPELINING in m.FEATURES
+        if STREAMS in hello.features:
+            self._peer_stream_window = hello.stream_window or DEFAULT_WINDOW
         if FEATURE in hello.features:
             self.interfaces = True
             self._peer_root_interfaces = hello.root_interfaces
@@ -927,6 +1015,43 @@ class Broker:
                 f"message of the {feature!r} feature, which both Hellos did not list"
             )
 
+    def _stream_table(self, raw: list[Any]) -> Streams:
+        """The streams, for a stream message: one the peer may send only if both Hellos list
+        "streams" (else it is a kind this side does not know)."""
+        if self._peer_stream_window is None:
+            raise RemoteProtocolError(f"unknown message kind {raw[0]}")
+        return self._use_streams()
+
+    def _on_stream_items(self, raw: list[Any], problem: str | None) -> Event | None:
+        streams = self._stream_table(raw)
+        stream_id, items = parse_items(raw)
+        reader = streams.receive_items(stream_id, self._frame_size + 8)
+        if reader.cancelled is not None:
+            return None  # in flight when we cancelled: dropped
+        if problem is not None:
+            self._owe(streams.cancel_frame(reader))
+            error = self._codec.problem_error(f"a stream item was refused: {problem}")
+            return StreamEnded(reader=reader, error=error)
+        return StreamItemsReceived(reader=reader, items=items, size=self._frame_size + 8)
+
+    def _on_stream_end(self, raw: list[Any], problem: str | None) -> Event | None:
+        streams = self._stream_table(raw)
+        stream_id, error = parse_end(raw)
+        info = None if error is None else m.parse_error(error)
+        reader = streams.receive_end(stream_id)
+        if reader.cancelled is not None:
+            return None  # the consumer was told already
+        failure = None if info is None else exception_from_info(info, self.registry)
+        return StreamEnded(reader=reader, error=failure)
+
+    def _on_stream_credit(self, raw: list[Any], problem: str | None) -> Event | None:
+        writer = self._stream_table(raw).receive_credit(*parse_credit(raw))
+        return None if writer is None else StreamCredit(writer=writer)
+
+    def _on_stream_cancel(self, raw: list[Any], problem: str | None) -> Event | None:
+        writer = self._stream_table(raw).receive_cancel(parse_cancel(raw))
+        return None if writer is None else StreamCancelled(writer=writer)
+
     def _on_hello(self, raw: list[Any], problem: str | None) -> None:
         m.parse_hello(raw)  # a malformed one is named as such
         raise RemoteProtocolError("unexpected Hello after the handshake")
@@ -1003,4 +1128,10 @@ _ON_MESSAGE: dict[int, Callable[[Broker, list[Any], str | None], Event | None]] 
     int(m.Kind.PONG): Broker._on_pong,
     int(m.Kind.GOODBYE): Broker._on_goodbye,
     int(m.Kind.SEND): Broker._on_send,
+    int(m.Kind.STREAM_ITEMS): Broker._on_stream_items,
+    int(m.Kind.STREAM_END): Broker._on_stream_end,
+    int(m.Kind.STREAM_CREDIT): Broker._on_stream_credit,
+    int(m.Kind.STREAM_CANCEL): Broker._on_stream_cancel,
 }
+#: Events that hand the values of their message to the application (its streams live on).
+_DELIVERS_VALUES = frozenset({CallReceived, AnswerReceived, StreamItemsReceived})

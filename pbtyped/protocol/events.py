@@ -21,6 +21,10 @@ __all__ = [
     "PeerLeaving",
     "SendDropped",
     "SendReceived",
+    "StreamCancelled",
+    "StreamCredit",
+    "StreamEnded",
+    "StreamItemsReceived",
 ]
 
 
@@ -104,6 +108,39 @@ class PeerLeaving:
     last_question_id: int
 
 
+@dataclass(slots=True, kw_only=True)
+class StreamItemsReceived:
+    """Items of a stream we read arrived: hand them to ``reader.handle``'s consumer."""
+
+    reader: Any
+    items: list[Any]
+    size: int
+
+
+@dataclass(slots=True, kw_only=True)
+class StreamEnded:
+    """A stream we read ended: normally (``error`` None) or with ``error`` (raise it where
+    the consumer iterates)."""
+
+    reader: Any
+    error: BaseException | None
+
+
+@dataclass(slots=True, kw_only=True)
+class StreamCredit:
+    """The reader of a stream we write granted credit (``writer.credit`` grew): go on."""
+
+    writer: Any
+
+
+@dataclass(slots=True, kw_only=True)
+class StreamCancelled:
+    """The reader of a stream we write wants no more items: stop its producer (the STREAM_END
+    still goes)."""
+
+    writer: Any
+
+
 Event = (
     HandshakeComplete
     | CallReceived
@@ -114,4 +151,8 @@ Event = (
     | PeerLeaving
     | SendReceived
     | SendDropped
+    | StreamItemsReceived
+    | StreamEnded
+    | StreamCredit
+    | StreamCancelled
 )

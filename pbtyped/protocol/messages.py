@@ -23,6 +23,7 @@ import cbor2
 
 from .._exceptions import RemoteProtocolError
 from ..wire.show import show
+from . import streams
 from .interfaces import names_problem
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "kind_of",
     "parse_abort",
     "parse_call",
+    "parse_error",
     "parse_fail",
     "parse_finish",
     "parse_goodbye",
@@ -80,6 +82,7 @@ MAX_PATH = 16
 #: "interfaces": references name the interfaces of their objects (``interfaces.py``).
 #: "keepalive": PING and PONG (kinds 11, 12). "goodbye": GOODBYE (kind 13).
 #: "oneway": SEND, a call no answer is wanted for (kind 14).
+#: "streams": async iterators travel as streams under byte credit (``streams.py``).
 #: "pipelining": calls on answers not yet received, answers as arguments (``answers.py``).
 FEATURES: tuple[str, ...] = (
     "columns",
@@ -88,6 +91,7 @@ FEATURES: tuple[str, ...] = (
     "goodbye",
     "oneway",
     "pipelining",
+    "streams",
 )
 #: The largest frame (header excluded) a peer may send before its Hello has arrived: the
 #: Hello itself, or an Abort. Ours is under 150 bytes; 4 KiB leaves room for 64 features
@@ -102,7 +106,7 @@ _GREETING_DEPTH = 3
 
 
 class Kind(enum.IntEnum):
-    """Message kinds; numbers 7-10 and 15 are reserved for streams and later additions."""
+    """Message kinds (docs/protocol.md section 3); 15 and above are unassigned."""
 
     HELLO = 0
     CALL = 1
@@ -111,16 +115,19 @@ class Kind(enum.IntEnum):
     FINISH = 4
     RELEASE = 5
     ABORT = 6
-    PING = 11
+    STREAM_ITEMS = 7  # feature "streams", 7-10
+    STREAM_END = 8
+    STREAM_CREDIT = 9
+    STREAM_CANCEL = 10
+    PING = 11  # feature "keepalive"
     PONG = 12
-    GOODBYE = 13
+    GOODBYE = 13  # feature "goodbye"
     SEND = 14  # feature "oneway"
 
 
 # Plain ints for the builders and parsers: an IntEnum member costs a lookup and compares slower.
-_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT, _PING, _PONG, _GOODBYE, _SEND = (
-    int(k) for k in Kind
-)
+_HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT = (int(k) for k in list(Kind)[:7])
+_PING, _PONG, _GOODBYE, _SEND = (int(k) for k in list(Kind)[11:])
 #: A PING's nonce: any unsigned integer of at most 64 bits.
 MAX_NONCE = 2**64 - 1
 
@@ -135,6 +142,8 @@ class Hello:
     max_body_size: int | None = None
     features: tuple[str, ...] = ()
     root_interfaces: tuple[str, ...] | None = None
+    #: The credit in bytes of every stream the sender reads ("streams"), None if not said.
+    stream_window: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -175,6 +184,7 @@ def hello_wire(msg: Hello) -> list[Any]:
                 if msg.root_interfaces is None
                 else {"root_interfaces": list(msg.root_interfaces)}
             ),
+            **({} if msg.stream_window is None else {"stream_window": msg.stream_window}),
         },
     ]
 
@@ -354,7 +364,7 @@ def parse_fail(raw: list[Any]) -> tuple[int, ErrorInfo]:
     """A FAIL's question id and error."""
     if len(raw) != 3:
         raise _malformed(raw)
-    return _id(raw[1], "question id"), _error(raw[2])
+    return _id(raw[1], "question id"), parse_error(raw[2])
 
 
 def parse_finish(raw: list[Any]) -> int:
@@ -421,12 +431,16 @@ def parse_hello(raw: list[Any]) -> Hello:
     root = info.get("root_interfaces")
     if root is not None and (why := names_problem(root)) is not None:
         raise RemoteProtocolError(f"malformed hello root_interfaces: {why}")
+    window = info.get("stream_window")
+    if window is not None and _id(window, "stream_window") < 1:
+        raise RemoteProtocolError("the peer announced a stream_window below 1 byte")
     return Hello(
         version=_id(info.get("version"), "protocol version"),
         max_frame_size=frame,
         max_body_size=body,
         features=tuple(feats),
         root_interfaces=None if root is None else tuple(root),
+        stream_window=window,
     )
 
 
@@ -439,6 +453,10 @@ PARSERS: dict[int, Callable[[list[Any]], object]] = {
     _FINISH: parse_finish,
     _RELEASE: parse_release,
     _ABORT: parse_abort,
+    Kind.STREAM_ITEMS: streams.parse_items,
+    Kind.STREAM_END: streams.parse_end,
+    Kind.STREAM_CREDIT: streams.parse_credit,
+    Kind.STREAM_CANCEL: streams.parse_cancel,
     _PING: parse_ping,
     _PONG: parse_ping,
     _GOODBYE: parse_goodbye,
@@ -494,7 +512,8 @@ def parse_path(value: Any) -> tuple[str | int, ...] | None:
     return tuple(value)
 
 
-def _error(value: Any) -> ErrorInfo:
+def parse_error(value: Any) -> ErrorInfo:
+    """An error map (in a FAIL, or a STREAM_END)."""
     if type(value) is not dict:
         raise RemoteProtocolError("malformed error: expected a map")
     tb = value.get("traceback")

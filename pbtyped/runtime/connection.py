@@ -35,9 +35,14 @@ from ..protocol.events import (
     PeerLeaving,
     SendDropped,
     SendReceived,
+    StreamCancelled,
+    StreamCredit,
+    StreamEnded,
+    StreamItemsReceived,
 )
 from ..protocol.objects import Referenceable
 from ..protocol.state import ConnectionState
+from ..protocol.streams import StreamReader
 from .callbacks import Disconnects, run_callbacks
 from .deadlines import Deadlines
 from .dispatch import Dispatcher, current_connection
@@ -48,12 +53,14 @@ from .outbox import Outbox
 from .promise import Promise
 from .reference import RemoteReference
 from .slots import ServerSide
+from .streams import IncomingStream, StreamRuntime
 
 __all__ = ["Connection", "current_connection"]
 
 log = logging.getLogger("pbtyped")
 
 _BUDGET = Pause.BUDGET
+_STREAM_EVENTS = frozenset({StreamItemsReceived, StreamEnded, StreamCredit, StreamCancelled})
 _BACKLOG = Pause.BACKLOG
 #: The reason of the GOODBYE a normal close sends.
 _CLOSING = "connection closed normally"
@@ -84,6 +91,7 @@ class Connection(asyncio.Protocol):
         "_outbox",
         "_pending",
         "_server",
+        "_streams",
         "_transport",
         "broker",
         "limits",
@@ -117,6 +125,7 @@ class Connection(asyncio.Protocol):
         # (a server connection seldom calls its client).
         self._pending: dict[int, asyncio.Future[Any]] | None = None
         self._disconnects: Disconnects[Connection] | None = None  # made when first needed
+        self._streams: StreamRuntime | None = None  # made with the first stream
         # Why the line closed, as ConnectionLost will say it: the peer's Abort, or ours.
         self._lost_reason: str | None = None
         # How the handshake ended: None while it runs, then True, or the ConnectionLost it
@@ -293,6 +302,8 @@ class Connection(asyncio.Protocol):
             elif self._on_event(event):
                 return  # the connection is closing
         self._outbox.write(b"")  # the answers produced while reading, in one write
+        if broker.streams is not None:
+            self._start_streams()
         self._deadlines.after_read()
         flow = self._flow
         if self._server is not None and (flow.held or broker.held_bytes):
@@ -315,6 +326,8 @@ class Connection(asyncio.Protocol):
         elif type(event) is HandshakeComplete:
             self._greeted(True)
             self._deadlines.handshake_done()
+        elif type(event) in _STREAM_EVENTS:
+            self._stream_runtime().on_event(event)
         elif type(event) is PeerAborted:
             reason = event.reason
             # A peer may ABORT to close normally (docs/protocol.md): not a warning.
@@ -344,6 +357,8 @@ class Connection(asyncio.Protocol):
             if not fut.done():
                 fut.set_exception(lost)
         self._calls.stop()
+        if self._streams is not None:
+            self._streams.lost(lost)
         if self._disconnects is not None:
             self._disconnects.fire(self)
         self._is_closed = True
@@ -460,6 +475,8 @@ class Connection(asyncio.Protocol):
             pending = self._pending = {}
         pending[qid] = fut
         self._outbox.write_call(data)
+        if self.broker.streams is not None:
+            self._start_streams()
         if self._deadlines.idle_on:  # most lines have none: no call to make then
             self._deadlines.after_call()
         flow = self._flow
@@ -497,6 +514,8 @@ class Connection(asyncio.Protocol):
         """A call of the peer's ended (and waiting calls started): write the answers, account
         for what is held now, and read again if no call waits."""
         self._outbox.write(b"")
+        if self.broker.streams is not None:
+            self._start_streams()
         flow = self._flow
         if self._server is not None:
             flow.account(self.broker.held_bytes, bool(self._pending))
@@ -506,6 +525,8 @@ class Connection(asyncio.Protocol):
     def _drain(self) -> None:
         self._calls.start_waiting()
         self._answered()
+        if self._streams is not None:
+            self._streams.writable()  # stream frames go behind the answers
 
     @property
     def _busy(self) -> bool:
@@ -552,6 +573,29 @@ class Connection(asyncio.Protocol):
     def make_reference(self, broker: Broker, export_id: int) -> RemoteReference:
         """The proxy for the peer's object ``export_id``."""
         return RemoteReference(broker, export_id, self)
+
+    # -- streams ---------------------------------------------------------------------------
+
+    def _stream_runtime(self) -> StreamRuntime:
+        runtime = self._streams
+        if runtime is None:
+            runtime = self._streams = StreamRuntime(self, self.broker)
+        return runtime
+
+    def make_stream(self, broker: Broker, reader: StreamReader) -> IncomingStream[Any]:
+        """A stream the peer writes: the async iterator its consumer reads (BrokerOwner)."""
+        return self._stream_runtime().make_reader(reader)
+
+    def _start_streams(self) -> None:
+        """Drive the producers of the streams the messages just written carry."""
+        streams = self.broker.streams
+        if streams is not None and (opened := streams.take_opened()):
+            self._stream_runtime().start(opened)
+
+    def _write_stream(self, data: bytes) -> None:
+        """A stream message: after the answers gathered so far (they go first)."""
+        if data:
+            self._outbox.write(data)
 
     # -- references and life ---------------------------------------------------------------
 

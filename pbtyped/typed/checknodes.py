@@ -34,6 +34,7 @@ from .._exceptions import ValidationError
 from ..protocol.interfaces import got, implemented_by
 from ..protocol.objects import Referenceable
 from ..runtime.reference import RemoteReference, Stub
+from ..runtime.streams import IncomingStream
 from ..wire.show import kind, show
 
 __all__ = [
@@ -571,6 +572,37 @@ def _explain_datetime(value: Any, path: str) -> None:
 def datetime_node() -> Node:
     """``datetime``: an aware one only."""
     return Node(_fast_datetime, _explain_datetime, base=datetime.datetime, deep=False)
+
+
+def stream_of(item: Node, expected: str, item_expected: str, outbound: bool) -> Node:
+    """A stream (a whole parameter or result): an async iterator going out; coming in, the
+    stream the peer writes, whose items are then checked as they are taken: a bad one ends
+    the stream where it is iterated, with ValidationError at ``$.items[k]``."""
+
+    def check_item(value: Any, index: int) -> Any:
+        try:
+            return item.fast(value)
+        except Invalid:
+            pass
+        path = f"$.items[{index}]"
+        explaining(item.explain, value, path)
+        raise ValidationError(f"{path}: refused as {item_expected}")
+
+    def fast(value: Any) -> Any:
+        if outbound:
+            if hasattr(type(value), "__anext__"):
+                return value
+            raise Invalid
+        if type(value) is not IncomingStream:
+            raise Invalid
+        value.check = check_item
+        return value
+
+    def explain(value: Any, path: str) -> None:
+        if not passes(fast, value):
+            raise fail(path, expected, value)
+
+    return Node(fast, explain, deep=False)
 
 
 def interface(stub: type[Stub], outbound: bool) -> Node:

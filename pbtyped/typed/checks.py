@@ -13,6 +13,7 @@ say where (see ``checknodes``).
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import datetime
 import decimal
@@ -144,16 +145,8 @@ class _Builder:
             return nodes.union([self.build(a) for a in args], describe(ann))
         if origin is typing.Literal:
             return nodes.literal(args, describe(ann))
-        if origin is list:
-            return nodes.list_of(self.build(args[0]), describe(ann))
-        if origin is set or origin is frozenset:
-            return nodes.set_of(self.build(args[0]), describe(ann), origin)
-        if origin is dict:
-            return nodes.mapping(self.build(args[0]), self.build(args[1]), describe(ann))
-        if origin is tuple:
-            if len(args) == 2 and args[1] is Ellipsis:
-                return nodes.var_tuple(self.build(args[0]), describe(ann))
-            return nodes.tuple_of([self.build(a) for a in args], describe(ann))
+        if origin is not None:
+            return self._generic(ann, origin, args)
         if isinstance(ann, type):
             if issubclass(ann, enum.Enum):
                 return nodes.instance_of(ann, ann.__name__)
@@ -161,6 +154,24 @@ class _Builder:
                 return nodes.interface(ann, self.outbound)
             if dataclasses.is_dataclass(ann):
                 return self._dataclass(ann)
+        raise TypeError(f"pbtyped cannot check values of type {ann!r}")
+
+    def _generic(self, ann: Any, origin: Any, args: tuple[Any, ...]) -> Node:
+        """A parametrised container or stream (``list[int]``, ``AsyncIterator[Tick]``)."""
+        if origin is list:
+            return nodes.list_of(self.build(args[0]), describe(ann))
+        if origin is set or origin is frozenset:
+            return nodes.set_of(self.build(args[0]), describe(ann), origin)
+        if origin is collections.abc.AsyncIterator:
+            return nodes.stream_of(
+                self.build(args[0]), describe(ann), describe(args[0]), self.outbound
+            )
+        if origin is dict:
+            return nodes.mapping(self.build(args[0]), self.build(args[1]), describe(ann))
+        if origin is tuple:
+            if len(args) == 2 and args[1] is Ellipsis:
+                return nodes.var_tuple(self.build(args[0]), describe(ann))
+            return nodes.tuple_of([self.build(a) for a in args], describe(ann))
         raise TypeError(f"pbtyped cannot check values of type {ann!r}")
 
     def _annotated(self, inner: Any, extras: tuple[Any, ...]) -> Node:

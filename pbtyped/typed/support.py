@@ -22,7 +22,7 @@ import inspect
 import logging
 import operator
 import typing
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -376,6 +376,27 @@ async def invoke(
     else:
         raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
     return entry.result_in(result, entry.result_path)
+
+
+async def stream(
+    spec: InterfaceSpec,
+    stub: Stub,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None = None,
+) -> AsyncIterator[Any]:
+    """A method whose result is a stream, iterated at once: the call goes when iteration
+    starts (``timeout`` covers it until the stream arrives), and leaving the loop early
+    cancels the stream. Items are checked against the schema as they are taken."""
+    items = await invoke(spec, stub, name, args, kwargs, timeout)
+    try:
+        async for item in items:
+            yield item
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def send(

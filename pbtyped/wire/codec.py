@@ -42,6 +42,9 @@ class ReferenceHooks(Protocol):
     def decode_answer_ref(self, content: Any) -> Any:
         """The placeholder for an answer named as an argument (raise DecodeError to refuse)."""
 
+    def decode_stream(self, stream_id: Any) -> Any:
+        """What a stream the peer writes decodes to (raise DecodeError to refuse)."""
+
 
 class Codec:
     """Encodes and decodes message bodies for one connection.

@@ -365,6 +365,18 @@ class DecodeState:
         except LimitExceeded as exc:  # Limits.max_imports: the limit's own error
             return self.refuse(str(exc), LimitExceeded)
 
+    def stream(self, value: Any, immutable: bool) -> Any:
+        # Not charged either: a stream's reader is bounded by ``Limits.max_streams``.
+        refs = self._refs()
+        if refs is None:
+            return self.refuse("the connection is gone")
+        try:
+            return refs.decode_stream(value)
+        except DecodeError as exc:
+            return self.refuse(str(exc))
+        except LimitExceeded as exc:  # Limits.max_streams
+            return self.refuse(str(exc), LimitExceeded)
+
     # -- numbers: bounded before any work that grows faster than their size ----------------
 
     def positive_bignum(self, value: Any, immutable: bool) -> Any:
@@ -492,6 +504,7 @@ _HANDLERS: dict[int, str] = {
     tags.RECEIVER_REF: "receiver_ref",
     tags.ANSWER_REF: "answer_ref",
     tags.ATTACHMENT: "attachment",
+    tags.STREAM: "stream",
     tags.DECIMAL_TEXT: "decimal_text",
     2: "positive_bignum",
     3: "negative_bignum",

@@ -106,6 +106,16 @@ class Limits:
     #: Calls in a chain of calls on answers not yet known (a call on the answer of a call on
     #: the answer of ...): a longer chain fails with LimitExceeded at the call too deep.
     max_pipeline_depth: int = 64
+    #: Streams open at once in each direction (async iterators passed as arguments or
+    #: results). One beyond it, from the peer, fails the call or answer that carried it.
+    max_streams: int = 256
+    #: Bytes of stream frames the peer may send on each stream we read before we grant more
+    #: (announced in our Hello): what a consumer that stops reading holds at most, per stream,
+    #: and how far ahead of it the producer may run.
+    stream_window: int = 256 * 1024
+    #: Largest frame of stream items we send (items ready together are batched up to it; a
+    #: larger single item goes alone): what a call waiting behind a stream waits for at most.
+    stream_frame_size: int = 64 * 1024
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_frame_size <= 0xFFFF_FFFF:
@@ -120,6 +130,7 @@ class Limits:
             "max_connections_per_address",
             "max_retained_answers",
             "max_pipeline_depth",
+            "max_streams",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -148,6 +159,9 @@ class Limits:
         if not 16 <= self.max_decoded_ratio <= 1024:
             # Below 16x ordinary data (strings, records) would be refused.
             raise ValueError("max_decoded_ratio must be between 16 and 1024")
+        for name in ("stream_window", "stream_frame_size"):
+            if not 1024 <= getattr(self, name) <= 2**31:
+                raise ValueError(f"{name} must be between 1 KiB and 2 GiB")
         if self.attachment_threshold < 1024:
             # Below this, the bytes inside a bignum could be mistaken for an attachment.
             raise ValueError("attachment_threshold must be at least 1024 bytes")

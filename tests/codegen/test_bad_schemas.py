@@ -26,6 +26,29 @@ CASES = {
         "class One(Protocol):\n    def f(self) -> object: ...\n",
         "bad/one.py:6: One.f: return: unsupported annotation 'object'",
     ),
+    "stream inside a container": (
+        "from typing import AsyncIterator\n"
+        "class One(Protocol):\n    def f(self, x: list[AsyncIterator[int]]) -> None: ...\n",
+        "bad/one.py:7: One.f: parameter 'x': AsyncIterator[...] (a stream) may only be a whole "
+        "parameter or the whole result, not part of another type",
+    ),
+    "stream of streams": (
+        "from typing import AsyncIterator\n"
+        "class One(Protocol):\n    def f(self) -> AsyncIterator[AsyncIterator[int]]: ...\n",
+        "bad/one.py:7: One.f: return: AsyncIterator[...] (a stream) may only be a whole "
+        "parameter or the whole result, not part of another type",
+    ),
+    "optional stream": (
+        "from typing import AsyncIterator\n"
+        "class One(Protocol):\n    def f(self) -> AsyncIterator[int] | None: ...\n",
+        "bad/one.py:7: One.f: return: AsyncIterator[...] (a stream) may only be a whole "
+        "parameter or the whole result, not part of another type",
+    ),
+    "stream in a dataclass": (
+        "from typing import AsyncIterator\n@dataclass\nclass One:\n    x: AsyncIterator[int]\n",
+        "bad/one.py:8: One.x: unsupported annotation 'AsyncIterator[int]' (a dataclass passed "
+        "by copy cannot hold a stream)",
+    ),
     "missing annotation": (
         "class One(Protocol):\n    def f(self, x) -> None: ...\n",
         "bad/one.py:6: One.f: parameter 'x': missing annotation",

@@ -56,7 +56,7 @@ def test_same_bytes_whatever_the_hash_seed(tmp_path: Path) -> None:
                 check=True, env=env, capture_output=True,
             )  # fmt: skip
         outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*.py"))})
-    assert len(outputs[0]) == 10
+    assert len(outputs[0]) == 11
     assert outputs[0] == outputs[1]
 
 

@@ -29,6 +29,8 @@ from agen.alltypes import CounterSyncClient, GaugeSyncClient, KitchenSyncClient,
 from agen.extra import Badge, Tag, TaggerClient, TaggerSyncClient
 from pbtyped import sync
 from gen.pb1 import OneClient, TwoClient, TwoServer
+from gen.feed import FeedClient, FeedServer, FeedSyncClient, Tick
+from collections.abc import AsyncIterator, Iterator
 from gen.pb3 import OneServer as One3Server, TwoClient as Two3Client
 
 
@@ -139,6 +141,35 @@ class Board(BoardServer):
 
     def remote_notes(self) -> list[str]:
         return []
+
+
+async def streams(feed: FeedClient, blocking: FeedSyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"x"
+
+    async for tick in feed.ticks("ACME", 3):
+        assert_type(tick, Tick)
+    assert_type(feed.ticks("ACME", 3, pb_timeout=1), AsyncIterator[Tick])
+    assert_type(await feed.upload(chunks()), int)
+    assert_type(feed.chat(feed.chat(chunks_text())), AsyncIterator[str])
+    for tick in blocking.ticks("ACME", 3):
+        assert_type(tick, Tick)
+    assert_type(blocking.ticks("ACME", 3), Iterator[Tick])
+
+
+async def chunks_text() -> AsyncIterator[str]:
+    yield "hi"
+
+
+class MyFeed(FeedServer):
+    async def remote_ticks(self, symbol: str, count: int) -> AsyncIterator[Tick]:
+        yield Tick(symbol, count)
+
+    async def remote_upload(self, chunks: AsyncIterator[bytes]) -> int:
+        return sum([len(c) async for c in chunks])
+
+    async def remote_chat(self, outgoing: AsyncIterator[str]) -> AsyncIterator[str]:
+        return outgoing
 
 
 def field_defaults() -> None:
@@ -318,6 +349,31 @@ REJECTED = {
     ),
     "blocking_result_in_a_list_is_async": (
         "def f(k: KitchenSyncClient) -> None:\n    n: int = k.many(1)[0].feed(b'')  # E\n"
+    ),
+    "stream_result_awaited": (
+        "async def f(feed: FeedClient) -> None:\n    await feed.ticks('A', 1)  # E\n"
+    ),
+    "stream_items_misused": (
+        "async def f(feed: FeedClient) -> None:\n"
+        "    async for tick in feed.ticks('A', 1):\n"
+        "        n: int = tick  # E\n"
+    ),
+    "stream_argument_not_a_stream": (
+        "async def f(feed: FeedClient) -> None:\n    await feed.upload([b'x'])  # E\n"
+    ),
+    "stream_argument_of_the_wrong_items": (
+        "async def f(feed: FeedClient) -> None:\n    await feed.upload(chunks_text())  # E\n"
+        "\n\nasync def chunks_text() -> AsyncIterator[str]:\n    yield 'hi'\n"
+    ),
+    "stream_server_yields_the_wrong_items": (
+        "class Bad(FeedServer):\n"
+        "    async def remote_ticks(self, symbol: str, count: int) -> AsyncIterator[int]:  # E\n"
+        "        yield 1\n"
+    ),
+    "blocking_stream_iterated_with_async_for": (
+        "async def f(feed: FeedSyncClient) -> None:\n"
+        "    async for tick in feed.ticks('A', 1):  # E\n"
+        "        pass\n"
     ),
     "server_param_is_a_stub": (
         "class Bad(One3Server):\n"

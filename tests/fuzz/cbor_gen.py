@@ -207,6 +207,8 @@ scalars = st.one_of(
 interface_names = st.sampled_from(
     ["shop.Watcher", "shop.Cart", "fuzz.Point", "x", "", "a b", "1x", "x" * 201, "é.x"]
 )
+#: Stream ids: mostly the few a peer would use, in order or reused, sometimes forged.
+stream_ids = st.one_of(st.integers(0, 6), forged_ids)
 #: The names of a reference (SENDER_REF's names form, a Hello's root_interfaces): up to 16
 #: names admitted, a few more refused, or anything at all.
 name_lists = st.lists(interface_names, max_size=18)
@@ -248,6 +250,7 @@ def _our_tag(child: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
         st.builds(Tag, st.sampled_from([tags.ANSWER_REF, tags.STREAM]), child),
         # ANSWER_REF's content, [question id, path], well shaped or not.
         st.builds(Tag, st.just(tags.ANSWER_REF), st.builds(lambda i, p: [i, p], small_ids, paths)),
+        st.builds(Tag, st.just(tags.STREAM), stream_ids),
         # DECIMAL_TEXT: Decimal NaN/Infinity/-0 as text, at most 64 characters.
         st.builds(Tag, st.just(41008), st.sampled_from(["NaN", "-0", "sNaN", "1e999999"]) | child),
         st.builds(Tag, st.just(41008), st.text(max_size=70)),
@@ -321,12 +324,17 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
                 ["oneway"],
                 ["interfaces", "oneway"],
                 ["pipelining"],
+                ["streams"],
+                ["interfaces", "streams"],
                 list(FEATURES),
             ]
         )
         roots = st.one_of(st.just({}), st.builds(lambda n: {"root_interfaces": n}, name_lists))
+        windows = st.one_of(
+            st.just({}), st.builds(lambda w: {"stream_window": w}, st.integers(1, 2**20))
+        )
         return st.builds(
-            lambda size, feats, root: [
+            lambda size, feats, root, window: [
                 0,
                 {
                     "protocol": "pbtyped",
@@ -334,11 +342,13 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
                     "max_frame_size": size,
                     "features": feats,
                     **root,
+                    **window,
                 },
             ],
             st.just(1 << 20) | st.integers(64, 2**32 - 1),
             features,
             roots,
+            windows,
         )
     return st.builds(
         lambda proto, version, size, body, feats, root: [
@@ -405,6 +415,13 @@ def messages(answers: bool = False) -> st.SearchStrategy[Any]:
         values,
     )
     ret = st.builds(lambda q, v: [2, q, v], question_ids, values)
+    # Stream messages (kinds 7-10), well shaped or not, for streams that may or may not exist.
+    stream = st.one_of(
+        st.builds(lambda s, xs: [7, s, xs], stream_ids, st.lists(values, max_size=3) | values),
+        st.builds(lambda s, e: [8, s, e], stream_ids, st.none() | error),
+        st.builds(lambda s, n: [9, s, n], stream_ids, st.integers(-1, 2**64 - 1) | values),
+        st.builds(lambda s: [10, s], stream_ids),
+    )
     fail = st.builds(lambda q, e: [3, q, e], question_ids, error)
     other = st.one_of(
         st.builds(lambda q: [4, q], question_ids),
@@ -429,8 +446,8 @@ def messages(answers: bool = False) -> st.SearchStrategy[Any]:
         values,
     )
     if answers:
-        return st.one_of(ret, fail, ret, fail, call, other)
-    return st.one_of(call, call, call, ret, fail, other)
+        return st.one_of(ret, fail, ret, fail, call, stream, other)
+    return st.one_of(call, call, call, ret, fail, stream, other)
 
 
 # -- streams and their damage ------------------------------------------------------------------

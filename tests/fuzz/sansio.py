@@ -27,6 +27,10 @@ from pbtyped.protocol.events import (
     PeerLeaving,
     SendDropped,
     SendReceived,
+    StreamCancelled,
+    StreamCredit,
+    StreamEnded,
+    StreamItemsReceived,
 )
 
 from .peers import FuzzRoot, Thing, make_registry
@@ -43,13 +47,14 @@ LIMITS = pb.Limits(
     max_frame_size=1 << 20,
     max_body_size=1 << 16,
     max_depth=32,
+    max_streams=3,
 )
 
 #: A closing reason longer than this would let one peer write very long log lines.
 MAX_REASON = 2_000
 
 _HEADER = struct.Struct(">II")
-_OUT_KINDS = {0, 1, 2, 3, 4, 5, 6, 12}  # 12: the PONG to a PING
+_OUT_KINDS = {0, 1, 2, 3, 4, 5, 6, 9, 10, 12}  # credit, cancel (a reader); PONG (to a PING)
 
 
 def well_formed_output(data: bytes) -> list[Any]:
@@ -119,9 +124,19 @@ class Side:
                     str(event.error)  # must not raise either
                 else:
                     self.values.append(event.value)
+            elif isinstance(event, StreamItemsReceived):
+                self.values.append(event.items)
+            elif isinstance(event, StreamEnded):
+                assert event.error is None or isinstance(event.error, Exception)
             else:
                 assert isinstance(
-                    event, HandshakeComplete | CancelReceived | PeerAborted | PeerLeaving
+                    event,
+                    HandshakeComplete
+                    | CancelReceived
+                    | PeerAborted
+                    | PeerLeaving
+                    | StreamCredit
+                    | StreamCancelled,
                 )
         out.append(broker.take_pending())
         self._emit(b"".join(out))
@@ -180,6 +195,11 @@ class Side:
         assert broker._reader.buffered <= 8 + limits.max_frame_size
         for export_id, count in broker.exports.counts().items():
             assert count >= (0 if export_id == 0 else 1)
+        streams = broker.streams
+        if streams is not None:
+            assert len(streams.readers) <= 2 * limits.max_streams
+            assert len(streams.writers) <= limits.max_streams
+            assert not streams.frame_readers, "streams of a message left unsettled"
 
     def finish(self) -> None:
         """The application drops everything; releases flow; then the line closes cleanly."""
@@ -201,4 +221,5 @@ class Side:
         assert broker.export_count == 0
         assert broker.import_count == 0
         assert broker.pending_questions == 0
+        assert broker.streams is None or not (broker.streams.readers or broker.streams.writers)
         assert broker.receive_data(b"\x00" * 16) == []  # closed: input is ignored

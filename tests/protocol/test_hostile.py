@@ -466,7 +466,7 @@ def test_hello_with_a_frame_limit_below_64_bytes_closes(limits: dict[str, int]) 
 def test_hello_with_unknown_features_and_keys_is_accepted() -> None:
     # Room to grow: features this side does not know, and extra keys, are ignored.
     broker = fresh()
-    events = broker.receive_data(hello(features=["pipelining", "streams"], later={"x": 1}))
+    events = broker.receive_data(hello(features=["pipelining", "teleport"], later={"x": 1}))
     assert events == [HandshakeComplete()]
     assert broker.is_open
 
@@ -488,7 +488,16 @@ def test_our_hello_on_the_wire() -> None:
             "version": 1,
             "max_frame_size": 16 * 1024 * 1024,
             "max_body_size": 4 * 1024 * 1024,
-            "features": ["columns", "interfaces", "keepalive", "goodbye", "oneway", "pipelining"],
+            "features": [
+                "columns",
+                "interfaces",
+                "keepalive",
+                "goodbye",
+                "oneway",
+                "pipelining",
+                "streams",
+            ],
+            "stream_window": 256 * 1024,
         },
     ]
 

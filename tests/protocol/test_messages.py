@@ -94,7 +94,7 @@ def test_every_kind_has_a_parser_and_a_handler() -> None:
     assert set(broker._ON_MESSAGE) == set(m.Kind)
 
 
-@pytest.mark.parametrize("kind", [-1, 7, 10, 15, 16, 2**70])
+@pytest.mark.parametrize("kind", [-1, 15, 16, 2**70])
 def test_kind_of_refuses_kinds_outside_the_protocol(kind: int) -> None:
     shown = f"<integer of {kind.bit_length()} bits>" if kind > 2**64 else str(kind)
     with pytest.raises(RemoteProtocolError, match=exactly(f"unknown message kind {shown}")):

@@ -164,9 +164,9 @@ REFUSED_ARGS = {
         cbor2.dumps(cbor2.CBORTag(tags.ANSWER_REF, [1, []])),
         "CBOR tag 41005 is not allowed",
     ),
-    "41007 stream (reserved)": (
+    "41007 stream, not negotiated": (
         cbor2.dumps(cbor2.CBORTag(tags.STREAM, 1)),
-        "CBOR tag 41007 is not allowed",
+        "a stream arrived, but streams were not negotiated",
     ),
     "unknown type name": (
         cbor2.dumps(cbor2.CBORTag(tags.COPY, ["os.system", ["true"]])),
