@@ -27,7 +27,7 @@ from ._exceptions import (
 from .protocol.objects import Referenceable, Root
 from .runtime.connection import Connection, current_connection
 from .runtime.endpoints import Client, Server, connect, serve
-from .runtime.promise import Promise
+from .runtime.promise import Promise, Promised
 from .runtime.reference import RemoteReference, Stub
 from .runtime.running import run
 from .typed.checks import MaxLen
@@ -53,6 +53,7 @@ __all__ = [
     "NoSuchMethod",
     "PbtypedError",
     "Promise",
+    "Promised",
     "ProtocolError",
     "Referenceable",
     "Registry",
