@@ -7,7 +7,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable
 from typing import Any, ClassVar
-from typing import cast as _cast
 
 import pbtyped as pb
 from pbtyped import sync as _sync
@@ -17,6 +16,7 @@ __all__ = [
     "REGISTRY",
     "MyError",
     "OneClient",
+    "OnePromise",
     "OneServer",
     "OneSyncClient",
 ]
@@ -30,29 +30,48 @@ REGISTRY = pb.Registry()
 REGISTRY.register_error(MyError, "exc.MyError")
 
 
+class _OneCalls:
+    """The methods of ``OnePromise``: those of ``OneClient``."""
+
+    __slots__ = ()
+
+    def broken(self, *, pb_timeout: float | None = None) -> pb.Promise[None]:
+        """Raises MyError."""
+        return _pb.invoke(_SPEC_One, self, "broken", (), {}, pb_timeout, pb.Promise)
+
+    def broken2(self, *, pb_timeout: float | None = None) -> pb.Promise[None]:
+        """Raises an unregistered exception: the caller gets a RemoteError."""
+        return _pb.invoke(_SPEC_One, self, "broken2", (), {}, pb_timeout, pb.Promise)
+
+
 class OneClient(pb.Stub):
     """The root.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "exc.One"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def broken(self, *, pb_timeout: float | None = None) -> None:
+    def broken(self, *, pb_timeout: float | None = None) -> pb.Promise[None]:
         """Raises MyError."""
-        return _cast(
-            None,
-            await _pb.invoke(_SPEC_One, self, "broken", (), {}, pb_timeout),
-        )
+        return _pb.invoke(_SPEC_One, self, "broken", (), {}, pb_timeout, pb.Promise)
 
-    async def broken2(self, *, pb_timeout: float | None = None) -> None:
+    def broken2(self, *, pb_timeout: float | None = None) -> pb.Promise[None]:
         """Raises an unregistered exception: the caller gets a RemoteError."""
-        return _cast(
-            None,
-            await _pb.invoke(_SPEC_One, self, "broken2", (), {}, pb_timeout),
-        )
+        return _pb.invoke(_SPEC_One, self, "broken2", (), {}, pb_timeout, pb.Promise)
+
+
+class OnePromise(_OneCalls, pb.Promise[OneClient]):
+    """The root.
+
+    A promise of a ``OneClient``: await it for the stub, or call its methods at once
+    (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class OneSyncClient(_sync.SyncStub[OneClient]):

@@ -8,7 +8,6 @@ import abc
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from typing import Any, ClassVar
-from typing import cast as _cast
 
 import pbtyped as pb
 from pbtyped import sync as _sync
@@ -17,6 +16,7 @@ from pbtyped.typed import support as _pb
 __all__ = [
     "REGISTRY",
     "FeedClient",
+    "FeedPromise",
     "FeedServer",
     "FeedSyncClient",
     "Tick",
@@ -35,36 +35,36 @@ REGISTRY = pb.Registry()
 REGISTRY.register_type(Tick, "feed.Tick")
 
 
-class FeedClient(pb.Stub):
-    """Ticks out, chunks in.
-
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
-    """
+class _FeedCalls:
+    """The methods of ``FeedPromise``: those of ``FeedClient``."""
 
     __slots__ = ()
-    pb_interface: ClassVar[str] = "feed.Feed"
-    pb_registry: ClassVar[pb.Registry] = REGISTRY
 
     def ticks(
         self,
-        symbol: str,
-        count: int,
+        symbol: pb.Promised[str],
+        count: pb.Promised[int],
         *,
         pb_timeout: float | None = None,
     ) -> AsyncIterator[Tick]:
         """The next ``count`` trades of ``symbol``, as they happen."""
         return _pb.stream(_SPEC_Feed, self, "ticks", (symbol, count), {}, pb_timeout)
 
-    async def upload(
+    def upload(
         self,
         chunks: AsyncIterator[bytes],
         *,
         pb_timeout: float | None = None,
-    ) -> int:
+    ) -> pb.Promise[int]:
         """Store what the chunks hold; the number of bytes stored."""
-        return _cast(
-            int,
-            await _pb.invoke(_SPEC_Feed, self, "upload", (chunks,), {}, pb_timeout),
+        return _pb.invoke(
+            _SPEC_Feed,
+            self,
+            "upload",
+            (chunks,),
+            {},
+            pb_timeout,
+            pb.Promise,
         )
 
     def chat(
@@ -75,6 +75,64 @@ class FeedClient(pb.Stub):
     ) -> AsyncIterator[str]:
         """A reply to each line, while the lines still come."""
         return _pb.stream(_SPEC_Feed, self, "chat", (outgoing,), {}, pb_timeout)
+
+
+class FeedClient(pb.Stub):
+    """Ticks out, chunks in.
+
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
+    """
+
+    __slots__ = ()
+    pb_interface: ClassVar[str] = "feed.Feed"
+    pb_registry: ClassVar[pb.Registry] = REGISTRY
+
+    def ticks(
+        self,
+        symbol: pb.Promised[str],
+        count: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> AsyncIterator[Tick]:
+        """The next ``count`` trades of ``symbol``, as they happen."""
+        return _pb.stream(_SPEC_Feed, self, "ticks", (symbol, count), {}, pb_timeout)
+
+    def upload(
+        self,
+        chunks: AsyncIterator[bytes],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[int]:
+        """Store what the chunks hold; the number of bytes stored."""
+        return _pb.invoke(
+            _SPEC_Feed,
+            self,
+            "upload",
+            (chunks,),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+    def chat(
+        self,
+        outgoing: AsyncIterator[str],
+        *,
+        pb_timeout: float | None = None,
+    ) -> AsyncIterator[str]:
+        """A reply to each line, while the lines still come."""
+        return _pb.stream(_SPEC_Feed, self, "chat", (outgoing,), {}, pb_timeout)
+
+
+class FeedPromise(_FeedCalls, pb.Promise[FeedClient]):
+    """Ticks out, chunks in.
+
+    A promise of a ``FeedClient``: await it for the stub, or call its methods at once
+    (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class FeedSyncClient(_sync.SyncStub[FeedClient]):

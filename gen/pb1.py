@@ -7,7 +7,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable
 from typing import Any, ClassVar
-from typing import cast as _cast
 
 import pbtyped as pb
 from pbtyped import sync as _sync
@@ -16,9 +15,11 @@ from pbtyped.typed import support as _pb
 __all__ = [
     "REGISTRY",
     "OneClient",
+    "OnePromise",
     "OneServer",
     "OneSyncClient",
     "TwoClient",
+    "TwoPromise",
     "TwoServer",
     "TwoSyncClient",
 ]
@@ -27,22 +28,50 @@ __all__ = [
 REGISTRY = pb.Registry()
 
 
+class _TwoCalls:
+    """The methods of ``TwoPromise``: those of ``TwoClient``."""
+
+    __slots__ = ()
+
+    def three(
+        self,
+        arg: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[None]:
+        """Call ``three`` on the remote object."""
+        return _pb.invoke(_SPEC_Two, self, "three", (arg,), {}, pb_timeout, pb.Promise)
+
+
 class TwoClient(pb.Stub):
     """The object the root hands out.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb1.Two"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def three(self, arg: int, *, pb_timeout: float | None = None) -> None:
+    def three(
+        self,
+        arg: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[None]:
         """Call ``three`` on the remote object."""
-        return _cast(
-            None,
-            await _pb.invoke(_SPEC_Two, self, "three", (arg,), {}, pb_timeout),
-        )
+        return _pb.invoke(_SPEC_Two, self, "three", (arg,), {}, pb_timeout, pb.Promise)
+
+
+class TwoPromise(_TwoCalls, pb.Promise[TwoClient]):
+    """The object the root hands out.
+
+    A promise of a ``TwoClient``: await it for the stub, or call its methods at once
+    (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class TwoSyncClient(_sync.SyncStub[TwoClient]):
@@ -80,22 +109,40 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
         raise NotImplementedError
 
 
+class _OneCalls:
+    """The methods of ``OnePromise``: those of ``OneClient``."""
+
+    __slots__ = ()
+
+    def get_two(self, *, pb_timeout: float | None = None) -> TwoPromise:
+        """A new Two, passed by reference."""
+        return _pb.invoke(_SPEC_One, self, "get_two", (), {}, pb_timeout, TwoPromise)
+
+
 class OneClient(pb.Stub):
     """The root.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb1.One"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def get_two(self, *, pb_timeout: float | None = None) -> TwoClient:
+    def get_two(self, *, pb_timeout: float | None = None) -> TwoPromise:
         """A new Two, passed by reference."""
-        return _cast(
-            TwoClient,
-            await _pb.invoke(_SPEC_One, self, "get_two", (), {}, pb_timeout),
-        )
+        return _pb.invoke(_SPEC_One, self, "get_two", (), {}, pb_timeout, TwoPromise)
+
+
+class OnePromise(_OneCalls, pb.Promise[OneClient]):
+    """The root.
+
+    A promise of a ``OneClient``: await it for the stub, or call its methods at once
+    (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class OneSyncClient(_sync.SyncStub[OneClient]):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable
 from typing import Any, ClassVar
-from typing import cast as _cast
 
 import pbtyped as pb
 from pbtyped import sync as _sync
@@ -16,9 +15,11 @@ from pbtyped.typed import support as _pb
 __all__ = [
     "REGISTRY",
     "OneClient",
+    "OnePromise",
     "OneServer",
     "OneSyncClient",
     "TwoClient",
+    "TwoPromise",
     "TwoServer",
     "TwoSyncClient",
 ]
@@ -27,22 +28,50 @@ __all__ = [
 REGISTRY = pb.Registry()
 
 
+class _TwoCalls:
+    """The methods of ``TwoPromise``: those of ``TwoClient``."""
+
+    __slots__ = ()
+
+    def print(
+        self,
+        arg: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[None]:
+        """Call ``print`` on the remote object."""
+        return _pb.invoke(_SPEC_Two, self, "print", (arg,), {}, pb_timeout, pb.Promise)
+
+
 class TwoClient(pb.Stub):
     """An object on the client side.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb3.Two"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def print(self, arg: int, *, pb_timeout: float | None = None) -> None:
+    def print(
+        self,
+        arg: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[None]:
         """Call ``print`` on the remote object."""
-        return _cast(
-            None,
-            await _pb.invoke(_SPEC_Two, self, "print", (arg,), {}, pb_timeout),
-        )
+        return _pb.invoke(_SPEC_Two, self, "print", (arg,), {}, pb_timeout, pb.Promise)
+
+
+class TwoPromise(_TwoCalls, pb.Promise[TwoClient]):
+    """An object on the client side.
+
+    A promise of a ``TwoClient``: await it for the stub, or call its methods at once
+    (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class TwoSyncClient(_sync.SyncStub[TwoClient]):
@@ -80,27 +109,66 @@ class TwoServer(pb.Root, metaclass=abc.ABCMeta):
         raise NotImplementedError
 
 
+class _OneCalls:
+    """The methods of ``OnePromise``: those of ``OneClient``."""
+
+    __slots__ = ()
+
+    def take_two(
+        self,
+        two: pb.Promised[TwoClient | TwoServer],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[None]:
+        """Call ``two.print(12)`` back on the caller's side."""
+        return _pb.invoke(
+            _SPEC_One,
+            self,
+            "take_two",
+            (two,),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+
 class OneClient(pb.Stub):
     """The root.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pb3.One"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def take_two(
+    def take_two(
         self,
-        two: TwoClient | TwoServer,
+        two: pb.Promised[TwoClient | TwoServer],
         *,
         pb_timeout: float | None = None,
-    ) -> None:
+    ) -> pb.Promise[None]:
         """Call ``two.print(12)`` back on the caller's side."""
-        return _cast(
-            None,
-            await _pb.invoke(_SPEC_One, self, "take_two", (two,), {}, pb_timeout),
+        return _pb.invoke(
+            _SPEC_One,
+            self,
+            "take_two",
+            (two,),
+            {},
+            pb_timeout,
+            pb.Promise,
         )
+
+
+class OnePromise(_OneCalls, pb.Promise[OneClient]):
+    """The root.
+
+    A promise of a ``OneClient``: await it for the stub, or call its methods at once
+    (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class OneSyncClient(_sync.SyncStub[OneClient]):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable
 from typing import Any, ClassVar
-from typing import cast as _cast
 
 import pbtyped as pb
 from pbtyped import sync as _sync
@@ -16,6 +15,7 @@ from pbtyped.typed import support as _pb
 __all__ = [
     "REGISTRY",
     "EchoerClient",
+    "EchoerPromise",
     "EchoerServer",
     "EchoerSyncClient",
 ]
@@ -24,22 +24,50 @@ __all__ = [
 REGISTRY = pb.Registry()
 
 
+class _EchoerCalls:
+    """The methods of ``EchoerPromise``: those of ``EchoerClient``."""
+
+    __slots__ = ()
+
+    def echo(
+        self,
+        st: pb.Promised[str],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[str]:
+        """Return ``st`` unchanged."""
+        return _pb.invoke(_SPEC_Echoer, self, "echo", (st,), {}, pb_timeout, pb.Promise)
+
+
 class EchoerClient(pb.Stub):
     """Echoes what it is given.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "pbsimple.Echoer"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def echo(self, st: str, *, pb_timeout: float | None = None) -> str:
+    def echo(
+        self,
+        st: pb.Promised[str],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[str]:
         """Return ``st`` unchanged."""
-        return _cast(
-            str,
-            await _pb.invoke(_SPEC_Echoer, self, "echo", (st,), {}, pb_timeout),
-        )
+        return _pb.invoke(_SPEC_Echoer, self, "echo", (st,), {}, pb_timeout, pb.Promise)
+
+
+class EchoerPromise(_EchoerCalls, pb.Promise[EchoerClient]):
+    """Echoes what it is given.
+
+    A promise of a ``EchoerClient``: await it for the stub, or call its methods at
+    once (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class EchoerSyncClient(_sync.SyncStub[EchoerClient]):

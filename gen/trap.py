@@ -7,7 +7,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Awaitable
 from typing import Any, ClassVar
-from typing import cast as _cast
 
 import pbtyped as pb
 from pbtyped import sync as _sync
@@ -18,6 +17,7 @@ __all__ = [
     "MyException",
     "MyOtherException",
     "OneClient",
+    "OnePromise",
     "OneServer",
     "OneSyncClient",
 ]
@@ -36,29 +36,74 @@ REGISTRY.register_error(MyException, "trap.MyException")
 REGISTRY.register_error(MyOtherException, "trap.MyOtherException")
 
 
+class _OneCalls:
+    """The methods of ``OnePromise``: those of ``OneClient``."""
+
+    __slots__ = ()
+
+    def foo_method(
+        self,
+        arg: pb.Promised[str],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[str]:
+        """Return "response", or raise MyException if ``arg`` is "panic!"."""
+        return _pb.invoke(
+            _SPEC_One,
+            self,
+            "foo_method",
+            (arg,),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+    def shutdown(self, *, pb_timeout: float | None = None) -> pb.Promise[None]:
+        """Stop the server."""
+        return _pb.invoke(_SPEC_One, self, "shutdown", (), {}, pb_timeout, pb.Promise)
+
+
 class OneClient(pb.Stub):
     """The root.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "trap.One"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def foo_method(self, arg: str, *, pb_timeout: float | None = None) -> str:
+    def foo_method(
+        self,
+        arg: pb.Promised[str],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[str]:
         """Return "response", or raise MyException if ``arg`` is "panic!"."""
-        return _cast(
-            str,
-            await _pb.invoke(_SPEC_One, self, "foo_method", (arg,), {}, pb_timeout),
+        return _pb.invoke(
+            _SPEC_One,
+            self,
+            "foo_method",
+            (arg,),
+            {},
+            pb_timeout,
+            pb.Promise,
         )
 
-    async def shutdown(self, *, pb_timeout: float | None = None) -> None:
+    def shutdown(self, *, pb_timeout: float | None = None) -> pb.Promise[None]:
         """Stop the server."""
-        return _cast(
-            None,
-            await _pb.invoke(_SPEC_One, self, "shutdown", (), {}, pb_timeout),
-        )
+        return _pb.invoke(_SPEC_One, self, "shutdown", (), {}, pb_timeout, pb.Promise)
+
+
+class OnePromise(_OneCalls, pb.Promise[OneClient]):
+    """The root.
+
+    A promise of a ``OneClient``: await it for the stub, or call its methods at once
+    (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class OneSyncClient(_sync.SyncStub[OneClient]):

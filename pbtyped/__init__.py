@@ -29,7 +29,7 @@ from ._exceptions import (
 from .protocol.objects import Referenceable, Root
 from .runtime.connection import Connection, current_connection
 from .runtime.endpoints import Client, Server, connect, serve
-from .runtime.promise import Promise
+from .runtime.promise import Promise, Promised
 from .runtime.reconnecting import Backoff, Reconnecting
 from .runtime.reference import RemoteReference, Stub
 from .runtime.running import run, serve_until_signalled
@@ -59,6 +59,7 @@ __all__ = [
     "PbtypedError",
     "PeerNotReading",
     "Promise",
+    "Promised",
     "ProtocolError",
     "Reconnecting",
     "Referenceable",

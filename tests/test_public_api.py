@@ -23,6 +23,7 @@ RUNTIME_NAMES = {
     "NoSuchMethod",
     "PbtypedError",
     "Promise",
+    "Promised",
     "ProtocolError",
     "Referenceable",
     "Registry",

@@ -49,7 +49,14 @@ MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _FOLDER = r"[A-Za-z0-9_. +\\-]*"
 _SOURCE = re.compile(rf"{_FOLDER}/[A-Za-z_][A-Za-z0-9_]*\.py")
 
-_CLIENT_DOC = "Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call."
+_CLIENT_DOC = (
+    "Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds) bounds "
+    "a call."
+)
+_PROMISE_DOC = (
+    "A promise of a ``{}``: await it for the stub, or call its methods at once (pipelined: "
+    "one round trip for a chain)."
+)
 _BLOCKING_DOC = (
     "Blocking client stub (``pbtyped.sync``): each method waits for its answer; "
     "``pb_timeout=`` (seconds) bounds a call."
@@ -82,9 +89,14 @@ class Param:
     kw_only: bool
     default: str | None  # Python source, or None when required
 
-    def signature(self, mode: Mode) -> str:
-        """``name: type`` with its default, as in a ``def``."""
-        text = f"{self.name}: {self.type.render(mode)}"
+    def signature(self, mode: Mode, *, promised: bool = False) -> str:
+        """``name: type`` with its default, as in a ``def``; ``promised``: the type also
+        takes a promise of a value of it (a stub's parameter)."""
+        text = self.type.render(mode)
+        if promised and self.type.kind is not Kind.STREAM:  # a stream is passed as it is
+            text = f"{self.name}: pb.Promised[{text}]"
+        else:
+            text = f"{self.name}: {text}"
         return text if self.default is None else f"{text} = {self.default}"
 
     @property
@@ -110,14 +122,14 @@ class Method:
     #: ``@pb.oneway``: stubs send it (a plain ``def`` returning None), nothing to await.
     oneway: bool = False
 
-    def _params(self, mode: Mode, *extra: str) -> list[str]:
+    def _params(self, mode: Mode, *extra: str, promised: bool = False) -> list[str]:
         items = ["self"]
         star = False
         for p in self.params:
             if p.kw_only and not star:
                 items.append("*")
                 star = True
-            items.append(p.signature(mode))
+            items.append(p.signature(mode, promised=promised))
         if extra and not star:
             items.append("*")
         return items + list(extra)
@@ -138,16 +150,32 @@ class Method:
 
     @property
     def client_def(self) -> str:
-        """The stub method's ``async def`` line(s); a plain ``def`` for a stream result,
-        iterated at once (``async for tick in feed.ticks("ACME")``)."""
-        ret = self.returns.render(Mode.STUB)
-        params = self._params(Mode.ARG, "pb_timeout: float | None = None")
-        head = "def" if self.returns.kind is Kind.STREAM else "async def"
-        return fit_def(f"{head} {self.name}", params, ret, 4)
+        """The ``def`` line(s) of the method, on a stub and on a promise of one: each
+        parameter also takes a promise of its value; the result is a promise. A stream result
+        is iterated at once instead (``async for tick in feed.ticks("ACME")``)."""
+        params = self._params(Mode.ARG, "pb_timeout: float | None = None", promised=True)
+        if self.returns.kind is Kind.STREAM:
+            return fit_def(f"def {self.name}", params, self.returns.render(Mode.STUB), 4)
+        return fit_def(f"def {self.name}", params, self._promise, 4)
+
+    @property
+    def _promise(self) -> str:
+        """The promise class of the result: ``XPromise`` for an interface X (with X's methods),
+        else ``pb.Promise`` of the result."""
+        if self.returns.kind is Kind.INTERFACE and self.returns.max_len is None:
+            return f"{self.returns.name}Promise"
+        return f"pb.Promise[{self.returns.render(Mode.STUB)}]"
+
+    @property
+    def promise_names(self) -> tuple[str, ...]:
+        """The interfaces whose promise class its ``def`` names."""
+        if self.returns.kind is Kind.STREAM or self._promise.startswith("pb."):
+            return ()
+        return (self.returns.name,)
 
     @property
     def client_body(self) -> str:
-        """The stub method's one statement: delegate to the runtime, typed by a cast.
+        """The method's one statement: the runtime makes the promise of the call.
 
         ``pb_timeout`` goes to the runtime: on expiry the peer is told to stop, and the call
         raises TimeoutError.
@@ -157,10 +185,8 @@ class Method:
         items = [self.interface, "self", f'"{self.name}"', args, kwargs, "pb_timeout"]
         if self.returns.kind is Kind.STREAM:  # the call goes when iteration starts
             return "return " + call("_pb.stream", items, 8, prefix=7, suffix=0)
-        invoke = call("await _pb.invoke", items, 12)
-        return "return " + call(
-            "_cast", [self.returns.render(Mode.STUB), invoke], 8, prefix=7, suffix=0
-        )
+        made = self._promise.split("[")[0]  # the class: generic arguments are for mypy alone
+        return "return " + call("_pb.invoke", [*items, made], 8, prefix=7, suffix=0)
 
     @property
     def send_def(self) -> str:
@@ -284,6 +310,35 @@ class Interface:
     def client_name(self) -> str:
         """The async stub's class name."""
         return f"{self.name}Client"
+
+    @property
+    def calls_head(self) -> str:
+        """The ``class`` line(s) of the interface's methods on a promise of its stub (a
+        mixin, so that a promise of a derived interface's stub has its bases' methods and
+        is a ``pb.Promise`` of that stub alone): the bases' methods are its bases. The stub
+        has its own copy of them, so that mypy's messages name the stub."""
+        bases = [f"_{b}Calls" for b in self.bases]
+        if not bases:
+            return f"class _{self.name}Calls:"
+        return call(f"class _{self.name}Calls", bases, 0) + ":"
+
+    @property
+    def calls_doc(self) -> str:
+        """The docstring literal of the methods' mixin."""
+        text = f"The methods of ``{self.name}Promise``: those of ``{self.client_name}``."
+        return docstring(text, 4)
+
+    @property
+    def promise_head(self) -> str:
+        """The promise class's ``class`` line(s): the methods, and a promise of the stub (its
+        only path to ``pb.Promise``, so that mypy sees it give this interface's stub)."""
+        bases = [f"_{self.name}Calls", f"pb.Promise[{self.client_name}]"]
+        return call(f"class {self.name}Promise", bases, 0) + ":"
+
+    @property
+    def promise_doc(self) -> str:
+        """The promise class's docstring literal."""
+        return docstring(f"{self.doc}\n\n{_PROMISE_DOC.format(self.client_name)}", 4)
 
     @property
     def blocking_head(self) -> str:
@@ -461,7 +516,8 @@ class SiblingClass:
         else:
             names = (self.name,)
         if self.extended:
-            return (*names, f"{self.name}SyncClient", f"_SPEC_{self.name}")
+            extended = (f"{self.name}SyncClient", f"_SPEC_{self.name}", f"_{self.name}Calls")
+            return (*names, *extended)
         return names
 
 
@@ -494,12 +550,15 @@ class Module:
     def imports(self) -> tuple[Import, ...]:
         """The sibling generated modules it imports from, in isort's order."""
         blocking = {n for m in self._methods() for n in m.blocking_names}
+        promised = {n for m in self._methods() for n in m.promise_names}
         by_module: dict[str, set[str]] = {}
         for sibling in self.siblings:
             names = by_module.setdefault(sibling.module, set())
             names.update(sibling.imported)
             if sibling.kind is ClassKind.INTERFACE and sibling.name in blocking:
                 names.add(f"{sibling.name}SyncClient")
+            if sibling.kind is ClassKind.INTERFACE and sibling.name in promised:
+                names.add(f"{sibling.name}Promise")
         return tuple(
             Import(
                 module=module,
@@ -540,7 +599,7 @@ class Module:
     def exports(self) -> tuple[str, ...]:
         """``__all__``, sorted as ruff sorts it."""
         names = [t.name for t in (*self.enums, *self.copy_types, *self.errors)]
-        suffixes = ("Client", "Server", "SyncClient")
+        suffixes = ("Client", "Promise", "Server", "SyncClient")
         names += [i.name + suffix for i in self.interfaces for suffix in suffixes]
         return tuple(sorted([*names, "REGISTRY"], key=all_key))
 
@@ -587,7 +646,12 @@ class Module:
             names.add("Literal")
         if any(n.max_len is not None for n in nodes):
             names.add("Annotated")
-        return tuple(sorted(names))
+        return tuple(sorted(names, key=member_key))
+
+    @property
+    def extends(self) -> bool:
+        """Whether an interface extends another (its blocking stub then casts ``pb_stub``)."""
+        return any(i.bases for i in self.interfaces)
 
     def _methods(self) -> list[Method]:
         return [m for i in self.interfaces for m in i.methods]

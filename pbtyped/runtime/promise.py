@@ -13,8 +13,8 @@ goes to the value, as it would have been written by hand.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Coroutine, Generator
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 from .._exceptions import CallCancelled, CallTimeout, NoSuchMethod
 from ..protocol.answers import AnswerRef, step_into
@@ -24,9 +24,9 @@ if TYPE_CHECKING:
     from .connection import Connection
     from .reference import RemoteReference
 
-__all__ = ["Promise"]
+__all__ = ["Promise", "Promised"]
 
-T = TypeVar("T")
+T = TypeVar("T", covariant=True)  # a promise of a subtype is a promise of the type
 
 
 class _Known:
@@ -57,8 +57,10 @@ class Promise(Coroutine[Any, Any, T]):
         "__weakref__",
         "_args",
         "_conn",
+        "_convert",
         "_fut",
         "_kwargs",
+        "_local",
         "_method",
         "_path",
         "_qid",
@@ -70,15 +72,21 @@ class Promise(Coroutine[Any, Any, T]):
 
     def __init__(
         self,
-        conn: Connection,
-        target: RemoteReference | Promise[Any],
+        conn: Connection | None,
+        target: RemoteReference | Promise[Any] | None,
         method: str | None,
         args: tuple[Any, ...] | list[Any] = (),
         kwargs: dict[str, Any] | None = None,
         timeout: float | None = None,
         path: tuple[str | int, ...] = (),
+        convert: Callable[[Any], Any] | None = None,
     ) -> None:
-        self._conn = conn
+        self._conn: Connection | None = conn
+        #: What the answer becomes when awaited (a typed stub's check of the result); a call
+        #: that uses the promise sends the answer as it came.
+        self._convert = convert
+        #: A call on one of our own objects (``local``): nothing to send, nothing to pipeline.
+        self._local: Callable[[], Coroutine[Any, Any, Any]] | None = None
         self._target: RemoteReference | Promise[Any] | None = target
         self._method = method  # None: the promise of the value at ``path`` in ``target``
         self._path = path
@@ -89,6 +97,14 @@ class Promise(Coroutine[Any, Any, T]):
         self._fut: asyncio.Future[Any] | None = None  # made when the call is sent
         self._retained = False
         self._runner: Generator[Any, None, T] | None = None  # when run as a coroutine
+
+    @classmethod
+    def local(cls, run: Callable[[], Coroutine[Any, Any, Any]]) -> Self:
+        """A promise of a call on one of our own objects: ``run()`` makes the coroutine that
+        calls it, when the promise is awaited (or used by a call, which then waits for it)."""
+        promise = cls(None, None, "(local)")
+        promise._local = run
+        return promise
 
     def __repr__(self) -> str:
         what = f"{self._method}()" if self._method is not None else "a value"
@@ -164,8 +180,11 @@ class Promise(Coroutine[Any, Any, T]):
             assert isinstance(self._target, Promise)
             value: T = step_into(await self._target, self._path)
             return value
-        conn = self._conn
         fut = self._fut
+        if fut is None and self._local is not None:  # our own object: run here, as it was
+            local: T = await self._local()
+            return local
+        conn = self._connection
         if fut is None:
             if conn.writing_paused:
                 await conn.writable()  # the peer is not reading: do not buffer without bound
@@ -177,11 +196,24 @@ class Promise(Coroutine[Any, Any, T]):
             fut = self._fut
             assert fut is not None
         try:
-            result: T = await fut
+            result = await fut
         except asyncio.CancelledError:
-            conn.give_up(self._qid)  # the peer is told to stop
+            if self._local is None:
+                conn.give_up(self._qid)  # the peer is told to stop
             raise
-        return result
+        if self._convert is not None:
+            result = self._convert(result)
+        answer: T = result
+        return answer
+
+    @property
+    def _connection(self) -> Connection:
+        if self._conn is None:
+            raise TypeError(
+                "this promise is of a call on one of our own objects: await it, then call "
+                "the result (or call through its typed methods)"
+            )
+        return self._conn
 
     # -- sending it ------------------------------------------------------------------------
 
@@ -210,7 +242,7 @@ class Promise(Coroutine[Any, Any, T]):
                     return named
                 kwargs[key] = named.value if isinstance(named, _Known) else named
         assert self._method is not None
-        self._qid, self._fut = self._conn.start_call(
+        self._qid, self._fut = self._connection.start_call(
             wire_target, self._method, args, kwargs, retain=retain
         )
         # The target and arguments stay held, as a coroutine's frame held them: a reference
@@ -271,13 +303,16 @@ class Promise(Coroutine[Any, Any, T]):
             return base
         fut = self._fut
         if fut is None:
-            if not self._conn.broker.pipelining:
+            if self._local is not None:  # run it now: the call that uses it needs its value
+                fut = self._fut = asyncio.ensure_future(self._local())
+            elif not self._connection.broker.pipelining:
                 return self
-            blocker = self._launch(retain=True)
-            if blocker is not None:
-                return blocker
-            fut = self._fut
-            assert fut is not None
+            else:
+                blocker = self._launch(retain=True)
+                if blocker is not None:
+                    return blocker
+                fut = self._fut
+                assert fut is not None
             fut.add_done_callback(_retrieved)  # its error may reach only the calls on it
         if fut.done():
             if fut.cancelled():
@@ -286,6 +321,16 @@ class Promise(Coroutine[Any, Any, T]):
         if self._retained:
             return AnswerRef(self._qid)
         return self  # sent without asking the peer to keep it: its value must come first
+
+
+V = TypeVar("V")
+
+#: What a typed stub's parameter of type ``V`` takes: a value, or a promise of one (of ``V``
+#: or a subtype), which goes to the peer before its value is known; the peer checks it
+#: against the schema then.
+Promised: TypeAlias = V | Promise[V]
+Promised.__doc__ = """A typed stub's parameter of type ``V``: a value, or a promise of one,
+which goes to the peer before its value is known; the peer checks it then."""
 
 
 def _relay(done: asyncio.Future[None], sent: asyncio.Future[None]) -> bool:

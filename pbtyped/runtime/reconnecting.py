@@ -277,6 +277,8 @@ class _Rebound(RemoteReference):
 
     __slots__ = ("_owner", "target")
 
+    pb_pipelines = False  # its calls may wait for the next connection
+
     def __init__(self, owner: Reconnecting[Any]) -> None:
         # No broker until the first connection: bind() sets the fields of RemoteReference.
         self._owner = owner

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from ..protocol.broker import Broker, ImportedReference
 from .arguments import check_timeout
@@ -24,6 +24,10 @@ class RemoteReference(ImportedReference):
     """
 
     __slots__ = ("_callbacks", "_connection")
+
+    #: Calls on it may be pipelined (typed stubs call through its connection directly);
+    #: False for a reference that routes its calls itself (``Reconnecting.root``).
+    pb_pipelines: ClassVar[bool] = True
 
     def __init__(self, broker: Broker, export_id: int, connection: Connection) -> None:
         super().__init__(broker, export_id)

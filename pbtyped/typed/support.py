@@ -31,6 +31,7 @@ from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
 from ..runtime.arguments import check_timeout
 from ..runtime.dispatch import current_connection
 from ..runtime.logs import LogLimiter
+from ..runtime.promise import Promise
 from ..runtime.reference import RemoteReference, Stub
 from ..wire.columns import Columns
 from ..wire.limits import Limits
@@ -204,6 +205,10 @@ class MethodSpec:
     def __repr__(self) -> str:
         return f"<MethodSpec {self.name}({', '.join(p.name for p in self.params)})>"
 
+    def answer(self, result: Any) -> Any:
+        """A result as the stub gives it: checked against the schema, references as stubs."""
+        return self.result_in(result, self.result_path)
+
     def outgoing(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
@@ -237,6 +242,20 @@ class MethodSpec:
             by_name = self._by_name
             for key, value in kwargs.items():
                 if (named := by_name.get(key)) is not None:
+                    named.check_out(value, named.path)
+
+    def check_known(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """``check_outgoing``, where promises among the arguments are left to the peer to
+        check: their values are not known here."""
+        try:
+            self.check_outgoing(args, kwargs)
+        except ValidationError:
+            # Rare, so the common call pays nothing for promises: find what refused.
+            for p, value in zip(self._positional, args, strict=False):
+                if not isinstance(value, Promise):
+                    p.check_out(value, p.path)
+            for key, value in kwargs.items():
+                if (named := self._by_name.get(key)) is not None and not isinstance(value, Promise):
                     named.check_out(value, named.path)
 
     def pack(
@@ -327,60 +346,116 @@ def _in_columns(annotation: Any) -> bool:
     return isinstance(item, type) and dataclasses.is_dataclass(item)
 
 
-async def invoke(
+P = TypeVar("P", bound=Promise[Any])
+
+
+def invoke(
     spec: InterfaceSpec,
-    stub: Stub,
+    stub: object,  # a Stub, or a Promise through a mixin of its methods
     name: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
-    timeout: float | None = None,
-) -> Any:
-    """Call ``name`` through a stub: over its connection, or directly if the object is ours.
+    timeout: float | None,
+    promise: type[P],
+) -> P:
+    """Call ``name`` through a stub, or on what a promise will be: a ``promise`` of the result.
+
+    Awaiting it sends the call (over the connection, or directly if the object is ours) and
+    gives the result, checked against the schema. A call on a promise, or with promises among
+    its arguments, is pipelined as ``pbtyped.Promise`` explains.
 
     After ``timeout`` seconds (None: no limit) the call raises CallTimeout (a TimeoutError);
     a remote peer is told to stop the work, a local coroutine is cancelled. Arguments the
-    schema refuses raise ValidationError before anything is sent, and so does a timeout that
-    is not a number of seconds above 0 (TypeError, ValueError).
+    schema refuses raise ValidationError at once, before anything is sent, and so does a
+    timeout that is not a number of seconds above 0 (TypeError, ValueError). A promise among
+    the arguments cannot be checked here: its value never comes back before the call, and the
+    callee checks it, as it checks every argument.
     """
     if timeout is not None:
         check_timeout(timeout, "pb_timeout")
-    target: Any = stub.pb_reference
     entry = spec.methods[name]
     # Most methods have no argument to convert or mark: test before calling, on every call.
     if entry.sends:
         args, kwargs = entry.outgoing(args, kwargs)
-    if isinstance(target, RemoteReference):
-        entry.check_outgoing(args, kwargs)
+    target: Any = stub if isinstance(stub, Promise) else getattr(stub, "pb_reference", None)
+    if isinstance(target, Promise) and target._conn is None:
+        # A promise of a call on our own object: nothing to pipeline, call what it gives.
+        return promise.local(lambda: _call_on(target, name, args, kwargs, timeout))
+    if isinstance(target, Referenceable):
+        # Our own object came back to us: call it here, through the same checks.
+        entry.check_known(args, kwargs)
+        return promise.local(lambda: _call_local(target, entry, args, kwargs, timeout))
+    if isinstance(target, Promise | RemoteReference):
+        entry.check_known(args, kwargs)
         if entry.column_names:
             args, kwargs = entry.pack(args, kwargs)
-        result = await target.call(name, args, kwargs, timeout=timeout)
-    elif isinstance(target, Referenceable):
-        # Our own object came back to us: call it here, through the same checks.
-        deadline = asyncio.timeout(timeout)
-        try:
-            async with deadline:
-                # The skeleton's checks run in pb_dispatch itself, before it returns.
-                local = _LOCAL.set(True)
-                try:
-                    result = target.pb_dispatch(name, list(args), kwargs)
-                finally:
-                    _LOCAL.reset(local)
-                if inspect.isawaitable(result):
-                    result = await result
-        except TimeoutError:
-            if not deadline.expired():
-                raise
-            raise CallTimeout(f"{name}() did not finish within {timeout} s") from None
-        if type(result) is Columns:  # marked for the wire by the skeleton
-            result = list(result)
-    else:
-        raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
-    return entry.result_in(result, entry.result_path)
+        if isinstance(target, RemoteReference) and not target.pb_pipelines:
+            # It routes its calls itself (Reconnecting's root, which may wait for its next
+            # connection): nothing to pipeline on, its call is awaited as it is.
+            return promise.local(lambda: _call_routed(target, entry, args, kwargs, timeout))
+        conn = target._conn if isinstance(target, Promise) else target._connection
+        return promise(conn, target, name, args, kwargs, timeout, convert=entry.answer)
+    raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
+
+
+async def _call_routed(
+    target: RemoteReference,
+    entry: MethodSpec,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+) -> Any:
+    """Call ``entry`` through a reference that routes its calls itself; check the answer."""
+    return entry.answer(await target.call(entry.name, args, kwargs, timeout=timeout))
+
+
+async def _call_on(
+    target: Promise[Any],
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+) -> Any:
+    """Call ``name`` on the stub a promise of a local call gives."""
+    stub = await target
+    return await getattr(stub, name)(*args, **kwargs, pb_timeout=timeout)
+
+
+async def _call_local(
+    obj: Referenceable,
+    entry: MethodSpec,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    timeout: float | None,
+) -> Any:
+    """Call ``entry`` on our own object, through its skeleton's checks, within ``timeout``."""
+    name = entry.name
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            # Promises among the arguments: their values, as a peer would receive them.
+            args = tuple([await a if isinstance(a, Promise) else a for a in args])
+            kwargs = {k: await v if isinstance(v, Promise) else v for k, v in kwargs.items()}
+            # The skeleton's checks run in pb_dispatch itself, before it returns.
+            local = _LOCAL.set(True)
+            try:
+                result = obj.pb_dispatch(name, list(args), kwargs)
+            finally:
+                _LOCAL.reset(local)
+            if inspect.isawaitable(result):
+                result = await result
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise CallTimeout(f"{name}() did not finish within {timeout} s") from None
+    if type(result) is Columns:  # marked for the wire by the skeleton
+        result = list(result)
+    return entry.answer(result)
 
 
 async def stream(
     spec: InterfaceSpec,
-    stub: Stub,
+    stub: object,  # a Stub, or a Promise through a mixin of its methods
     name: str,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -389,7 +464,7 @@ async def stream(
     """A method whose result is a stream, iterated at once: the call goes when iteration
     starts (``timeout`` covers it until the stream arrives), and leaving the loop early
     cancels the stream. Items are checked against the schema as they are taken."""
-    items = await invoke(spec, stub, name, args, kwargs, timeout)
+    items = await invoke(spec, stub, name, args, kwargs, timeout, Promise)
     try:
         async for item in items:
             yield item

@@ -198,7 +198,7 @@ def test_awkward_names_and_unions_pass_ruff_check(tmp_path: Path) -> None:
     assert f"from .alpha import {imported}\n" in user
     assert "from .Beta import REGISTRY as _REGISTRY_Beta\nfrom .Beta import B\n" in user
     assert "        a: int | None,\n        b: str | bytes | None,\n        c: None,\n" in user
-    assert "    ) -> ZedClient | None:\n" in user
+    assert "    ) -> pb.Promise[ZedClient | None]:\n" in user
     assert "    ) -> ZedSyncClient | None:\n" in user  # the blocking stub's result
     assert "class BothClient(\n    AVeryLongInterfaceNameNumberOneClient,\n" in user
     # Return types too long for the line: in parentheses, split at | if they must be.
@@ -237,7 +237,7 @@ def test_cli_generate_then_check(tmp_path: Path, capsys: pytest.CaptureFixture[s
     before = generated.read_text()
     assert main(["generate", str(schemas), "--check"]) == 1
     out = capsys.readouterr()
-    assert "+        times: int,\n" in out.out
+    assert "+        times: pb.Promised[int],\n" in out.out
     assert "stale" in out.err
     assert generated.read_text() == before  # --check writes nothing
 

@@ -105,7 +105,8 @@ def test_bases_come_first_and_siblings_import_their_spec(tmp_path: Path) -> None
     )
     files = generate(schemas)
     top = files["top.py"]
-    assert "from .base import NamedClient, NamedServer, NamedSyncClient, _SPEC_Named\n" in top
+    names = "NamedClient, NamedServer, NamedSyncClient, _NamedCalls, _SPEC_Named"
+    assert f"from .base import {names}\n" in top
     assert "pbtyped import sync" not in top  # no blocking stub here has SyncStub as its base
     assert top.index("class MiddleClient(NamedClient):") < top.index(
         "class TopClient(MiddleClient):"
@@ -115,6 +116,13 @@ def test_bases_come_first_and_siblings_import_their_spec(tmp_path: Path) -> None
     assert mod.TopClient.__mro__[1:4] == (mod.MiddleClient, mod.NamedClient, pb.Stub)
     assert mod.TopSyncClient.__mro__[1:3] == (mod.MiddleSyncClient, mod.NamedSyncClient)
     assert mod.TopSyncClient.pb_async is mod.TopClient
+    # A promise of a TopClient has the methods of Top and of its bases.
+    assert mod.TopPromise.__mro__[1:5] == (
+        mod._TopCalls,
+        mod._MiddleCalls,
+        mod._NamedCalls,
+        pb.Promise,
+    )
     spec = mod._SPEC_Top
     assert sorted(spec.methods) == ["middle", "name", "top"]
 

@@ -43,7 +43,7 @@ def test_what_a_sibling_class_brings_in() -> None:
     assert imported(ClassKind.COPY, False) == ("Tag",)
     assert imported(ClassKind.ENUM, False) == ("Tag",)
     assert imported(ClassKind.INTERFACE, False) == ("TagClient", "TagServer")
-    extended = ("TagClient", "TagServer", "TagSyncClient", "_SPEC_Tag")
+    extended = ("TagClient", "TagServer", "TagSyncClient", "_SPEC_Tag", "_TagCalls")
     assert imported(ClassKind.INTERFACE, True) == extended
 
 
@@ -66,7 +66,14 @@ def test_imports_grouped_by_module_in_isort_order() -> None:
     assert [(i.module, i.names, i.registry_alias) for i in module.imports] == [
         (
             "b2",
-            ("ID", "TaggerClient", "TaggerServer", "TaggerSyncClient", "_SPEC_Tagger"),
+            (
+                "ID",
+                "TaggerClient",
+                "TaggerServer",
+                "TaggerSyncClient",
+                "_SPEC_Tagger",
+                "_TaggerCalls",
+            ),
             "_REGISTRY_b2",
         ),
         ("b10", ("Item",), "_REGISTRY_b10"),
@@ -89,7 +96,7 @@ def test_a_sibling_class_named_two_ways_is_imported_once(tmp_path: Path) -> None
     text = generate(tmp_path)["one.py"]
     assert text.count("from .extra import ") == 2  # the registry, then Tag
     assert "from .extra import Tag\n" in text
-    assert "    async def f(self, a: Tag, b: Tag, *, pb_timeout" in text
+    assert "        a: pb.Promised[Tag],\n        b: pb.Promised[Tag],\n" in text
 
 
 def test_a_sibling_blocking_stub_is_imported_where_a_blocking_stub_names_it(

@@ -17,6 +17,7 @@ from pbtyped.codegen import generate
 from .conftest import HERE, ROOT, write_package
 
 PRELUDE = """\
+import asyncio
 from typing import Literal, assert_type
 
 import pbtyped as pb
@@ -25,10 +26,11 @@ from agen.alltypes import Basket, Color, KitchenClient, KitchenServer, Level, Po
 from agen.alltypes import SinkClient, SinkServer
 from agen.alltypes import BoardClient, BoardServer, BoardSyncClient
 from agen.alltypes import CounterClient, CounterServer, GaugeClient, GaugeServer
+from agen.alltypes import CounterPromise, GaugePromise, LinkClient, LinkPromise
 from agen.alltypes import CounterSyncClient, GaugeSyncClient, KitchenSyncClient, SinkSyncClient
 from agen.extra import Badge, Tag, TaggerClient, TaggerSyncClient
 from pbtyped import sync
-from gen.pb1 import OneClient, TwoClient, TwoServer
+from gen.pb1 import OneClient, TwoClient, TwoPromise, TwoServer
 from gen.feed import FeedClient, FeedServer, FeedSyncClient, Tick
 from collections.abc import AsyncIterator, Iterator
 from gen.pb3 import OneServer as One3Server, TwoClient as Two3Client
@@ -81,6 +83,40 @@ async def derived(gauge: GaugeClient, counter: CounterClient) -> None:
     await gauge.compare(MyGauge(), [])
     await gauge.compare(MyCounter(), [])
     del as_tagger
+
+
+async def pipelined(link: LinkClient, one: OneClient, k: KitchenClient) -> None:
+    # Issue 13: a stub's call is a promise, awaited for the result or used before it comes.
+    # (A promise left unused is an error here: the type tests enable unused-awaitable.)
+    _ = assert_type(link.next(), LinkPromise)
+    assert_type(await link.next(), LinkClient)
+    _ = assert_type(link.next().next().value(1), pb.Promise[int])
+    assert_type(await link.next().next().value(1), int)
+    assert_type(await one.get_two().three(12), None)
+    _ = assert_type(one.get_two(), TwoPromise)
+    assert_type(await one.get_two(), TwoClient)
+    # A promise where a value is declared: of that type, or of a subtype.
+    assert_type(await link.moved(link.where(), link.next().value(2)), Point)
+    assert_type(await link.moved(Point(1, 2), by=3), Point)
+    assert_type(await link.joined(link.next(), counter=None), LinkClient | None)
+    _ = assert_type(link.joined(link), pb.Promise[LinkClient | None])
+    assert_type(await k.sinks(k.many(1).at(0), k.many(2)), SinkClient | None)
+    # Still coroutines: tasks and gather take them.
+    assert_type(await asyncio.create_task(link.value(1)), int)
+    assert_type(await asyncio.gather(link.value(1), link.where()), tuple[int, Point])
+    as_promise: pb.Promise[LinkClient] = link.next()
+    del as_promise
+
+
+async def derived_promises(gauge: GaugePromise, link: LinkClient) -> None:
+    assert_type(await gauge, GaugeClient)
+    assert_type(await gauge.count(), int)
+    assert_type(await gauge.tag("x"), Tag)
+    as_gauge: pb.Promise[GaugeClient] = gauge
+    as_counter: pb.Promise[CounterClient] = gauge
+    assert_type(await link.joined(link, counter=gauge), LinkClient | None)
+    assert_type(await gauge.compare(gauge, [MyCounter()]), int)
+    del as_gauge, as_counter
 
 
 def blocking(client: sync.SyncClient, sink_stub: SinkClient) -> None:
@@ -231,6 +267,38 @@ class One3(One3Server):
 """
 
 REJECTED = {
+    "promise_lacks_method": (
+        "async def f(link: LinkClient) -> None:\n    await link.next().count()  # E\n"
+    ),
+    "promise_of_a_value_has_no_methods": (
+        "async def f(link: LinkClient) -> None:\n    await link.value(1).next()  # E\n"
+    ),
+    "promise_of_an_optional_reference_has_no_methods": (
+        "async def f(link: LinkClient) -> None:\n    await link.joined(link).next()  # E\n"
+    ),
+    "promise_of_the_wrong_type_as_argument": (
+        "async def f(link: LinkClient) -> None:\n    await link.value(link.where())  # E\n"
+    ),
+    "promise_of_another_interface_as_argument": (
+        "async def f(k: KitchenClient, link: LinkClient) -> None:\n"
+        "    await k.sinks(link.next(), [])  # E\n"
+    ),
+    "promise_of_a_base_where_another_base_expected": (
+        "async def f(k: KitchenClient, g: GaugePromise, c: CounterPromise) -> None:\n"
+        "    await k.tagged(g, Tag('t'))\n"
+        "    await k.tagged(c, Tag('t'))  # E\n"
+    ),
+    "promise_result_misused": (
+        "async def f(link: LinkClient) -> None:\n    n: str = await link.value(1)  # E\n"
+    ),
+    "promise_not_awaited_used_as_result": (
+        "async def f(link: LinkClient) -> None:\n    n: int = link.value(1)  # E\n"
+    ),
+    "promise_to_a_blocking_stub": (
+        "def f(g: GaugeSyncClient, p: GaugePromise) -> None:\n"
+        "    g.compare(g, [])\n"
+        "    g.compare(p, [])  # E\n"
+    ),
     "wrong_argument_type": "async def f(two: TwoClient) -> None:\n    await two.three('12')  # E\n",
     "missing_argument": "async def f(two: TwoClient) -> None:\n    await two.three()  # E\n",
     "keyword_only_by_position": (
@@ -399,7 +467,10 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tupl
         (base / name).write_text(text, encoding="utf-8")
     done = subprocess.run(
         # mutable-override (not in --strict): a derived blocking stub narrows pb_stub safely.
+        # unused-awaitable (not in --strict either): a stub's call never awaited is a promise
+        # dropped, which the guide tells users to have mypy find.
         [sys.executable, "-m", "mypy", "--strict", "--enable-error-code", "mutable-override",
+         "--enable-error-code", "unused-awaitable",
          "--no-error-summary", "--cache-dir",
          str(base / ".cache"), "gen", "agen", *sorted(files)],
         cwd=base, capture_output=True, text=True,

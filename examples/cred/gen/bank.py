@@ -8,7 +8,6 @@ import abc
 import dataclasses
 from collections.abc import Awaitable
 from typing import Any, ClassVar
-from typing import cast as _cast
 
 import pbtyped as pb
 from pbtyped import sync as _sync
@@ -17,10 +16,12 @@ from pbtyped.typed import support as _pb
 __all__ = [
     "REGISTRY",
     "AccountClient",
+    "AccountPromise",
     "AccountServer",
     "AccountSyncClient",
     "Entry",
     "InboxClient",
+    "InboxPromise",
     "InboxServer",
     "InboxSyncClient",
     "InsufficientFunds",
@@ -57,10 +58,38 @@ REGISTRY.register_error(UnknownPayee, "bank.UnknownPayee")
 REGISTRY.register_error(InvalidAmount, "bank.InvalidAmount")
 
 
+class _InboxCalls:
+    """The methods of ``InboxPromise``: those of ``InboxClient``."""
+
+    __slots__ = ()
+
+    def credited(
+        self,
+        amount: pb.Promised[int],
+        payer: pb.Promised[str],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[None]:
+        """``payer`` sent ``amount`` cents to this customer (one-way: the bank does not
+        wait
+        for the customer's side to take it).
+        """
+        return _pb.invoke(
+            _SPEC_Inbox,
+            self,
+            "credited",
+            (amount, payer),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+
 class InboxClient(pb.Stub):
     """The customer's side, given at login as the mind.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
@@ -73,6 +102,16 @@ class InboxClient(pb.Stub):
         for the customer's side to take it).
         """
         _pb.send(_SPEC_Inbox, self, "credited", (amount, payer), {})
+
+
+class InboxPromise(_InboxCalls, pb.Promise[InboxClient]):
+    """The customer's side, given at login as the mind.
+
+    A promise of a ``InboxClient``: await it for the stub, or call its methods at
+    once (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class InboxSyncClient(_sync.SyncStub[InboxClient]):
@@ -116,77 +155,192 @@ class InboxServer(pb.Root, metaclass=abc.ABCMeta):
         raise NotImplementedError
 
 
+class _AccountCalls:
+    """The methods of ``AccountPromise``: those of ``AccountClient``."""
+
+    __slots__ = ()
+
+    def owner(self, *, pb_timeout: float | None = None) -> pb.Promise[str]:
+        """Whose account this is."""
+        return _pb.invoke(_SPEC_Account, self, "owner", (), {}, pb_timeout, pb.Promise)
+
+    def balance(self, *, pb_timeout: float | None = None) -> pb.Promise[int]:
+        """The balance in cents."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "balance",
+            (),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+    def deposit(
+        self,
+        amount: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[int]:
+        """Pay ``amount`` cents in; returns the new balance."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "deposit",
+            (amount,),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+    def withdraw(
+        self,
+        amount: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[int]:
+        """Take ``amount`` cents out; returns the new balance."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "withdraw",
+            (amount,),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+    def transfer(
+        self,
+        payee: pb.Promised[str],
+        amount: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[int]:
+        """Send ``amount`` cents to another customer; returns the new balance."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "transfer",
+            (payee, amount),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+    def statement(self, *, pb_timeout: float | None = None) -> pb.Promise[list[Entry]]:
+        """Every movement on this account, oldest first."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "statement",
+            (),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+
 class AccountClient(pb.Stub):
     """A customer's own account, and nobody else's.
 
-    Client stub: await its methods; ``pb_timeout=`` (seconds) bounds a call.
+    Client stub: await its methods (each gives a promise); ``pb_timeout=`` (seconds)
+    bounds a call.
     """
 
     __slots__ = ()
     pb_interface: ClassVar[str] = "bank.Account"
     pb_registry: ClassVar[pb.Registry] = REGISTRY
 
-    async def owner(self, *, pb_timeout: float | None = None) -> str:
+    def owner(self, *, pb_timeout: float | None = None) -> pb.Promise[str]:
         """Whose account this is."""
-        return _cast(
-            str,
-            await _pb.invoke(_SPEC_Account, self, "owner", (), {}, pb_timeout),
-        )
+        return _pb.invoke(_SPEC_Account, self, "owner", (), {}, pb_timeout, pb.Promise)
 
-    async def balance(self, *, pb_timeout: float | None = None) -> int:
+    def balance(self, *, pb_timeout: float | None = None) -> pb.Promise[int]:
         """The balance in cents."""
-        return _cast(
-            int,
-            await _pb.invoke(_SPEC_Account, self, "balance", (), {}, pb_timeout),
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "balance",
+            (),
+            {},
+            pb_timeout,
+            pb.Promise,
         )
 
-    async def deposit(self, amount: int, *, pb_timeout: float | None = None) -> int:
-        """Pay ``amount`` cents in; returns the new balance."""
-        return _cast(
-            int,
-            await _pb.invoke(_SPEC_Account, self, "deposit", (amount,), {}, pb_timeout),
-        )
-
-    async def withdraw(self, amount: int, *, pb_timeout: float | None = None) -> int:
-        """Take ``amount`` cents out; returns the new balance."""
-        return _cast(
-            int,
-            await _pb.invoke(
-                _SPEC_Account,
-                self,
-                "withdraw",
-                (amount,),
-                {},
-                pb_timeout,
-            ),
-        )
-
-    async def transfer(
+    def deposit(
         self,
-        payee: str,
-        amount: int,
+        amount: pb.Promised[int],
         *,
         pb_timeout: float | None = None,
-    ) -> int:
-        """Send ``amount`` cents to another customer; returns the new balance."""
-        return _cast(
-            int,
-            await _pb.invoke(
-                _SPEC_Account,
-                self,
-                "transfer",
-                (payee, amount),
-                {},
-                pb_timeout,
-            ),
+    ) -> pb.Promise[int]:
+        """Pay ``amount`` cents in; returns the new balance."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "deposit",
+            (amount,),
+            {},
+            pb_timeout,
+            pb.Promise,
         )
 
-    async def statement(self, *, pb_timeout: float | None = None) -> list[Entry]:
-        """Every movement on this account, oldest first."""
-        return _cast(
-            list[Entry],
-            await _pb.invoke(_SPEC_Account, self, "statement", (), {}, pb_timeout),
+    def withdraw(
+        self,
+        amount: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[int]:
+        """Take ``amount`` cents out; returns the new balance."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "withdraw",
+            (amount,),
+            {},
+            pb_timeout,
+            pb.Promise,
         )
+
+    def transfer(
+        self,
+        payee: pb.Promised[str],
+        amount: pb.Promised[int],
+        *,
+        pb_timeout: float | None = None,
+    ) -> pb.Promise[int]:
+        """Send ``amount`` cents to another customer; returns the new balance."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "transfer",
+            (payee, amount),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+    def statement(self, *, pb_timeout: float | None = None) -> pb.Promise[list[Entry]]:
+        """Every movement on this account, oldest first."""
+        return _pb.invoke(
+            _SPEC_Account,
+            self,
+            "statement",
+            (),
+            {},
+            pb_timeout,
+            pb.Promise,
+        )
+
+
+class AccountPromise(_AccountCalls, pb.Promise[AccountClient]):
+    """A customer's own account, and nobody else's.
+
+    A promise of a ``AccountClient``: await it for the stub, or call its methods at
+    once (pipelined: one round trip for a chain).
+    """
+
+    __slots__ = ()
 
 
 class AccountSyncClient(_sync.SyncStub[AccountClient]):
