@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import statistics
 import subprocess
@@ -182,7 +183,9 @@ async def _measure(delay: float, reps: int, twisted: bool) -> dict[str, Any]:
         results["pbtyped, awaited"] = timed["awaited"]
     finally:
         _stop(server)
-    if twisted:
+    if twisted and importlib.util.find_spec("twisted") is None:
+        results["Twisted PB"] = "skipped: twisted is not installed (pip install -e '.[bench]')"
+    elif twisted:
         server, port = _start([str(HERE / "pipeline_twisted.py"), "server"])
         try:
             async with SlowLink(port, delay) as link:
@@ -209,7 +212,11 @@ def table(results: dict[str, Any], delay: float) -> str:
 
 
 def chart(results: dict[str, Any], delay: float, path: Path) -> None:
-    """Grouped bars: round trips per chain length, one bar per system."""
+    """Grouped bars: round trips per chain length, one bar per system (none without
+    matplotlib, which the bench extra installs)."""
+    if importlib.util.find_spec("matplotlib") is None:
+        print("chart skipped: matplotlib is not installed (pip install -e '.[bench]')")
+        return
     import matplotlib
 
     matplotlib.use("Agg")

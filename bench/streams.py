@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import subprocess
 import sys
@@ -378,7 +379,8 @@ def table(results: dict[str, dict[str, float]], items: int, chunks: int) -> str:
     }
     for key, name in names.items():
         r = results.get(key)
-        if r is None:
+        if r is None:  # its package is not installed: a row that says so
+            rows.append(f"| {name} | skipped | skipped |")
             continue
         item = f"{r['items']:,.0f}" if "items" in r else "-"
         chunk = f"{r['chunks']:,.0f}" if "chunks" in r else "-"
@@ -432,11 +434,14 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             server.close()
     else:
         print(f"gRPC skipped: {why}")
-    server = Server("pb")
-    try:
-        results["pb"] = pb_rates(server.port, items, chunks, rounds)
-    finally:
-        server.close()
+    if importlib.util.find_spec("twisted") is None:
+        print("Twisted PB skipped: twisted is not installed (pip install -e '.[bench]')")
+    else:
+        server = Server("pb")
+        try:
+            results["pb"] = pb_rates(server.port, items, chunks, rounds)
+        finally:
+            server.close()
     server = Server("raw")
     try:
         results["raw"] = await raw_rate(server.port, chunks, rounds)
