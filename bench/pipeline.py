@@ -2,13 +2,14 @@
 
     python bench/pipeline.py [--tiny] [--delay MS] [--reps N] [--out DIR]
 
-A loopback proxy (asyncio, 127.0.0.1) holds every chunk for ``--delay`` ms each way, so one
-round trip costs 2 x delay. Each chain is ``root.node().node()...`` (each call needs the
-object the one before returned): pbtyped pipelined (one await on the last promise), pbtyped
-awaited one by one, and Twisted PB (which can only await each step). The table gives the
-median time of a chain divided by the round trip; the goal is a 10-call chain pipelined
-within 1.3 round trips. Servers run in processes of their own; the proxy and the pbtyped
-client share this one; the Twisted client runs in its own process (pipeline_twisted.py).
+A loopback proxy (127.0.0.1, a process of its own) holds every chunk for ``--delay`` ms each
+way, so one round trip costs 2 x delay. Each chain is ``root.node().node()...`` (each call
+needs the object the one before returned): pbtyped pipelined (one await on the last promise),
+pbtyped awaited one by one, and Twisted PB (which can only await each step). The table gives
+the median time of a chain divided by the round trip; the goal is a 10-call chain pipelined
+within 1.3 round trips. The row "link alone" is a one-byte ping-pong through the same proxy:
+what the emulated link itself costs. Servers run in processes of their own; the pbtyped
+client runs in this one, the Twisted client in its own (pipeline_twisted.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ import argparse
 import asyncio
 import importlib.util
 import json
+import queue
+import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -32,50 +36,104 @@ CHAINS = (1, 3, 10)
 
 
 class SlowLink:
-    """A TCP proxy on 127.0.0.1 that delivers each chunk ``delay`` seconds after it read it,
-    in order, each way."""
+    """A TCP proxy on 127.0.0.1, in a process of its own, that delivers each chunk ``delay``
+    seconds after it read it, in order, each way.
+
+    Each direction of each connection has a reading thread and a writing thread that sleeps
+    until the chunk is due (``time.sleep``: tens of microseconds late). An asyncio proxy wakes
+    up to a millisecond late on every hop (epoll's timeout is whole milliseconds, rounded up)
+    and shares its process with a client: it added ~1.7 ms to each 10 ms round trip, which the
+    table then charged to the systems measured. ``--link`` in the table times a bare
+    ping-pong through the same proxy: what the link itself costs.
+    """
 
     def __init__(self, server_port: int, delay: float) -> None:
-        self._server_port = server_port
-        self._delay = delay
-        self._listener: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._args = [__file__, "--link", str(server_port), repr(delay)]
+        self._proc: subprocess.Popen[str] | None = None
         self.port = 0
 
-    async def __aenter__(self) -> SlowLink:
-        self._listener = await asyncio.start_server(self._accept, "127.0.0.1", 0)
-        self.port = self._listener.sockets[0].getsockname()[1]
+    def __enter__(self) -> SlowLink:
+        self._proc, self.port = _start(self._args)
         return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        assert self._listener is not None
-        self._listener.close()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+    def __exit__(self, *exc: object) -> None:
+        assert self._proc is not None
+        _stop(self._proc)
 
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self._server_port)
-        for pipe in (self._pipe(reader, up_writer), self._pipe(up_reader, writer)):
-            task = asyncio.ensure_future(pipe)
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        loop = asyncio.get_running_loop()
+def _run_link(server_port: int, delay: float) -> None:
+    """The proxy process: accept, then two threads per direction; ends when stdin closes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    print(f"PORT {listener.getsockname()[1]}", flush=True)
+    threading.Thread(target=_accept, args=(listener, server_port, delay), daemon=True).start()
+    sys.stdin.buffer.read()
+
+
+def _accept(listener: socket.socket, server_port: int, delay: float) -> None:
+    while True:
+        down, _ = listener.accept()
+        up = socket.create_connection(("127.0.0.1", server_port))
+        for sock in (down, up):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for src, dst in ((down, up), (up, down)):
+            chunks: queue.SimpleQueue[tuple[float, bytes]] = queue.SimpleQueue()
+            threading.Thread(target=_read, args=(src, chunks, delay), daemon=True).start()
+            threading.Thread(target=_deliver, args=(dst, chunks), daemon=True).start()
+
+
+def _read(src: socket.socket, chunks: queue.SimpleQueue[tuple[float, bytes]], delay: float) -> None:
+    try:
+        while data := src.recv(65536):
+            chunks.put((time.monotonic() + delay, data))
+    except OSError:
+        pass
+    chunks.put((time.monotonic() + delay, b""))
+
+
+def _deliver(dst: socket.socket, chunks: queue.SimpleQueue[tuple[float, bytes]]) -> None:
+    while True:
+        due, data = chunks.get()
+        wait = due - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
         try:
-            while data := await reader.read(65536):
-                # The delay is the same for every chunk: the timers fire in reading order.
-                loop.call_at(loop.time() + self._delay, _write, writer, data)
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            loop.call_at(loop.time() + self._delay, writer.close)
+            if not data:
+                dst.shutdown(socket.SHUT_WR)
+                return
+            dst.sendall(data)
+        except OSError:
+            return
 
 
-def _write(writer: asyncio.StreamWriter, data: bytes) -> None:
-    if not writer.is_closing():
-        writer.write(data)
+# -- the link alone --------------------------------------------------------------------------
+
+
+async def _serve_echo() -> None:
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.transport.set_write_buffer_limits(0)
+        while data := await reader.read(65536):
+            writer.write(data)
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    print(f"PORT {server.sockets[0].getsockname()[1]}", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.buffer.read)
+
+
+async def _time_link(port: int, reps: int) -> dict[int, list[float]]:
+    """A one-byte ping-pong through the link: one round trip, whatever the chain's length
+    (what a call that costs nothing but the link would take)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.transport.get_extra_info("socket").setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    runs: list[float] = []
+    for _ in range(reps + 1):
+        start = time.perf_counter()
+        writer.write(b"x")
+        await reader.readexactly(1)
+        runs.append(time.perf_counter() - start)
+    writer.close()
+    del runs[0]
+    return {n: runs for n in CHAINS}
 
 
 # -- pbtyped ---------------------------------------------------------------------------------
@@ -175,9 +233,15 @@ async def _twisted(link_port: int, reps: int) -> dict[int, list[float]] | str:
 
 async def _measure(delay: float, reps: int, twisted: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
+    server, port = _start([__file__, "--serve-echo"])
+    try:
+        with SlowLink(port, delay) as link:
+            results["link alone (one byte each way)"] = await _time_link(link.port, reps)
+    finally:
+        _stop(server)
     server, port = _start([__file__, "--serve"])
     try:
-        async with SlowLink(port, delay) as link:
+        with SlowLink(port, delay) as link:
             timed = await _time_pbtyped(link.port, reps)
         results["pbtyped, pipelined"] = timed["pipelined"]
         results["pbtyped, awaited"] = timed["awaited"]
@@ -188,7 +252,7 @@ async def _measure(delay: float, reps: int, twisted: bool) -> dict[str, Any]:
     elif twisted:
         server, port = _start([str(HERE / "pipeline_twisted.py"), "server"])
         try:
-            async with SlowLink(port, delay) as link:
+            with SlowLink(port, delay) as link:
                 results["Twisted PB"] = await _twisted(link.port, reps)
         finally:
             _stop(server)
@@ -243,6 +307,8 @@ def chart(results: dict[str, Any], delay: float, path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--serve-echo", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--link", nargs=2, help=argparse.SUPPRESS)
     p.add_argument("--tiny", action="store_true", help="tiny counts: proves the bench runs")
     p.add_argument("--delay", type=float, default=5.0, help="ms added each way (default 5)")
     p.add_argument("--reps", type=int, default=20, help="chains timed per cell (default 20)")
@@ -251,6 +317,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.serve:
         asyncio.run(_serve_pbtyped())
+        return 0
+    if args.serve_echo:
+        asyncio.run(_serve_echo())
+        return 0
+    if args.link:
+        _run_link(int(args.link[0]), float(args.link[1]))
         return 0
     delay, reps = (0.001, 2) if args.tiny else (args.delay / 1000, args.reps)
     results = asyncio.run(_measure(delay, reps, not args.no_twisted))
