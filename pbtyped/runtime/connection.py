@@ -64,6 +64,9 @@ _STREAM_EVENTS = frozenset({StreamItemsReceived, StreamEnded, StreamCredit, Stre
 _BACKLOG = Pause.BACKLOG
 #: The reason of the GOODBYE a normal close sends.
 _CLOSING = "connection closed normally"
+#: Seconds between two looks at whether a line whose peer is leaving is idle (a drain is
+#: rare: nothing is added to the per-call path for it).
+_LEAVE_POLL = 0.02
 
 
 class Connection(asyncio.Protocol):
@@ -345,7 +348,20 @@ class Connection(asyncio.Protocol):
             # A drain is news; a normal close (no grace: nothing more comes) is not logged,
             # as an end of stream is not.
             self._logs.log(logging.INFO, "peer %s is going away: %s", self.peer, event.reason)
+            self._leave_when_idle()
         return False
+
+    def _leave_when_idle(self) -> None:
+        """The peer said GOODBYE with a grace: close our side once no call is under way in
+        either direction. The peer waits for that close (docs/protocol.md 3.7), so a call of
+        ours that crossed its GOODBYE comes back as GoingAway (it did not run) instead of
+        being cut off by the peer's close."""
+        if self._is_closed:
+            return
+        if self._busy:
+            self._loop.call_later(_LEAVE_POLL, self._leave_when_idle)
+        else:
+            self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._is_closed:
@@ -666,6 +682,13 @@ class Connection(asyncio.Protocol):
     def owes_answers(self) -> bool:
         """The peer waits for answers to calls of its that we have read."""
         return self.broker.owed_answers > 0
+
+    @property
+    def drained(self) -> bool:
+        """After ``say_goodbye``: nothing more to wait for before closing. We owe no answer,
+        and a peer that was sent the GOODBYE has closed its side: until then a call of its
+        that crossed the GOODBYE is read and answered with GoingAway (docs/protocol.md 3.7)."""
+        return self._is_closed or (not self.owes_answers and not self.broker.goodbye)
 
     def _shut(self, grace: float = 2.0) -> None:
         """Close the transport, sending nothing more of our own (see ``close``)."""

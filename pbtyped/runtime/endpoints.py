@@ -193,9 +193,12 @@ class Server:
         Each peer that offers "goodbye" is sent a GOODBYE with ``reason`` and ``grace`` (it
         starts no new call on that connection; a ``Reconnecting`` client moves to its next
         one); a call any peer makes from now on fails with GoingAway and does not run. A
-        connection closes as soon as every call it read is answered, and at the latest after
-        ``grace`` seconds (calls still running then are cancelled). Logouts and
-        ``pb_detached`` hooks run as on any close; returns once every connection is closed.
+        connection closes once every call it read is answered and, for a peer told GOODBYE,
+        once the peer has closed its side (a pbtyped peer does when none of its calls is
+        pending, so a call that crossed the GOODBYE gets GoingAway, not ConnectionLost); at
+        the latest after ``grace`` seconds (calls still running then are cancelled). Logouts
+        and ``pb_detached`` hooks run as on any close; returns once every connection is
+        closed.
         """
         self.draining = True
         if self._server is not None:
@@ -207,7 +210,7 @@ class Server:
             conn.say_goodbye(reason, grace)
         owing = set(conns)
         while True:
-            for conn in [c for c in owing if not c.owes_answers]:
+            for conn in [c for c in owing if c.drained]:
                 owing.discard(conn)
                 conn.close()
             left = deadline - loop.time()

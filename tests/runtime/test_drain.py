@@ -230,3 +230,107 @@ def test_a_goodbye_from_a_peer_that_did_not_list_it_closes_the_connection(run) -
         await server.aclose()
 
     run(body)
+
+
+async def read_message(reader: asyncio.StreamReader) -> Any:
+    size, attached = struct.unpack(">II", await reader.readexactly(8))
+    return cbor2.loads(await reader.readexactly(size + attached))
+
+
+def test_a_call_that_crosses_the_goodbye_is_refused_with_going_away_not_cut_off(run) -> None:
+    """The server reads a peer told GOODBYE until that peer closes its side: a call of the
+    peer's that crossed the GOODBYE (sent after the last answer it was owed) is answered
+    with GoingAway, which says it did not run, instead of meeting a closed line, which
+    leaves that open. Once the peer closes, so does the server, long before the grace."""
+
+    async def body() -> None:
+        root = Slow()
+        server = await pb.serve(root).start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            writer.write(hello("goodbye") + frame([1, 7, [0, 0], "hold", ["kept"]]))
+            await eventually(lambda: root.started == 1)
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            draining = asyncio.ensure_future(server.drain(grace=30.0))
+            await asyncio.sleep(0)  # the GOODBYE is written
+            root.release.set()
+            got = [await asyncio.wait_for(read_message(reader), 5) for _ in range(3)]
+            assert [msg[0] for msg in got] == [0, 13, 2]
+            await asyncio.sleep(0.2)  # the drain looks at the line several times meanwhile
+            writer.write(frame([1, 8, [0, 0], "echo", ["late"]]))
+            refused = await asyncio.wait_for(read_message(reader), 5)
+            assert refused[:2] == [3, 8]
+            assert refused[2]["type"] == "pbtyped.GoingAway"
+            assert not draining.done()
+            writer.write_eof()
+            assert await asyncio.wait_for(read_messages(reader), 5) == []
+            await asyncio.wait_for(draining, 5)
+            assert loop.time() - start < 10
+        finally:
+            writer.close()
+
+    run(body)
+
+
+def test_a_peer_told_goodbye_that_never_closes_is_closed_when_the_grace_ends(run) -> None:
+    async def body() -> None:
+        server = await pb.serve(Slow()).start()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        try:
+            writer.write(hello("goodbye"))
+            await eventually(lambda: len(server.connections) == 1)
+            await asyncio.sleep(0.05)  # the Hello is read
+            loop = asyncio.get_running_loop()
+            start = loop.time()
+            await asyncio.wait_for(server.drain(grace=0.3, reason="bye"), 5)
+            assert loop.time() - start >= 0.3
+            messages = await asyncio.wait_for(read_messages(reader), 5)
+        finally:
+            writer.close()
+        assert messages[1:] == [[13, "bye", 300, 0]]
+
+    run(body)
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["idle", "call-pending"])
+def test_a_client_told_goodbye_closes_its_side_once_its_calls_are_answered(
+    run, pending: bool
+) -> None:
+    """The receiving side of a GOODBYE with a grace closes the line itself once no call is
+    under way (docs/protocol.md 3.7), after the answers it waits for: a raw server says
+    GOODBYE (grace 30 s) and sees the client's GOODBYE and end of stream."""
+
+    async def body() -> None:
+        heard: list[Any] = []
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        async def raw_server(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(hello("goodbye"))
+            heard.append(await read_message(reader))  # the client's Hello
+            if pending:
+                heard.append(await read_message(reader))  # its CALL
+            writer.write(frame([13, "restart", 30000, heard[-1][1] if pending else 0]))
+            if pending:
+                await asyncio.sleep(0.1)  # the client must wait for this answer
+                writer.write(frame([2, heard[-1][1], "answered"]))
+            heard.extend(await read_messages(reader))  # until the client's end of stream
+            writer.close()
+            done.set_result(None)
+
+        listener = await asyncio.start_server(raw_server, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        client = await pb.connect("127.0.0.1", port)
+        try:
+            if pending:
+                root = await client.root()
+                assert await asyncio.wait_for(root.call_remote("echo", "x"), 5) == "answered"
+            await asyncio.wait_for(done, 5)
+            await asyncio.wait_for(client.connection.wait_closed(), 5)
+        finally:
+            await client.aclose()
+            listener.close()
+        assert [msg[0] for msg in heard] == [0, 1, 13] if pending else [0, 13]
+        assert heard[-1] == [13, "connection closed normally", 0, 0]
+
+    run(body)
