@@ -35,6 +35,7 @@ from .protocol.objects import Referenceable
 from .runtime.endpoints import Client
 from .runtime.endpoints import connect as _connect
 from .runtime.reference import RemoteReference, Stub
+from .typed.support import sent as _sent
 from .wire.limits import Limits
 from .wire.registry import Registry
 
@@ -156,6 +157,12 @@ class SyncReference:
         ``pb_timeout`` (seconds) bounds the call as ``RemoteReference.call``'s ``timeout``.
         """
         return _call(self._runner, self.pb_reference.call(name, args, kwargs, timeout=pb_timeout))
+
+    def send(self, name: str, /, *args: Any, **kwargs: Any) -> None:
+        """Call ``remote_<name>(*args, **kwargs)`` on the peer without an answer (a one-way
+        call, ``RemoteReference.send``): returns once the call is on its way, raising what
+        ``send`` raises (nothing is sent then)."""
+        _call(self._runner, _sent(self.pb_reference.send, name, *args, **kwargs))
 
     def release(self) -> None:
         """Tell the peer now that we are done with its object (idempotent)."""

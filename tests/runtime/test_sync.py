@@ -480,3 +480,27 @@ def test_a_closed_client_fails_as_a_closed_connection(gen: ModuleType, typed_ser
         client.root()
     counter.pb_release()
     plain.release()
+
+
+class Listener(pb.Root):
+    def __init__(self) -> None:
+        self.heard: list[str] = []
+        self.arrived = threading.Event()
+
+    def remote_hear(self, word: str) -> None:
+        self.heard.append(word)
+        if len(self.heard) == 2:
+            self.arrived.set()
+
+
+def test_send_is_a_one_way_call_that_returns_at_once_and_keeps_the_order() -> None:
+    listener = Listener()
+    with serving(listener, REGISTRY) as port, sync.connect("127.0.0.1", port) as client:
+        root = client.root()
+        assert root.send("hear", "one") is None
+        root.send("hear", word="two")
+        assert listener.arrived.wait(5)
+        assert listener.heard == ["one", "two"]
+        root.release()
+    with pytest.raises(pb.DeadReferenceError):
+        root.send("hear", "three")  # the client is closed: nothing is sent
