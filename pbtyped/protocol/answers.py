@@ -17,6 +17,7 @@ import dataclasses
 from typing import Any
 
 from .._exceptions import (
+    CallCancelled,
     DeadReferenceError,
     LimitExceeded,
     NoSuchMethod,
@@ -79,7 +80,8 @@ class HeldCall:
     method: str
     args: list[Any]
     kwargs: dict[str, Any]
-    needs: frozenset[int] = frozenset()
+    #: A tuple, not a frozenset: most hold one id, and a tuple of one is a quarter the size.
+    needs: tuple[int, ...] = ()
 
 
 def dead_target(export_id: int) -> DeadReferenceError:
@@ -97,6 +99,8 @@ class Answers:
 
     __slots__ = (
         "_exports_get",
+        "_finished_held",
+        "_held",
         "_limits",
         "_queues",
         "_waiting",
@@ -124,6 +128,10 @@ class Answers:
         # Answer id -> keys of the queues whose first call waits for it.
         self._watchers: dict[int, set[int]] = {}
         self._waiting = 0  # calls in all queues
+        # The question ids of the calls in the queues, and those of them the caller finished
+        # (they never run: each fails with CallCancelled when its turn comes).
+        self._held: set[int] = set()
+        self._finished_held: set[int] = set()
         #: ANSWER_REF placeholders decoded in the frame being handled.
         self.frame_refs: list[AnswerRef] = []
         #: Calls that answers made ready, for the runtime to deliver (``Broker.ready_calls``).
@@ -180,6 +188,7 @@ class Answers:
             )
         queue = self._queues.setdefault(key, collections.deque())
         queue.append(call)
+        self._held.add(qid)
         self._waiting += 1
         if len(queue) == 1:
             self._watch(key, call.needs)
@@ -216,7 +225,7 @@ class Answers:
         if refs and len(refs) != _whole_arguments(call.args, call.kwargs):
             return ProtocolError("an answer may be passed only as a whole argument")
         if needs:
-            call.needs = frozenset(needs)
+            call.needs = tuple(needs)
         return None
 
     def resolve(self, qid: int, outcome: Any) -> list[tuple[int, Outcome]]:
@@ -234,11 +243,15 @@ class Answers:
         return released
 
     def finish(self, qid: int) -> None:
-        """The caller's FINISH for ``qid``: forget its answer (now, or once it is known)."""
+        """The caller's FINISH for ``qid``: forget its answer (now, or once it is known). A
+        call still waiting in a queue will not run: its turn fails it with CallCancelled
+        (the calls behind it keep their order, and those on its answer fail the same way)."""
         if self.kept.pop(qid, None) is None and qid in self.pending:
             self.dropped.add(qid)
+        if qid in self._held:
+            self._finished_held.add(qid)
 
-    def _watch(self, key: int, needs: frozenset[int]) -> None:
+    def _watch(self, key: int, needs: tuple[int, ...]) -> None:
         for n in needs:
             self._watchers.setdefault(n, set()).add(key)
 
@@ -247,13 +260,19 @@ class Answers:
         queue = self._queues.get(key)
         while queue:
             call = queue[0]
-            call.needs = frozenset(n for n in call.needs if n in self.pending)
+            call.needs = tuple(n for n in call.needs if n in self.pending)
             if call.needs:
                 self._watch(key, call.needs)
                 return
             queue.popleft()
             self._waiting -= 1
-            released.append((call.question_id, self._deliver(call)))
+            qid = call.question_id
+            self._held.discard(qid)
+            if qid in self._finished_held:
+                self._finished_held.discard(qid)
+                released.append((qid, CallCancelled("the caller cancelled the call")))
+            else:
+                released.append((qid, self._deliver(call)))
         self._queues.pop(key, None)
 
     def _deliver(self, call: HeldCall) -> Outcome:

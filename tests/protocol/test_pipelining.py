@@ -496,3 +496,24 @@ def test_pipelined_input_costs_in_proportion_to_its_bytes(attack: Any) -> None:
         return receive(data), len(data)
 
     assert_linear_cpu(make, 500, 8000)
+
+
+def test_a_finish_for_a_call_waiting_on_an_answer_means_it_never_runs() -> None:
+    """FINISH stops the work (spec 3.4) also before it starts: a call queued on an answer
+    not known yet fails with CallCancelled when its turn comes, the calls behind it on the
+    same target keep their order, and a call on its answer fails the same way."""
+    broker = pipelining_broker()
+    [head] = broker.receive_data(call(1, [0, 0], "get_two", options=RETAIN))
+    queued = call(2, [1, 1], "next", options=RETAIN) + call(3, [1, 1], "n") + call(4, [1, 2], "n")
+    assert broker.receive_data(queued) == []
+    broker.receive_data(msg(4, 2))  # the caller no longer wants call 2
+    assert isinstance(head, CallReceived)
+    data = answer(broker, head) + broker.take_pending()
+    assert [e.question_id for e in list(broker.ready_calls())] == [3]
+    fails = {f[1]: f[2] for f in decode_frames(data) if f[0] == 3}
+    assert set(fails) == {2, 4}
+    for qid in (2, 4):
+        assert fails[qid]["type"] == "pbtyped.CallCancelled"
+    assert broker.waiting_calls == 0
+    broker.receive_data(msg(4, 1))
+    assert broker.kept_answers == 0
