@@ -52,7 +52,7 @@ from .options import Options
 from .outbox import Outbox
 from .promise import Promise
 from .reference import RemoteReference
-from .slots import ServerSide
+from .slots import ServerSide, address_of
 from .streams import IncomingStream, StreamRuntime
 
 __all__ = ["Connection", "current_connection"]
@@ -253,7 +253,9 @@ class Connection(asyncio.Protocol):
         # fails never reaches connection_made, so it must never count as a connection.
         refusal = self._server.admit(self) if self._server is not None else None
         if refusal is not None:
-            self._logs.warning("refusing connection from %s: %s", self.peer, refusal)
+            self._logs.warning(
+                "refusing connection from %s: %s", self.peer, refusal, key=self.log_key
+            )
             self._abort(refusal)
             return
         try:
@@ -307,7 +309,11 @@ class Connection(asyncio.Protocol):
             if hint is not None:
                 self._lost_reason = f"connection closed: {exc}; {hint}"
             self._logs.warning(
-                "closing connection from %s: %s%s", self.peer, exc, f"; {hint}" if hint else ""
+                "closing connection from %s: %s%s",
+                self.peer,
+                exc,
+                f"; {hint}" if hint else "",
+                key=self.log_key,
             )
             self._abort(str(exc))
         except Exception as exc:  # a bug of ours: cost only this connection, never the process
@@ -316,6 +322,7 @@ class Connection(asyncio.Protocol):
                 "internal error of pbtyped, closing connection from %s",
                 self.peer,
                 exc_info=exc,
+                key=self.log_key,
             )
             self._abort("internal error")
         return None
@@ -329,7 +336,7 @@ class Connection(asyncio.Protocol):
         elif type(event) is SendReceived:
             self._calls.receive(event)
         elif type(event) is SendDropped:
-            self._logs.warning("from %s: %s", self.peer, event.reason)
+            self._logs.warning("from %s: %s", self.peer, event.reason, key=self.log_key)
         elif type(event) is CancelReceived:
             self._calls.cancel(event.question_id)
         elif type(event) is HandshakeComplete:
@@ -340,14 +347,22 @@ class Connection(asyncio.Protocol):
         elif type(event) is PeerAborted:
             reason = event.reason
             # A peer may ABORT to close normally (docs/protocol.md): not a warning.
-            self._logs.log(logging.INFO, "peer %s closed the connection: %s", self.peer, reason)
+            self._logs.log(
+                logging.INFO,
+                "peer %s closed the connection: %s",
+                self.peer,
+                reason,
+                key=self.log_key,
+            )
             self._lost_reason = f"connection closed by the peer: {reason}"
             self._shut()
             return True
         elif type(event) is PeerLeaving and event.grace_ms:
             # A drain is news; a normal close (no grace: nothing more comes) is not logged,
             # as an end of stream is not.
-            self._logs.log(logging.INFO, "peer %s is going away: %s", self.peer, event.reason)
+            self._logs.log(
+                logging.INFO, "peer %s is going away: %s", self.peer, event.reason, key=self.log_key
+            )
             self._leave_when_idle()
         return False
 
@@ -562,7 +577,7 @@ class Connection(asyncio.Protocol):
         """A deadline passed (see Deadlines): close the line, saying ``reason``."""
         if self._is_closed:
             return
-        self._logs.warning("closing connection from %s: %s", self.peer, reason)
+        self._logs.warning("closing connection from %s: %s", self.peer, reason, key=self.log_key)
         self._abort(reason)
 
     @property
@@ -677,6 +692,13 @@ class Connection(asyncio.Protocol):
         open; close it when ``owes_answers`` is False or the grace is over."""
         if not self._is_closed:
             self._outbox.write(self.broker.send_goodbye(reason, grace))
+
+    @property
+    def log_key(self) -> str:
+        """Whose share of the server's log budget a line about this connection spends: the
+        peer's address (``Limits.log_rate_per_peer``). Made when a line is logged, never
+        kept."""
+        return address_of(self.peer)
 
     @property
     def owes_answers(self) -> bool:

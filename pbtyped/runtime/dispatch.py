@@ -213,6 +213,7 @@ class Dispatcher:
                 method,
                 exc,
                 exc_info=None if expected else exc,
+                key=self._conn.log_key,
             )
             return
         if expected:
@@ -224,4 +225,5 @@ class Dispatcher:
             type(target).__name__,
             method,
             exc_info=exc,
+            key=self._conn.log_key,
         )

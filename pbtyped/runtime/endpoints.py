@@ -89,7 +89,10 @@ class Server:
             closed=self._closed,
             budget=self.budget,
             prelogin_idle=limits.prelogin_idle_timeout,
-            logs=LogLimiter(limits.log_rate_per_minute),
+            logs=LogLimiter(
+                limits.log_rate_per_minute,
+                per_key=min(limits.log_rate_per_peer, limits.log_rate_per_minute),
+            ),
         )
 
     @property

@@ -17,6 +17,7 @@ from typing import Any, cast
 from ..wire.proxy import SIGNATURE, ProxyHeaderError, ProxyPolicy, parse_header
 from .connection import Connection, _address
 from .logs import LogLimiter
+from .slots import address_of
 
 __all__ = ["ProxyGate"]
 
@@ -86,6 +87,11 @@ class ProxyGate(asyncio.Protocol):
         self._refuse(f"no {what} within {self._policy.timeout} s")
 
     def _refuse(self, reason: str) -> None:
-        self._logs.warning("closing connection from %s: %s", _address(self._peer), reason)
+        self._logs.warning(
+            "closing connection from %s: %s",
+            _address(self._peer),
+            reason,
+            key=address_of(self._peer),
+        )
         if self._transport is not None:
             self._transport.abort()

@@ -116,6 +116,11 @@ class Limits:
     #: Largest frame of stream items we send (items ready together are batched up to it; a
     #: larger single item goes alone): what a call waiting behind a stream waits for at most.
     stream_frame_size: int = 64 * 1024
+    #: Of the ``log_rate_per_minute`` warnings, the most that name one peer address (an IPv4
+    #: address, an IPv6 /64) in a minute (server only), so that one peer cannot spend the
+    #: whole budget and hide the lines about everyone else; the summary line names the peers
+    #: that went over. At most ``log_rate_per_minute`` is used.
+    log_rate_per_peer: int = 5
 
     def __post_init__(self) -> None:
         if not 64 <= self.max_frame_size <= 0xFFFF_FFFF:
@@ -148,8 +153,8 @@ class Limits:
             )
         if self.keepalive_misses < 1:
             raise ValueError("keepalive_misses must be at least 1")
-        if self.log_rate_per_minute < 1:
-            raise ValueError("log_rate_per_minute must be at least 1")
+        if self.log_rate_per_minute < 1 or self.log_rate_per_peer < 1:
+            raise ValueError("log_rate_per_minute and log_rate_per_peer must be at least 1")
         if not 4 <= self.max_depth <= 1000:
             raise ValueError("max_depth must be between 4 and 1000")
         for name in ("max_int_digits", "max_decimal_digits", "max_decimal_exponent"):

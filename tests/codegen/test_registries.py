@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pbtyped as pb
 from examples.typed import exc
 from gen.exc import OneSyncClient
 from pbtyped import sync
+from pbtyped.wire import registry as registry_module
 
 
 def run(coro: Awaitable[Any]) -> Any:
@@ -275,9 +277,13 @@ def test_a_refused_wire_name_names_the_registry_to_pass(agen: Path) -> None:
     for arguments (the callee lacks it: its refusal travels to the caller)."""
     from agen import extra
 
+    # The module named is the generated one loaded first that declares "extra.Tag": this
+    # test's agen.extra, unless another test of the run generated the same schema before.
+    module = registry_module._DECLARED_IN["extra.Tag"]
+    assert sys.modules[module].REGISTRY.type_for("extra.Tag") is not None
     advice = (
         'type name "extra.Tag" is not registered on the receiving side (refused): that side '
-        "must pass registry=agen.extra.REGISTRY to connect() or serve(), or call through the "
+        f"must pass registry={module}.REGISTRY to connect() or serve(), or call through the "
         "module's generated stubs, which bring it"
     )
 

@@ -34,6 +34,8 @@ class Outbox:
 
 
 class Conn:
+    log_key = "192.0.2.1"  # whose share of the log budget a line spends
+
     def __init__(self) -> None:
         self.is_closed = False
         self.answered_times = 0

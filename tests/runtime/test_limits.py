@@ -10,9 +10,12 @@ import cbor2
 import pytest
 
 import pbtyped as pb
+from pbtyped.runtime.endpoints import Server
 from pbtyped.runtime.logs import LogLimiter
+from pbtyped.runtime.options import Options
 
 from .conftest import eventually
+from .fakes import FakeTransport
 
 
 class Worker(pb.Referenceable):
@@ -244,6 +247,30 @@ def test_flood_of_bad_connections_is_rate_limited(run, caplog) -> None:
     with caplog.at_level(logging.WARNING, logger="pbtyped"):
         run(body)
     assert len([r for r in caplog.records if "closing connection" in r.getMessage()]) == 5
+
+
+def test_one_peer_cannot_spend_the_whole_log_budget(run, caplog) -> None:
+    """A flood of bad connections from one address spends that address's share of the log
+    budget (Limits.log_rate_per_peer), not all of it: a later misbehaving peer at another
+    address is still logged, and the summary names the flooding one."""
+
+    async def body() -> None:
+        limits = pb.Limits(log_rate_per_minute=30, log_rate_per_peer=5)
+        server = Server("127.0.0.1", 0, Options(root=Busy(), limits=limits))
+        for peer in [("192.0.2.7", 40000 + k) for k in range(40)] + [("198.51.100.9", 5000)]:
+            conn = server._protocol()
+            conn.connection_made(FakeTransport(peer))  # type: ignore[arg-type]
+            conn.data_received(b"\xff" * 8)  # a frame far larger than any limit
+        server._side.logs._summarise()
+
+    with caplog.at_level(logging.WARNING, logger="pbtyped"):
+        run(body)
+    closing = [r.getMessage() for r in caplog.records if "closing connection" in r.getMessage()]
+    assert sum("192.0.2.7" in line for line in closing) == 5
+    assert sum("198.51.100.9" in line for line in closing) == 1
+    summary = caplog.records[-1].getMessage()
+    assert "35 similar warnings were suppressed" in summary
+    assert "over their share: 192.0.2.7 (35)" in summary
 
 
 def test_cancelling_a_call_still_waiting_for_a_slot_answers_it_at_once(run) -> None:
