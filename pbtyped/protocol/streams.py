@@ -6,11 +6,13 @@ sends the tag is the stream's writer and chose its id; the other side reads it. 
 stream is sent or received, never before (most connections have none).
 
 Writer: ``open_writer`` (from the encoder's reference hook) gives an id; ``items_frame``
-sends a batch while the credit is positive, ``end_frame`` once. Reader: ``open_reader`` (from
-the decoder) records the stream; ``receive_items``/``receive_end`` check each message;
-``credit_frame`` grants bytes as the consumer takes items; ``cancel_frame`` asks the writer to
-stop. Every rule a peer can break closes the connection with RemoteProtocolError (docs/
-protocol.md 3.6); every table is bounded by ``Limits.max_streams``.
+sends a batch while the credit is positive, ``end`` frees the id once (the broker's
+``end_stream`` makes the STREAM_END, its error fitted to the peer's limits as a FAIL is).
+Reader: ``open_reader`` (from the decoder) records the stream; ``receive_items``/
+``receive_end`` check each message; ``consumed`` grants bytes as the consumer takes items;
+``cancel_frame`` asks the writer to stop. Every rule a peer can break closes the connection
+with RemoteProtocolError (docs/protocol.md 3.10); every table is bounded by
+``Limits.max_streams``.
 """
 
 from __future__ import annotations
@@ -266,11 +268,10 @@ class Streams:
         writer.credit -= len(data)
         return data
 
-    def end_frame(self, writer: StreamWriter, error: dict[str, Any] | None) -> bytes:
-        """The STREAM_END of ``writer`` (b"" if it was sent already); frees its id."""
-        if self.writers.pop(writer.stream_id, None) is None:
-            return b""
-        return self._encode(end_wire(writer.stream_id, error))
+    def end(self, writer: StreamWriter) -> bool:
+        """``writer``'s STREAM_END goes now (the broker's ``end_stream`` makes it): its id is
+        freed. False if it went already."""
+        return self.writers.pop(writer.stream_id, None) is not None
 
     def receive_credit(self, stream_id: int, size: int) -> StreamWriter | None:
         """The reader grants ``size`` bytes: the writer to wake, or None if the stream ended

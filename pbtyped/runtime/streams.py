@@ -22,8 +22,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._exceptions import ConnectionLost, Error, PbtypedError
-from ..protocol import messages as m
-from ..protocol.errors import error_info, is_expected
+from ..protocol.errors import is_expected
 from ..protocol.events import StreamCancelled, StreamCredit, StreamEnded, StreamItemsReceived
 from ..protocol.streams import StreamReader, Streams, StreamWriter, WriterState
 
@@ -336,15 +335,8 @@ class StreamRuntime:
         self._conn._write_stream(streams.items_frame(pump.writer, batch))
 
     def _end(self, pump: _Pump, error: BaseException | None) -> None:
-        streams = self._streams
-        if streams is None or self._conn.is_closed:
-            return
-        info = None
-        if error is not None:
-            broker = self._broker
-            send_tb = broker.send_tracebacks
-            info = m.error_wire(error_info(error, broker.registry, send_traceback=send_tb))
-        self._conn._write_stream(streams.end_frame(pump.writer, info))
+        if not self._conn.is_closed:
+            self._conn._write_stream(self._broker.end_stream(pump.writer, error))
 
     def _report(self, exc: BaseException) -> None:
         registry = self._broker.registry

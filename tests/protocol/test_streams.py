@@ -87,12 +87,12 @@ def test_a_stream_both_ways_in_one_call() -> None:
     assert isinstance(items, StreamItemsReceived)
     assert (items.reader, items.items) == (reader, ["x", "y"])
     pair.a_events.clear()
-    pair.send_to_a(pair.b.streams.end_frame(writer, None))
+    pair.send_to_a(pair.b.end_stream(writer, None))
     pair.pump()
     assert pair.a_events == [StreamEnded(reader=reader, error=None)]
     assert 1 not in pair.a.streams.readers
     assert 1 not in pair.b.streams.writers
-    assert pair.b.streams.end_frame(writer, None) == b""  # STREAM_END goes once
+    assert pair.b.end_stream(writer, None) == b""  # STREAM_END goes once
 
 
 def test_credit_is_spent_and_granted() -> None:
@@ -147,7 +147,7 @@ def test_cancel_asks_the_writer_to_stop_and_items_in_flight_are_dropped() -> Non
     assert pair.a_events == []  # dropped
     assert pair.b_events == [StreamCancelled(writer=writer)]
     assert writer.state is WriterState.CANCELLED
-    pair.send_to_a(pair.b.streams.end_frame(writer, None))
+    pair.send_to_a(pair.b.end_stream(writer, None))
     pair.pump()
     assert pair.a_events == []  # the consumer was told already; the id is free
     assert pair.a.streams.readers == {}
@@ -158,13 +158,26 @@ def test_an_error_ends_the_stream_as_its_registered_class() -> None:
     pair = Pair(root=Feeds())
     writer, _reader = returned_stream(pair)
     assert pair.b.streams is not None
-    error = {"type": "pbtyped.LimitExceeded", "message": "too many", "registered": True}
-    pair.send_to_a(pair.b.streams.end_frame(writer, error))
+    pair.send_to_a(pair.b.end_stream(writer, LimitExceeded("too many")))
     pair.pump()
     [ended] = pair.a_events
     assert isinstance(ended, StreamEnded)
     assert type(ended.error) is LimitExceeded
     assert str(ended.error) == "too many"
+
+
+def test_an_error_too_long_for_the_reader_is_cut_as_a_fail_is() -> None:
+    """STREAM_END's error follows the FAIL rule (spec 6.6): cut to fit the reader's limits."""
+    pair = Pair(root=Feeds(), a_limits=Limits(max_frame_size=1024, max_body_size=1024))
+    writer, _reader = returned_stream(pair)
+    data = pair.b.end_stream(writer, LimitExceeded("y" * 5000))
+    assert len(data) <= 1024 + 8
+    pair.send_to_a(data)
+    pair.pump()
+    [ended] = pair.a_events
+    assert isinstance(ended, StreamEnded)
+    assert type(ended.error) is LimitExceeded
+    assert str(ended.error) == "y" * 200 + " [cut: too long for the peer's limit]"
 
 
 def test_a_lost_connection_ends_every_stream() -> None:
@@ -354,7 +367,7 @@ def test_credit_and_cancel_that_cross_our_end_are_ignored() -> None:
     broker.send_call(broker.root_reference(), "echo", [Producer()], {})
     assert broker.streams is not None
     [writer] = broker.streams.take_opened()
-    broker.streams.end_frame(writer, None)
+    broker.end_stream(writer, None)
     assert broker.receive_data(msg(9, 1, 100)) == []
     assert broker.receive_data(msg(10, 1)) == []
 

@@ -14,6 +14,8 @@ from pbtyped.runtime.streams import IncomingStream
 
 from .conftest import eventually
 
+MIB = 1024 * 1024
+
 
 class Feed(pb.Root):
     """Streams out, in and both ways; records how its generators end."""
@@ -45,6 +47,10 @@ class Feed(pb.Root):
         yield 1
         yield 2
         raise pb.LimitExceeded("out of ticks")
+
+    async def remote_failing_at_length(self) -> AsyncIterator[int]:
+        yield 1
+        raise pb.LimitExceeded("x" * MIB)
 
     async def remote_upload(self, chunks: AsyncIterator[bytes]) -> int:
         total = 0
@@ -192,6 +198,34 @@ def test_an_error_in_the_generator_reaches_the_consumer_at_its_item(run) -> None
             with pytest.raises(pb.LimitExceeded, match="out of ticks"):
                 await collect()
             assert got == [1, 2]
+
+    run(body)
+
+
+def test_a_long_error_is_cut_to_fit_the_readers_frame_limit(run) -> None:
+    """A producer's error whose message alone is 1 MiB (16 KiB of it sent, and a traceback)
+    reaches a reader that takes 8 KiB frames as its registered class, cut as a FAIL would be
+    (spec 6.6); the line stays up."""
+    limits = pb.Limits(max_frame_size=8 * 1024, max_body_size=8 * 1024)
+
+    async def body() -> None:
+        async with (
+            pb.serve(Feed(), send_tracebacks=True) as server,
+            pb.connect("127.0.0.1", server.port, limits=limits) as client,
+        ):
+            root = await client.root()
+            stream = await root.call_remote("failing_at_length")
+            got: list[int] = []
+
+            async def collect() -> None:
+                async for i in stream:
+                    got.append(i)
+
+            with pytest.raises(pb.LimitExceeded) as caught:
+                await asyncio.wait_for(collect(), 5)
+            assert got == [1]
+            assert str(caught.value) == "x" * 200 + " [cut: too long for the peer's limit]"
+            assert [t async for t in await root.call_remote("ticks", 2)] == [b"\0", b"\1"]
 
     run(body)
 
