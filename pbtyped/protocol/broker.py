@@ -1044,7 +1044,7 @@ class Broker:
 
     def _on_stream_items(self, raw: list[Any], problem: str | None) -> Event | None:
         streams = self._stream_table(raw)
-        stream_id, items = parse_items(raw)
+        stream_id, items = parse_items(raw, refused=problem is not None)
         reader = streams.receive_items(stream_id, self._frame_size + 8)
         if reader.cancelled is not None:
             return None  # in flight when we cancelled: dropped

@@ -138,10 +138,14 @@ def _check_len(raw: list[Any], n: int, name: str) -> None:
         raise RemoteProtocolError(f"malformed {name} message ({len(raw)} items)")
 
 
-def parse_items(raw: list[Any]) -> tuple[int, list[Any]]:
-    """A STREAM_ITEMS's stream id and items (a non-empty array)."""
+def parse_items(raw: list[Any], *, refused: bool = False) -> tuple[int, Any]:
+    """A STREAM_ITEMS's stream id and items (a non-empty array). ``refused``: a value in the
+    message was refused, maybe the items themselves (columns of a type this side lacks), so
+    they need not be an array: the stream ends with that refusal."""
     _check_len(raw, 3, "STREAM_ITEMS")
     items = raw[2]
+    if refused:
+        return _stream_id(raw[1]), items
     if type(items) is not list or not items:
         raise RemoteProtocolError("stream items must be a non-empty array")
     return _stream_id(raw[1]), items

@@ -25,12 +25,13 @@ from .._exceptions import ConnectionLost, Error, PbtypedError
 from ..protocol.errors import is_expected
 from ..protocol.events import StreamCancelled, StreamCredit, StreamEnded, StreamItemsReceived
 from ..protocol.streams import StreamReader, Streams, StreamWriter, WriterState
+from ..wire.columns import Columns
 
 if TYPE_CHECKING:
     from ..protocol.broker import Broker
     from .connection import Connection
 
-__all__ = ["IncomingStream", "StreamRuntime"]
+__all__ = ["ColumnItems", "IncomingStream", "StreamRuntime"]
 
 log = logging.getLogger("pbtyped")
 
@@ -155,6 +156,29 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
             waiter.set_result(None)
 
 
+class ColumnItems(AsyncIterator[Any]):
+    """A stream whose items are lists that may travel in columns: each list ``source`` gives
+    is marked ``Columns`` (the peer still receives a plain list). Generated code wraps the
+    streams declared ``AsyncIterator[list[SomeDataclass]]`` in it, as it marks the lists
+    declared ``list[SomeDataclass]``; closing it closes ``source``."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: AsyncIterator[Any]) -> None:
+        self.source = source
+
+    def __aiter__(self) -> ColumnItems:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self.source.__anext__()
+        return Columns(item) if type(item) is list else item
+
+    async def aclose(self) -> None:
+        """Close ``source`` (an async generator's ``finally`` runs)."""
+        await _close(self.source)
+
+
 class _Pump:
     """Drives one stream we write: pulls the producer while credit allows, sends batches."""
 
@@ -171,10 +195,19 @@ class _Pump:
         self.failed: Exception | None = None
 
 
+#: Fewest items of a batch sent as ``Columns``: a frame's items all of one registered
+#: dataclass then travel field by field. Measured on 2-field records (in-process, per
+#: record): from 4 on it costs less than a copy each (16: 1.7 -> 0.7 us to encode, 2.1 ->
+#: 0.5 us to decode), below it more.
+COLUMN_BATCH = 4
+
+
 def _estimate(item: Any) -> int:
     """Bytes an item takes in a frame, roughly (a batch is cut near the frame size)."""
     if isinstance(item, bytes | str):
         return len(item) + 5
+    if isinstance(item, list):  # a list of records, say
+        return 48 * len(item) + 8
     return 48
 
 
@@ -332,7 +365,8 @@ class StreamRuntime:
             return
         pump.batch = []
         pump.estimate = 0
-        self._conn._write_stream(streams.items_frame(pump.writer, batch))
+        items = Columns(batch) if len(batch) >= COLUMN_BATCH else batch
+        self._conn._write_stream(streams.items_frame(pump.writer, items))
 
     def _end(self, pump: _Pump, error: BaseException | None) -> None:
         if not self._conn.is_closed:

@@ -3,6 +3,7 @@ hostile peer can break (issue 14 item 6)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import cbor2
@@ -28,6 +29,12 @@ from ..costs import assert_linear_cpu, peak_memory
 from .wiring import Echoer, Pair, decode_frames, exactly, hello, msg
 
 STREAM = tags.STREAM
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
 
 
 class Producer:
@@ -268,6 +275,34 @@ def test_items_after_the_end_close() -> None:
         RemoteProtocolError, match=exactly("STREAM_ITEMS for stream 1, which has ended")
     ):
         broker.receive_data(msg(7, 1, [1]))
+
+
+def test_items_may_come_as_one_columns_value() -> None:
+    """Spec 3.10: the items array may be a COLUMNS value, each record one item; one the
+    reader refuses ends the stream (and cancels it), the connection goes on."""
+    registry = Registry()
+    registry.register_type(Point, "t.Point")
+    broker = Broker(registry=registry, root=Echoer())
+    broker.initiate()
+    broker.receive_data(hello(features=["streams", "columns"], stream_window=4096))
+    [call] = broker.receive_data(msg(1, 1, [0, 0], "echo", [cbor2.CBORTag(STREAM, 1)]))
+    assert isinstance(call, CallReceived)
+    columns = cbor2.CBORTag(tags.COLUMNS, ["t.Point", [[1, 3], [2, 4]]])
+    [items] = broker.receive_data(msg(7, 1, columns))
+    assert isinstance(items, StreamItemsReceived)
+    assert items.items == [Point(1, 2), Point(3, 4)]
+    unknown = cbor2.CBORTag(tags.COLUMNS, ["t.Nothing", [[1], [2]]])
+    [ended] = broker.receive_data(msg(7, 1, unknown))
+    assert isinstance(ended, StreamEnded)
+    assert isinstance(ended.error, InsecureTypeError)
+    assert "t.Nothing" in str(ended.error)
+    assert decode_frames(broker.take_pending()) == [[10, 1]]
+    empty = cbor2.CBORTag(tags.COLUMNS, ["t.Point", [[], []]])
+    broker.receive_data(stream_call(2, 2))
+    with pytest.raises(
+        RemoteProtocolError, match=exactly("stream items must be a non-empty array")
+    ):
+        broker.receive_data(msg(7, 2, empty))
 
 
 def test_items_beyond_the_credit_close() -> None:
