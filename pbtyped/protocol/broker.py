@@ -314,10 +314,12 @@ class Broker:
 
     @property
     def held_bytes(self) -> int:
-        """Bytes this connection holds for the peer: a partial frame, and the frames of the
+        """Bytes this connection holds for the peer: a partial frame, the frames of the
         peer's calls not yet answered and one-way calls not yet done (their arguments live
-        until then)."""
-        return self._reader.buffered + self._answer_bytes
+        until then), and those of stream items not yet taken by their consumers."""
+        streams = self.streams
+        held = self._reader.buffered + self._answer_bytes
+        return held if streams is None else held + streams.held
 
     @property
     def kept_answers(self) -> int:

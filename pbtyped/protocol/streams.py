@@ -88,10 +88,12 @@ class StreamReader:
     """A stream we read: its id, the credit we have left outstanding at the writer, and
     ``handle``, which the runtime may set to find the consumer's iterator again."""
 
-    __slots__ = ("cancelled", "credit", "granted", "handle", "stream_id", "window")
+    __slots__ = ("cancelled", "credit", "granted", "handle", "held", "stream_id", "window")
 
     def __init__(self, stream_id: int, credit: int) -> None:
         self.stream_id = stream_id
+        #: Bytes of frames received whose items the consumer has not taken (nor dropped).
+        self.held = 0
         #: This stream's window: what the writer may have in flight (see ``widen``).
         self.window = credit
         #: Bytes the writer may still send before it runs out: ours to check.
@@ -192,6 +194,7 @@ class Streams:
         "_pending",
         "frame_readers",
         "frame_size",
+        "held",
         "max_streams",
         "peer_window",
         "readers",
@@ -218,6 +221,9 @@ class Streams:
         self.writers: dict[int, StreamWriter] = {}
         #: Streams we read, by id (until the writer's STREAM_END arrives).
         self.readers: dict[int, StreamReader] = {}
+        #: Bytes of frames received on every stream we read whose items the consumers have
+        #: not taken nor dropped: what the connection holds for them (``Broker.held_bytes``).
+        self.held = 0
         self._next_id = 1
         self._active = 0  # readers not cancelled: what max_streams bounds
         self._last_peer_id = 0
@@ -348,6 +354,9 @@ class Streams:
         if reader.credit <= 0:
             raise RemoteProtocolError(f"stream {stream_id}: items sent beyond the credit granted")
         reader.credit -= size
+        if reader.cancelled is None:
+            reader.held += size
+            self.held += size
         return reader
 
     def receive_end(self, stream_id: int) -> StreamReader:
@@ -370,6 +379,7 @@ class Streams:
         """The consumer took items worth ``size`` bytes: a STREAM_CREDIT when enough is owed
         (a quarter of the window, or anything once nothing is left to read, ``idle``), else
         b"". Batching grants keeps credit frames few while the writer never starves."""
+        self._release(reader, size)
         if reader.cancelled is not None or self.readers.get(reader.stream_id) is not reader:
             return b""
         owed = reader.granted + size
@@ -397,8 +407,15 @@ class Streams:
         reader.credit += extra
         return self._encode(credit_wire(reader.stream_id, extra))
 
+    def _release(self, reader: StreamReader, size: int) -> None:
+        size = min(size, reader.held)
+        reader.held -= size
+        self.held -= size
+
     def cancel_frame(self, reader: StreamReader) -> bytes:
-        """Ask the writer to stop (b"" if asked already, or if the stream ended)."""
+        """Ask the writer to stop (b"" if asked already, or if the stream ended); the items
+        its consumer had not taken are dropped (no longer held)."""
+        self._release(reader, reader.held)
         if reader.cancelled is not None or self.readers.get(reader.stream_id) is not reader:
             return b""
         reader.cancelled = ReaderEnd.CANCELLED
@@ -412,9 +429,11 @@ class Streams:
         producers and fail consumers."""
         writers = list(self.writers.values())
         readers = list(self.readers.values())
+        for reader in readers:
+            reader.held = 0
         self.writers.clear()
         self.readers.clear()
-        self._active = 0
+        self.held = self._active = 0
         self._pending.clear()
         self._opened.clear()
         return writers, readers

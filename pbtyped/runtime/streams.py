@@ -104,6 +104,8 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
             if isinstance(end, BaseException):
                 raise end
             waiter = self._waiter = asyncio.get_running_loop().create_future()
+            runtime = self._runtime
+            runtime.waits(1)
             try:
                 await waiter
             except asyncio.CancelledError:
@@ -111,6 +113,7 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
                 raise
             finally:
                 self._waiter = None
+                runtime.waits(-1)
 
     def set_window(self, size: int) -> None:
         """Let the writer run up to ``size`` bytes ahead on this stream instead of
@@ -122,7 +125,7 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
         self._stop(None)
 
     def __del__(self) -> None:
-        if self._end is None:
+        if self._end is None or self._items:  # to cancel, or ended with items to release
             runtime = self._runtime
             try:
                 runtime.loop.call_soon_threadsafe(runtime.cancel, self.reader)
@@ -144,9 +147,11 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
             self._wake()
 
     def _stop(self, error: BaseException | None) -> None:
-        """The consumer stopped: cancel the stream, drop what is buffered."""
-        if self._end is None:
-            self._end = error if error is not None else StopAsyncIteration()
+        """The consumer stopped: cancel the stream, drop what is buffered (also after the
+        stream ended: what its items held is released)."""
+        if self._end is None or self._items:
+            if self._end is None:
+                self._end = error if error is not None else StopAsyncIteration()
             self._items.clear()
             self._runtime.cancel(self.reader)
 
@@ -215,7 +220,7 @@ class StreamRuntime:
     """The streams of one connection: pumps for those we write, iterators for those we
     read, both ended when the connection is lost."""
 
-    __slots__ = ("_broker", "_conn", "_pumps", "_readers", "loop")
+    __slots__ = ("_broker", "_conn", "_pumps", "_readers", "loop", "waiting")
 
     def __init__(self, conn: Connection, broker: Broker) -> None:
         self._conn = conn
@@ -223,6 +228,8 @@ class StreamRuntime:
         self.loop = asyncio.get_running_loop()
         self._pumps: dict[StreamWriter, _Pump] = {}
         self._readers: weakref.WeakSet[IncomingStream[Any]] = weakref.WeakSet()
+        #: Consumers waiting for items now (the connection is then read whatever the budget).
+        self.waiting = 0
 
     @property
     def _streams(self) -> Streams | None:
@@ -239,10 +246,19 @@ class StreamRuntime:
         return stream
 
     def consumed(self, reader: StreamReader, size: int, *, idle: bool) -> None:
-        """The consumer took an item worth ``size`` bytes: grant credit when it is due."""
+        """The consumer took an item worth ``size`` bytes: grant credit when it is due, and
+        tell the budget what is no longer held."""
         streams = self._streams
         if streams is not None and (size or idle):
             self._conn._write_stream(streams.consumed(reader, size, idle=idle))
+            if size:
+                self._conn._stream_released()
+
+    def waits(self, change: int) -> None:
+        """A consumer starts (1) or stops (-1) waiting for items."""
+        self.waiting += change
+        if change > 0:
+            self._conn._stream_waits()
 
     def widen(self, reader: StreamReader, size: int) -> None:
         """A larger window for one stream (``IncomingStream.set_window``)."""
@@ -251,10 +267,14 @@ class StreamRuntime:
             self._conn._write_stream(streams.widen(reader, size))
 
     def cancel(self, reader: StreamReader) -> None:
-        """Ask the writer to stop (the consumer left early or dropped the iterator)."""
+        """Ask the writer to stop (the consumer left early or dropped the iterator); what its
+        items held is released."""
         streams = self._streams
         if streams is not None and not self._conn.is_closed:
+            held = reader.held
             self._conn._write_stream(streams.cancel_frame(reader))
+            if held:
+                self._conn._stream_released()
 
     def on_event(self, event: object) -> None:
         """A stream message arrived (``StreamItemsReceived`` ... ``StreamCancelled``)."""

@@ -305,6 +305,31 @@ def test_items_may_come_as_one_columns_value() -> None:
         broker.receive_data(msg(7, 2, empty))
 
 
+def test_items_not_taken_are_held_bytes() -> None:
+    """What a consumer has not taken counts in ``held_bytes`` (the server's budget) until it
+    is taken or dropped, also after STREAM_END."""
+    broker = peer(stream_window=8192)
+    [one, two] = [c.args[0] for c in broker.receive_data(stream_call(1, 1) + stream_call(2, 2))]
+    base = broker.held_bytes  # the two calls' frames, owed an answer
+    first, second = msg(7, 1, ["a" * 100]), msg(7, 2, ["b" * 200, "c"])
+    broker.receive_data(first + second)
+    assert broker.streams is not None
+    assert (one.held, two.held) == (len(first), len(second))
+    assert broker.held_bytes == base + len(first) + len(second)
+    broker.receive_data(msg(8, 1, None))  # ended: its item is still to be taken
+    assert broker.held_bytes == base + len(first) + len(second)
+    broker.streams.consumed(one, len(first), idle=True)
+    assert broker.held_bytes == base + len(second)
+    broker.streams.cancel_frame(two)  # the consumer left: its items are dropped
+    assert broker.held_bytes == base
+    assert broker.receive_data(msg(7, 2, ["in flight"])) == []  # dropped, never held
+    assert broker.held_bytes == base
+    broker.receive_data(stream_call(3, 3) + msg(7, 3, ["d"]))
+    assert broker.streams.held > 0
+    broker.connection_lost()
+    assert broker.streams.held == 0
+
+
 def test_items_beyond_the_credit_close() -> None:
     """The writer may overrun its credit by one frame; a frame sent after that closes."""
     broker = peer(stream_window=1024)
