@@ -53,7 +53,8 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
     __slots__ = (
         "__weakref__",
         "_end",
-        "_items",
+        "_frames",
+        "_next",
         "_runtime",
         "_taken",
         "_waiter",
@@ -66,9 +67,10 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
     def __init__(self, runtime: StreamRuntime, reader: StreamReader) -> None:
         self._runtime = runtime
         self.reader = reader
-        # Items not yet taken, each with the bytes to grant once it is (a frame's size goes
-        # with its last item).
-        self._items: collections.deque[tuple[Any, int]] = collections.deque()
+        # The items of each frame not all taken yet, with the frame's size (granted once its
+        # last item is taken), as they arrived: nothing is built per item.
+        self._frames: collections.deque[tuple[list[Any], int]] = collections.deque()
+        self._next = 0  # the index of the next item to take in the first frame
         #: None while open; ``_END``, or the error to raise once the items are taken.
         self._end: object = None
         self._waiter: asyncio.Future[None] | None = None
@@ -85,9 +87,15 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
 
     async def __anext__(self) -> T:
         while True:
-            if self._items:
-                item, size = self._items.popleft()
-                self._runtime.consumed(self.reader, size, idle=not self._items)
+            frames = self._frames
+            if frames:
+                items, size = frames[0]
+                item = items[self._next]
+                self._next += 1
+                if self._next == len(items):
+                    frames.popleft()
+                    self._next = 0
+                    self._runtime.consumed(self.reader, size, idle=not frames)
                 index = self._taken
                 self._taken += 1
                 check = self.check
@@ -125,7 +133,7 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
         self._stop(None)
 
     def __del__(self) -> None:
-        if self._end is None or self._items:  # to cancel, or ended with items to release
+        if self._end is None or self._frames:  # to cancel, or ended with items to release
             runtime = self._runtime
             try:
                 runtime.loop.call_soon_threadsafe(runtime.cancel, self.reader)
@@ -135,11 +143,9 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
     # -- what the runtime tells it ---------------------------------------------------------
 
     def _feed(self, items: list[Any], size: int) -> None:
-        if self._end is not None:
-            return
-        last = len(items) - 1
-        self._items.extend((item, size if i == last else 0) for i, item in enumerate(items))
-        self._wake()
+        if self._end is None:
+            self._frames.append((items, size))
+            self._wake()
 
     def _finish(self, error: BaseException | None) -> None:
         if self._end is None:
@@ -149,10 +155,10 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
     def _stop(self, error: BaseException | None) -> None:
         """The consumer stopped: cancel the stream, drop what is buffered (also after the
         stream ended: what its items held is released)."""
-        if self._end is None or self._items:
+        if self._end is None or self._frames:
             if self._end is None:
                 self._end = error if error is not None else StopAsyncIteration()
-            self._items.clear()
+            self._frames.clear()
             self._runtime.cancel(self.reader)
 
     def _wake(self) -> None:
@@ -336,7 +342,9 @@ class StreamRuntime:
         while True:
             if writer.credit - pump.estimate <= 0 or flow.writing_paused:
                 self._flush(pump)
-                await self._wait(pump)
+                # The estimate guesses high: credit may be left once the batch is sent.
+                if writer.credit <= 0 or flow.writing_paused:
+                    await self._wait(pump)
                 continue
             try:
                 item = await producer.__anext__()
@@ -385,8 +393,9 @@ class StreamRuntime:
             return
         pump.batch = []
         pump.estimate = 0
-        items = Columns(batch) if len(batch) >= COLUMN_BATCH else batch
-        self._conn._write_stream(streams.items_frame(pump.writer, items))
+        if len(batch) >= COLUMN_BATCH and hasattr(type(batch[0]), "__dataclass_fields__"):
+            batch = Columns(batch)  # the encoder checks they are all of one registered class
+        self._conn._write_stream(streams.items_frame(pump.writer, batch))
 
     def _end(self, pump: _Pump, error: BaseException | None) -> None:
         if not self._conn.is_closed:

@@ -63,7 +63,8 @@ def buffered(server: pb.Server) -> int:
         for conn in server.connections
         if conn._streams is not None
         for stream in conn._streams._readers
-        for item, _ in stream._items
+        for items, _ in stream._frames
+        for item in items
     )
 
 
