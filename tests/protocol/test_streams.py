@@ -463,6 +463,47 @@ def test_stream_tags_cost_linear_cpu_and_bounded_memory() -> None:
     assert ratio < 80, f"{ratio:.0f} bytes held per byte received"
 
 
+def _columns_items(n: int) -> bytes:
+    """STREAM_ITEMS for stream 1 whose items are one COLUMNS value of ``n`` tiny records."""
+    return msg(7, 1, cbor2.CBORTag(tags.COLUMNS, ["t.Point", [[0] * n, [1] * n]]))
+
+
+def _columns_reader() -> Broker:
+    """A serving broker reading stream 1 of a peer that lists "streams" and "columns"."""
+    registry = Registry()
+    registry.register_type(Point, "t.Point")
+    broker = Broker(registry=registry, root=Echoer(), limits=Limits(stream_window=2**31))
+    broker.initiate()
+    broker.receive_data(hello(features=["streams", "columns"]))
+    broker.receive_data(stream_call(1, 1))
+    return broker
+
+
+def test_columns_items_cost_linear_cpu_and_bounded_memory() -> None:
+    """Attack: a STREAM_ITEMS whose items are one COLUMNS value of 2-byte records (the
+    cheapest to send, ~70x as objects). Linear CPU; the decoder weighs the records before it
+    builds them, so the frame ends the stream (refused, as any value over the decoded
+    ratio) instead of building what it would cost."""
+
+    def make(n: int) -> tuple[Any, int]:
+        data = _columns_items(n)
+
+        def run() -> None:
+            _columns_reader().receive_data(data)
+
+        return run, len(data)
+
+    assert_linear_cpu(make, 2_000, 64_000)
+    broker = _columns_reader()
+    data = _columns_items(64_000)
+    events: list[Any] = []
+    ratio = peak_memory(lambda: events.extend(broker.receive_data(data))) / len(data)
+    assert ratio < 40, f"{ratio:.0f} bytes held per byte received"
+    [ended] = events
+    assert isinstance(ended, StreamEnded)
+    assert "max_decoded_ratio" in str(ended.error)
+
+
 def test_a_stream_may_get_a_larger_window_than_the_hellos() -> None:
     pair = Pair(root=Feeds(), a_limits=Limits(stream_window=4096))
     writer, reader = returned_stream(pair)
