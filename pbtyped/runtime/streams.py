@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from ..protocol.broker import Broker
     from .connection import Connection
 
-__all__ = ["ColumnItems", "IncomingStream", "StreamRuntime"]
+__all__ = ["CheckedItems", "ColumnItems", "IncomingStream", "StreamRuntime"]
 
 log = logging.getLogger("pbtyped")
 
@@ -184,6 +184,37 @@ class ColumnItems(AsyncIterator[Any]):
     async def __anext__(self) -> Any:
         item = await self.source.__anext__()
         return Columns(item) if type(item) is list else item
+
+    async def aclose(self) -> None:
+        """Close ``source`` (an async generator's ``finally`` runs)."""
+        await _close(self.source)
+
+
+class CheckedItems(AsyncIterator[Any]):
+    """A stream of our own object, called in place (a stub of a reference come home): each
+    item ``source`` gives is checked as it is taken, as an ``IncomingStream``'s would be
+    (``check(item, index)``); a refused one closes ``source`` and raises."""
+
+    __slots__ = ("_check", "_taken", "source")
+
+    def __init__(self, source: AsyncIterator[Any], check: Callable[[Any, int], Any]) -> None:
+        # A stream marked for the wire by our skeleton: its lists are plain lists here.
+        self.source = source.source if type(source) is ColumnItems else source
+        self._check = check
+        self._taken = 0
+
+    def __aiter__(self) -> CheckedItems:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self.source.__anext__()
+        index = self._taken
+        self._taken += 1
+        try:
+            return self._check(item, index)
+        except BaseException:
+            await _close(self.source)
+            raise
 
     async def aclose(self) -> None:
         """Close ``source`` (an async generator's ``finally`` runs)."""

@@ -191,6 +191,17 @@ def test_a_bad_record_fails_the_stream_at_its_path(run) -> None:
     run(body)
 
 
+def test_our_own_object_called_in_place_gives_plain_lists(run) -> None:
+    async def body() -> None:
+        rows = RowsClient(Rows())  # type: ignore[arg-type]
+        batches = [b async for b in rows.batches(2)]
+        assert batches == [[Row(i * 10 + j, f"r{j}") for j in range(10)] for i in range(2)]
+        assert all(type(batch) is list for batch in batches)
+        assert await rows.store(sent_rows(2)) == 6
+
+    run(body)
+
+
 def test_only_streams_of_lists_of_records_are_marked() -> None:
     async def source() -> AsyncIterator[Any]:
         yield [Row(1, "a")]
