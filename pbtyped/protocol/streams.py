@@ -408,7 +408,9 @@ class Streams:
         return self._encode(credit_wire(reader.stream_id, extra))
 
     def _release(self, reader: StreamReader, size: int) -> None:
-        size = min(size, reader.held)
+        # ``held`` is the sum of every reader's, also of those ended: only after ``clear``
+        # (which cannot reach those) can a reader hold more than the table.
+        size = min(size, reader.held, self.held)
         reader.held -= size
         self.held -= size
 

@@ -609,7 +609,7 @@ class Connection(asyncio.Protocol):
     def _stream_released(self) -> None:
         """Items of a stream the peer writes were taken or dropped: the budget learns it (and
         may let this connection be read again)."""
-        if self._server is not None:
+        if self._server is not None and not self._is_closed:
             self._account()
 
     def _stream_waits(self) -> None:

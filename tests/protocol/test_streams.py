@@ -324,9 +324,15 @@ def test_items_not_taken_are_held_bytes() -> None:
     assert broker.held_bytes == base
     assert broker.receive_data(msg(7, 2, ["in flight"])) == []  # dropped, never held
     assert broker.held_bytes == base
-    broker.receive_data(stream_call(3, 3) + msg(7, 3, ["d"]))
+    three = broker.receive_data(stream_call(3, 3) + msg(7, 3, ["d"]) + msg(8, 3, None))[0]
+    four = broker.receive_data(stream_call(4, 4) + msg(7, 4, ["e"]))[0]
     assert broker.streams.held > 0
     broker.connection_lost()
+    assert broker.streams.held == 0
+    # Items taken after the line is gone (an ended stream's, a cancelled one's) release
+    # nothing more.
+    broker.streams.consumed(three.args[0], 100, idle=True)
+    broker.streams.cancel_frame(four.args[0])
     assert broker.streams.held == 0
 
 

@@ -134,3 +134,40 @@ def test_a_consumer_waiting_for_items_is_read_whatever_the_budget(run) -> None:
             await eventually(lambda: server.budget.used == 0)
 
     run(body, limit=40)
+
+
+class Keeper(pb.Root):
+    """Keeps the streams it is sent, to be read later, outside the call."""
+
+    def __init__(self) -> None:
+        self.kept: list[AsyncIterator[bytes]] = []
+
+    def remote_keep(self, chunks: AsyncIterator[bytes]) -> None:
+        self.kept.append(chunks)
+
+
+async def read_all(stream: AsyncIterator[bytes]) -> int:
+    taken = 0
+    async for chunk in stream:
+        taken += len(chunk)
+    return taken
+
+
+def test_items_taken_after_the_line_dropped_leave_the_budget_at_zero(run) -> None:
+    """A consumer that takes the items of an ended stream after its peer left gives nothing
+    back twice: the server's budget ends at zero, never below."""
+
+    async def body() -> None:
+        root = Keeper()
+        async with pb.serve(root, limits=LIMITS) as server:
+            async with pb.connect("127.0.0.1", server.port) as client:
+                ref = await client.root()
+                await ref.call_remote("keep", chunks(8))  # within the window: it ends
+                await eventually(lambda: buffered(server) == 8 * CHUNK)
+                assert server.budget.used > 0
+            await eventually(lambda: not server.connections)
+            assert server.budget.used == 0
+            assert await read_all(root.kept[0]) == 8 * CHUNK
+            assert server.budget.used == 0
+
+    run(body)
