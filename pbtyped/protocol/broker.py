@@ -57,6 +57,8 @@ from .streams import (
     DEFAULT_WINDOW,
     StreamReader,
     Streams,
+    StreamWriter,
+    end_wire,
     parse_cancel,
     parse_credit,
     parse_end,
@@ -312,10 +314,12 @@ class Broker:
 
     @property
     def held_bytes(self) -> int:
-        """Bytes this connection holds for the peer: a partial frame, and the frames of the
+        """Bytes this connection holds for the peer: a partial frame, the frames of the
         peer's calls not yet answered and one-way calls not yet done (their arguments live
-        until then)."""
-        return self._reader.buffered + self._answer_bytes
+        until then), and those of stream items not yet taken by their consumers."""
+        streams = self.streams
+        held = self._reader.buffered + self._answer_bytes
+        return held if streams is None else held + streams.held
 
     @property
     def kept_answers(self) -> int:
@@ -568,12 +572,17 @@ class Broker:
                 self._fail_owed(qid, result)
 
     def _fail_frame(self, question_id: int, info: m.ErrorInfo) -> bytes:
-        """A Fail that fits the peer's limits, however small: too big, it goes without its
-        traceback and with its message cut, then with no message, and at last (a type name
-        too long for the peer) as ``pbtyped.LimitExceeded`` with no message: at most 60
-        bytes, within the 64 every peer admits."""
+        """A Fail that fits the peer's limits, however small (see ``_error_frame``)."""
+        return self._error_frame(lambda error: m.fail_wire(question_id, error), info)
+
+    def _error_frame(self, wire: Callable[[m.ErrorInfo], list[Any]], info: m.ErrorInfo) -> bytes:
+        """The message ``wire(info)`` (a FAIL, a STREAM_END) fitted to the peer's limits,
+        however small: too big, it goes without its traceback and with its message cut, then
+        with no message, and at last (a type name too long for the peer) as
+        ``pbtyped.LimitExceeded`` with no message: at most 60 bytes, within the 64 every peer
+        admits."""
         room = min(self.peer_max_frame_size, self.peer_max_body_size) + 8
-        data = self._codec.encode(m.fail_wire(question_id, info))
+        data = self._codec.encode(wire(info))
         if len(data) <= room:
             return data
         name, registered = info.type_name, info.registered
@@ -583,7 +592,7 @@ class Broker:
             m.ErrorInfo(type_name=name, message="", registered=registered),
             m.ErrorInfo(type_name="pbtyped.LimitExceeded", message="", registered=True),
         ):
-            data = self._codec.encode(m.fail_wire(question_id, shorter))
+            data = self._codec.encode(wire(shorter))
             if len(data) <= room:
                 break
         return data
@@ -737,6 +746,19 @@ class Broker:
                 max_streams=limits.max_streams,
             )
         return streams
+
+    def end_stream(self, writer: StreamWriter, error: BaseException | None) -> bytes:
+        """The STREAM_END of a stream we write, once (b"" if it went already): ``error`` is
+        what its producer raised, sent as an error map (6) fitted to the peer's limits as a
+        FAIL is (6.6), or None for a normal end."""
+        streams = self.streams
+        if streams is None or not streams.end(writer):
+            return b""
+        stream_id = writer.stream_id
+        if error is None:
+            return self._codec.encode(end_wire(stream_id, None))
+        info = error_info(error, self.registry, send_traceback=self.send_tracebacks)
+        return self._error_frame(lambda shorter: end_wire(stream_id, m.error_wire(shorter)), info)
 
     def decode_stream(self, stream_id: Any) -> object:
         """A STREAM tag: record the stream we read and return its handle, made by
@@ -1024,7 +1046,7 @@ class Broker:
 
     def _on_stream_items(self, raw: list[Any], problem: str | None) -> Event | None:
         streams = self._stream_table(raw)
-        stream_id, items = parse_items(raw)
+        stream_id, items = parse_items(raw, refused=problem is not None)
         reader = streams.receive_items(stream_id, self._frame_size + 8)
         if reader.cancelled is not None:
             return None  # in flight when we cancelled: dropped

@@ -6,11 +6,13 @@ sends the tag is the stream's writer and chose its id; the other side reads it. 
 stream is sent or received, never before (most connections have none).
 
 Writer: ``open_writer`` (from the encoder's reference hook) gives an id; ``items_frame``
-sends a batch while the credit is positive, ``end_frame`` once. Reader: ``open_reader`` (from
-the decoder) records the stream; ``receive_items``/``receive_end`` check each message;
-``credit_frame`` grants bytes as the consumer takes items; ``cancel_frame`` asks the writer to
-stop. Every rule a peer can break closes the connection with RemoteProtocolError (docs/
-protocol.md 3.6); every table is bounded by ``Limits.max_streams``.
+sends a batch while the credit is positive, ``end`` frees the id once (the broker's
+``end_stream`` makes the STREAM_END, its error fitted to the peer's limits as a FAIL is).
+Reader: ``open_reader`` (from the decoder) records the stream; ``receive_items``/
+``receive_end`` check each message; ``consumed`` grants bytes as the consumer takes items;
+``cancel_frame`` asks the writer to stop. Every rule a peer can break closes the connection
+with RemoteProtocolError (docs/protocol.md 3.10); every table is bounded by
+``Limits.max_streams``.
 """
 
 from __future__ import annotations
@@ -86,10 +88,12 @@ class StreamReader:
     """A stream we read: its id, the credit we have left outstanding at the writer, and
     ``handle``, which the runtime may set to find the consumer's iterator again."""
 
-    __slots__ = ("cancelled", "credit", "granted", "handle", "stream_id", "window")
+    __slots__ = ("cancelled", "credit", "granted", "handle", "held", "stream_id", "window")
 
     def __init__(self, stream_id: int, credit: int) -> None:
         self.stream_id = stream_id
+        #: Bytes of frames received whose items the consumer has not taken (nor dropped).
+        self.held = 0
         #: This stream's window: what the writer may have in flight (see ``widen``).
         self.window = credit
         #: Bytes the writer may still send before it runs out: ours to check.
@@ -136,10 +140,14 @@ def _check_len(raw: list[Any], n: int, name: str) -> None:
         raise RemoteProtocolError(f"malformed {name} message ({len(raw)} items)")
 
 
-def parse_items(raw: list[Any]) -> tuple[int, list[Any]]:
-    """A STREAM_ITEMS's stream id and items (a non-empty array)."""
+def parse_items(raw: list[Any], *, refused: bool = False) -> tuple[int, Any]:
+    """A STREAM_ITEMS's stream id and items (a non-empty array). ``refused``: a value in the
+    message was refused, maybe the items themselves (columns of a type this side lacks), so
+    they need not be an array: the stream ends with that refusal."""
     _check_len(raw, 3, "STREAM_ITEMS")
     items = raw[2]
+    if refused:
+        return _stream_id(raw[1]), items
     if type(items) is not list or not items:
         raise RemoteProtocolError("stream items must be a non-empty array")
     return _stream_id(raw[1]), items
@@ -186,6 +194,7 @@ class Streams:
         "_pending",
         "frame_readers",
         "frame_size",
+        "held",
         "max_streams",
         "peer_window",
         "readers",
@@ -212,6 +221,9 @@ class Streams:
         self.writers: dict[int, StreamWriter] = {}
         #: Streams we read, by id (until the writer's STREAM_END arrives).
         self.readers: dict[int, StreamReader] = {}
+        #: Bytes of frames received on every stream we read whose items the consumers have
+        #: not taken nor dropped: what the connection holds for them (``Broker.held_bytes``).
+        self.held = 0
         self._next_id = 1
         self._active = 0  # readers not cancelled: what max_streams bounds
         self._last_peer_id = 0
@@ -266,11 +278,10 @@ class Streams:
         writer.credit -= len(data)
         return data
 
-    def end_frame(self, writer: StreamWriter, error: dict[str, Any] | None) -> bytes:
-        """The STREAM_END of ``writer`` (b"" if it was sent already); frees its id."""
-        if self.writers.pop(writer.stream_id, None) is None:
-            return b""
-        return self._encode(end_wire(writer.stream_id, error))
+    def end(self, writer: StreamWriter) -> bool:
+        """``writer``'s STREAM_END goes now (the broker's ``end_stream`` makes it): its id is
+        freed. False if it went already."""
+        return self.writers.pop(writer.stream_id, None) is not None
 
     def receive_credit(self, stream_id: int, size: int) -> StreamWriter | None:
         """The reader grants ``size`` bytes: the writer to wake, or None if the stream ended
@@ -343,6 +354,9 @@ class Streams:
         if reader.credit <= 0:
             raise RemoteProtocolError(f"stream {stream_id}: items sent beyond the credit granted")
         reader.credit -= size
+        if reader.cancelled is None:
+            reader.held += size
+            self.held += size
         return reader
 
     def receive_end(self, stream_id: int) -> StreamReader:
@@ -365,6 +379,7 @@ class Streams:
         """The consumer took items worth ``size`` bytes: a STREAM_CREDIT when enough is owed
         (a quarter of the window, or anything once nothing is left to read, ``idle``), else
         b"". Batching grants keeps credit frames few while the writer never starves."""
+        self._release(reader, size)
         if reader.cancelled is not None or self.readers.get(reader.stream_id) is not reader:
             return b""
         owed = reader.granted + size
@@ -392,8 +407,17 @@ class Streams:
         reader.credit += extra
         return self._encode(credit_wire(reader.stream_id, extra))
 
+    def _release(self, reader: StreamReader, size: int) -> None:
+        # ``held`` is the sum of every reader's, also of those ended: only after ``clear``
+        # (which cannot reach those) can a reader hold more than the table.
+        size = min(size, reader.held, self.held)
+        reader.held -= size
+        self.held -= size
+
     def cancel_frame(self, reader: StreamReader) -> bytes:
-        """Ask the writer to stop (b"" if asked already, or if the stream ended)."""
+        """Ask the writer to stop (b"" if asked already, or if the stream ended); the items
+        its consumer had not taken are dropped (no longer held)."""
+        self._release(reader, reader.held)
         if reader.cancelled is not None or self.readers.get(reader.stream_id) is not reader:
             return b""
         reader.cancelled = ReaderEnd.CANCELLED
@@ -407,9 +431,11 @@ class Streams:
         producers and fail consumers."""
         writers = list(self.writers.values())
         readers = list(self.readers.values())
+        for reader in readers:
+            reader.held = 0
         self.writers.clear()
         self.readers.clear()
-        self._active = 0
+        self.held = self._active = 0
         self._pending.clear()
         self._opened.clear()
         return writers, readers

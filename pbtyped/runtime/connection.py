@@ -293,7 +293,7 @@ class Connection(asyncio.Protocol):
         self._deadlines.after_read()
         flow = self._flow
         if self._server is not None and (flow.held or broker.held_bytes):
-            flow.account(broker.held_bytes, bool(pending))
+            self._account()
         if calls.waiting:
             flow.pause_reading(_BACKLOG)
 
@@ -555,9 +555,17 @@ class Connection(asyncio.Protocol):
             self._start_streams()
         flow = self._flow
         if self._server is not None:
-            flow.account(self.broker.held_bytes, bool(self._pending))
+            self._account()
         if not self._calls.waiting:
             flow.resume_reading(_BACKLOG)
+
+    def _account(self) -> None:
+        """Tell the server's budget what this connection holds now (``Flow.account``). It is
+        read whatever the budget while it is how something held goes on: an answer we await,
+        or the items a consumer of a stream the peer writes waits for."""
+        streams = self._streams
+        goes_on = bool(self._pending) or (streams is not None and streams.waiting > 0)
+        self._flow.account(self.broker.held_bytes, goes_on)
 
     def _drain(self) -> None:
         self._calls.start_waiting()
@@ -628,6 +636,18 @@ class Connection(asyncio.Protocol):
         streams = self.broker.streams
         if streams is not None and (opened := streams.take_opened()):
             self._stream_runtime().start(opened)
+
+    def _stream_released(self) -> None:
+        """Items of a stream the peer writes were taken or dropped: the budget learns it (and
+        may let this connection be read again)."""
+        if self._server is not None and not self._is_closed:
+            self._account()
+
+    def _stream_waits(self) -> None:
+        """A consumer waits for items of a stream the peer writes: read the peer, whatever
+        the budget (see ``_account``)."""
+        if _BUDGET in self._flow.paused:
+            self._flow.budget_resume()
 
     def _write_stream(self, data: bytes) -> None:
         """A stream message: after the answers gathered so far (they go first)."""

@@ -22,16 +22,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .._exceptions import ConnectionLost, Error, PbtypedError
-from ..protocol import messages as m
-from ..protocol.errors import error_info, is_expected
+from ..protocol.errors import is_expected
 from ..protocol.events import StreamCancelled, StreamCredit, StreamEnded, StreamItemsReceived
 from ..protocol.streams import StreamReader, Streams, StreamWriter, WriterState
+from ..wire.columns import Columns
 
 if TYPE_CHECKING:
     from ..protocol.broker import Broker
     from .connection import Connection
 
-__all__ = ["IncomingStream", "StreamRuntime"]
+__all__ = ["CheckedItems", "ColumnItems", "IncomingStream", "StreamRuntime"]
 
 log = logging.getLogger("pbtyped")
 
@@ -53,7 +53,8 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
     __slots__ = (
         "__weakref__",
         "_end",
-        "_items",
+        "_frames",
+        "_next",
         "_runtime",
         "_taken",
         "_waiter",
@@ -66,9 +67,10 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
     def __init__(self, runtime: StreamRuntime, reader: StreamReader) -> None:
         self._runtime = runtime
         self.reader = reader
-        # Items not yet taken, each with the bytes to grant once it is (a frame's size goes
-        # with its last item).
-        self._items: collections.deque[tuple[Any, int]] = collections.deque()
+        # The items of each frame not all taken yet, with the frame's size (granted once its
+        # last item is taken), as they arrived: nothing is built per item.
+        self._frames: collections.deque[tuple[list[Any], int]] = collections.deque()
+        self._next = 0  # the index of the next item to take in the first frame
         #: None while open; ``_END``, or the error to raise once the items are taken.
         self._end: object = None
         self._waiter: asyncio.Future[None] | None = None
@@ -85,9 +87,15 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
 
     async def __anext__(self) -> T:
         while True:
-            if self._items:
-                item, size = self._items.popleft()
-                self._runtime.consumed(self.reader, size, idle=not self._items)
+            frames = self._frames
+            if frames:
+                items, size = frames[0]
+                item = items[self._next]
+                self._next += 1
+                if self._next == len(items):
+                    frames.popleft()
+                    self._next = 0
+                    self._runtime.consumed(self.reader, size, idle=not frames)
                 index = self._taken
                 self._taken += 1
                 check = self.check
@@ -104,6 +112,8 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
             if isinstance(end, BaseException):
                 raise end
             waiter = self._waiter = asyncio.get_running_loop().create_future()
+            runtime = self._runtime
+            runtime.waits(1)
             try:
                 await waiter
             except asyncio.CancelledError:
@@ -111,6 +121,7 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
                 raise
             finally:
                 self._waiter = None
+                runtime.waits(-1)
 
     def set_window(self, size: int) -> None:
         """Let the writer run up to ``size`` bytes ahead on this stream instead of
@@ -122,7 +133,7 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
         self._stop(None)
 
     def __del__(self) -> None:
-        if self._end is None:
+        if self._end is None or self._frames:  # to cancel, or ended with items to release
             runtime = self._runtime
             try:
                 runtime.loop.call_soon_threadsafe(runtime.cancel, self.reader)
@@ -132,11 +143,9 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
     # -- what the runtime tells it ---------------------------------------------------------
 
     def _feed(self, items: list[Any], size: int) -> None:
-        if self._end is not None:
-            return
-        last = len(items) - 1
-        self._items.extend((item, size if i == last else 0) for i, item in enumerate(items))
-        self._wake()
+        if self._end is None:
+            self._frames.append((items, size))
+            self._wake()
 
     def _finish(self, error: BaseException | None) -> None:
         if self._end is None:
@@ -144,16 +153,72 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
             self._wake()
 
     def _stop(self, error: BaseException | None) -> None:
-        """The consumer stopped: cancel the stream, drop what is buffered."""
-        if self._end is None:
-            self._end = error if error is not None else StopAsyncIteration()
-            self._items.clear()
+        """The consumer stopped: cancel the stream, drop what is buffered (also after the
+        stream ended: what its items held is released)."""
+        if self._end is None or self._frames:
+            if self._end is None:
+                self._end = error if error is not None else StopAsyncIteration()
+            self._frames.clear()
             self._runtime.cancel(self.reader)
 
     def _wake(self) -> None:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+
+
+class ColumnItems(AsyncIterator[Any]):
+    """A stream whose items are lists that may travel in columns: each list ``source`` gives
+    is marked ``Columns`` (the peer still receives a plain list). Generated code wraps the
+    streams declared ``AsyncIterator[list[SomeDataclass]]`` in it, as it marks the lists
+    declared ``list[SomeDataclass]``; closing it closes ``source``."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, source: AsyncIterator[Any]) -> None:
+        self.source = source
+
+    def __aiter__(self) -> ColumnItems:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self.source.__anext__()
+        return Columns(item) if type(item) is list else item
+
+    async def aclose(self) -> None:
+        """Close ``source`` (an async generator's ``finally`` runs)."""
+        await _close(self.source)
+
+
+class CheckedItems(AsyncIterator[Any]):
+    """A stream of our own object, called in place (a stub of a reference come home): each
+    item ``source`` gives is checked as it is taken, as an ``IncomingStream``'s would be
+    (``check(item, index)``); a refused one closes ``source`` and raises."""
+
+    __slots__ = ("_check", "_taken", "source")
+
+    def __init__(self, source: AsyncIterator[Any], check: Callable[[Any, int], Any]) -> None:
+        # A stream marked for the wire by our skeleton: its lists are plain lists here.
+        self.source = source.source if type(source) is ColumnItems else source
+        self._check = check
+        self._taken = 0
+
+    def __aiter__(self) -> CheckedItems:
+        return self
+
+    async def __anext__(self) -> Any:
+        item = await self.source.__anext__()
+        index = self._taken
+        self._taken += 1
+        try:
+            return self._check(item, index)
+        except BaseException:
+            await _close(self.source)
+            raise
+
+    async def aclose(self) -> None:
+        """Close ``source`` (an async generator's ``finally`` runs)."""
+        await _close(self.source)
 
 
 class _Pump:
@@ -172,10 +237,19 @@ class _Pump:
         self.failed: Exception | None = None
 
 
+#: Fewest items of a batch sent as ``Columns``: a frame's items all of one registered
+#: dataclass then travel field by field. Measured on 2-field records (in-process, per
+#: record, encode + decode): 4 records 3.9 -> 3.8 us, 16: 3.8 -> 1.2 us, 512: 3.3 -> 0.6 us;
+#: a single record costs more in columns (6.1 -> 8.6 us).
+COLUMN_BATCH = 4
+
+
 def _estimate(item: Any) -> int:
     """Bytes an item takes in a frame, roughly (a batch is cut near the frame size)."""
     if isinstance(item, bytes | str):
         return len(item) + 5
+    if isinstance(item, list):  # a list of records, say
+        return 48 * len(item) + 8
     return 48
 
 
@@ -183,7 +257,7 @@ class StreamRuntime:
     """The streams of one connection: pumps for those we write, iterators for those we
     read, both ended when the connection is lost."""
 
-    __slots__ = ("_broker", "_conn", "_pumps", "_readers", "loop")
+    __slots__ = ("_broker", "_conn", "_pumps", "_readers", "loop", "waiting")
 
     def __init__(self, conn: Connection, broker: Broker) -> None:
         self._conn = conn
@@ -191,6 +265,8 @@ class StreamRuntime:
         self.loop = asyncio.get_running_loop()
         self._pumps: dict[StreamWriter, _Pump] = {}
         self._readers: weakref.WeakSet[IncomingStream[Any]] = weakref.WeakSet()
+        #: Consumers waiting for items now (the connection is then read whatever the budget).
+        self.waiting = 0
 
     @property
     def _streams(self) -> Streams | None:
@@ -207,10 +283,19 @@ class StreamRuntime:
         return stream
 
     def consumed(self, reader: StreamReader, size: int, *, idle: bool) -> None:
-        """The consumer took an item worth ``size`` bytes: grant credit when it is due."""
+        """The consumer took an item worth ``size`` bytes: grant credit when it is due, and
+        tell the budget what is no longer held."""
         streams = self._streams
         if streams is not None and (size or idle):
             self._conn._write_stream(streams.consumed(reader, size, idle=idle))
+            if size:
+                self._conn._stream_released()
+
+    def waits(self, change: int) -> None:
+        """A consumer starts (1) or stops (-1) waiting for items."""
+        self.waiting += change
+        if change > 0:
+            self._conn._stream_waits()
 
     def widen(self, reader: StreamReader, size: int) -> None:
         """A larger window for one stream (``IncomingStream.set_window``)."""
@@ -219,10 +304,14 @@ class StreamRuntime:
             self._conn._write_stream(streams.widen(reader, size))
 
     def cancel(self, reader: StreamReader) -> None:
-        """Ask the writer to stop (the consumer left early or dropped the iterator)."""
+        """Ask the writer to stop (the consumer left early or dropped the iterator); what its
+        items held is released."""
         streams = self._streams
         if streams is not None and not self._conn.is_closed:
+            held = reader.held
             self._conn._write_stream(streams.cancel_frame(reader))
+            if held:
+                self._conn._stream_released()
 
     def on_event(self, event: object) -> None:
         """A stream message arrived (``StreamItemsReceived`` ... ``StreamCancelled``)."""
@@ -284,7 +373,9 @@ class StreamRuntime:
         while True:
             if writer.credit - pump.estimate <= 0 or flow.writing_paused:
                 self._flush(pump)
-                await self._wait(pump)
+                # The estimate guesses high: credit may be left once the batch is sent.
+                if writer.credit <= 0 or flow.writing_paused:
+                    await self._wait(pump)
                 continue
             try:
                 item = await producer.__anext__()
@@ -333,18 +424,13 @@ class StreamRuntime:
             return
         pump.batch = []
         pump.estimate = 0
+        if len(batch) >= COLUMN_BATCH and hasattr(type(batch[0]), "__dataclass_fields__"):
+            batch = Columns(batch)  # the encoder checks they are all of one registered class
         self._conn._write_stream(streams.items_frame(pump.writer, batch))
 
     def _end(self, pump: _Pump, error: BaseException | None) -> None:
-        streams = self._streams
-        if streams is None or self._conn.is_closed:
-            return
-        info = None
-        if error is not None:
-            broker = self._broker
-            send_tb = broker.send_tracebacks
-            info = m.error_wire(error_info(error, broker.registry, send_traceback=send_tb))
-        self._conn._write_stream(streams.end_frame(pump.writer, info))
+        if not self._conn.is_closed:
+            self._conn._write_stream(self._broker.end_stream(pump.writer, error))
 
     def _report(self, exc: BaseException) -> None:
         registry = self._broker.registry

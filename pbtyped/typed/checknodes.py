@@ -34,7 +34,7 @@ from .._exceptions import ValidationError
 from ..protocol.interfaces import got, implemented_by
 from ..protocol.objects import Referenceable
 from ..runtime.reference import RemoteReference, Stub
-from ..runtime.streams import IncomingStream
+from ..runtime.streams import CheckedItems, IncomingStream
 from ..wire.show import kind, show
 
 __all__ = [
@@ -593,10 +593,12 @@ def stream_of(item: Node, expected: str, item_expected: str, outbound: bool) -> 
             if hasattr(type(value), "__anext__"):
                 return value
             raise Invalid
-        if type(value) is not IncomingStream:
-            raise Invalid
-        value.check = check_item
-        return value
+        if type(value) is IncomingStream:
+            value.check = check_item
+            return value
+        if hasattr(type(value), "__anext__"):  # our own object's, called in place
+            return CheckedItems(value, check_item)
+        raise Invalid
 
     def explain(value: Any, path: str) -> None:
         if not passes(fast, value):

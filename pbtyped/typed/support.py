@@ -15,6 +15,7 @@ registered there), and logs that too.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import contextvars
 import dataclasses
 import enum
@@ -33,6 +34,7 @@ from ..runtime.dispatch import current_connection
 from ..runtime.logs import LogLimiter
 from ..runtime.promise import Promise
 from ..runtime.reference import RemoteReference, Stub
+from ..runtime.streams import ColumnItems
 from ..wire.columns import Columns
 from ..wire.limits import Limits
 from ..wire.registry import Registry
@@ -126,7 +128,9 @@ class Param:
     kw_only: bool
     default: Any
     send: Sender | None  # a client's conversion to wire form (see ``senders``)
-    columns: bool  # declared list[SomeDataclass]: may travel in columns
+    #: How it is marked to travel in columns (declared ``list[SomeDataclass]``, or a stream
+    #: of them); None when it is not.
+    columns: Mark | None
 
     @classmethod
     def declared(cls, decl: ParamDecl, method: str) -> Param:
@@ -140,7 +144,7 @@ class Param:
             kw_only=decl.kw_only,
             default=decl.default,
             send=sender_for(annotation),
-            columns=_in_columns(annotation),
+            columns=_column_mark(annotation),
         )
 
 
@@ -151,6 +155,7 @@ class MethodSpec:
     __slots__ = (
         "_by_name",
         "_checks_out",
+        "_marks",
         "_paths",
         "_paths_out",
         "_plain",
@@ -186,14 +191,16 @@ class MethodSpec:
         #: never loses a type): a server's connections share one, so most calls check
         #: only that their registry is this one.
         self.admitted_by: Registry | None = None
-        #: The result is declared list[SomeDataclass]: a server marks it to travel in columns.
-        self.result_columns: Final = _in_columns(decl.returns)
+        #: How a server marks its result to travel in columns (declared list[SomeDataclass],
+        #: or a stream of them); None when it is not.
+        self.result_columns: Final = _column_mark(decl.returns)
         #: A client's conversions to wire form by parameter name; empty when none needs one.
         self.sends: Final[Mapping[str, Sender]] = {
             p.name: p.send for p in params if p.send is not None
         }
-        #: The parameters declared list[SomeDataclass]; empty when none is.
-        self.column_names: Final = frozenset(p.name for p in params if p.columns)
+        #: The parameters declared list[SomeDataclass] (or a stream of them); empty when none is.
+        self.column_names: Final = frozenset(p.name for p in params if p.columns is not None)
+        self._marks: Final = {p.name: p.columns for p in params if p.columns is not None}
         self._positional: Final = positional
         self._by_name: Final = {p.name: p for p in params}
         self._paths: Final = tuple(p.path for p in params)
@@ -261,20 +268,18 @@ class MethodSpec:
     def pack(
         self, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Arguments for the wire: lists declared ``list[SomeDataclass]`` marked ``Columns``.
-        Only needed when ``column_names`` is not empty."""
-        names = self.column_names
+        """Arguments for the wire: lists declared ``list[SomeDataclass]`` marked ``Columns``,
+        streams of them ``ColumnItems``. Only needed when ``column_names`` is not empty."""
         positional = self._positional
         packed = (
             tuple(
-                Columns(v) if p.columns and type(v) is list else v
+                v if p.columns is None else p.columns(v)
                 for p, v in zip(positional, args, strict=False)
             )
             + args[len(positional) :]
         )
-        return packed, {
-            k: Columns(v) if k in names and type(v) is list else v for k, v in kwargs.items()
-        }
+        marks = self._marks
+        return packed, {k: marks[k](v) if k in marks else v for k, v in kwargs.items()}
 
     def bind(self, args: list[Any], kwargs: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
         """Validate and convert wire arguments into the positional and keyword ones to call with."""
@@ -336,14 +341,32 @@ def interface(name: str, /, *bases: InterfaceSpec, **methods: MethodDecl) -> Int
     return InterfaceSpec(name, specs)
 
 
-def _in_columns(annotation: Any) -> bool:
-    """True for ``list[D]`` (also inside ``Annotated``) where D is a dataclass."""
+#: Marks a value for the wire (``Param.columns``, ``MethodSpec.result_columns``).
+Mark = Callable[[Any], Any]
+
+
+def _mark_list(value: Any) -> Any:
+    return Columns(value) if type(value) is list else value
+
+
+def _mark_stream(value: Any) -> Any:
+    return ColumnItems(value) if hasattr(type(value), "__anext__") else value
+
+
+def _column_mark(annotation: Any) -> Mark | None:
+    """How a value declared ``annotation`` is marked to travel in columns: ``list[D]`` (also
+    inside ``Annotated``) where D is a dataclass as ``Columns``, ``AsyncIterator[list[D]]``
+    as ``ColumnItems`` (each list it gives as ``Columns``); None for anything else."""
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
-    if typing.get_origin(annotation) is not list:
-        return False
+    origin = typing.get_origin(annotation)
+    if origin is collections.abc.AsyncIterator:
+        (item,) = typing.get_args(annotation)
+        return _mark_stream if _column_mark(item) is _mark_list else None
+    if origin is not list:
+        return None
     (item,) = typing.get_args(annotation)
-    return isinstance(item, type) and dataclasses.is_dataclass(item)
+    return _mark_list if isinstance(item, type) and dataclasses.is_dataclass(item) else None
 
 
 P = TypeVar("P", bound=Promise[Any])
@@ -659,9 +682,8 @@ def _check_result(obj: Referenceable, entry: MethodSpec, result: Any) -> Any:
             exc,
         )
         raise
-    if entry.result_columns and type(value) is list:
-        return Columns(value)
-    return value
+    mark = entry.result_columns
+    return value if mark is None else mark(value)
 
 
 async def _checked(obj: Referenceable, entry: MethodSpec, pending: Awaitable[Any]) -> Any:

@@ -85,8 +85,9 @@ class Limits:
     #: Seconds for a TLS handshake (asyncio's ``ssl_handshake_timeout``; asyncio's own default
     #: is 60 s). Sockets still in their TLS handshake count against ``max_connections``.
     tls_handshake_timeout: float = 10.0
-    #: Bytes held at once by partial frames and by the arguments (as received) of calls in
-    #: flight, across all connections of a server. Beyond it the server stops reading from
+    #: Bytes held at once by partial frames, by the arguments (as received) of calls in
+    #: flight and by stream items not yet taken by their consumers, across all connections
+    #: of a server. Beyond it the server stops reading from
     #: connections that hold any, until it drops (see docs/security.md for the worst case).
     #: At least ``max_frame_size``, so one frame alone can always arrive.
     max_bytes_held: int = 256 * 1024 * 1024

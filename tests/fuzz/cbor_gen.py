@@ -39,6 +39,7 @@ __all__ = [
     "frame",
     "hostile_stream",
     "messages",
+    "stream_messages",
     "values",
 ]
 
@@ -326,6 +327,7 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
                 ["pipelining"],
                 ["streams"],
                 ["interfaces", "streams"],
+                ["columns", "streams"],
                 list(FEATURES),
             ]
         )
@@ -373,6 +375,39 @@ def _hello(good: bool) -> st.SearchStrategy[Any]:
     )
 
 
+#: Error maps (6.1), well shaped or not.
+errors = st.one_of(
+    st.builds(
+        lambda t, m, r: {"type": t, "message": m, "registered": r},
+        st.sampled_from(["fuzz.Boom", "pbtyped.NoSuchMethod", "builtins.KeyError"]) | values,
+        st.text(max_size=10) | values,
+        st.booleans() | values,
+    ),
+    values,
+)
+
+
+def stream_messages(ids: st.SearchStrategy[Any] = stream_ids) -> st.SearchStrategy[Any]:
+    """Stream messages (kinds 7-10), well shaped or not, for the streams ``ids`` draws (which
+    may or may not exist). The items array may itself be a COLUMNS value (spec 3.10):
+    records of a registered type, of one the receiver lacks, or columns of the wrong shape."""
+    rows = st.lists(st.tuples(values, values), min_size=1, max_size=4)
+    two_columns = rows.map(lambda r: [[x for x, _ in r], [y for _, y in r]])  # fuzz.Point's
+    column_items = st.builds(
+        lambda n, c: Tag(tags.COLUMNS, [n, c]),
+        st.sampled_from(["fuzz.Point", "fuzz.Point", "fuzz.Color", "nope.Type"]),
+        st.one_of(two_columns, two_columns, st.lists(st.lists(values, max_size=3), max_size=3)),
+    )
+    return st.one_of(
+        st.builds(lambda s, xs: [7, s, xs], ids, st.lists(values, max_size=3) | values),
+        st.builds(lambda s, c: [7, s, c], ids, column_items | values),
+        st.builds(lambda s, c: [7, s, Tag(tags.COLUMNS, ["fuzz.Point", c])], ids, two_columns),
+        st.builds(lambda s, e: [8, s, e], ids, st.none() | errors),
+        st.builds(lambda s, n: [9, s, n], ids, st.integers(-1, 2**64 - 1) | values),
+        st.builds(lambda s: [10, s], ids),
+    )
+
+
 def messages(answers: bool = False) -> st.SearchStrategy[Any]:
     """One message tree: mostly well-shaped calls/answers, sometimes anything at all.
 
@@ -405,24 +440,9 @@ def messages(answers: bool = False) -> st.SearchStrategy[Any]:
             st.sampled_from([{"retain": True}, {"retain": False}, {"trace": "x"}, {}]) | values,
         ),
     )
-    error = st.one_of(
-        st.builds(
-            lambda t, m, r: {"type": t, "message": m, "registered": r},
-            st.sampled_from(["fuzz.Boom", "pbtyped.NoSuchMethod", "builtins.KeyError"]) | values,
-            st.text(max_size=10) | values,
-            st.booleans() | values,
-        ),
-        values,
-    )
     ret = st.builds(lambda q, v: [2, q, v], question_ids, values)
-    # Stream messages (kinds 7-10), well shaped or not, for streams that may or may not exist.
-    stream = st.one_of(
-        st.builds(lambda s, xs: [7, s, xs], stream_ids, st.lists(values, max_size=3) | values),
-        st.builds(lambda s, e: [8, s, e], stream_ids, st.none() | error),
-        st.builds(lambda s, n: [9, s, n], stream_ids, st.integers(-1, 2**64 - 1) | values),
-        st.builds(lambda s: [10, s], stream_ids),
-    )
-    fail = st.builds(lambda q, e: [3, q, e], question_ids, error)
+    stream = stream_messages()
+    fail = st.builds(lambda q, e: [3, q, e], question_ids, errors)
     other = st.one_of(
         st.builds(lambda q: [4, q], question_ids),
         st.builds(lambda i, c: [5, i, c], question_ids, question_ids),

@@ -200,6 +200,8 @@ class Side:
             assert len(streams.readers) <= 2 * limits.max_streams
             assert len(streams.writers) <= limits.max_streams
             assert not streams.frame_readers, "streams of a message left unsettled"
+            assert streams.held >= 0
+            assert not any(r.held for r in streams.readers.values() if r.cancelled is not None)
 
     def finish(self) -> None:
         """The application drops everything; releases flow; then the line closes cleanly."""
@@ -221,5 +223,6 @@ class Side:
         assert broker.export_count == 0
         assert broker.import_count == 0
         assert broker.pending_questions == 0
-        assert broker.streams is None or not (broker.streams.readers or broker.streams.writers)
+        streams = broker.streams
+        assert streams is None or not (streams.readers or streams.writers or streams.held)
         assert broker.receive_data(b"\x00" * 16) == []  # closed: input is ignored

@@ -28,6 +28,7 @@ from .cbor_gen import (
     hostile_stream,
     messages,
     name_lists,
+    stream_messages,
     values,
 )
 from .peers import Point, Thing
@@ -107,6 +108,23 @@ def test_whole_hostile_messages_between_genuine_calls(hostile: list[Any]) -> Non
     if not closed:
         assert client.answered == client.asked
     client.finish()
+    server.finish()
+
+
+@fuzz_settings(150)
+@given(st.lists(stream_messages(st.sampled_from([1, 2, 1, 2, 3])), min_size=1, max_size=8), cuts)
+def test_stream_messages_into_open_streams(hostile: list[Any], cut: list[int]) -> None:
+    """Stream messages (items as arrays or as one COLUMNS value, ends, credit, cancels) for
+    streams 1 and 2, which a call of the peer opened, between peers that both list "streams"
+    and "columns": events or a closed connection, the tables bounded, what the items hold
+    never negative, and nothing left once the line closes."""
+    client, server = Side(server=False), Side(server=True)
+    server.feed(client.take_output())
+    client.feed(server.take_output())
+    assert server.broker._codec.peer_takes_columns
+    opening = [1, 1, [0, 0], "echo", [Tag(tags.STREAM, 1), Tag(tags.STREAM, 2)]]
+    data = b"".join(frame(encode(message)) for message in [opening, *hostile])
+    _feed_all(server, data, cut)
     server.finish()
 
 

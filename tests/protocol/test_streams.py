@@ -3,6 +3,7 @@ hostile peer can break (issue 14 item 6)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import cbor2
@@ -28,6 +29,12 @@ from ..costs import assert_linear_cpu, peak_memory
 from .wiring import Echoer, Pair, decode_frames, exactly, hello, msg
 
 STREAM = tags.STREAM
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+    y: int
 
 
 class Producer:
@@ -87,12 +94,12 @@ def test_a_stream_both_ways_in_one_call() -> None:
     assert isinstance(items, StreamItemsReceived)
     assert (items.reader, items.items) == (reader, ["x", "y"])
     pair.a_events.clear()
-    pair.send_to_a(pair.b.streams.end_frame(writer, None))
+    pair.send_to_a(pair.b.end_stream(writer, None))
     pair.pump()
     assert pair.a_events == [StreamEnded(reader=reader, error=None)]
     assert 1 not in pair.a.streams.readers
     assert 1 not in pair.b.streams.writers
-    assert pair.b.streams.end_frame(writer, None) == b""  # STREAM_END goes once
+    assert pair.b.end_stream(writer, None) == b""  # STREAM_END goes once
 
 
 def test_credit_is_spent_and_granted() -> None:
@@ -147,7 +154,7 @@ def test_cancel_asks_the_writer_to_stop_and_items_in_flight_are_dropped() -> Non
     assert pair.a_events == []  # dropped
     assert pair.b_events == [StreamCancelled(writer=writer)]
     assert writer.state is WriterState.CANCELLED
-    pair.send_to_a(pair.b.streams.end_frame(writer, None))
+    pair.send_to_a(pair.b.end_stream(writer, None))
     pair.pump()
     assert pair.a_events == []  # the consumer was told already; the id is free
     assert pair.a.streams.readers == {}
@@ -158,13 +165,26 @@ def test_an_error_ends_the_stream_as_its_registered_class() -> None:
     pair = Pair(root=Feeds())
     writer, _reader = returned_stream(pair)
     assert pair.b.streams is not None
-    error = {"type": "pbtyped.LimitExceeded", "message": "too many", "registered": True}
-    pair.send_to_a(pair.b.streams.end_frame(writer, error))
+    pair.send_to_a(pair.b.end_stream(writer, LimitExceeded("too many")))
     pair.pump()
     [ended] = pair.a_events
     assert isinstance(ended, StreamEnded)
     assert type(ended.error) is LimitExceeded
     assert str(ended.error) == "too many"
+
+
+def test_an_error_too_long_for_the_reader_is_cut_as_a_fail_is() -> None:
+    """STREAM_END's error follows the FAIL rule (spec 6.6): cut to fit the reader's limits."""
+    pair = Pair(root=Feeds(), a_limits=Limits(max_frame_size=1024, max_body_size=1024))
+    writer, _reader = returned_stream(pair)
+    data = pair.b.end_stream(writer, LimitExceeded("y" * 5000))
+    assert len(data) <= 1024 + 8
+    pair.send_to_a(data)
+    pair.pump()
+    [ended] = pair.a_events
+    assert isinstance(ended, StreamEnded)
+    assert type(ended.error) is LimitExceeded
+    assert str(ended.error) == "y" * 200 + " [cut: too long for the peer's limit]"
 
 
 def test_a_lost_connection_ends_every_stream() -> None:
@@ -255,6 +275,65 @@ def test_items_after_the_end_close() -> None:
         RemoteProtocolError, match=exactly("STREAM_ITEMS for stream 1, which has ended")
     ):
         broker.receive_data(msg(7, 1, [1]))
+
+
+def test_items_may_come_as_one_columns_value() -> None:
+    """Spec 3.10: the items array may be a COLUMNS value, each record one item; one the
+    reader refuses ends the stream (and cancels it), the connection goes on."""
+    registry = Registry()
+    registry.register_type(Point, "t.Point")
+    broker = Broker(registry=registry, root=Echoer())
+    broker.initiate()
+    broker.receive_data(hello(features=["streams", "columns"], stream_window=4096))
+    [call] = broker.receive_data(msg(1, 1, [0, 0], "echo", [cbor2.CBORTag(STREAM, 1)]))
+    assert isinstance(call, CallReceived)
+    columns = cbor2.CBORTag(tags.COLUMNS, ["t.Point", [[1, 3], [2, 4]]])
+    [items] = broker.receive_data(msg(7, 1, columns))
+    assert isinstance(items, StreamItemsReceived)
+    assert items.items == [Point(1, 2), Point(3, 4)]
+    unknown = cbor2.CBORTag(tags.COLUMNS, ["t.Nothing", [[1], [2]]])
+    [ended] = broker.receive_data(msg(7, 1, unknown))
+    assert isinstance(ended, StreamEnded)
+    assert isinstance(ended.error, InsecureTypeError)
+    assert "t.Nothing" in str(ended.error)
+    assert decode_frames(broker.take_pending()) == [[10, 1]]
+    empty = cbor2.CBORTag(tags.COLUMNS, ["t.Point", [[], []]])
+    broker.receive_data(stream_call(2, 2))
+    with pytest.raises(
+        RemoteProtocolError, match=exactly("stream items must be a non-empty array")
+    ):
+        broker.receive_data(msg(7, 2, empty))
+
+
+def test_items_not_taken_are_held_bytes() -> None:
+    """What a consumer has not taken counts in ``held_bytes`` (the server's budget) until it
+    is taken or dropped, also after STREAM_END."""
+    broker = peer(stream_window=8192)
+    [one, two] = [c.args[0] for c in broker.receive_data(stream_call(1, 1) + stream_call(2, 2))]
+    base = broker.held_bytes  # the two calls' frames, owed an answer
+    first, second = msg(7, 1, ["a" * 100]), msg(7, 2, ["b" * 200, "c"])
+    broker.receive_data(first + second)
+    assert broker.streams is not None
+    assert (one.held, two.held) == (len(first), len(second))
+    assert broker.held_bytes == base + len(first) + len(second)
+    broker.receive_data(msg(8, 1, None))  # ended: its item is still to be taken
+    assert broker.held_bytes == base + len(first) + len(second)
+    broker.streams.consumed(one, len(first), idle=True)
+    assert broker.held_bytes == base + len(second)
+    broker.streams.cancel_frame(two)  # the consumer left: its items are dropped
+    assert broker.held_bytes == base
+    assert broker.receive_data(msg(7, 2, ["in flight"])) == []  # dropped, never held
+    assert broker.held_bytes == base
+    three = broker.receive_data(stream_call(3, 3) + msg(7, 3, ["d"]) + msg(8, 3, None))[0]
+    four = broker.receive_data(stream_call(4, 4) + msg(7, 4, ["e"]))[0]
+    assert broker.streams.held > 0
+    broker.connection_lost()
+    assert broker.streams.held == 0
+    # Items taken after the line is gone (an ended stream's, a cancelled one's) release
+    # nothing more.
+    broker.streams.consumed(three.args[0], 100, idle=True)
+    broker.streams.cancel_frame(four.args[0])
+    assert broker.streams.held == 0
 
 
 def test_items_beyond_the_credit_close() -> None:
@@ -354,7 +433,7 @@ def test_credit_and_cancel_that_cross_our_end_are_ignored() -> None:
     broker.send_call(broker.root_reference(), "echo", [Producer()], {})
     assert broker.streams is not None
     [writer] = broker.streams.take_opened()
-    broker.streams.end_frame(writer, None)
+    broker.end_stream(writer, None)
     assert broker.receive_data(msg(9, 1, 100)) == []
     assert broker.receive_data(msg(10, 1)) == []
 
@@ -388,6 +467,47 @@ def test_stream_tags_cost_linear_cpu_and_bounded_memory() -> None:
     broker = peer(max_streams=100_000)
     ratio = peak_memory(lambda: broker.receive_data(data)) / len(data)
     assert ratio < 80, f"{ratio:.0f} bytes held per byte received"
+
+
+def _columns_items(n: int) -> bytes:
+    """STREAM_ITEMS for stream 1 whose items are one COLUMNS value of ``n`` tiny records."""
+    return msg(7, 1, cbor2.CBORTag(tags.COLUMNS, ["t.Point", [[0] * n, [1] * n]]))
+
+
+def _columns_reader() -> Broker:
+    """A serving broker reading stream 1 of a peer that lists "streams" and "columns"."""
+    registry = Registry()
+    registry.register_type(Point, "t.Point")
+    broker = Broker(registry=registry, root=Echoer(), limits=Limits(stream_window=2**31))
+    broker.initiate()
+    broker.receive_data(hello(features=["streams", "columns"]))
+    broker.receive_data(stream_call(1, 1))
+    return broker
+
+
+def test_columns_items_cost_linear_cpu_and_bounded_memory() -> None:
+    """Attack: a STREAM_ITEMS whose items are one COLUMNS value of 2-byte records (the
+    cheapest to send, ~70x as objects). Linear CPU; the decoder weighs the records before it
+    builds them, so the frame ends the stream (refused, as any value over the decoded
+    ratio) instead of building what it would cost."""
+
+    def make(n: int) -> tuple[Any, int]:
+        data = _columns_items(n)
+
+        def run() -> None:
+            _columns_reader().receive_data(data)
+
+        return run, len(data)
+
+    assert_linear_cpu(make, 2_000, 64_000)
+    broker = _columns_reader()
+    data = _columns_items(64_000)
+    events: list[Any] = []
+    ratio = peak_memory(lambda: events.extend(broker.receive_data(data))) / len(data)
+    assert ratio < 40, f"{ratio:.0f} bytes held per byte received"
+    [ended] = events
+    assert isinstance(ended, StreamEnded)
+    assert "max_decoded_ratio" in str(ended.error)
 
 
 def test_a_stream_may_get_a_larger_window_than_the_hellos() -> None:

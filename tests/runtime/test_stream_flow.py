@@ -11,6 +11,9 @@ from collections.abc import AsyncIterator
 
 import pbtyped as pb
 
+from .conftest import eventually
+from .test_streams import windowed
+
 CHUNK = 64 * 1024
 
 
@@ -24,6 +27,11 @@ class Big(pb.Root):
         for i in range(count):
             self.sent += 1
             yield bytes([i % 256]) * CHUNK  # a new object each time: nothing is shared
+
+    async def remote_tiny(self) -> AsyncIterator[int]:
+        while True:
+            self.sent += 1
+            yield self.sent % 24  # one byte each
 
     def remote_ping(self) -> str:
         return "pong"
@@ -57,6 +65,35 @@ def test_a_slow_consumer_keeps_memory_flat(run) -> None:
     taken, peak = run(body)
     assert taken == count
     assert peak < 4 * 1024 * 1024, f"peak {peak} bytes for a {count * CHUNK} byte stream"
+
+
+def test_a_window_of_tiny_items_holds_a_bounded_multiple_of_its_bytes(run) -> None:
+    """Attack: a peer filling a stream's window with one-byte items. What the reader holds
+    (the decoded frames, nothing built per item) stays a small multiple of the window's
+    bytes, as for a call's arguments (within max_decoded_ratio, 32x); both ends are in this
+    process, so the writer's side counts too."""
+    window = 64 * 1024
+
+    async def body() -> tuple[int, int]:
+        root = Big()
+        async with windowed(root, window) as (server, ref):
+            tracemalloc.start()
+            try:
+                before = tracemalloc.get_traced_memory()[0]
+                stream = await ref.call_remote("tiny")
+                [conn] = server.connections
+                streams = conn.broker.streams
+                assert streams is not None
+                await eventually(lambda: all(w.credit <= 0 for w in streams.writers.values()))
+                held = tracemalloc.get_traced_memory()[0] - before
+            finally:
+                tracemalloc.stop()
+            await stream.aclose()
+            return root.sent, held
+
+    sent, held = run(body)
+    assert sent > window // 2  # the window is full of one-byte items
+    assert held < 32 * window, f"{held / window:.1f} bytes held per byte of window"
 
 
 class FrameCounter(asyncio.Protocol):

@@ -4,6 +4,7 @@ holds the producer back, and every way a stream ends."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,8 @@ import pbtyped as pb
 from pbtyped.runtime.streams import IncomingStream
 
 from .conftest import eventually
+
+MIB = 1024 * 1024
 
 
 class Feed(pb.Root):
@@ -41,10 +44,20 @@ class Feed(pb.Root):
         finally:
             self.finished.set()
 
+    async def remote_numbers(self) -> AsyncIterator[int]:
+        i = 0
+        while True:
+            self.produced = i = i + 1
+            yield i % 24  # one byte each
+
     async def remote_failing(self) -> AsyncIterator[int]:
         yield 1
         yield 2
         raise pb.LimitExceeded("out of ticks")
+
+    async def remote_failing_at_length(self) -> AsyncIterator[int]:
+        yield 1
+        raise pb.LimitExceeded("x" * MIB)
 
     async def remote_upload(self, chunks: AsyncIterator[bytes]) -> int:
         total = 0
@@ -58,6 +71,20 @@ class Feed(pb.Root):
                 yield text.upper()
 
         return replies()
+
+
+@contextlib.asynccontextmanager
+async def windowed(
+    root: pb.Root, window: int
+) -> AsyncIterator[tuple[pb.Server, pb.RemoteReference]]:
+    """``root`` served to a client whose streams have ``window``-byte windows: the server,
+    and the client's reference to ``root``."""
+    limits = pb.Limits(stream_window=window)
+    async with (
+        pb.serve(root) as server,
+        pb.connect("127.0.0.1", server.port, limits=limits) as client,
+    ):
+        yield server, await client.root()
 
 
 async def words(*texts: str) -> AsyncIterator[str]:
@@ -108,12 +135,7 @@ def test_a_consumer_that_stops_reading_stops_the_producer_within_the_window(run)
 
     async def body() -> None:
         feed = Feed()
-        limits = pb.Limits(stream_window=window)
-        async with (
-            pb.serve(feed) as server,
-            pb.connect("127.0.0.1", server.port, limits=limits) as client,
-        ):
-            root = await client.root()
+        async with windowed(feed, window) as (_, root):
             stream = await root.call_remote("ticks", 10_000, size)
             taken = 0
             async for _ in stream:
@@ -125,6 +147,27 @@ def test_a_consumer_that_stops_reading_stops_the_producer_within_the_window(run)
             # window + one frame in flight (a frame's items are ~size + 5 bytes each)
             assert feed.produced <= taken + (window + 64 * 1024) // size + 1
             assert feed.produced < 10_000
+
+    run(body)
+
+
+def test_a_producer_of_small_items_runs_up_to_the_window(run) -> None:
+    """Issue 14 item 2, the other way: a producer is held back only by the credit, not by a
+    guess of its items' size. Items of one byte (a size guessed at 48) fill the window
+    before the producer waits, and do not stall once a batch is guessed larger than the
+    credit left."""
+    window = 64 * 1024
+
+    async def body() -> None:
+        feed = Feed()
+        async with windowed(feed, window) as (server, root):
+            stream = await root.call_remote("numbers")
+            [conn] = server.connections
+            streams = conn.broker.streams
+            assert streams is not None
+            await eventually(lambda: all(w.credit <= 0 for w in streams.writers.values()))
+            assert feed.produced > window // 2  # far beyond window / 48
+            await stream.aclose()
 
     run(body)
 
@@ -192,6 +235,34 @@ def test_an_error_in_the_generator_reaches_the_consumer_at_its_item(run) -> None
             with pytest.raises(pb.LimitExceeded, match="out of ticks"):
                 await collect()
             assert got == [1, 2]
+
+    run(body)
+
+
+def test_a_long_error_is_cut_to_fit_the_readers_frame_limit(run) -> None:
+    """A producer's error whose message alone is 1 MiB (16 KiB of it sent, and a traceback)
+    reaches a reader that takes 8 KiB frames as its registered class, cut as a FAIL would be
+    (spec 6.6); the line stays up."""
+    limits = pb.Limits(max_frame_size=8 * 1024, max_body_size=8 * 1024)
+
+    async def body() -> None:
+        async with (
+            pb.serve(Feed(), send_tracebacks=True) as server,
+            pb.connect("127.0.0.1", server.port, limits=limits) as client,
+        ):
+            root = await client.root()
+            stream = await root.call_remote("failing_at_length")
+            got: list[int] = []
+
+            async def collect() -> None:
+                async for i in stream:
+                    got.append(i)
+
+            with pytest.raises(pb.LimitExceeded) as caught:
+                await asyncio.wait_for(collect(), 5)
+            assert got == [1]
+            assert str(caught.value) == "x" * 200 + " [cut: too long for the peer's limit]"
+            assert [t async for t in await root.call_remote("ticks", 2)] == [b"\0", b"\1"]
 
     run(body)
 

@@ -38,26 +38,45 @@ class Careless(Feed):
         yield Tick(symbol, 4)
 
 
+async def refused_at_its_index(feed: FeedClient) -> None:
+    """Read ``Careless``'s ticks: the third fails the stream, after the first two."""
+    got: list[Tick] = []
+
+    async def read() -> None:
+        async for tick in feed.ticks("ACME", 4):
+            got.append(tick)
+
+    with pytest.raises(pb.ValidationError) as caught:
+        await read()
+    assert str(caught.value) == "$.items[2].price_cents: expected int, got text string"
+    assert [t.price_cents for t in got] == [1, 2]
+
+
 def test_a_bad_item_fails_the_stream_at_its_index(run) -> None:
     async def body() -> None:
         async with (
             pb.serve(Careless(), registry=REGISTRY) as server,
             pb.connect("127.0.0.1", server.port, registry=REGISTRY) as client,
         ):
-            feed = await client.root(FeedClient)
-            got: list[Tick] = []
-
-            async def read() -> None:
-                async for tick in feed.ticks("ACME", 4):
-                    got.append(tick)
-
-            with pytest.raises(pb.ValidationError) as caught:
-                await read()
-            assert str(caught.value) == "$.items[2].price_cents: expected int, got text string"
-            assert [t.price_cents for t in got] == [1, 2]
+            await refused_at_its_index(await client.root(FeedClient))
             [conn] = server.connections
             assert conn.broker.streams is not None
             assert not conn.broker.streams.writers  # the writer was told to stop, and ended
+
+    run(body)
+
+
+def test_the_three_shapes_on_our_own_object_called_in_place(run) -> None:
+    """A stub of our own object (a reference come home) calls it in place, streams
+    included: items are checked as they are taken, as they would be from a peer."""
+
+    async def body() -> None:
+        feed = FeedClient(Feed())  # type: ignore[arg-type]
+        ticks = [tick async for tick in feed.ticks("ACME", 2)]
+        assert ticks == [Tick("ACME", 10_000), Tick("ACME", 10_001)]
+        assert await feed.upload(chunks()) == 3 * 65536
+        assert [r async for r in feed.chat(lines())] == ["you said 'hello'", "you said 'bye'"]
+        await refused_at_its_index(FeedClient(Careless()))  # type: ignore[arg-type]
 
     run(body)
 
