@@ -1,6 +1,7 @@
 """In-process microbenchmarks of the pieces the profiles point at (evidence for optimisations).
 
-    python bench/micro.py [--at HEAD] [--memory 500 | --memory-profile 1000 | --server-path 1000]
+    python bench/micro.py [--at HEAD] [--memory 500 | --memory-profile 1000 | --server-path 1000
+                           | --round-trip | --client-path]
 
 Times, as the best of several repeats (the minimum is the figure least disturbed by a busy
 machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through the
@@ -17,8 +18,11 @@ the answer out); its codec alone (frames cut, decoded, answer encoded); cbor2 al
 decoded and the answer encoded). The differences say where each microsecond goes, with no kernel
 and no event loop in the figures. ``--round-trip`` instead times whole calls through a client and a
 server ``Connection`` in one process, joined by in-memory transports (CPU per call, sequential and
-100 in flight): with the server path at one connection, what pbtyped's client costs per call. Not a
-test: it prints figures. It imports pbtyped's private modules, which may change.
+100 in flight): with the server path at one connection, what pbtyped's client costs per call.
+``--client-path`` times a client alone, every call answered by a canned server that does no work
+(answers made beforehand): pbtyped's ``call_remote``, a typed stub's method (``typed/support.py``'s
+``invoke``) and the floor's client, with the event loop's turns in all three. Not a test: it
+prints figures. It imports pbtyped's private modules, which may change.
 """
 
 from __future__ import annotations
@@ -231,12 +235,14 @@ def call_path_rows() -> list[tuple[str, float]]:
 
     async def calls() -> None:
         for _ in range(n):
-            await support.invoke(spec, stub, "echo", ("hi",), {})
+            await support.invoke(spec, stub, "echo", ("hi",), {}, None, pb.Promise)
 
     class Answering(pb.RemoteReference):
-        """A peer's object that answers every call at once: the stub's own work, no I/O."""
+        """A peer's object that answers every call at once: the stub's own work, no I/O
+        (its calls go through ``call``, as a reference that routes its calls does)."""
 
         __slots__ = ()
+        pb_pipelines = False
 
         def __init__(self) -> None:
             pass
@@ -248,7 +254,7 @@ def call_path_rows() -> list[tuple[str, float]]:
 
     async def remote_calls() -> None:
         for _ in range(n):
-            await support.invoke(spec, remote, "echo", ("hi",), {})
+            await support.invoke(spec, remote, "echo", ("hi",), {}, None, pb.Promise)
 
     try:
         us = best_us(lambda: loop.run_until_complete(calls()), 20) / n
@@ -427,6 +433,129 @@ def round_trip(repeats: int = 7, calls: int = 2000) -> None:
     print(f"  100 in flight        {in_flight:6.2f} µs per call")
 
 
+class _Canned(StandInTransport):
+    """A server that is no work: each call frame written to it is answered with a RETURN
+    made beforehand, one loop turn later, so that what is timed is the client's work (and
+    the event loop's). Frames are cut by their header (``header`` bytes, the body length
+    first); ``answers[k]`` answers the k-th call, ``greeting`` the first write (a Hello)."""
+
+    def __init__(
+        self, loop: Any, header: int, answers: list[bytes], greeting: bytes | None
+    ) -> None:
+        self._loop = loop
+        self._header = header
+        self._answers = answers
+        self._greeting = greeting
+        self._next = 0
+        self.peer: Any = None
+
+    def write(self, data: bytes) -> None:
+        if self._greeting is not None:  # the client's Hello
+            greeting, self._greeting = self._greeting, None
+            self._loop.call_soon(self.peer.data_received, greeting)
+            return
+        header, answers = self._header, []
+        pos, size = 0, len(data)
+        while pos < size:
+            body = pos + header
+            end = body + int.from_bytes(data[pos : pos + 4], "big")
+            if header == 8:
+                end += int.from_bytes(data[pos + 4 : body], "big")
+                if data[body + 1] != 1:  # not a CALL (pbtyped: [kind, ...])
+                    pos = end
+                    continue
+            answers.append(self._answers[self._next])
+            self._next += 1
+            pos = end
+        if answers:
+            self._loop.call_soon(self.peer.data_received, b"".join(answers))
+
+
+def client_path(repeats: int = 7, calls: int = 2000) -> None:
+    """CPU per call of a client alone: pbtyped's (runtime API and a typed stub) and the
+    floor's, each answered by a ``_Canned`` server on an in-memory transport."""
+    import asyncio
+    import time
+
+    import cbor2
+    import sys_bare
+    from common import SMALL
+    from sys_pbtyped import runtime_registry
+
+    import pbtyped as pb
+    from pbtyped.protocol.broker import Broker
+    from pbtyped.runtime.connection import Connection
+    from pbtyped.typed import support
+
+    total = 2 * repeats * calls + 10
+    spec = support.interface(
+        "bench.Echo", echo=support.method(support.param("st", str), returns=str)
+    )
+
+    class EchoClient(pb.Stub):
+        __slots__ = ()
+
+        def echo(self, st: str, *, pb_timeout: float | None = None) -> Any:
+            return support.invoke(spec, self, "echo", (st,), {}, pb_timeout, pb.Promise)
+
+    def pbtyped_client(loop: Any) -> tuple[Any, Any]:
+        from pbtyped.runtime.options import Options
+
+        answers = [
+            (b := cbor2.dumps([2, q, SMALL])) and len(b).to_bytes(4, "big") + bytes(4) + b
+            for q in range(1, total + 1)
+        ]
+        hello = Broker(registry=runtime_registry()).initiate()
+        conn = Connection(Options(registry=runtime_registry(), limits=pb.Limits(), root=None))
+        server = _Canned(loop, 8, answers, hello)
+        server.peer = conn
+        conn.connection_made(server)  # type: ignore[arg-type]
+        return conn, server
+
+    async def timed(call: Callable[[], Any]) -> tuple[float, float]:
+        sequential = in_flight = float("inf")
+        for _ in range(repeats):
+            t0 = time.process_time()
+            for _ in range(calls):
+                await call()
+            sequential = min(sequential, (time.process_time() - t0) / calls * 1e6)
+            t0 = time.process_time()
+            for _ in range(calls // 100):
+                await asyncio.gather(*(call() for _ in range(100)))
+            in_flight = min(in_flight, (time.process_time() - t0) / calls * 1e6)
+        return sequential, in_flight
+
+    async def run() -> list[tuple[str, tuple[float, float]]]:
+        loop = asyncio.get_running_loop()
+        floor = sys_bare.ClientSide()
+        answers = [sys_bare.frame([q, SMALL]) for q in range(1, total + 1)]
+        server = _Canned(loop, 4, answers, None)
+        server.peer = floor
+        floor.connection_made(server)  # type: ignore[arg-type]
+        rows = [
+            ("the floor: sys_bare.ClientSide.call", await timed(lambda: floor.call("echo", SMALL)))
+        ]
+        conn, _ = pbtyped_client(loop)
+        await conn.handshake
+        root: Any = conn.broker.root_reference()
+        rows.append(
+            ("pbtyped: root.call_remote", await timed(lambda: root.call_remote("echo", SMALL)))
+        )
+        conn, _ = pbtyped_client(loop)
+        await conn.handshake
+        stub = EchoClient(conn.broker.root_reference())  # type: ignore[arg-type]
+        rows.append(("pbtyped: a typed stub's echo()", await timed(lambda: stub.echo(SMALL))))
+        return rows
+
+    rows = asyncio.run(run())
+    print("a client alone, answered by a canned server on an in-memory transport (CPU time,")
+    print(f"best of {repeats} x {calls:,} calls; the event loop's turns included):")
+    width = max(len(name) for name, _ in rows)
+    print(f"  {'':<{width}}  one at a time  100 in flight")
+    for name, (one, many) in rows:
+        print(f"  {name:<{width}}  {one:10.2f} µs  {many:10.2f} µs")
+
+
 def server_path(n: int, rounds: int = 40) -> None:
     """Microseconds of server work per echo call, ``n`` connections served in turn."""
     import asyncio
@@ -555,6 +684,8 @@ def main(argv: list[str] | None = None) -> int:
         "--server-path", type=int, default=0, help="connections for the server-path section"
     )
     p.add_argument("--round-trip", action="store_true", help="client + server in one process")
+    p.add_argument("--client-path", action="store_true", help="a client alone, canned answers")
+    p.add_argument("--tiny", action="store_true", help="few calls (a smoke test's run)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inner:
@@ -565,7 +696,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.server_path:
             server_path(args.server_path)
         elif args.round_trip:
-            round_trip()
+            round_trip(*((1, 200) if args.tiny else ()))
+        elif args.client_path:
+            client_path(*((1, 200) if args.tiny else ()))
         else:
             measure()
         return 0
@@ -578,6 +711,8 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["--memory-profile", str(args.memory_profile)] if args.memory_profile else []
     cmd += ["--server-path", str(args.server_path)] if args.server_path else []
     cmd += ["--round-trip"] if args.round_trip else []
+    cmd += ["--client-path"] if args.client_path else []
+    cmd += ["--tiny"] if args.tiny else []
     return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode
 
 
