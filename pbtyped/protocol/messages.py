@@ -209,17 +209,24 @@ def call_head(question_id: int, export_id: int, method: str, kwargs: bool) -> by
     its arguments: the arguments array (and, with ``kwargs``, the keyword arguments map)
     follow it. Written by hand: cbor2 took ~1 us of a small call's ~2 us encoding for the
     array and the target around the arguments. ``method`` is ASCII (``is_method_name``)."""
-    name = method.encode("ascii")
+    name = _NAME_TEXT.get(method)
+    if name is None:
+        name = cbor_head(3, len(method)) + method.encode("ascii")
+        if len(_NAME_TEXT) < 1024:  # the names this process's code calls: few, and capped
+            _NAME_TEXT[method] = name
     return b"".join(
         (
             _CALL_6 if kwargs else _CALL_5,
             cbor_head(0, question_id),
             _OBJECT,
             cbor_head(0, export_id),
-            cbor_head(3, len(name)),
             name,
         )
     )
+
+
+#: Method names this side called, as CBOR text (``call_head``); filled only by our own calls.
+_NAME_TEXT: dict[str, bytes] = {}
 
 
 def return_head(question_id: int) -> bytes:
