@@ -1,7 +1,7 @@
 """In-process microbenchmarks of the pieces the profiles point at (evidence for optimisations).
 
     python bench/micro.py [--at HEAD] [--memory 500 | --memory-profile 1000 | --server-path 1000
-                           | --round-trip | --client-path]
+                           | --round-trip | --client-path [--conns 1000]]
 
 Times, as the best of several repeats (the minimum is the figure least disturbed by a busy
 machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through the
@@ -21,8 +21,10 @@ server ``Connection`` in one process, joined by in-memory transports (CPU per ca
 100 in flight): with the server path at one connection, what pbtyped's client costs per call.
 ``--client-path`` times a client alone, every call answered by a canned server that does no work
 (answers made beforehand): pbtyped's ``call_remote``, a typed stub's method (``typed/support.py``'s
-``invoke``) and the floor's client, with the event loop's turns in all three. Not a test: it
-prints figures. It imports pbtyped's private modules, which may change.
+``invoke``) and the floor's client, with the event loop's turns in all three; with ``--conns N``,
+N connections of each, each making one call at a time (as ``scale_client.py --client own``: the
+connections' state competes for the caches). Not a test: it prints figures. It imports pbtyped's
+private modules, which may change.
 """
 
 from __future__ import annotations
@@ -471,9 +473,11 @@ class _Canned(StandInTransport):
             self._loop.call_soon(self.peer.data_received, b"".join(answers))
 
 
-def client_path(repeats: int = 7, calls: int = 2000) -> None:
+def client_path(repeats: int = 7, calls: int = 2000, conns: int = 1) -> None:
     """CPU per call of a client alone: pbtyped's (runtime API and a typed stub) and the
-    floor's, each answered by a ``_Canned`` server on an in-memory transport."""
+    floor's, each answered by a ``_Canned`` server on an in-memory transport; with ``conns``
+    above 1, that many connections of each, each making one call at a time (their state
+    competing for the caches, as in ``scale_client.py --client own``)."""
     import asyncio
     import time
 
@@ -485,9 +489,12 @@ def client_path(repeats: int = 7, calls: int = 2000) -> None:
     import pbtyped as pb
     from pbtyped.protocol.broker import Broker
     from pbtyped.runtime.connection import Connection
+    from pbtyped.runtime.options import Options
     from pbtyped.typed import support
 
-    total = 2 * repeats * calls + 10
+    rounds = calls if conns == 1 else max(5, 20_000 // conns)  # calls per connection
+    total = 2 * repeats * rounds + 10
+    registry = runtime_registry()
     spec = support.interface(
         "bench.Echo", echo=support.method(support.param("st", str), returns=str)
     )
@@ -498,62 +505,85 @@ def client_path(repeats: int = 7, calls: int = 2000) -> None:
         def echo(self, st: str, *, pb_timeout: float | None = None) -> Any:
             return support.invoke(spec, self, "echo", (st,), {}, pb_timeout, pb.Promise)
 
-    def pbtyped_client(loop: Any) -> tuple[Any, Any]:
-        from pbtyped.runtime.options import Options
-
+    async def pbtyped_roots(loop: Any) -> list[Any]:
         answers = [
             (b := cbor2.dumps([2, q, SMALL])) and len(b).to_bytes(4, "big") + bytes(4) + b
             for q in range(1, total + 1)
         ]
-        hello = Broker(registry=runtime_registry()).initiate()
-        conn = Connection(Options(registry=runtime_registry(), limits=pb.Limits(), root=None))
-        server = _Canned(loop, 8, answers, hello)
-        server.peer = conn
-        conn.connection_made(server)  # type: ignore[arg-type]
-        return conn, server
+        hello = Broker(registry=registry).initiate()
+        roots = []
+        for _ in range(conns):
+            conn = Connection(Options(registry=registry, limits=pb.Limits(), root=None))
+            server = _Canned(loop, 8, answers, hello)
+            server.peer = conn
+            conn.connection_made(server)  # type: ignore[arg-type]
+            await conn.handshake
+            roots.append(conn.broker.root_reference())
+        return roots
 
-    async def timed(call: Callable[[], Any]) -> tuple[float, float]:
+    def floor_clients(loop: Any) -> list[Any]:
+        answers = [sys_bare.frame([q, SMALL]) for q in range(1, total + 1)]
+        clients = []
+        for _ in range(conns):
+            client = sys_bare.ClientSide()
+            server = _Canned(loop, 4, answers, None)
+            server.peer = client
+            client.connection_made(server)  # type: ignore[arg-type]
+            clients.append(client)
+        return clients
+
+    async def one_at_a_time(call: Callable[[], Any]) -> None:
+        for _ in range(rounds):
+            await call()
+
+    async def timed(each: list[Callable[[], Any]]) -> tuple[float, float]:
         sequential = in_flight = float("inf")
         for _ in range(repeats):
             t0 = time.process_time()
-            for _ in range(calls):
-                await call()
-            sequential = min(sequential, (time.process_time() - t0) / calls * 1e6)
+            if conns == 1:
+                await one_at_a_time(each[0])
+            else:
+                await asyncio.gather(*map(one_at_a_time, each))
+            sequential = min(sequential, (time.process_time() - t0) / rounds / conns * 1e6)
+            if conns > 1:
+                continue
             t0 = time.process_time()
             for _ in range(calls // 100):
-                await asyncio.gather(*(call() for _ in range(100)))
+                await asyncio.gather(*(each[0]() for _ in range(100)))
             in_flight = min(in_flight, (time.process_time() - t0) / calls * 1e6)
         return sequential, in_flight
 
     async def run() -> list[tuple[str, tuple[float, float]]]:
         loop = asyncio.get_running_loop()
-        floor = sys_bare.ClientSide()
-        answers = [sys_bare.frame([q, SMALL]) for q in range(1, total + 1)]
-        server = _Canned(loop, 4, answers, None)
-        server.peer = floor
-        floor.connection_made(server)  # type: ignore[arg-type]
+        floors = floor_clients(loop)
         rows = [
-            ("the floor: sys_bare.ClientSide.call", await timed(lambda: floor.call("echo", SMALL)))
+            (
+                "the floor: sys_bare.ClientSide.call",
+                await timed([lambda c=c: c.call("echo", SMALL) for c in floors]),
+            )
         ]
-        conn, _ = pbtyped_client(loop)
-        await conn.handshake
-        root: Any = conn.broker.root_reference()
-        rows.append(
-            ("pbtyped: root.call_remote", await timed(lambda: root.call_remote("echo", SMALL)))
-        )
-        conn, _ = pbtyped_client(loop)
-        await conn.handshake
-        stub = EchoClient(conn.broker.root_reference())  # type: ignore[arg-type]
-        rows.append(("pbtyped: a typed stub's echo()", await timed(lambda: stub.echo(SMALL))))
+        del floors
+        roots = await pbtyped_roots(loop)
+        calls = [lambda r=r: r.call_remote("echo", SMALL) for r in roots]
+        rows.append(("pbtyped: root.call_remote", await timed(calls)))
+        stubs = [EchoClient(r) for r in await pbtyped_roots(loop)]
+        stub_calls = [lambda s=s: s.echo(SMALL) for s in stubs]
+        rows.append(("pbtyped: a typed stub's echo()", await timed(stub_calls)))
         return rows
 
     rows = asyncio.run(run())
     print("a client alone, answered by a canned server on an in-memory transport (CPU time,")
-    print(f"best of {repeats} x {calls:,} calls; the event loop's turns included):")
+    if conns == 1:
+        print(f"best of {repeats} x {calls:,} calls; the event loop's turns included):")
+        width = max(len(name) for name, _ in rows)
+        print(f"  {'':<{width}}  one at a time  100 in flight")
+        for name, (one, many) in rows:
+            print(f"  {name:<{width}}  {one:10.2f} µs  {many:10.2f} µs")
+        return
+    print(f"{conns:,} connections, each making {rounds} calls one at a time; best of {repeats}):")
     width = max(len(name) for name, _ in rows)
-    print(f"  {'':<{width}}  one at a time  100 in flight")
-    for name, (one, many) in rows:
-        print(f"  {name:<{width}}  {one:10.2f} µs  {many:10.2f} µs")
+    for name, (one, _) in rows:
+        print(f"  {name:<{width}}  {one:10.2f} µs per call")
 
 
 def server_path(n: int, rounds: int = 40) -> None:
@@ -685,6 +715,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--round-trip", action="store_true", help="client + server in one process")
     p.add_argument("--client-path", action="store_true", help="a client alone, canned answers")
+    p.add_argument("--conns", type=int, default=1, help="connections for --client-path")
     p.add_argument("--tiny", action="store_true", help="few calls (a smoke test's run)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -698,7 +729,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.round_trip:
             round_trip(*((1, 200) if args.tiny else ()))
         elif args.client_path:
-            client_path(*((1, 200) if args.tiny else ()))
+            client_path(*((1, 200) if args.tiny else (7, 2000)), args.conns)
         else:
             measure()
         return 0
@@ -713,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["--round-trip"] if args.round_trip else []
     cmd += ["--client-path"] if args.client_path else []
     cmd += ["--tiny"] if args.tiny else []
+    cmd += ["--conns", str(args.conns)]
     return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode
 
 
