@@ -1,6 +1,7 @@
 """In-process microbenchmarks of the pieces the profiles point at (evidence for optimisations).
 
-    python bench/micro.py [--at HEAD] [--memory 500 | --memory-profile 1000 | --server-path 1000]
+    python bench/micro.py [--at HEAD] [--memory 500 | --memory-profile 1000 | --server-path 1000
+                           | --round-trip | --client-path [--conns 1000]]
 
 Times, as the best of several repeats (the minimum is the figure least disturbed by a busy
 machine): encoding one small CALL message; a 1,000-record list through pbtyped's codec, through the
@@ -17,8 +18,13 @@ the answer out); its codec alone (frames cut, decoded, answer encoded); cbor2 al
 decoded and the answer encoded). The differences say where each microsecond goes, with no kernel
 and no event loop in the figures. ``--round-trip`` instead times whole calls through a client and a
 server ``Connection`` in one process, joined by in-memory transports (CPU per call, sequential and
-100 in flight): with the server path at one connection, what pbtyped's client costs per call. Not a
-test: it prints figures. It imports pbtyped's private modules, which may change.
+100 in flight): with the server path at one connection, what pbtyped's client costs per call.
+``--client-path`` times a client alone, every call answered by a canned server that does no work
+(answers made beforehand): pbtyped's ``call_remote``, a typed stub's method (``typed/support.py``'s
+``invoke``) and the floor's client, with the event loop's turns in all three; with ``--conns N``,
+N connections of each, each making one call at a time (as ``scale_client.py --client own``: the
+connections' state competes for the caches). Not a test: it prints figures. It imports pbtyped's
+private modules, which may change.
 """
 
 from __future__ import annotations
@@ -231,12 +237,14 @@ def call_path_rows() -> list[tuple[str, float]]:
 
     async def calls() -> None:
         for _ in range(n):
-            await support.invoke(spec, stub, "echo", ("hi",), {})
+            await support.invoke(spec, stub, "echo", ("hi",), {}, None, pb.Promise)
 
     class Answering(pb.RemoteReference):
-        """A peer's object that answers every call at once: the stub's own work, no I/O."""
+        """A peer's object that answers every call at once: the stub's own work, no I/O
+        (its calls go through ``call``, as a reference that routes its calls does)."""
 
         __slots__ = ()
+        pb_pipelines = False
 
         def __init__(self) -> None:
             pass
@@ -248,7 +256,7 @@ def call_path_rows() -> list[tuple[str, float]]:
 
     async def remote_calls() -> None:
         for _ in range(n):
-            await support.invoke(spec, remote, "echo", ("hi",), {})
+            await support.invoke(spec, remote, "echo", ("hi",), {}, None, pb.Promise)
 
     try:
         us = best_us(lambda: loop.run_until_complete(calls()), 20) / n
@@ -427,6 +435,157 @@ def round_trip(repeats: int = 7, calls: int = 2000) -> None:
     print(f"  100 in flight        {in_flight:6.2f} µs per call")
 
 
+class _Canned(StandInTransport):
+    """A server that is no work: each call frame written to it is answered with a RETURN
+    made beforehand, one loop turn later, so that what is timed is the client's work (and
+    the event loop's). Frames are cut by their header (``header`` bytes, the body length
+    first); ``answers[k]`` answers the k-th call, ``greeting`` the first write (a Hello)."""
+
+    def __init__(
+        self, loop: Any, header: int, answers: list[bytes], greeting: bytes | None
+    ) -> None:
+        self._loop = loop
+        self._header = header
+        self._answers = answers
+        self._greeting = greeting
+        self._next = 0
+        self.peer: Any = None
+
+    def write(self, data: bytes) -> None:
+        if self._greeting is not None:  # the client's Hello
+            greeting, self._greeting = self._greeting, None
+            self._loop.call_soon(self.peer.data_received, greeting)
+            return
+        header, answers = self._header, []
+        pos, size = 0, len(data)
+        while pos < size:
+            body = pos + header
+            end = body + int.from_bytes(data[pos : pos + 4], "big")
+            if header == 8:
+                end += int.from_bytes(data[pos + 4 : body], "big")
+                if data[body + 1] != 1:  # not a CALL (pbtyped: [kind, ...])
+                    pos = end
+                    continue
+            answers.append(self._answers[self._next])
+            self._next += 1
+            pos = end
+        if answers:
+            self._loop.call_soon(self.peer.data_received, b"".join(answers))
+
+
+def client_path(repeats: int = 7, calls: int = 2000, conns: int = 1) -> None:
+    """CPU per call of a client alone: pbtyped's (runtime API and a typed stub) and the
+    floor's, each answered by a ``_Canned`` server on an in-memory transport; with ``conns``
+    above 1, that many connections of each, each making one call at a time (their state
+    competing for the caches, as in ``scale_client.py --client own``)."""
+    import asyncio
+    import time
+
+    import cbor2
+    import sys_bare
+    from common import SMALL
+    from sys_pbtyped import runtime_registry
+
+    import pbtyped as pb
+    from pbtyped.protocol.broker import Broker
+    from pbtyped.runtime.connection import Connection
+    from pbtyped.runtime.options import Options
+    from pbtyped.typed import support
+
+    rounds = calls if conns == 1 else max(5, 20_000 // conns)  # calls per connection
+    total = 2 * repeats * rounds + 10
+    registry = runtime_registry()
+    spec = support.interface(
+        "bench.Echo", echo=support.method(support.param("st", str), returns=str)
+    )
+
+    class EchoClient(pb.Stub):
+        __slots__ = ()
+
+        def echo(self, st: str, *, pb_timeout: float | None = None) -> Any:
+            return support.invoke(spec, self, "echo", (st,), {}, pb_timeout, pb.Promise)
+
+    async def pbtyped_roots(loop: Any) -> list[Any]:
+        answers = [
+            (b := cbor2.dumps([2, q, SMALL])) and len(b).to_bytes(4, "big") + bytes(4) + b
+            for q in range(1, total + 1)
+        ]
+        hello = Broker(registry=registry).initiate()
+        roots = []
+        for _ in range(conns):
+            conn = Connection(Options(registry=registry, limits=pb.Limits(), root=None))
+            server = _Canned(loop, 8, answers, hello)
+            server.peer = conn
+            conn.connection_made(server)  # type: ignore[arg-type]
+            await conn.handshake
+            roots.append(conn.broker.root_reference())
+        return roots
+
+    def floor_clients(loop: Any) -> list[Any]:
+        answers = [sys_bare.frame([q, SMALL]) for q in range(1, total + 1)]
+        clients = []
+        for _ in range(conns):
+            client = sys_bare.ClientSide()
+            server = _Canned(loop, 4, answers, None)
+            server.peer = client
+            client.connection_made(server)  # type: ignore[arg-type]
+            clients.append(client)
+        return clients
+
+    async def one_at_a_time(call: Callable[[], Any]) -> None:
+        for _ in range(rounds):
+            await call()
+
+    async def timed(each: list[Callable[[], Any]]) -> tuple[float, float]:
+        sequential = in_flight = float("inf")
+        for _ in range(repeats):
+            t0 = time.process_time()
+            if conns == 1:
+                await one_at_a_time(each[0])
+            else:
+                await asyncio.gather(*map(one_at_a_time, each))
+            sequential = min(sequential, (time.process_time() - t0) / rounds / conns * 1e6)
+            if conns > 1:
+                continue
+            t0 = time.process_time()
+            for _ in range(calls // 100):
+                await asyncio.gather(*(each[0]() for _ in range(100)))
+            in_flight = min(in_flight, (time.process_time() - t0) / calls * 1e6)
+        return sequential, in_flight
+
+    async def run() -> list[tuple[str, tuple[float, float]]]:
+        loop = asyncio.get_running_loop()
+        floors = floor_clients(loop)
+        rows = [
+            (
+                "the floor: sys_bare.ClientSide.call",
+                await timed([lambda c=c: c.call("echo", SMALL) for c in floors]),
+            )
+        ]
+        del floors
+        roots = await pbtyped_roots(loop)
+        calls = [lambda r=r: r.call_remote("echo", SMALL) for r in roots]
+        rows.append(("pbtyped: root.call_remote", await timed(calls)))
+        stubs = [EchoClient(r) for r in await pbtyped_roots(loop)]
+        stub_calls = [lambda s=s: s.echo(SMALL) for s in stubs]
+        rows.append(("pbtyped: a typed stub's echo()", await timed(stub_calls)))
+        return rows
+
+    rows = asyncio.run(run())
+    print("a client alone, answered by a canned server on an in-memory transport (CPU time,")
+    if conns == 1:
+        print(f"best of {repeats} x {calls:,} calls; the event loop's turns included):")
+        width = max(len(name) for name, _ in rows)
+        print(f"  {'':<{width}}  one at a time  100 in flight")
+        for name, (one, many) in rows:
+            print(f"  {name:<{width}}  {one:10.2f} µs  {many:10.2f} µs")
+        return
+    print(f"{conns:,} connections, each making {rounds} calls one at a time; best of {repeats}):")
+    width = max(len(name) for name, _ in rows)
+    for name, (one, _) in rows:
+        print(f"  {name:<{width}}  {one:10.2f} µs per call")
+
+
 def server_path(n: int, rounds: int = 40) -> None:
     """Microseconds of server work per echo call, ``n`` connections served in turn."""
     import asyncio
@@ -555,6 +714,9 @@ def main(argv: list[str] | None = None) -> int:
         "--server-path", type=int, default=0, help="connections for the server-path section"
     )
     p.add_argument("--round-trip", action="store_true", help="client + server in one process")
+    p.add_argument("--client-path", action="store_true", help="a client alone, canned answers")
+    p.add_argument("--conns", type=int, default=1, help="connections for --client-path")
+    p.add_argument("--tiny", action="store_true", help="few calls (a smoke test's run)")
     p.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.inner:
@@ -565,7 +727,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.server_path:
             server_path(args.server_path)
         elif args.round_trip:
-            round_trip()
+            round_trip(*((1, 200) if args.tiny else ()))
+        elif args.client_path:
+            client_path(*((1, 200) if args.tiny else (7, 2000)), args.conns)
         else:
             measure()
         return 0
@@ -578,6 +742,9 @@ def main(argv: list[str] | None = None) -> int:
     cmd += ["--memory-profile", str(args.memory_profile)] if args.memory_profile else []
     cmd += ["--server-path", str(args.server_path)] if args.server_path else []
     cmd += ["--round-trip"] if args.round_trip else []
+    cmd += ["--client-path"] if args.client_path else []
+    cmd += ["--tiny"] if args.tiny else []
+    cmd += ["--conns", str(args.conns)]
     return subprocess.run(cmd, env=env, check=False, cwd=os.fspath(HERE)).returncode
 
 

@@ -61,6 +61,15 @@ def test_roundtrip_py_prints_every_system(tmp_path: Path) -> None:
         assert f"| {name} |" in stdout
 
 
+def test_micro_py_times_the_client_alone_and_the_round_trip(tmp_path: Path) -> None:
+    stdout = _run("micro.py", tmp_path, "--at", "worktree", "--client-path")
+    for name in ("the floor", "root.call_remote", "a typed stub's echo()"):
+        assert name in stdout, stdout
+    assert "one call at a time" in _run("micro.py", tmp_path, "--at", "worktree", "--round-trip")
+    many = _run("micro.py", tmp_path, "--at", "worktree", "--client-path", "--conns", "3")
+    assert "3 connections, each making" in many, many
+
+
 def test_pipeline_py_tiny_prints_every_chain(tmp_path: Path) -> None:
     stdout = _run("pipeline.py", tmp_path)
     rows = {line.split("|")[1].strip() for line in stdout.splitlines() if line.startswith("| ")}

@@ -408,9 +408,8 @@ class Broker:
         """
         self._check_call(target, method)
         qid = self._next_question
-        data = self._encode_tracked(
-            m.call_wire(qid, target.pb_export_id, method, list(args), kwargs)
-        )
+        head = m.call_head(qid, target.pb_export_id, method, bool(kwargs))
+        data = self._encode_after(head, (list(args), kwargs) if kwargs else (list(args),))
         self._next_question = qid + 1
         self._ask(qid)
         return qid, data
@@ -531,7 +530,7 @@ class Broker:
         if not self._answer_done(question_id):
             return b""
         try:
-            data = self._encode_tracked(m.return_wire(question_id, value))
+            data = self._encode_after(m.return_head(question_id), (value,))
             if self.answers is not None:
                 self._settle(question_id, value)
             return data
@@ -664,9 +663,13 @@ class Broker:
 
     def _encode_tracked(self, message: list[Any]) -> bytes:
         """Encode, rolling back export-table changes if the message cannot be sent."""
+        return self._encode_after(b"", (message,))
+
+    def _encode_after(self, head: bytes, items: tuple[Any, ...]) -> bytes:
+        """``_encode_tracked`` for a message written in parts (``Codec.encode_after``)."""
         self.exports.begin()
         try:
-            data = self._codec.encode(message)
+            data = self._codec.encode_after(head, items)
             size = len(data) - 8
             if size > self.peer_max_frame_size:
                 raise FrameTooLarge(

@@ -22,6 +22,7 @@ from typing import Any
 import cbor2
 
 from .._exceptions import RemoteProtocolError
+from ..wire.encoding import cbor_head
 from ..wire.show import show
 from . import streams
 from .interfaces import names_problem
@@ -42,6 +43,7 @@ __all__ = [
     "Hello",
     "Kind",
     "abort_wire",
+    "call_head",
     "call_wire",
     "decode_greeting",
     "error_wire",
@@ -67,6 +69,7 @@ __all__ = [
     "pipelined_call_wire",
     "pong_wire",
     "release_wire",
+    "return_head",
     "return_wire",
     "send_wire",
 ]
@@ -128,6 +131,9 @@ class Kind(enum.IntEnum):
 # Plain ints for the builders and parsers: an IntEnum member costs a lookup and compares slower.
 _HELLO, _CALL, _RETURN, _FAIL, _FINISH, _RELEASE, _ABORT = (int(k) for k in list(Kind)[:7])
 _PING, _PONG, _GOODBYE, _SEND = (int(k) for k in list(Kind)[11:])
+#: The starts of messages ``call_head`` and ``return_head`` write: the array's head and kind.
+_CALL_5, _CALL_6, _RETURN_3 = b"\x85\x01", b"\x86\x01", b"\x83\x02"
+_OBJECT = b"\x82\x00"  # a call target [0, export id], up to the id
 #: A PING's nonce: any unsigned integer of at most 64 bits.
 MAX_NONCE = 2**64 - 1
 
@@ -196,6 +202,36 @@ def call_wire(
     if kwargs:
         return [_CALL, question_id, [0, export_id], method, args, kwargs]
     return [_CALL, question_id, [0, export_id], method, args]  # no map to encode or check
+
+
+def call_head(question_id: int, export_id: int, method: str, kwargs: bool) -> bytes:
+    """A Call on our peer's object ``export_id`` as ``call_wire`` makes it, in CBOR, up to
+    its arguments: the arguments array (and, with ``kwargs``, the keyword arguments map)
+    follow it. Written by hand: cbor2 took ~1 us of a small call's ~2 us encoding for the
+    array and the target around the arguments. ``method`` is ASCII (``is_method_name``)."""
+    name = _NAME_TEXT.get(method)
+    if name is None:
+        name = cbor_head(3, len(method)) + method.encode("ascii")
+        if len(_NAME_TEXT) < 1024:  # the names this process's code calls: few, and capped
+            _NAME_TEXT[method] = name
+    return b"".join(
+        (
+            _CALL_6 if kwargs else _CALL_5,
+            cbor_head(0, question_id),
+            _OBJECT,
+            cbor_head(0, export_id),
+            name,
+        )
+    )
+
+
+#: Method names this side called, as CBOR text (``call_head``); filled only by our own calls.
+_NAME_TEXT: dict[str, bytes] = {}
+
+
+def return_head(question_id: int) -> bytes:
+    """A Return as ``return_wire`` makes it, in CBOR, up to its value (see ``call_head``)."""
+    return _RETURN_3 + cbor_head(0, question_id)
 
 
 def send_wire(export_id: int, method: str, args: list[Any], kwargs: dict[str, Any]) -> list[Any]:

@@ -273,8 +273,12 @@ class Connection(asyncio.Protocol):
         # The read path of every call: answers and calls, the two common events, are handled
         # here; the others in _on_event.
         broker = self.broker
-        events = self._receive(data)
-        if events is None:
+        if self._greeting is None and self._first_tls is None:
+            self._first_tls = len(data) >= 2 and 0x14 <= data[0] <= 0x17 and data[1] == 3
+        try:
+            events = broker.receive_data(data)
+        except Exception as exc:
+            self._refuse(exc)
             return  # the connection is closing
         calls = self._calls
         pending = self._pending
@@ -297,14 +301,10 @@ class Connection(asyncio.Protocol):
         if calls.waiting:
             flow.pause_reading(_BACKLOG)
 
-    def _receive(self, data: bytes) -> list[Event] | None:
-        """The broker's events for ``data``; None when what the peer sent closes the line
-        (logged, aborted, with a hint when it looks like TLS on one side only)."""
-        if self._greeting is None and self._first_tls is None:
-            self._first_tls = len(data) >= 2 and 0x14 <= data[0] <= 0x17 and data[1] == 3
-        try:
-            return self.broker.receive_data(data)
-        except (RemoteProtocolError, FrameTooLarge) as exc:
+    def _refuse(self, exc: Exception) -> None:
+        """What the peer sent made the broker raise ``exc``: close the line (logged, aborted,
+        with a hint when it looks like TLS on one side only)."""
+        if isinstance(exc, RemoteProtocolError | FrameTooLarge):
             hint = self._tls_mismatch()
             if hint is not None:
                 self._lost_reason = f"connection closed: {exc}; {hint}"
@@ -316,16 +316,16 @@ class Connection(asyncio.Protocol):
                 key=self.log_key,
             )
             self._abort(str(exc))
-        except Exception as exc:  # a bug of ours: cost only this connection, never the process
-            self._logs.log(
-                logging.ERROR,
-                "internal error of pbtyped, closing connection from %s",
-                self.peer,
-                exc_info=exc,
-                key=self.log_key,
-            )
-            self._abort("internal error")
-        return None
+            return
+        # A bug of ours: cost only this connection, never the process.
+        self._logs.log(
+            logging.ERROR,
+            "internal error of pbtyped, closing connection from %s",
+            self.peer,
+            exc_info=exc,
+            key=self.log_key,
+        )
+        self._abort("internal error")
 
     def _on_event(self, event: Event) -> bool:
         """Handle an event other than a call or an answer; True if the connection closes."""

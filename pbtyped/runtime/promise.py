@@ -13,11 +13,12 @@ goes to the value, as it would have been written by hand.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator, Iterable
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 from .._exceptions import CallCancelled, CallTimeout, NoSuchMethod
 from ..protocol.answers import AnswerRef, step_into
+from ..protocol.broker import ImportedReference
 from .arguments import check_timeout
 
 if TYPE_CHECKING:
@@ -184,7 +185,7 @@ class Promise(Coroutine[Any, Any, T]):
         if fut is None and self._local is not None:  # our own object: run here, as it was
             local: T = await self._local()
             return local
-        conn = self._connection
+        conn = self._conn or self._connection  # the property raises for a local promise
         if fut is None:
             if conn.writing_paused:
                 await conn.writable()  # the peer is not reading: do not buffer without bound
@@ -222,27 +223,20 @@ class Promise(Coroutine[Any, Any, T]):
         promise it must wait for first (one whose answer cannot be named on the wire)."""
         target = self._target
         wire_target: Any = target
-        if isinstance(target, Promise):
+        # A reference first: Promise is an abstract Coroutine, slow to test with isinstance.
+        if not isinstance(target, ImportedReference) and isinstance(target, Promise):
             named = target._name()
             if isinstance(named, Promise):
                 return named
             wire_target = named if isinstance(named, AnswerRef) else _reference(named.value)
-        args = list(self._args)
-        kwargs = dict(self._kwargs)
-        for i, arg in enumerate(args):
-            if isinstance(arg, Promise):
-                named = arg._name()
-                if isinstance(named, Promise):
-                    return named
-                args[i] = named.value if isinstance(named, _Known) else named
-        for key, arg in kwargs.items():
-            if isinstance(arg, Promise):
-                named = arg._name()
-                if isinstance(named, Promise):
-                    return named
-                kwargs[key] = named.value if isinstance(named, _Known) else named
+        args, kwargs = self._args, self._kwargs
+        if _promised(args) or (kwargs and _promised(kwargs.values())):
+            sent = _arguments(args, kwargs)
+            if isinstance(sent, Promise):
+                return sent
+            args, kwargs = sent
         assert self._method is not None
-        self._qid, self._fut = self._connection.start_call(
+        self._qid, self._fut = (self._conn or self._connection).start_call(
             wire_target, self._method, args, kwargs, retain=retain
         )
         # The target and arguments stay held, as a coroutine's frame held them: a reference
@@ -331,6 +325,40 @@ V = TypeVar("V")
 Promised: TypeAlias = V | Promise[V]
 Promised.__doc__ = """A typed stub's parameter of type ``V``: a value, or a promise of one,
 which goes to the peer before its value is known; the peer checks it then."""
+
+
+#: Types of arguments that are never promises: tested first, as a set lookup is faster.
+_PLAIN: frozenset[type[Any]] = frozenset({str, int, float, bool, bytes, list, dict, tuple})
+
+
+def _promised(values: Iterable[Any]) -> bool:
+    """True if any of ``values`` is a promise (its value stands in for it when sent)."""
+    for value in values:  # a loop, not any(): no generator made per call
+        if type(value) not in _PLAIN and isinstance(value, Promise):
+            return True
+    return False
+
+
+def _arguments(
+    args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]
+) -> tuple[list[Any], dict[str, Any]] | Promise[Any]:
+    """The arguments as a call sends them, each promise among them in the place of what
+    names it (the peer's kept answer, or the value known here); or the promise whose answer
+    must be known before the call can go."""
+    sent_args, sent_kwargs = list(args), dict(kwargs)
+    for i, arg in enumerate(sent_args):
+        if isinstance(arg, Promise):
+            named = arg._name()
+            if isinstance(named, Promise):
+                return named
+            sent_args[i] = named.value if isinstance(named, _Known) else named
+    for key, arg in sent_kwargs.items():
+        if isinstance(arg, Promise):
+            named = arg._name()
+            if isinstance(named, Promise):
+                return named
+            sent_kwargs[key] = named.value if isinstance(named, _Known) else named
+    return sent_args, sent_kwargs
 
 
 def _relay(done: asyncio.Future[None], sent: asyncio.Future[None]) -> bool:

@@ -115,11 +115,22 @@ class Codec:
 
     def encode(self, message: Any) -> bytes:
         """A whole frame for ``message``; raises InsecureTypeError for what may not be sent."""
+        return self.encode_after(b"", (message,))
+
+    def encode_after(self, head: bytes, items: tuple[Any, ...]) -> bytes:
+        """A whole frame whose body is ``head`` followed by each of ``items`` encoded:
+        ``head`` is CBOR written by hand, the start of an array the items end (see
+        ``messages.call_head``). Raises as ``encode`` does."""
         if self._registry_version != self.registry.version:
             self._build_encoders()
+        encoders, default = self._encoders, self._default
         try:
             try:
-                body = cbor2.dumps(message, encoders=self._encoders, default=self._default)
+                if len(items) == 1:
+                    body = head + cbor2.dumps(items[0], encoders=encoders, default=default)
+                else:
+                    parts = [cbor2.dumps(i, encoders=encoders, default=default) for i in items]
+                    body = b"".join((head, *parts))
             except cbor2.CBOREncodeError as exc:
                 cause = exc.__cause__ or exc.__context__
                 if isinstance(cause, InsecureTypeError):

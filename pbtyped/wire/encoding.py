@@ -24,6 +24,7 @@ import fractions
 import ipaddress
 import operator
 import re
+import struct
 import uuid
 import weakref
 from collections.abc import Callable
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
     from .codec import Codec
     from .registry import Registry
 
-__all__ = ["EncoderTable"]
+__all__ = ["EncoderTable", "cbor_head"]
 
 Handler = Callable[[Any, Any], None]
 _E = cbor2.CBOREncoder
@@ -69,6 +70,23 @@ REFUSED_TYPES: tuple[type[Any], ...] = (
 )
 
 _SCALARS = (bool, int, float, str, bytes)
+
+
+_HEAD = (struct.Struct(">BB"), struct.Struct(">BH"), struct.Struct(">BI"), struct.Struct(">BQ"))
+#: The heads of one byte: every major type with an argument below 24.
+_SHORT_HEADS = [bytes((b,)) for b in range(256)]
+
+
+def cbor_head(major: int, n: int) -> bytes:
+    """The head of a CBOR item of ``major`` type (0: unsigned integer ``n``; 3: text of
+    ``n`` bytes; 4: array of ``n`` items), in its shortest form, as cbor2 writes it:
+    for the parts of a message written by hand (``messages.call_head``). ``n`` is below
+    2**64."""
+    major <<= 5
+    if n < 24:
+        return _SHORT_HEADS[major | n]
+    size = 0 if n < 0x100 else 1 if n < 0x1_0000 else 2 if n < 0x1_0000_0000 else 3
+    return _HEAD[size].pack(major | 24 + size, n)
 
 
 def _encode_none(encoder: Any, value: None) -> None:

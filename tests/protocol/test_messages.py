@@ -73,6 +73,29 @@ def test_a_call_without_kwargs_is_sent_in_its_five_item_form() -> None:
     assert m.call_wire(1, 0, "echo", ["x"], {}) == [1, 1, [0, 0], "echo", ["x"]]
 
 
+_IDS = [0, 1, 23, 24, 255, 256, 0xFFFF, 0x1_0000, 2**32 - 1, 2**32, m.MAX_ID]
+
+
+@pytest.mark.parametrize("qid", _IDS)
+@pytest.mark.parametrize("export_id", [0, 24, 2**32])
+@pytest.mark.parametrize("method", ["e", "x" * 23, "x" * 24, "echo_" * 40])
+def test_a_call_written_by_hand_is_the_bytes_cbor2_writes(
+    qid: int, export_id: int, method: str
+) -> None:
+    # call_head and the arguments after it: byte for byte what call_wire's array encodes to.
+    for args, kwargs in (([], {}), (["x", 1], {}), ([2.5], {"k": [1]})):
+        head = m.call_head(qid, export_id, method, bool(kwargs))
+        tail = cbor2.dumps(args) + (cbor2.dumps(kwargs) if kwargs else b"")
+        assert head + tail == cbor2.dumps(m.call_wire(qid, export_id, method, args, kwargs))
+
+
+@pytest.mark.parametrize("qid", _IDS)
+def test_a_return_written_by_hand_is_the_bytes_cbor2_writes(qid: int) -> None:
+    for value in (None, "hello", [1, {"a": b"x"}]):
+        head = m.return_head(qid)
+        assert head + cbor2.dumps(value) == cbor2.dumps(m.return_wire(qid, value))
+
+
 def test_a_call_on_a_pending_answer_parses_to_an_answer_target() -> None:
     assert m.parse_call([1, 2, [1, 1], "echo", []]) == (
         2,
