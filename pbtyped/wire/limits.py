@@ -137,6 +137,9 @@ class Limits:
             "max_retained_answers",
             "max_pipeline_depth",
             "max_streams",
+            "keepalive_misses",
+            "log_rate_per_minute",
+            "log_rate_per_peer",
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
@@ -152,10 +155,6 @@ class Limits:
                 f"max_bytes_held ({self.max_bytes_held}) must be at least max_frame_size "
                 f"({self.max_frame_size}): one frame alone must always be able to arrive"
             )
-        if self.keepalive_misses < 1:
-            raise ValueError("keepalive_misses must be at least 1")
-        if self.log_rate_per_minute < 1 or self.log_rate_per_peer < 1:
-            raise ValueError("log_rate_per_minute and log_rate_per_peer must be at least 1")
         if not 4 <= self.max_depth <= 1000:
             raise ValueError("max_depth must be between 4 and 1000")
         for name in ("max_int_digits", "max_decimal_digits", "max_decimal_exponent"):

@@ -69,6 +69,8 @@ def test_limits_validate_their_values() -> None:
         pb.Limits(max_frame_size=10)
     with pytest.raises(ValueError, match="max_calls_in_flight must be at least 1"):
         pb.Limits(max_calls_in_flight=0)
+    with pytest.raises(ValueError, match="log_rate_per_peer must be at least 1"):
+        pb.Limits(log_rate_per_peer=0)
     with pytest.raises(ValueError, match="handshake_timeout must be positive"):
         pb.Limits(handshake_timeout=0)
     with pytest.raises(ValueError, match="attachment_threshold"):
