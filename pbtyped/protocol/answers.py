@@ -103,7 +103,6 @@ class Answers:
         "_held",
         "_limits",
         "_queues",
-        "_waiting",
         "_watchers",
         "asked",
         "draining",
@@ -127,9 +126,9 @@ class Answers:
         self._queues: dict[int, collections.deque[HeldCall]] = {}
         # Answer id -> keys of the queues whose first call waits for it.
         self._watchers: dict[int, set[int]] = {}
-        self._waiting = 0  # calls in all queues
-        # The question ids of the calls in the queues, and those of them the caller finished
-        # (they never run: each fails with CallCancelled when its turn comes).
+        # The question ids of the calls in the queues (each owed an answer, so none twice),
+        # and those of them the caller finished (they never run: each fails with
+        # CallCancelled when its turn comes).
         self._held: set[int] = set()
         self._finished_held: set[int] = set()
         #: ANSWER_REF placeholders decoded in the frame being handled.
@@ -149,7 +148,7 @@ class Answers:
     @property
     def waiting(self) -> int:
         """Calls of the peer waiting for answers."""
-        return self._waiting
+        return len(self._held)
 
     def take_frame_refs(self) -> list[AnswerRef]:
         """The answer references the last frame decoded (and forget them)."""
@@ -181,7 +180,7 @@ class Answers:
         key = _key(call.target)
         if not call.needs and key not in self._queues:
             return self._deliver(call)
-        if self._waiting >= limits.max_calls_in_flight:
+        if len(self._held) >= limits.max_calls_in_flight:
             return LimitExceeded(
                 f"more than {limits.max_calls_in_flight} calls waiting on answers "
                 "(Limits.max_calls_in_flight); this call did not run"
@@ -189,7 +188,6 @@ class Answers:
         queue = self._queues.setdefault(key, collections.deque())
         queue.append(call)
         self._held.add(qid)
-        self._waiting += 1
         if len(queue) == 1:
             self._watch(key, call.needs)
         return None
@@ -265,7 +263,6 @@ class Answers:
                 self._watch(key, call.needs)
                 return
             queue.popleft()
-            self._waiting -= 1
             qid = call.question_id
             self._held.discard(qid)
             if qid in self._finished_held:
