@@ -62,16 +62,26 @@ def hello(*features: str) -> bytes:
     return frame([0, {**info, "features": list(features)}])
 
 
+async def read_message(reader: asyncio.StreamReader) -> Any:
+    """The next message the peer sends (IncompleteReadError at its end of stream)."""
+    return await _body(reader, await reader.readexactly(8))
+
+
 async def read_messages(reader: asyncio.StreamReader) -> list[Any]:
-    """Every message the peer sends until its end of stream (bounded by the test's run)."""
+    """Every message the peer sends until its end of stream (bounded by the test's run); a
+    frame cut short raises."""
     out: list[Any] = []
     while True:
         try:
             header = await reader.readexactly(8)
         except asyncio.IncompleteReadError:
             return out
-        size, attached = struct.unpack(">II", header)
-        out.append(cbor2.loads(await reader.readexactly(size + attached)))
+        out.append(await _body(reader, header))
+
+
+async def _body(reader: asyncio.StreamReader, header: bytes) -> Any:
+    size, attached = struct.unpack(">II", header)
+    return cbor2.loads(await reader.readexactly(size + attached))
 
 
 async def holding(root: Slow) -> tuple[pb.Server, pb.Client, Any, asyncio.Future[Any]]:
@@ -230,11 +240,6 @@ def test_a_goodbye_from_a_peer_that_did_not_list_it_closes_the_connection(run) -
         await server.aclose()
 
     run(body)
-
-
-async def read_message(reader: asyncio.StreamReader) -> Any:
-    size, attached = struct.unpack(">II", await reader.readexactly(8))
-    return cbor2.loads(await reader.readexactly(size + attached))
 
 
 def test_a_call_that_crosses_the_goodbye_is_refused_with_going_away_not_cut_off(run) -> None:
