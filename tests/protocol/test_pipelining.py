@@ -471,11 +471,20 @@ def _queued_calls(n: int) -> bytes:
     )
 
 
-@pytest.mark.parametrize("attack", [_answer_refs, _queued_calls], ids=["arguments", "queued"])
+def _finished_queued_calls(n: int) -> bytes:
+    """``n`` calls waiting on an answer not known yet, each then finished (FINISH)."""
+    return _queued_calls(n) + b"".join(msg(4, q) for q in range(2, n + 2))
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [_answer_refs, _queued_calls, _finished_queued_calls],
+    ids=["arguments", "queued", "queued-then-finished"],
+)
 def test_pipelined_input_costs_in_proportion_to_its_bytes(attack: Any) -> None:
     """Attack: many answer references in one call, or many calls queued on an answer that is
-    not known yet. Memory stays within the decoded-size ratio of the bytes sent (32x), and
-    CPU per byte does not grow from one size to one 16x larger."""
+    not known yet (and then finished). Memory stays within the decoded-size ratio of the
+    bytes sent (32x), and CPU per byte does not grow from one size to one 16x larger."""
     limits = Limits(max_calls_in_flight=100_000)
 
     def receive(data: bytes) -> Any:
