@@ -167,44 +167,47 @@ class IncomingStream(AsyncIterator[T], Generic[T]):
             waiter.set_result(None)
 
 
-class ColumnItems(AsyncIterator[Any]):
-    """A stream whose items are lists that may travel in columns: each list ``source`` gives
-    is marked ``Columns`` (the peer still receives a plain list). Generated code wraps the
-    streams declared ``AsyncIterator[list[SomeDataclass]]`` in it, as it marks the lists
-    declared ``list[SomeDataclass]``; closing it closes ``source``."""
+class _Wrapped(AsyncIterator[Any]):
+    """A stream that passes on the items of ``source``; closing it closes ``source``."""
 
     __slots__ = ("source",)
 
     def __init__(self, source: AsyncIterator[Any]) -> None:
         self.source = source
 
-    def __aiter__(self) -> ColumnItems:
+    def __aiter__(self) -> _Wrapped:
         return self
-
-    async def __anext__(self) -> Any:
-        item = await self.source.__anext__()
-        return Columns(item) if type(item) is list else item
 
     async def aclose(self) -> None:
         """Close ``source`` (an async generator's ``finally`` runs)."""
         await _close(self.source)
 
 
-class CheckedItems(AsyncIterator[Any]):
+class ColumnItems(_Wrapped):
+    """A stream whose items are lists that may travel in columns: each list ``source`` gives
+    is marked ``Columns`` (the peer still receives a plain list). Generated code wraps the
+    streams declared ``AsyncIterator[list[SomeDataclass]]`` in it, as it marks the lists
+    declared ``list[SomeDataclass]``; closing it closes ``source``."""
+
+    __slots__ = ()
+
+    async def __anext__(self) -> Any:
+        item = await self.source.__anext__()
+        return Columns(item) if type(item) is list else item
+
+
+class CheckedItems(_Wrapped):
     """A stream of our own object, called in place (a stub of a reference come home): each
     item ``source`` gives is checked as it is taken, as an ``IncomingStream``'s would be
     (``check(item, index)``); a refused one closes ``source`` and raises."""
 
-    __slots__ = ("_check", "_taken", "source")
+    __slots__ = ("_check", "_taken")
 
     def __init__(self, source: AsyncIterator[Any], check: Callable[[Any, int], Any]) -> None:
         # A stream marked for the wire by our skeleton: its lists are plain lists here.
-        self.source = source.source if type(source) is ColumnItems else source
+        super().__init__(source.source if type(source) is ColumnItems else source)
         self._check = check
         self._taken = 0
-
-    def __aiter__(self) -> CheckedItems:
-        return self
 
     async def __anext__(self) -> Any:
         item = await self.source.__anext__()
@@ -215,10 +218,6 @@ class CheckedItems(AsyncIterator[Any]):
         except BaseException:
             await _close(self.source)
             raise
-
-    async def aclose(self) -> None:
-        """Close ``source`` (an async generator's ``finally`` runs)."""
-        await _close(self.source)
 
 
 class _Pump:
