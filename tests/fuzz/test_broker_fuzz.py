@@ -20,6 +20,9 @@ import pbtyped as pb
 from pbtyped.wire import tags
 
 from .cbor_gen import (
+    Arr,
+    Map,
+    Nest,
     Tag,
     chunks,
     encode,
@@ -144,8 +147,8 @@ def test_stream_messages_into_open_streams(hostile: list[Any], cut: list[int]) -
 def test_well_shaped_sends_are_never_answered(sends: list[tuple[Any, str, Any, Any]]) -> None:
     """SENDs of any target, method and values, between peers that both offer "oneway": each
     is delivered or dropped, and no answer is ever sent for one (a refused value drops its
-    SEND, never makes a FAIL): only the RELEASE of a reference it carried (5.4), and an
-    ABORT when a value is malformed CBOR."""
+    SEND, never makes a FAIL): only the RELEASE of a reference it carried (5.4), the
+    STREAM_CANCEL of a stream it carried (3.6), and an ABORT when a value is malformed CBOR."""
     client, server = Side(server=False), Side(server=True)
     server.feed(client.take_output())
     client.feed(server.take_output())
@@ -154,10 +157,46 @@ def test_well_shaped_sends_are_never_answered(sends: list[tuple[Any, str, Any, A
     with contextlib.suppress(*ALLOWED):
         for target, method, args, kwargs in sends:
             server.feed(frame(encode([14, target, method, args, kwargs])))
-    kinds = [message[0] for message in server.sent[sent_before:]]
+    out = server.sent[sent_before:]
     if server.closed is not None:
-        assert kinds.pop() == 6
-    assert set(kinds) <= {5}
+        assert out.pop()[0] == 6
+    assert {message[0] for message in out} <= {5, 10}
+    carried = _stream_ids([args for _, _, args, _ in sends] + [kw for *_, kw in sends])
+    assert {message[1] for message in out if message[0] == 10} <= carried
+
+
+def _stream_ids(node: Any, depth: int = 0) -> set[Any]:
+    """The ids of the STREAM tags anywhere in a generated value (a small, finite tree)."""
+    if depth > 64:
+        return set()
+    if isinstance(node, Tag):
+        found = {node.item} if node.number == tags.STREAM else set()
+        return found | _stream_ids(node.item, depth + 1)
+    if isinstance(node, Arr):
+        children = list(node.items)
+    elif isinstance(node, Map):
+        children = [part for pair in node.pairs for part in pair]
+    elif isinstance(node, Nest):
+        children = [node.item]
+    elif isinstance(node, dict):
+        children = [*node.keys(), *node.values()]
+    elif isinstance(node, list | tuple):
+        children = list(node)
+    else:
+        return set()
+    return set().union(*(_stream_ids(child, depth + 1) for child in children))
+
+
+def test_a_dropped_send_cancels_the_streams_it_carried() -> None:
+    """The case CI's examples found: a SEND to an answer ([1, N], never allowed) carrying a
+    stream is dropped, and its stream cancelled (3.6, 3.8) rather than left open."""
+    client, server = Side(server=False), Side(server=True)
+    server.feed(client.take_output())
+    client.feed(server.take_output())
+    sent_before = len(server.sent)
+    server.feed(frame(encode([14, [1, 1], "echo", [], {"": Tag(tags.STREAM, 1)}])))
+    assert [message[:2] for message in server.sent[sent_before:]] == [[10, 1]]
+    assert server.closed is None
     client.finish()
     server.finish()
 
