@@ -115,7 +115,17 @@ def test_server_killed_and_restarted_under_clients(run) -> None:
                         "after restart"
                     )
                 # The reconnecting client found the new server by itself.
-                await eventually(lambda b=before: steady.ok >= b + 10, what="reconnection")
+                # A wide bound (it returns as soon as the calls are through): on a loaded
+                # machine a handshake with the fresh server process can miss the loop's 1 s
+                # connect timeout a few times before one gets through.
+                await eventually(
+                    lambda b=before: steady.ok >= b + 10 or task.done(),
+                    limit=4 * BOUND,
+                    what="reconnection",
+                )
+                if task.done():
+                    task.result()  # the loop ended: say with what
+                    raise AssertionError("the reconnecting client stopped by itself")
             assert steady.wrong == []
             assert steady.lost >= 2
         finally:
@@ -124,7 +134,7 @@ def test_server_killed_and_restarted_under_clients(run) -> None:
                 await asyncio.wait_for(task, BOUND)
             await server.kill()
 
-    run(body, limit=40)
+    run(body, limit=60)
 
 
 def test_in_process_server_closed_under_clients_then_served_again(run) -> None:
