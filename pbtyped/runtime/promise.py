@@ -182,10 +182,17 @@ class Promise(Coroutine[Any, Any, T]):
             value: T = step_into(await self._target, self._path)
             return value
         fut = self._fut
-        if fut is None and self._local is not None:  # our own object: run here, as it was
-            local: T = await self._local()
+        if self._local is not None:  # our own object: run here, as it was
+            if fut is None:
+                local: T = await self._run_local()
+                return local
+            try:
+                local = await fut  # awaited again, or used by a call first: the same run
+            except asyncio.CancelledError:
+                _not_ours(self._method)
+                raise
             return local
-        conn = self._conn or self._connection  # the property raises for a local promise
+        conn = self._conn or self._connection
         if fut is None:
             if conn.writing_paused:
                 await conn.writable()  # the peer is not reading: do not buffer without bound
@@ -199,13 +206,30 @@ class Promise(Coroutine[Any, Any, T]):
         try:
             result = await fut
         except asyncio.CancelledError:
-            if self._local is None:
-                conn.give_up(self._qid)  # the peer is told to stop
+            conn.give_up(self._qid)  # the peer is told to stop
+            _not_ours(self._method)
             raise
         if self._convert is not None:
             result = self._convert(result)
         answer: T = result
         return answer
+
+    async def _run_local(self) -> Any:
+        """Run the call on our own object in the awaiting task; another awaiter (this one
+        again, or a second task) waits for this same run, through ``_fut``."""
+        assert self._local is not None
+        done = self._fut = asyncio.get_running_loop().create_future()
+        try:
+            result = await self._local()
+            done.set_result(result)
+            return result
+        except Exception as exc:
+            done.set_exception(exc)
+            done.exception()  # retrieved: the awaiter that ran it raises it
+            raise
+        finally:
+            if not done.done():  # cancelled: so is the run any other awaiter waits for
+                done.cancel()
 
     @property
     def _connection(self) -> Connection:
@@ -369,6 +393,18 @@ def _relay(done: asyncio.Future[None], sent: asyncio.Future[None]) -> bool:
         return False
     sent.set_exception(exc)
     return True
+
+
+def _not_ours(method: str) -> None:
+    """In a task whose call was cancelled: raise CallCancelled unless the task itself is
+    being cancelled. Tasks awaiting one promise share its call, and one cancelling it
+    cancels it for all: the others are told so, with an error they can tell from their
+    own cancellation (asyncio would give them a bare CancelledError)."""
+    task = asyncio.current_task()
+    if task is not None and not task.cancelling():
+        raise CallCancelled(
+            f"{method}() was cancelled by another task awaiting the same promise"
+        ) from None
 
 
 def _retrieved(fut: asyncio.Future[Any]) -> None:

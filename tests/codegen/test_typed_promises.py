@@ -164,3 +164,27 @@ def test_promises_of_calls_on_our_own_objects(chain: ModuleType) -> None:
             assert link.calls == 2
 
     bounded_run(body)
+
+
+def test_a_promise_awaited_twice_runs_its_call_once(chain: ModuleType) -> None:
+    """Awaiting a promise again gives the same result without calling again: over the
+    connection (one CALL on the wire) and on our own object alike (the method runs once)."""
+
+    async def body() -> None:
+        ran: list[int] = []
+
+        class Counted(node_class(chain)):  # type: ignore[misc]
+            def remote_value(self, add: int) -> int:
+                ran.append(add)
+                return super().remote_value(add)
+
+        local = chain.NodeClient(Counted(5))
+        promise = local.value(1)
+        assert (await promise, await promise) == (501, 501)
+        assert ran == [1]
+        async with linked(chain) as (root, link):
+            promise = root.value(2)
+            assert (await promise, await promise) == (102, 102)
+            assert link.calls == 1
+
+    bounded_run(body)

@@ -277,3 +277,27 @@ def test_cancelling_a_call_waiting_for_its_head_leaves_the_head_alone(run) -> No
             assert await two.call_remote("three", 2) == 202
 
     run(body)
+
+
+def test_cancelling_one_of_two_tasks_awaiting_a_promise(run) -> None:
+    """Two tasks await one promise and one is cancelled: the call is cancelled on the peer,
+    and the other task gets CallCancelled, which says why, rather than a CancelledError it
+    cannot tell from its own cancellation (asyncio's rule for a shared future)."""
+
+    async def body() -> None:
+        async with linked(Chain()) as (root, _, server):
+            head = root.call_remote("slow_two")
+
+            async def wait() -> Any:
+                return await head
+
+            first, second = asyncio.ensure_future(wait()), asyncio.ensure_future(wait())
+            await asyncio.sleep(0.05)  # both wait on the answer
+            first.cancel()
+            with pytest.raises(pb.CallCancelled, match="another task"):
+                await second
+            assert first.cancelled()
+            [conn] = server.connections
+            await eventually(lambda: not conn._calls.running)  # stopped on the server
+
+    run(body)
