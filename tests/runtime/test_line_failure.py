@@ -112,7 +112,7 @@ def test_cancelling_the_awaiting_task_cancels_the_remote_coroutine(run) -> None:
             async with asyncio.timeout(5):
                 await root_obj.cancelled.wait()
             # The callee still answers the cancelled question once; the id is then free.
-            await eventually(lambda: client.connection.broker.pending_questions == 0, limit=1.0)
+            await eventually(lambda: client.connection.broker.pending_questions == 0, limit=5.0)
             assert await root.call_remote("echo", "after") == "after"
 
     run(body)
