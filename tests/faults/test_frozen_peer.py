@@ -45,11 +45,10 @@ def test_a_client_finds_a_frozen_server(run) -> None:
             root = await client.root()
             assert await root.call("echo", ["alive"], timeout=BOUND) == "alive"
             os.kill(server.proc.pid, signal.SIGSTOP)
-            loop = asyncio.get_running_loop()
-            start = loop.time()
+            # Found by the keepalive (its error says so), within BOUND: no other timer of
+            # the client's would end the call that soon.
             with pytest.raises(pb.ConnectionLost, match="the peer stopped answering"):
                 await asyncio.wait_for(root.call("echo", ["frozen"]), BOUND)
-            assert loop.time() - start < 3.0  # 0.6 s of silence, far below BOUND
             assert not client.is_connected
             await client.aclose()
         finally:
