@@ -170,7 +170,8 @@ def _stream_ids(node: Any, depth: int = 0) -> set[Any]:
     if depth > 64:
         return set()
     if isinstance(node, Tag):
-        found = {node.item} if node.number == tags.STREAM else set()
+        # Only an integer can name a stream (anything else is refused, never cancelled).
+        found = {node.item} if node.number == tags.STREAM and type(node.item) is int else set()
         return found | _stream_ids(node.item, depth + 1)
     if isinstance(node, Arr):
         children = list(node.items)
