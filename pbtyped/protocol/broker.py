@@ -31,7 +31,7 @@ from ..wire.limits import Limits
 from ..wire.registry import Registry, registry_of
 from ..wire.show import show
 from . import messages as m
-from .answers import AnswerRef, Answers, Failed, HeldCall, Outcome, dead_target
+from .answers import AnswerRef, Answers, Failed, HeldCall, HeldSend, Outcome, dead_target
 from .errors import error_info, exception_from_info
 from .events import (
     AnswerReceived,
@@ -503,12 +503,13 @@ class Broker:
             pipe.asked.add(qid)
         return qid, data
 
-    def ready_calls(self) -> Iterator[CallReceived]:
+    def ready_calls(self) -> Iterator[CallReceived | SendReceived | SendDropped]:
         """Calls of the peer that answers made ready (they waited for them), in the order to
         deliver them, as if they had just arrived: iterate after each ``send_return`` or
         ``send_failure``, which may make some ready. Answering one may make more ready: they
         come in the same iteration (an iteration started meanwhile yields nothing, so
-        delivering a chain never nests)."""
+        delivering a chain never nests). One-way calls that waited behind calls on their
+        object come in their place too, or as a ``SendDropped`` if it was released."""
         pipe = self.answers
         if pipe is None or pipe.draining:
             return
@@ -564,11 +565,14 @@ class Broker:
         pipe = self.answers
         if pipe is None or question_id not in pipe.pending:
             return
-        for qid, result in pipe.resolve(question_id, outcome):
-            if isinstance(result, CallReceived):
+        for held, result in pipe.resolve(question_id, outcome):
+            if isinstance(result, CallReceived | SendReceived):
                 pipe.ready.append(result)
+            elif isinstance(held, HeldSend):  # its object was released while it waited
+                self.send_done(held.send.size)
+                pipe.ready.append(_dropped(held.send.method, _no_object(held.export_id)))
             elif result is not None:
-                self._fail_owed(qid, result)
+                self._fail_owed(held.question_id, result)
 
     def _fail_frame(self, question_id: int, info: m.ErrorInfo) -> bytes:
         """A Fail that fits the peer's limits, however small (see ``_error_frame``)."""
@@ -918,21 +922,26 @@ class Broker:
         self._refuse_call(qid, failure)
         return None
 
-    def _on_send(self, raw: list[Any], problem: str | None) -> Event:
+    def _on_send(self, raw: list[Any], problem: str | None) -> Event | None:
         if not self.oneway:  # the peer may not send it: as version 1 would, close
             raise RemoteProtocolError(f"unknown message kind {raw[0]}")
         export_id, method, args, kwargs = m.parse_send(raw)
         if type(export_id) is not int:
             why = "a one-way call cannot be addressed to an answer"
         elif (target := self.exports.get(export_id)) is None:
-            why = f"no object #{export_id} on this connection"
+            why = _no_object(export_id)
         elif problem is not None:
             why = f"arguments refused: {problem}"
         else:
             size = self._frame_size
-            self._answer_bytes += size
-            return SendReceived(target=target, method=method, args=args, kwargs=kwargs, size=size)
-        return SendDropped(reason=f"one-way call {method[:60]!r} dropped: {why}")
+            send = SendReceived(target=target, method=method, args=args, kwargs=kwargs, size=size)
+            # It goes after the calls on its object that wait for answers (E-order, 3.8).
+            held = send if self.answers is None else self.answers.receive_send(export_id, send)
+            if not isinstance(held, str):
+                self._answer_bytes += size  # until ``send_done``, held or not
+                return held
+            why = held
+        return _dropped(method, why)
 
     def _on_pipelined_call(
         self,
@@ -1127,6 +1136,15 @@ class Broker:
 
 _PIPELINING = "pipelining"
 _RETAIN = {"retain": True}
+
+
+def _dropped(method: str, why: str) -> SendDropped:
+    """A one-way call on ``method`` is dropped, and why."""
+    return SendDropped(reason=f"one-way call {method[:60]!r} dropped: {why}")
+
+
+def _no_object(export_id: int) -> str:
+    return f"no object #{export_id} on this connection"
 
 
 def _options_problem(options: Any, broker: Broker) -> str | None:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import CallCancelled, Error, NoSuchMethod, PbtypedError
 from ..protocol.broker import Broker
 from ..protocol.errors import is_expected
-from ..protocol.events import CallReceived, SendReceived
+from ..protocol.events import CallReceived, SendDropped, SendReceived
 from ..protocol.objects import Referenceable, is_awaitable
 from .flow import Flow
 from .logs import LogLimiter
@@ -165,7 +165,10 @@ class Dispatcher:
         broker = self._broker
         if broker.answers is not None:  # None unless the peer pipelines: nothing to look at
             for ready in broker.ready_calls():
-                self.receive(ready)
+                if isinstance(ready, SendDropped):  # logged as one dropped on arrival is
+                    self._conn._on_event(ready)
+                else:
+                    self.receive(ready)
         self._outbox.write_later(data)
 
     def _finished(

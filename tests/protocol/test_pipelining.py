@@ -60,11 +60,11 @@ class Chain(Root):
         self.log.append(repr(what))
 
 
-def pipelining_broker(**kw: Any) -> Broker:
-    """A serving broker whose hand-crafted peer offers "pipelining"."""
+def pipelining_broker(*, features: tuple[str, ...] = (), **kw: Any) -> Broker:
+    """A serving broker whose hand-crafted peer offers "pipelining" (and ``features``)."""
     broker = Broker(registry=Registry(), root=Chain(), **kw)
     broker.initiate()
-    broker.receive_data(hello_frame(features=["pipelining"]))
+    broker.receive_data(hello_frame(features=["pipelining", *features]))
     assert broker.pipelining
     return broker
 
