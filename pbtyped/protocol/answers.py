@@ -25,6 +25,7 @@ from .._exceptions import (
     ProtocolError,
     ValidationError,
 )
+from ..wire import tags
 from ..wire.limits import Limits
 from . import messages as m
 from .events import CallReceived, SendDropped, SendReceived
@@ -187,6 +188,15 @@ class Answers:
         if refs:
             self.frame_refs = []
         return refs
+
+    def stray_refs(self, problem: str | None) -> str | None:
+        """The refusal of a message other than a CALL, ``problem`` or its answer references:
+        an answer is an argument of a call, nowhere else (3.9), so they are refused values,
+        and forgotten with their message (never left for the next call)."""
+        if not self.frame_refs:
+            return problem
+        self.frame_refs = []
+        return problem or f"tag {tags.ANSWER_REF} may only be an argument of a call"
 
     # -- the callee ------------------------------------------------------------------------
 

@@ -846,7 +846,10 @@ class Broker:
             except DecodeError as exc:
                 raise RemoteProtocolError(str(exc)) from None
             self._frame_size = len(body) + len(attachments)
-            event = _ON_MESSAGE[m.kind_of(raw)](self, raw, problem)
+            kind = m.kind_of(raw)
+            if self.answers is not None and kind != _CALL:  # a CALL takes its references
+                problem = self.answers.stray_refs(problem)
+            event = _ON_MESSAGE[kind](self, raw, problem)
             if self.streams is not None:
                 self._settle_streams(event)
             if event is not None:
@@ -985,8 +988,6 @@ class Broker:
         self._take_question(question_id)
         if self.answers is not None:
             self._answered_kept(question_id)
-            if self.answers.take_frame_refs():
-                problem = f"tag {tags.ANSWER_REF} may only be an argument of a call"
         if problem is not None:
             return FailureReceived(
                 question_id=question_id,
@@ -1136,6 +1137,7 @@ class Broker:
 
 _PIPELINING = "pipelining"
 _RETAIN = {"retain": True}
+_CALL = int(m.Kind.CALL)
 
 
 def _dropped(method: str, why: str) -> SendDropped:

@@ -1,5 +1,7 @@
-"""Promise pipelining meets one-way calls (docs/protocol.md 3.8, 3.9): a SEND waits in its
-place behind the calls held on its target (E-order)."""
+"""Promise pipelining meets one-way calls and other messages (docs/protocol.md 3.8, 3.9):
+a SEND waits in its place behind the calls held on its target (E-order), and an
+``ANSWER_REF`` belongs to the message that carried it (outside a CALL's arguments it is a
+refused value, never left for the next call)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,14 @@ from typing import Any
 import cbor2
 import pytest
 
+import pbtyped as pb
 from pbtyped import Registry, Root
 from pbtyped.protocol.broker import Broker
 from pbtyped.protocol.events import (
     CallReceived,
     SendDropped,
     SendReceived,
+    StreamEnded,
 )
 from pbtyped.wire import tags
 from pbtyped.wire.limits import Limits
@@ -200,3 +204,53 @@ def test_calls_and_sends_on_one_target_start_in_the_order_sent(seed: int) -> Non
     assert root.started == list(range(1, 41))
     assert {frame[0] for frame in decode_frames(b"".join(out))} <= {2}  # RETURNs only
     assert (broker.waiting_calls, broker.held_bytes) == (0, 0)
+
+
+# -- an ANSWER_REF outside a CALL's arguments -------------------------------------------------
+
+
+def test_an_answer_reference_in_a_send_drops_it_and_does_not_reach_the_next_call() -> None:
+    broker = pipelining_broker(features=ONEWAY)
+    [head] = broker.receive_data(call(1, [0, 0], "point", options=RETAIN))
+    assert isinstance(head, CallReceived)
+    answer(broker, head)  # answer 1 is kept: naming it in a call would be right
+    [dropped] = broker.receive_data(send(0, "note", answer_ref(1)))
+    assert dropped == SendDropped(
+        reason="one-way call 'note' dropped: arguments refused: "
+        f"tag {tags.ANSWER_REF} may only be an argument of a call"
+    )
+    [later] = broker.receive_data(call(2, [0, 0], "add", 1, 2))
+    assert isinstance(later, CallReceived)
+    assert (later.question_id, later.args) == (2, [1, 2])
+    assert broker.take_pending() == b""
+
+
+def test_an_answer_reference_in_a_stream_item_ends_the_stream() -> None:
+    broker = pipelining_broker(features=("streams",))
+    [head] = broker.receive_data(call(1, [0, 0], "point", options=RETAIN))
+    assert isinstance(head, CallReceived)
+    answer(broker, head)
+    stream = cbor2.CBORTag(tags.STREAM, 1)
+    [opened] = broker.receive_data(msg(1, 2, [0, 0], "note", [stream]))
+    assert isinstance(opened, CallReceived)
+    [ended] = broker.receive_data(msg(7, 1, [1, answer_ref(1)]))
+    assert isinstance(ended, StreamEnded)
+    assert type(ended.error) is pb.InsecureTypeError
+    assert str(ended.error) == (
+        f"a stream item was refused: tag {tags.ANSWER_REF} may only be an argument of a call"
+    )
+    assert decode_frames(broker.take_pending()) == [[10, 1]]  # STREAM_CANCEL
+    [later] = broker.receive_data(call(3, [0, 0], "add", 1, 2))
+    assert isinstance(later, CallReceived)
+    assert later.args == [1, 2]
+
+
+def test_an_answer_reference_in_a_fail_is_forgotten_with_it() -> None:
+    broker = pipelining_broker()
+    qid, _ = broker.send_call(broker.root_reference(), "n", (), {})
+    error = {"type": "x.Y", "message": "no", "extra": answer_ref(1)}
+    [failed] = broker.receive_data(msg(3, qid, error))
+    assert failed.question_id == qid
+    [later] = broker.receive_data(call(1, [0, 0], "add", 1, 2))
+    assert isinstance(later, CallReceived)
+    assert later.args == [1, 2]
