@@ -565,6 +565,7 @@ class Broker:
         pipe = self.answers
         if pipe is None or question_id not in pipe.pending:
             return
+        failed: list[tuple[int, BaseException | m.ErrorInfo]] = []
         for held, result in pipe.resolve(question_id, outcome):
             if isinstance(result, CallReceived | SendReceived):
                 pipe.ready.append(result)
@@ -572,7 +573,11 @@ class Broker:
                 self.send_done(held.send.size)
                 pipe.ready.append(_dropped(held.send.method, _no_object(held.export_id)))
             elif result is not None:
-                self._fail_owed(held.question_id, result)
+                failed.append((held.question_id, result))
+        # Failing a call settles its answer too, which lets go the calls that waited for it:
+        # they were behind every call let go above (in its queue), so they come after them.
+        for qid, failure in failed:
+            self._fail_owed(qid, failure)
 
     def _fail_frame(self, question_id: int, info: m.ErrorInfo) -> bytes:
         """A Fail that fits the peer's limits, however small (see ``_error_frame``)."""

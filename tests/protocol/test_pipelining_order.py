@@ -143,6 +143,28 @@ def test_a_lost_connection_drops_held_sends() -> None:
     assert (broker.waiting_calls, broker.held_bytes) == (0, 0)
 
 
+def test_calls_a_failure_lets_go_come_behind_those_released_before_it() -> None:
+    """Answer 1 lets call 2 (it fails: its path leads nowhere) and call 3 go; call 2's
+    failure then lets call 4 (it fails with it) and call 5 go. All five are on the root:
+    call 3 is delivered before call 5, as it was sent."""
+    broker = pipelining_broker()
+    [head] = broker.receive_data(call(1, [0, 0], "get_two", options=RETAIN))
+    queued = (
+        msg(1, 2, [0, 0], "note", [answer_ref(1, "nope")], {}, RETAIN)
+        + call(3, [0, 0], "add", 1, 2)
+        + msg(1, 4, [0, 0], "note", [answer_ref(2)])
+        + call(5, [0, 0], "add", 3, 4)
+    )
+    assert broker.receive_data(queued) == []
+    assert isinstance(head, CallReceived)
+    data = answer(broker, head) + broker.take_pending()
+    assert [(e.question_id, e.args) for e in list(broker.ready_calls())] == [
+        (3, [1, 2]),
+        (5, [3, 4]),
+    ]
+    assert sorted(f[1] for f in decode_frames(data) if f[0] == 3) == [2, 4]
+
+
 class Recorder(Root):
     """Records the order in which calls and one-way calls are delivered."""
 
