@@ -506,7 +506,9 @@ class Broker:
     def ready_calls(self) -> Iterator[CallReceived | SendReceived | SendDropped]:
         """Calls of the peer that answers made ready (they waited for them), in the order to
         deliver them, as if they had just arrived: iterate after each ``send_return`` or
-        ``send_failure``, which may make some ready. Answering one may make more ready: they
+        ``send_failure``, which may make some ready, but only once every event of the last
+        ``receive_data`` is handled (calls read with them arrived before them, and start
+        before them on their target: E-order). Answering one may make more ready: they
         come in the same iteration (an iteration started meanwhile yields nothing, so
         delivering a chain never nests). One-way calls that waited behind calls on their
         object come in their place too, or as a ``SendDropped`` if it was released."""

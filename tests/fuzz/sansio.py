@@ -111,8 +111,8 @@ class Side:
             if isinstance(event, CallReceived):
                 out.append(self._answer(event))
                 # Pipelined calls (and one-way calls behind them) that waited for that
-                # answer, and for theirs, go next.
-                todo[:0] = broker.ready_calls()
+                # answer, and for theirs, go after the calls read with them (E-order).
+                todo.extend(broker.ready_calls())
             elif isinstance(event, SendReceived):
                 self._run(event)  # one-way: nothing to send back
             elif isinstance(event, SendDropped):
