@@ -915,6 +915,12 @@ class Broker:
 
     def _on_call(self, raw: list[Any], problem: str | None) -> Event | None:
         qid, export_id, method, args, kwargs, options = m.parse_call(raw)
+        if self._farewell is not None and self._farewell.ours is not None:
+            # We said GOODBYE: no call read from now on runs, whatever it names (3.7).
+            if self.answers is not None:
+                self.answers.take_frame_refs()
+            self._refuse_call(qid, self._farewell.refused())
+            return None
         if options is not None or type(export_id) is not int or self.answers is not None:
             return self._on_pipelined_call(qid, export_id, method, args, kwargs, options, problem)
         failure: BaseException | m.ErrorInfo
@@ -922,8 +928,6 @@ class Broker:
             failure = dead_target(export_id)
         elif problem is not None:
             failure = self._codec.problem_error(f"arguments refused: {problem}")
-        elif self._farewell is not None and self._farewell.ours is not None:
-            failure = self._farewell.refused()
         else:
             self._owe_answer(qid)
             return CallReceived(
@@ -971,8 +975,6 @@ class Broker:
         outcome: Outcome
         if not self.pipelining and type(target) is not int:
             outcome = _NO_PIPELINING
-        elif self._farewell is not None and self._farewell.ours is not None:
-            outcome = self._farewell.refused()
         elif options is not None and (why := _options_problem(options, self)) is not None:
             outcome = ProtocolError(why)
         else:

@@ -15,6 +15,7 @@ import pbtyped as pb
 from pbtyped import Registry, Root
 from pbtyped.protocol.broker import Broker
 from pbtyped.protocol.events import (
+    AnswerReceived,
     CallReceived,
     SendDropped,
     SendReceived,
@@ -226,6 +227,31 @@ def test_calls_and_sends_on_one_target_start_in_the_order_sent(seed: int) -> Non
     assert root.started == list(range(1, 41))
     assert {frame[0] for frame in decode_frames(b"".join(out))} <= {2}  # RETURNs only
     assert (broker.waiting_calls, broker.held_bytes) == (0, 0)
+
+
+def test_after_our_goodbye_every_call_is_refused_and_its_references_go_with_it() -> None:
+    """3.7: every CALL read after our GOODBYE fails with GoingAway, whatever it names (an
+    answer, an object that is gone); the answer references it carried do not reach the
+    next message (our own call's RETURN is taken as it is)."""
+    broker = pipelining_broker(features=("goodbye",))
+    broker.receive_data(call(1, [0, 0], "get_two", options=RETAIN))  # not answered yet
+    root = broker.root_reference()
+    qid, _ = broker.send_call(root, "n", (), {})
+    broker.send_goodbye("deploy", 1.0)
+    refused = (
+        msg(1, 2, [0, 0], "note", [answer_ref(1)])
+        + call(3, [1, 1], "n")
+        + call(4, [0, 9], "n")
+        + call(5, [0, 0], "n", options=RETAIN)
+    )
+    assert broker.receive_data(refused) == []
+    fails = decode_frames(broker.take_pending())
+    assert [(f[0], f[1], f[2]["type"]) for f in fails] == [
+        (3, n, "pbtyped.GoingAway") for n in (2, 3, 4, 5)
+    ]
+    [returned] = broker.receive_data(msg(2, qid, 7))
+    assert returned == AnswerReceived(question_id=qid, value=7)
+    assert broker.kept_answers == 1  # call 1's, kept as asked before the GOODBYE
 
 
 # -- an ANSWER_REF outside a CALL's arguments -------------------------------------------------
