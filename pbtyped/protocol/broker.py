@@ -1155,6 +1155,7 @@ def _dropped(method: str, why: str) -> SendDropped:
 
 
 def _no_object(export_id: int) -> str:
+    """Why a one-way call on ``export_id`` cannot be delivered."""
     return f"no object #{export_id} on this connection"
 
 

@@ -175,7 +175,9 @@ class Dispatcher:
 
     def _answer(self, data: bytes) -> None:
         """Gather an answer for the next write; first deliver the calls of the peer that
-        waited for it (promise pipelining: they start before the peer can see it)."""
+        waited for it (promise pipelining: they start before the peer can see it), or, while
+        a read's calls are received, once they all are: before the next read either way, so
+        before any call the peer makes on what it learns from the answer."""
         # answers is None unless the peer pipelines: nothing to look at
         if self._broker.answers is not None and not self.reading:
             self.deliver_ready()
