@@ -2,7 +2,8 @@
 
 The callee keeps the answers the caller asked it to keep (``retain``) until the caller's
 FINISH, and holds calls that name answers not known yet, in one queue per target, delivering
-them in arrival order (E-order) once what they name is known. The caller remembers which of
+them in arrival order (E-order) once what they name is known; a one-way call (SEND) on an
+object whose queue is not empty waits in it too, in its place. The caller remembers which of
 its questions the peer keeps, so that it names only those.
 
 Sans-IO like the broker that owns it: ``receive`` says what to do with a call, ``resolve``
@@ -24,12 +25,23 @@ from .._exceptions import (
     ProtocolError,
     ValidationError,
 )
+from ..wire import tags
 from ..wire.limits import Limits
 from . import messages as m
-from .events import CallReceived
+from .events import CallReceived, SendDropped, SendReceived
 from .objects import Referenceable
 
-__all__ = ["AnswerRef", "Answers", "Failed", "HeldCall", "Outcome", "dead_target", "step_into"]
+__all__ = [
+    "AnswerRef",
+    "Answers",
+    "Failed",
+    "HeldCall",
+    "HeldSend",
+    "Outcome",
+    "Released",
+    "dead_target",
+    "step_into",
+]
 
 
 class AnswerRef:
@@ -84,6 +96,20 @@ class HeldCall:
     needs: tuple[int, ...] = ()
 
 
+@dataclasses.dataclass(slots=True)
+class HeldSend:
+    """A one-way call on our object ``export_id`` that arrived while calls on that object
+    were held: it goes as ``send`` in its turn, behind them (E-order)."""
+
+    export_id: int
+    send: SendReceived
+
+
+#: A held call that an answer lets go, and what it comes to; a one-way call comes to its
+#: ``send``, or to None if its object was released while it waited.
+Released = tuple[HeldCall | HeldSend, Outcome | SendReceived]
+
+
 def dead_target(export_id: int) -> DeadReferenceError:
     """What a call on an object we do not export (or no longer) fails with."""
     return DeadReferenceError(
@@ -103,6 +129,7 @@ class Answers:
         "_held",
         "_limits",
         "_queues",
+        "_sends",
         "_watchers",
         "asked",
         "draining",
@@ -123,7 +150,8 @@ class Answers:
         #: Answers known and kept until the caller's FINISH: the result, or ``Failed``.
         self.kept: dict[int, Any] = {}
         # Calls waiting, one queue per target: key N for the answer N, -1 - X for export X.
-        self._queues: dict[int, collections.deque[HeldCall]] = {}
+        # A queue's first item is always a HeldCall (a HeldSend waits for nothing itself).
+        self._queues: dict[int, collections.deque[HeldCall | HeldSend]] = {}
         # Answer id -> keys of the queues whose first call waits for it.
         self._watchers: dict[int, set[int]] = {}
         # The question ids of the calls in the queues (each owed an answer, so none twice),
@@ -131,10 +159,14 @@ class Answers:
         # CallCancelled when its turn comes).
         self._held: set[int] = set()
         self._finished_held: set[int] = set()
+        self._sends = 0  # one-way calls in the queues
         #: ANSWER_REF placeholders decoded in the frame being handled.
         self.frame_refs: list[AnswerRef] = []
-        #: Calls that answers made ready, for the runtime to deliver (``Broker.ready_calls``).
-        self.ready: collections.deque[CallReceived] = collections.deque()
+        #: Calls that answers made ready, for the runtime to deliver (``Broker.ready_calls``),
+        #: and one-way calls dropped in their turn (their object was released meanwhile).
+        self.ready: collections.deque[CallReceived | SendReceived | SendDropped] = (
+            collections.deque()
+        )
         #: ``ready`` is being delivered (by an iteration of ``Broker.ready_calls``).
         self.draining = False
         #: Our questions the peer keeps the answers of (we asked ``retain``, sent no FINISH).
@@ -147,8 +179,8 @@ class Answers:
 
     @property
     def waiting(self) -> int:
-        """Calls of the peer waiting for answers."""
-        return len(self._held)
+        """Calls of the peer waiting for answers, one-way calls waiting behind them included."""
+        return len(self._held) + self._sends
 
     def take_frame_refs(self) -> list[AnswerRef]:
         """The answer references the last frame decoded (and forget them)."""
@@ -156,6 +188,15 @@ class Answers:
         if refs:
             self.frame_refs = []
         return refs
+
+    def stray_refs(self, problem: str | None) -> str | None:
+        """The refusal of a message other than a CALL, ``problem`` or its answer references:
+        an answer is an argument of a call, nowhere else (3.9), so they are refused values,
+        and forgotten with their message (never left for the next call)."""
+        if not self.frame_refs:
+            return problem
+        self.frame_refs = []
+        return problem or f"tag {tags.ANSWER_REF} may only be an argument of a call"
 
     # -- the callee ------------------------------------------------------------------------
 
@@ -180,17 +221,30 @@ class Answers:
         key = _key(call.target)
         if not call.needs and key not in self._queues:
             return self._deliver(call)
-        if len(self._held) >= limits.max_calls_in_flight:
-            return LimitExceeded(
-                f"more than {limits.max_calls_in_flight} calls waiting on answers "
-                "(Limits.max_calls_in_flight); this call did not run"
-            )
+        if self.waiting >= limits.max_calls_in_flight:
+            return LimitExceeded(f"{self._too_many()}; this call did not run")
         queue = self._queues.setdefault(key, collections.deque())
         queue.append(call)
         self._held.add(qid)
         if len(queue) == 1:
             self._watch(key, call.needs)
         return None
+
+    def receive_send(self, export_id: int, send: SendReceived) -> SendReceived | str | None:
+        """A one-way call on our object ``export_id`` arrived: it goes now (``send``) unless
+        calls on that object wait, then it waits behind them (None), or is dropped (why)."""
+        queue = self._queues.get(-1 - export_id)
+        if queue is None:
+            return send
+        if self.waiting >= self._limits.max_calls_in_flight:
+            return self._too_many()
+        queue.append(HeldSend(export_id, send))
+        self._sends += 1
+        return None
+
+    def _too_many(self) -> str:
+        limit = self._limits.max_calls_in_flight
+        return f"more than {limit} calls waiting on answers (Limits.max_calls_in_flight)"
 
     def keep(self, qid: int) -> LimitExceeded | None:
         """Keep the answer to ``qid`` once it is known (the call asked ``retain``), or the
@@ -226,13 +280,13 @@ class Answers:
             call.needs = tuple(needs)
         return None
 
-    def resolve(self, qid: int, outcome: Any) -> list[tuple[int, Outcome]]:
+    def resolve(self, qid: int, outcome: Any) -> list[Released]:
         """Answer ``qid`` (one the caller asked to keep) is known: ``outcome`` is its result,
         or ``Failed``. Returns the calls this lets go, in the order they go: each delivered
-        (a ``CallReceived``) or failed."""
+        (a ``CallReceived``, a ``SendReceived``) or failed."""
         del self.pending[qid]
         self.kept[qid] = outcome
-        released: list[tuple[int, Outcome]] = []
+        released: list[Released] = []
         for key in (qid, *sorted(self._watchers.pop(qid, ()))):
             self._drain(key, released)
         if qid in self.dropped:  # finished while it ran: its queued calls had it, no more
@@ -253,11 +307,17 @@ class Answers:
         for n in needs:
             self._watchers.setdefault(n, set()).add(key)
 
-    def _drain(self, key: int, released: list[tuple[int, Outcome]]) -> None:
+    def _drain(self, key: int, released: list[Released]) -> None:
         """Deliver the calls at the front of queue ``key`` while nothing holds them."""
         queue = self._queues.get(key)
         while queue:
             call = queue[0]
+            if isinstance(call, HeldSend):  # it waited only for the calls before it
+                queue.popleft()
+                self._sends -= 1
+                alive = self._exports_get(call.export_id) is not None
+                released.append((call, call.send if alive else None))
+                continue
             call.needs = tuple(n for n in call.needs if n in self.pending)
             if call.needs:
                 self._watch(key, call.needs)
@@ -267,9 +327,9 @@ class Answers:
             self._held.discard(qid)
             if qid in self._finished_held:
                 self._finished_held.discard(qid)
-                released.append((qid, CallCancelled("the caller cancelled the call")))
+                released.append((call, CallCancelled("the caller cancelled the call")))
             else:
-                released.append((qid, self._deliver(call)))
+                released.append((call, self._deliver(call)))
         self._queues.pop(key, None)
 
     def _deliver(self, call: HeldCall) -> Outcome:

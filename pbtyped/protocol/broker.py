@@ -31,7 +31,7 @@ from ..wire.limits import Limits
 from ..wire.registry import Registry, registry_of
 from ..wire.show import show
 from . import messages as m
-from .answers import AnswerRef, Answers, Failed, HeldCall, Outcome, dead_target
+from .answers import AnswerRef, Answers, Failed, HeldCall, HeldSend, Outcome, dead_target
 from .errors import error_info, exception_from_info
 from .events import (
     AnswerReceived,
@@ -503,12 +503,15 @@ class Broker:
             pipe.asked.add(qid)
         return qid, data
 
-    def ready_calls(self) -> Iterator[CallReceived]:
+    def ready_calls(self) -> Iterator[CallReceived | SendReceived | SendDropped]:
         """Calls of the peer that answers made ready (they waited for them), in the order to
         deliver them, as if they had just arrived: iterate after each ``send_return`` or
-        ``send_failure``, which may make some ready. Answering one may make more ready: they
+        ``send_failure``, which may make some ready, but only once every event of the last
+        ``receive_data`` is handled (calls read with them arrived before them, and start
+        before them on their target: E-order). Answering one may make more ready: they
         come in the same iteration (an iteration started meanwhile yields nothing, so
-        delivering a chain never nests)."""
+        delivering a chain never nests). One-way calls that waited behind calls on their
+        object come in their place too, or as a ``SendDropped`` if it was released."""
         pipe = self.answers
         if pipe is None or pipe.draining:
             return
@@ -564,11 +567,19 @@ class Broker:
         pipe = self.answers
         if pipe is None or question_id not in pipe.pending:
             return
-        for qid, result in pipe.resolve(question_id, outcome):
-            if isinstance(result, CallReceived):
+        failed: list[tuple[int, BaseException | m.ErrorInfo]] = []
+        for held, result in pipe.resolve(question_id, outcome):
+            if isinstance(result, CallReceived | SendReceived):
                 pipe.ready.append(result)
+            elif isinstance(held, HeldSend):  # its object was released while it waited
+                self.send_done(held.send.size)
+                pipe.ready.append(_dropped(held.send.method, _no_object(held.export_id)))
             elif result is not None:
-                self._fail_owed(qid, result)
+                failed.append((held.question_id, result))
+        # Failing a call settles its answer too, which lets go the calls that waited for it:
+        # they were behind every call let go above (in its queue), so they come after them.
+        for qid, failure in failed:
+            self._fail_owed(qid, failure)
 
     def _fail_frame(self, question_id: int, info: m.ErrorInfo) -> bytes:
         """A Fail that fits the peer's limits, however small (see ``_error_frame``)."""
@@ -842,7 +853,10 @@ class Broker:
             except DecodeError as exc:
                 raise RemoteProtocolError(str(exc)) from None
             self._frame_size = len(body) + len(attachments)
-            event = _ON_MESSAGE[m.kind_of(raw)](self, raw, problem)
+            kind = m.kind_of(raw)
+            if self.answers is not None and kind != _CALL:  # a CALL takes its references
+                problem = self.answers.stray_refs(problem)
+            event = _ON_MESSAGE[kind](self, raw, problem)
             if self.streams is not None:
                 self._settle_streams(event)
             if event is not None:
@@ -901,6 +915,12 @@ class Broker:
 
     def _on_call(self, raw: list[Any], problem: str | None) -> Event | None:
         qid, export_id, method, args, kwargs, options = m.parse_call(raw)
+        if self._farewell is not None and self._farewell.ours is not None:
+            # We said GOODBYE: no call read from now on runs, whatever it names (3.7).
+            if self.answers is not None:
+                self.answers.take_frame_refs()
+            self._refuse_call(qid, self._farewell.refused())
+            return None
         if options is not None or type(export_id) is not int or self.answers is not None:
             return self._on_pipelined_call(qid, export_id, method, args, kwargs, options, problem)
         failure: BaseException | m.ErrorInfo
@@ -908,8 +928,6 @@ class Broker:
             failure = dead_target(export_id)
         elif problem is not None:
             failure = self._codec.problem_error(f"arguments refused: {problem}")
-        elif self._farewell is not None and self._farewell.ours is not None:
-            failure = self._farewell.refused()
         else:
             self._owe_answer(qid)
             return CallReceived(
@@ -918,21 +936,26 @@ class Broker:
         self._refuse_call(qid, failure)
         return None
 
-    def _on_send(self, raw: list[Any], problem: str | None) -> Event:
+    def _on_send(self, raw: list[Any], problem: str | None) -> Event | None:
         if not self.oneway:  # the peer may not send it: as version 1 would, close
             raise RemoteProtocolError(f"unknown message kind {raw[0]}")
         export_id, method, args, kwargs = m.parse_send(raw)
         if type(export_id) is not int:
             why = "a one-way call cannot be addressed to an answer"
         elif (target := self.exports.get(export_id)) is None:
-            why = f"no object #{export_id} on this connection"
+            why = _no_object(export_id)
         elif problem is not None:
             why = f"arguments refused: {problem}"
         else:
             size = self._frame_size
-            self._answer_bytes += size
-            return SendReceived(target=target, method=method, args=args, kwargs=kwargs, size=size)
-        return SendDropped(reason=f"one-way call {method[:60]!r} dropped: {why}")
+            send = SendReceived(target=target, method=method, args=args, kwargs=kwargs, size=size)
+            # It goes after the calls on its object that wait for answers (E-order, 3.8).
+            held = send if self.answers is None else self.answers.receive_send(export_id, send)
+            if not isinstance(held, str):
+                self._answer_bytes += size  # until ``send_done``, held or not
+                return held
+            why = held
+        return _dropped(method, why)
 
     def _on_pipelined_call(
         self,
@@ -952,8 +975,6 @@ class Broker:
         outcome: Outcome
         if not self.pipelining and type(target) is not int:
             outcome = _NO_PIPELINING
-        elif self._farewell is not None and self._farewell.ours is not None:
-            outcome = self._farewell.refused()
         elif options is not None and (why := _options_problem(options, self)) is not None:
             outcome = ProtocolError(why)
         else:
@@ -976,8 +997,6 @@ class Broker:
         self._take_question(question_id)
         if self.answers is not None:
             self._answered_kept(question_id)
-            if self.answers.take_frame_refs():
-                problem = f"tag {tags.ANSWER_REF} may only be an argument of a call"
         if problem is not None:
             return FailureReceived(
                 question_id=question_id,
@@ -1127,6 +1146,17 @@ class Broker:
 
 _PIPELINING = "pipelining"
 _RETAIN = {"retain": True}
+_CALL = int(m.Kind.CALL)
+
+
+def _dropped(method: str, why: str) -> SendDropped:
+    """A one-way call on ``method`` is dropped, and why."""
+    return SendDropped(reason=f"one-way call {method[:60]!r} dropped: {why}")
+
+
+def _no_object(export_id: int) -> str:
+    """Why a one-way call on ``export_id`` cannot be delivered."""
+    return f"no object #{export_id} on this connection"
 
 
 def _options_problem(options: Any, broker: Broker) -> str | None:

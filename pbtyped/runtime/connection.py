@@ -282,6 +282,9 @@ class Connection(asyncio.Protocol):
             return  # the connection is closing
         calls = self._calls
         pending = self._pending
+        pipelined = broker.answers is not None
+        if pipelined:
+            calls.reading = True
         for event in events:
             if type(event) is CallReceived:
                 calls.receive(event)
@@ -291,6 +294,9 @@ class Connection(asyncio.Protocol):
                     fut.set_result(event.value)
             elif self._on_event(event):
                 return  # the connection is closing
+        if pipelined:  # calls that answers given while reading let go: after this read's
+            calls.reading = False
+            calls.deliver_ready()
         self._outbox.write(b"")  # the answers produced while reading, in one write
         if broker.streams is not None:
             self._start_streams()

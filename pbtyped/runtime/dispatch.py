@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from .._exceptions import CallCancelled, Error, NoSuchMethod, PbtypedError
 from ..protocol.broker import Broker
 from ..protocol.errors import is_expected
-from ..protocol.events import CallReceived, SendReceived
+from ..protocol.events import CallReceived, SendDropped, SendReceived
 from ..protocol.objects import Referenceable, is_awaitable
 from .flow import Flow
 from .logs import LogLimiter
@@ -60,7 +60,17 @@ class Dispatcher:
     when a running call ends, waiting calls start and ``conn._answered()`` writes them.
     """
 
-    __slots__ = ("_broker", "_conn", "_flow", "_logs", "_max", "_outbox", "running", "waiting")
+    __slots__ = (
+        "_broker",
+        "_conn",
+        "_flow",
+        "_logs",
+        "_max",
+        "_outbox",
+        "reading",
+        "running",
+        "waiting",
+    )
 
     def __init__(
         self,
@@ -84,6 +94,10 @@ class Dispatcher:
         #: Calls waiting for room, in arrival order (read it, never change it): None until a
         #: call first has to wait (an empty deque is ~600 bytes; most connections need none).
         self.waiting: collections.deque[CallReceived | SendReceived] | None = None
+        #: The calls of one read are being received (the connection sets it while the peer
+        #: pipelines): the calls an answer lets go meanwhile wait for ``deliver_ready``, as
+        #: the calls read with them arrived before them (E-order).
+        self.reading = False
 
     def receive(self, event: CallReceived | SendReceived) -> None:
         """A call arrived: run it now, or queue it behind the calls already waiting."""
@@ -161,12 +175,22 @@ class Dispatcher:
 
     def _answer(self, data: bytes) -> None:
         """Gather an answer for the next write; first deliver the calls of the peer that
-        waited for it (promise pipelining: they start before the peer can see it)."""
-        broker = self._broker
-        if broker.answers is not None:  # None unless the peer pipelines: nothing to look at
-            for ready in broker.ready_calls():
-                self.receive(ready)
+        waited for it (promise pipelining: they start before the peer can see it), or, while
+        a read's calls are received, once they all are: before the next read either way, so
+        before any call the peer makes on what it learns from the answer."""
+        # answers is None unless the peer pipelines: nothing to look at
+        if self._broker.answers is not None and not self.reading:
+            self.deliver_ready()
         self._outbox.write_later(data)
+
+    def deliver_ready(self) -> None:
+        """Receive the calls of the peer that answers let go (they waited for them), in
+        their order; log the one-way calls among them that were dropped."""
+        for ready in self._broker.ready_calls():
+            if isinstance(ready, SendDropped):  # logged as one dropped on arrival is
+                self._conn._on_event(ready)
+            else:
+                self.receive(ready)
 
     def _finished(
         self, key: int, event: CallReceived | SendReceived, task: asyncio.Future[Any]

@@ -105,11 +105,14 @@ class Side:
             self.check_closed()
             raise
         out: list[bytes] = []
-        for event in events:
+        todo = list(events)
+        while todo:
+            event = todo.pop(0)
             if isinstance(event, CallReceived):
                 out.append(self._answer(event))
-                # Pipelined calls that waited for that answer, and for theirs, go next.
-                out.extend(self._answer(ready) for ready in broker.ready_calls())
+                # Pipelined calls (and one-way calls behind them) that waited for that
+                # answer, and for theirs, go after the calls read with them (E-order).
+                todo.extend(broker.ready_calls())
             elif isinstance(event, SendReceived):
                 self._run(event)  # one-way: nothing to send back
             elif isinstance(event, SendDropped):

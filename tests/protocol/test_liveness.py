@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import cbor2
 import pytest
 
 import pbtyped as pb
@@ -106,6 +107,20 @@ def test_our_goodbye_names_the_last_call_we_owe_and_refuses_later_ones() -> None
         },
     ]
     assert broker.owed_answers == 1  # call 3 is still owed
+
+
+def test_after_our_goodbye_a_call_that_could_not_run_anyway_is_refused_as_going_away() -> None:
+    """3.7: every CALL read after our GOODBYE fails with GoingAway, one on an object that
+    is gone or with refused arguments included (the same rule as a pipelined call's)."""
+    broker = opened("goodbye")
+    broker.send_goodbye("deploy", 1.0)
+    refused = msg(1, 1, [0, 0], "echo", [cbor2.CBORTag(35, "a+")]) + msg(1, 2, [0, 9], "echo", [])
+    assert broker.receive_data(refused) == []
+    fails = decode_frames(broker.take_pending())
+    assert [(f[1], f[2]["type"]) for f in fails] == [
+        (1, "pbtyped.GoingAway"),
+        (2, "pbtyped.GoingAway"),
+    ]
 
 
 def test_no_goodbye_is_sent_to_a_peer_that_does_not_list_it_yet_calls_are_refused() -> None:

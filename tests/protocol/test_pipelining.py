@@ -60,11 +60,11 @@ class Chain(Root):
         self.log.append(repr(what))
 
 
-def pipelining_broker(**kw: Any) -> Broker:
-    """A serving broker whose hand-crafted peer offers "pipelining"."""
+def pipelining_broker(*, features: tuple[str, ...] = (), **kw: Any) -> Broker:
+    """A serving broker whose hand-crafted peer offers "pipelining" (and ``features``)."""
     broker = Broker(registry=Registry(), root=Chain(), **kw)
     broker.initiate()
-    broker.receive_data(hello_frame(features=["pipelining"]))
+    broker.receive_data(hello_frame(features=["pipelining", *features]))
     assert broker.pipelining
     return broker
 
@@ -471,6 +471,13 @@ def _queued_calls(n: int) -> bytes:
     )
 
 
+def _queued_sends(n: int) -> bytes:
+    """A call waiting on a kept answer not known yet, and ``n`` SENDs waiting behind it."""
+    head = call(1, [0, 0], "get_two", options=RETAIN)
+    waits = msg(1, 2, [0, 0], "note", [cbor2.CBORTag(41005, [1, []])])
+    return head + waits + b"".join(msg(14, [0, 0], "note", [q]) for q in range(n))
+
+
 def _finished_queued_calls(n: int) -> bytes:
     """``n`` calls waiting on an answer not known yet, each then finished (FINISH)."""
     return _queued_calls(n) + b"".join(msg(4, q) for q in range(2, n + 2))
@@ -478,18 +485,19 @@ def _finished_queued_calls(n: int) -> bytes:
 
 @pytest.mark.parametrize(
     "attack",
-    [_answer_refs, _queued_calls, _finished_queued_calls],
-    ids=["arguments", "queued", "queued-then-finished"],
+    [_answer_refs, _queued_calls, _finished_queued_calls, _queued_sends],
+    ids=["arguments", "queued", "queued-then-finished", "queued-sends"],
 )
 def test_pipelined_input_costs_in_proportion_to_its_bytes(attack: Any) -> None:
-    """Attack: many answer references in one call, or many calls queued on an answer that is
-    not known yet (and then finished). Memory stays within the decoded-size ratio of the
-    bytes sent (32x), and CPU per byte does not grow from one size to one 16x larger."""
+    """Attack: many answer references in one call, or many calls (or SENDs) queued on an
+    answer that is not known yet (and then finished). Memory stays within the decoded-size
+    ratio of the bytes sent (32x), and CPU per byte does not grow from one size to one 16x
+    larger."""
     limits = Limits(max_calls_in_flight=100_000)
 
     def receive(data: bytes) -> Any:
         def run() -> Broker:
-            broker = pipelining_broker(limits=limits)
+            broker = pipelining_broker(limits=limits, features=("oneway",))
             broker.receive_data(data)
             return broker  # kept alive until the peak is read
 

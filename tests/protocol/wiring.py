@@ -6,8 +6,10 @@ answered synchronously, the way the asyncio runtime answers a sync ``remote_*`` 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import struct
+from collections.abc import Callable
 from typing import Any
 
 import cbor2
@@ -20,6 +22,7 @@ from pbtyped.protocol.events import (
     Event,
     FailureReceived,
     HandshakeComplete,
+    SendReceived,
 )
 from pbtyped.wire.limits import Limits
 
@@ -116,9 +119,25 @@ def open_broker(
     return broker
 
 
-def answer_calls(broker: Broker, events: list[Event]) -> tuple[bytes, list[Event]]:
+def answer_call(broker: Broker, event: CallReceived) -> bytes:
+    """Run a call and answer it: the RETURN, or the FAIL of what the method raised."""
+    target = event.target
+    try:
+        assert isinstance(target, Referenceable)
+        result = target.pb_dispatch(event.method, event.args, event.kwargs)
+    except Exception as exc:
+        return broker.send_failure(event.question_id, exc)
+    return broker.send_return(event.question_id, result)
+
+
+def answer_calls(
+    broker: Broker, events: list[Event], hold: Callable[[CallReceived], bool] | None = None
+) -> tuple[bytes, list[Event]]:
     """Answer every CallReceived at once (as the runtime does for sync methods), and the
-    calls each answer makes ready (pipelined calls that waited for it), before the rest.
+    calls each answer makes ready (pipelined calls that waited for it), after the rest;
+    run every SendReceived in its place (what it raises is dropped, as nobody is told).
+    A call for which ``hold`` returns True is left unanswered: whoever holds it answers it
+    later, as an async method ends (``Pair.answer_held``).
 
     Returns the bytes to send back (answers, then whatever ``take_pending`` owes) and the
     events that were not calls.
@@ -128,16 +147,19 @@ def answer_calls(broker: Broker, events: list[Event]) -> tuple[bytes, list[Event
     events = list(events)
     while events:
         event = events.pop(0)
-        if isinstance(event, CallReceived):
+        if isinstance(event, SendReceived):
             target = event.target
-            try:
-                assert isinstance(target, Referenceable)
-                result = target.pb_dispatch(event.method, event.args, event.kwargs)
-            except Exception as exc:
-                out.append(broker.send_failure(event.question_id, exc))
-            else:
-                out.append(broker.send_return(event.question_id, result))
-            events[:0] = broker.ready_calls()  # calls that waited for this answer go first
+            assert isinstance(target, Referenceable)
+            with contextlib.suppress(Exception):
+                target.pb_dispatch(event.method, event.args, event.kwargs)
+            broker.send_done(event.size)
+        elif isinstance(event, CallReceived):
+            if hold is not None and hold(event):
+                continue
+            out.append(answer_call(broker, event))
+            # Calls that waited for this answer go next, after the calls read with them,
+            # which arrived before them (E-order).
+            events.extend(broker.ready_calls())
         else:
             rest.append(event)
     out.append(broker.take_pending())
@@ -163,6 +185,7 @@ class Pair:
         a_root: Referenceable | None = None,
         b_tracebacks: bool = False,
         b_options: dict[str, Any] | None = None,
+        b_hold: Callable[[CallReceived], bool] | None = None,
     ) -> None:
         shared = registry or Registry()
         self.root = root if root is not None else Echoer()
@@ -174,6 +197,7 @@ class Pair:
             send_tracebacks=b_tracebacks,
             **(b_options or {}),
         )
+        self._b_hold = b_hold
         self.a_events: list[Event] = []
         self.b_events: list[Event] = []
         self._to_a = bytearray()
@@ -203,7 +227,7 @@ class Pair:
             if self._to_b:
                 data = bytes(self._to_b)
                 self._to_b.clear()
-                out, rest = answer_calls(self.b, self.b.receive_data(data))
+                out, rest = answer_calls(self.b, self.b.receive_data(data), self._b_hold)
                 self._to_a += out
                 self.b_events += rest
             if self._to_a:
@@ -212,6 +236,15 @@ class Pair:
                 out, rest = answer_calls(self.a, self.a.receive_data(data))
                 self._to_b += out
                 self.a_events += rest
+
+    def answer_held(self, event: CallReceived) -> None:
+        """Answer a call of ``b``'s that ``b_hold`` held (as an async method ends), and the
+        calls that waited for its answer; then pump."""
+        data = answer_call(self.b, event)
+        out, rest = answer_calls(self.b, list(self.b.ready_calls()), self._b_hold)
+        self._to_a += data + out
+        self.b_events += rest
+        self.pump()
 
     def root_ref(self) -> ImportedReference:
         """``a``'s proxy for ``b``'s root."""
