@@ -26,7 +26,7 @@ import ssl as _ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
 
 from ._exceptions import DeadReferenceError
 from .cred.client import login as _login
@@ -45,6 +45,17 @@ T = TypeVar("T")
 A = TypeVar("A", bound=Stub)
 B = TypeVar("B", bound=Stub)
 SS = TypeVar("SS", bound="SyncStub[Any]")
+B_co = TypeVar("B_co", bound=Stub, covariant=True)
+
+
+class _Runs(Protocol[B_co]):
+    """A blocking stub, typed by the async stub its ``pb_stub`` gives. A derived interface's
+    blocking stub extends its first base's, so mypy sees a ``SyncStub`` of that base's async
+    stub; its own ``pb_stub`` property names the interface's own, and ``pb_unwrap`` reads that.
+    """
+
+    @property
+    def pb_stub(self) -> B_co: ...
 
 
 class EventLoopThread:
@@ -251,7 +262,7 @@ class SyncStub(Generic[A]):
 
     @overload
     @staticmethod
-    def pb_unwrap(value: SyncStub[B]) -> B: ...
+    def pb_unwrap(value: _Runs[B]) -> B: ...
     @overload
     @staticmethod
     def pb_unwrap(value: T) -> T: ...

@@ -155,6 +155,11 @@ def blocking_derived(k: KitchenSyncClient, gauge: GaugeSyncClient, c: CounterSyn
     assert_type(gauge.compare(as_counter, [c.pb_stub, MyGauge()]), int)
     assert_type(gauge.compare(MyCounter(), []), int)
     assert_type(k.tagged(as_tagger, Tag("t")), Tag)
+    # A derived interface's blocking stub unwraps to its own async stub, not its first base's.
+    assert_type(k.pb_unwrap(gauge), GaugeClient)
+    assert_type(k.gauges(gauge, gauge, [gauge.pb_stub], {"g": MyGauge()}), GaugeSyncClient | None)
+    assert_type(k.gauges(gauge.pb_stub, None, [], {}, named=gauge), GaugeSyncClient | None)
+    assert_type(k.gauges(MyGauge(), MyGauge(), (), {}, named=None), GaugeSyncClient | None)
 
 
 async def one_way(board: BoardClient, sink: SinkClient, blocking: BoardSyncClient) -> None:
@@ -405,6 +410,13 @@ REJECTED = {
     ),
     "blocking_stub_of_another_interface": (
         "def f(k: KitchenSyncClient, c: CounterSyncClient) -> None:\n    k.sinks(c, [])  # E\n"
+    ),
+    "blocking_base_where_derived_expected": (
+        "def f(k: KitchenSyncClient, g: GaugeSyncClient, c: CounterSyncClient) -> None:\n"
+        "    k.gauges(g, g, [], {})\n"
+        "    k.gauges(g, c, [], {})  # E\n"
+        "    k.gauges(c, None, [], {})  # E\n"
+        "    k.gauges(g, None, [], {}, named=c)  # E\n"
     ),
     "blocking_base_lacks_derived_method": (
         "def f(c: CounterSyncClient, g: GaugeSyncClient) -> None:\n    c.compare(g, [])  # E\n"
