@@ -606,8 +606,8 @@ class Module:
     @property
     def imports_sync(self) -> bool:
         """Whether it imports ``pbtyped.sync``: for the base of a blocking stub that extends
-        no other interface's."""
-        return any(not i.bases for i in self.interfaces)
+        no other interface's, and the loop thread a derived one's ``__init__`` names."""
+        return bool(self.interfaces)
 
     @property
     def stdlib_imports(self) -> tuple[str, ...]:

@@ -424,6 +424,14 @@ REJECTED = {
     "blocking_wrap_into_another_interface": (
         "def f(c: sync.SyncClient, s: SinkClient) -> None:\n    c.wrap(s, CounterSyncClient)  # E\n"
     ),
+    "blocking_wrap_a_base_into_a_derived_interface": (
+        "def f(c: sync.SyncClient, k: KitchenSyncClient, g: GaugeClient, b: CounterClient,\n"
+        "      runner: sync.EventLoopThread) -> None:\n"
+        "    c.wrap(g, GaugeSyncClient)\n"
+        "    c.wrap(b, GaugeSyncClient)  # E\n"
+        "    k.pb_wrap(b, GaugeSyncClient)  # E\n"
+        "    GaugeSyncClient(b, runner)  # E\n"
+    ),
     "blocking_root_given_the_async_stub": (
         "def f(c: sync.SyncClient) -> None:\n    c.root(KitchenClient)  # E\n"
     ),
