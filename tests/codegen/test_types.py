@@ -323,6 +323,11 @@ REJECTED = {
     "oneway_blocking_awaited": (
         "async def f(b: BoardSyncClient) -> None:\n    await b.post('hi')  # E\n"
     ),
+    "oneway_blocking_body_checked": (
+        "async def f(b: BoardClient) -> None:\n"
+        "    await _pb.sent(b.post, 'hi', pin=None)\n"
+        "    await _pb.sent(b.post, 1)  # E\n"
+    ),
     "oneway_skeleton_returns_a_value": (
         "class Bad(BoardServer):\n"
         "    def remote_post(self, text: str, *, pin: SinkClient | None = None) -> int:  # E\n"
