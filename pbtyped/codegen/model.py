@@ -26,6 +26,7 @@ from .typeref import Kind, Mode, TypeRef
 
 __all__ = [
     "MODULE_NAME",
+    "PROMISE_NAMES",
     "CopyType",
     "EnumType",
     "ErrorType",
@@ -70,6 +71,11 @@ _SERVER_DOC = (
 # A result holding nothing else at its top level (one interface, perhaps None) comes back from a
 # blocking stub as the blocking stub.
 _BLOCKING_OPTIONS = (Kind.INTERFACE, Kind.NONE)
+
+# The names a promise has of its own (``pb.Promise``'s and ``Coroutine``'s). A schema method so
+# named is left out of its interface's promise class, where it would hide them: asyncio runs a
+# task by calling its coroutine's ``send`` and ``throw``. Await the promise to call it.
+PROMISE_NAMES = frozenset({"at", "call", "call_remote", "close", "local", "send", "throw"})
 
 # The modules whose types a schema may name, imported whole (``import datetime``).
 _STDLIB = {
@@ -321,6 +327,11 @@ class Interface:
         if not bases:
             return f"class _{self.name}Calls:"
         return call(f"class _{self.name}Calls", bases, 0) + ":"
+
+    @property
+    def promise_methods(self) -> tuple[Method, ...]:
+        """The methods a promise of its stub has: all but those named as the promise's own."""
+        return tuple(m for m in self.methods if m.name not in PROMISE_NAMES)
 
     @property
     def calls_doc(self) -> str:

@@ -104,6 +104,9 @@ async def pipelined(link: LinkClient, one: OneClient, k: KitchenClient) -> None:
     # Still coroutines: tasks and gather take them.
     assert_type(await asyncio.create_task(link.value(1)), int)
     assert_type(await asyncio.gather(link.value(1), link.where()), tuple[int, Point])
+    # A method named as a promise's own is the stub's alone: the promise keeps its own.
+    assert_type(await (await link.next()).close(), None)
+    link.next().close()
     as_promise: pb.Promise[LinkClient] = link.next()
     del as_promise
 
@@ -274,6 +277,9 @@ class One3(One3Server):
 REJECTED = {
     "promise_lacks_method": (
         "async def f(link: LinkClient) -> None:\n    await link.next().count()  # E\n"
+    ),
+    "promise_keeps_its_own_close": (
+        "async def f(link: LinkClient) -> None:\n    await link.next().close()  # E\n"
     ),
     "promise_of_a_value_has_no_methods": (
         "async def f(link: LinkClient) -> None:\n    await link.value(1).next()  # E\n"
