@@ -443,6 +443,13 @@ REJECTED = {
         "    k.pb_wrap(b, GaugeSyncClient)  # E\n"
         "    GaugeSyncClient(b, runner)  # E\n"
     ),
+    "blocking_connect_options_are_checked": (
+        "def f(loop: sync.EventLoopThread) -> None:\n"
+        "    sync.connect('h', 1, registry=pb.Registry(), timeout=None, runner=loop).close()\n"
+        "    sync.connect('h', 1, timout=5)  # E\n"
+        "    sync.connect('h', 1, timeout='5')  # E\n"
+        "    sync.connect('h', 1, registry=1)  # E\n"
+    ),
     "blocking_root_given_the_async_stub": (
         "def f(c: sync.SyncClient) -> None:\n    c.root(KitchenClient)  # E\n"
     ),
