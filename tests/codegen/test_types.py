@@ -499,10 +499,13 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tupl
     base = tmp_path_factory.mktemp("types")
     write_package(generate(ROOT / "schemas"), base / "gen")
     write_package(generate(HERE / "alltypes"), base / "agen")
+    write_package(generate(HERE / "everywhere"), base / "egen")
     files = {"accepted.py": PRELUDE + ACCEPTED}
+    files["everywhere_uses.py"] = (HERE / "everywhere_uses.py").read_text(encoding="utf-8")
     files.update({f"bad_{name}.py": PRELUDE + text for name, text in REJECTED.items()})
     for name, text in files.items():
         (base / name).write_text(text, encoding="utf-8")
+    packages = ["gen", "agen", "egen"]
     done = subprocess.run(
         # mutable-override (not in --strict): a derived blocking stub narrows pb_stub safely.
         # unused-awaitable (not in --strict either): a stub's call never awaited is a promise
@@ -510,10 +513,10 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tupl
         [sys.executable, "-m", "mypy", "--strict", "--enable-error-code", "mutable-override",
          "--enable-error-code", "unused-awaitable",
          "--no-error-summary", "--cache-dir",
-         str(base / ".cache"), "gen", "agen", *sorted(files)],
+         str(base / ".cache"), *packages, *sorted(files)],
         cwd=base, capture_output=True, text=True,
     )  # fmt: skip
-    errors: dict[str, list[tuple[int, str]]] = {name: [] for name in [*files, "gen", "agen"]}
+    errors: dict[str, list[tuple[int, str]]] = {name: [] for name in [*files, *packages]}
     for line in done.stdout.splitlines():
         match = ERROR.match(line)
         if match is None:
@@ -531,8 +534,10 @@ def test_generated_code_and_correct_uses_pass(
     # the deliberate mistakes of the bad_*.py files beside them.
     assert any(mypy_errors[f"bad_{name}.py"] for name in REJECTED), "mypy did not run"
     assert mypy_errors["accepted.py"] == []
+    assert mypy_errors["everywhere_uses.py"] == []
     assert mypy_errors["gen"] == []
     assert mypy_errors["agen"] == []
+    assert mypy_errors["egen"] == []
 
 
 @pytest.mark.parametrize("name", sorted(REJECTED))
