@@ -4,8 +4,9 @@ needs no formatter and passes the linter.
 A construct goes on one line when it fits in 88 columns (ruff's default width, stricter than
 this repo's 100, so the output is stable under either). Otherwise it is exploded one item per
 line with a trailing comma, which ruff keeps as it is (the "magic trailing comma"). One
-exception: a return type too long even after its ``def`` is exploded is put in parentheses, as
-ruff does at 88 columns; nothing pins that form, so a wider ``ruff format`` could join it again.
+exception: a type too long for its line even after its ``def`` is exploded is split as ruff
+does at 88 columns (a subscript inside its brackets, a union at its ``|``, in parentheses for
+a result); nothing pins those forms, so a wider ``ruff format`` could join them again.
 """
 
 from __future__ import annotations
@@ -60,28 +61,86 @@ def fit_def(head: str, params: list[str], returns: str, indent: int) -> str:
     if indent + len(one) <= LINE:
         return one
     pad, inner = " " * indent, " " * (indent + 4)
-    lines = "".join(f"{inner}{p},\n" for p in params)
-    if indent + len(f") -> {returns}:") <= LINE:
-        return f"{head}(\n{lines}{pad}) -> {returns}:"
-    # A return type too long for its line goes in parentheses, split at its top-level ``|``
-    # if it must be, as ruff format does.
+    lines = "".join(line + "\n" for p in params for line in _param_lines(p, indent + 4))
+    if indent + len(f") -> {returns}:") <= LINE or _subscript(returns) is not None:
+        # A subscript too long for its line is split inside its brackets.
+        ending = "\n".join(_type_lines(returns, indent, ") -> ", ":"))
+        return f"{head}(\n{lines}{ending}"
+    # A union too long for its line goes in parentheses, split at its ``|`` if it must be.
     if indent + 4 + len(returns) <= LINE:
         wrapped = f"{inner}{returns}\n"
     else:
-        parts = _top_level_union(returns)
+        parts = _split_top(returns, " | ")
         wrapped = f"{inner}{parts[0]}\n" + "".join(f"{inner}| {p}\n" for p in parts[1:])
     return f"{head}(\n{lines}{pad}) -> (\n{wrapped}{pad}):"
 
 
-def _top_level_union(text: str) -> list[str]:
-    parts, depth, start = [], 0, 0
-    for i, ch in enumerate(text):
-        depth += ch == "["
-        depth -= ch == "]"
-        if depth == 0 and text.startswith(" | ", i):
+def _param_lines(param: str, indent: int) -> list[str]:
+    """A parameter of an exploded ``def`` (``name: type = default``) as ruff lays it out."""
+    name, colon, rest = param.partition(": ")
+    if not colon:
+        return [f"{' ' * indent}{param},"]
+    annotation, *default = _split_top(rest, " = ")
+    suffix = "".join(f" = {d}" for d in default) + ","
+    return _type_lines(annotation, indent, f"{name}: ", suffix)
+
+
+def _type_lines(text: str, indent: int, first: str, suffix: str) -> list[str]:
+    """The type expression ``text`` as ruff format writes it at ``indent``, after ``first``
+    and before ``suffix``: on one line if it fits; else a subscript is split inside its
+    brackets (one item per line, with a trailing comma when there are several), and a union
+    at each top-level ``|``."""
+    pad = " " * indent
+    if indent + len(first) + len(text) + len(suffix) <= LINE:
+        return [f"{pad}{first}{text}{suffix}"]
+    subscript = _subscript(text)
+    if subscript is not None:
+        name, items = subscript
+        if len(items) == 1:
+            body = _type_lines(items[0], indent + 4, "", "")
+        else:
+            body = [line for item in items for line in _type_lines(item, indent + 4, "", ",")]
+        return [f"{pad}{first}{name}[", *body, f"{pad}]{suffix}"]
+    parts = _split_top(text, " | ")
+    lines = [f"{pad}{first}{parts[0]}", *(f"{pad}| {part}" for part in parts[1:])]
+    lines[-1] += suffix
+    return lines
+
+
+def _subscript(text: str) -> tuple[str, list[str]] | None:
+    """``name[a, b]`` as ``("name", ["a", "b"])``; None for any other expression."""
+    # A type is a union, a subscript or a name; a subscript's name holds no bracket.
+    if not text.endswith("]") or len(_split_top(text, " | ")) > 1:
+        return None
+    opening = text.index("[")
+    return text[:opening], _split_top(text[opening + 1 : -1], ", ")
+
+
+def _split_top(text: str, separator: str) -> list[str]:
+    """``text`` split at each ``separator`` outside brackets, parentheses and string literals
+    (a ``Literal`` value may hold any of them)."""
+    parts, depth, start, i = [], 0, 0, 0
+    while i < len(text):
+        ch = text[i]
+        if ch in "\"'":
+            i = _string_end(text, i)
+            continue
+        depth += ch in "[("
+        depth -= ch in "])"
+        if depth == 0 and text.startswith(separator, i):
             parts.append(text[start:i])
-            start = i + 3
+            i = start = i + len(separator)
+            continue
+        i += 1
     return [*parts, text[start:]]
+
+
+def _string_end(text: str, i: int) -> int:
+    """The index just past the string literal whose quote is at ``i``."""
+    quote, i = text[i], i + 1
+    while i < len(text) and text[i] != quote:
+        i += 2 if text[i] == "\\" else 1
+    return i + 1
 
 
 def literal_tuple(names: list[str]) -> str:

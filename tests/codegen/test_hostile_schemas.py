@@ -110,7 +110,8 @@ def test_nesting_bound_counts_quoted_parts(tmp_path: Path) -> None:
         inner = repr(_nested(depth))
         return f"class One(Protocol):\n    def f(self, x: {_nested(depth, inner)}) -> None: ...\n"
 
-    assert f"x: {_nested(80)}" in generate_one(tmp_path / "ok", HEAD + one(40))
+    text = generate_one(tmp_path / "ok", HEAD + one(40))
+    assert f"x:{_nested(80)}" in "".join(text.split())  # split at each bracket, as ruff does
     assert schema_error(tmp_path, HEAD + one(60)) == (
         "bad/one.py:7: One.f: parameter 'x': annotation nested more than 100 deep"
     )
