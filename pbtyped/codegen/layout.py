@@ -40,6 +40,8 @@ _DIGITS = re.compile(r"(\d+)")
 # no coding declaration (PEP 263: ``coding:utf-7`` on line 1 would let ``+AAo-`` decode to a
 # newline), tool pragma (``type:``, ``fmt:``, ``noqa``) or editor mode line (``vim:``, ``-*-``).
 _SAFE = re.compile(r"[A-Za-z0-9_. +-]")
+# A keyword argument's ``name=``.
+_KEYWORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=(?!=)")
 
 
 def call(head: str, items: list[str], indent: int, *, prefix: int = 0, suffix: int = 1) -> str:
@@ -50,9 +52,18 @@ def call(head: str, items: list[str], indent: int, *, prefix: int = 0, suffix: i
     one = f"{head}({', '.join(items)})"
     if "\n" not in one and indent + prefix + len(one) + suffix <= LINE:
         return one
-    inner = " " * (indent + 4)
-    lines = "".join(f"{inner}{item},\n" for item in items)
+    lines = "".join(line + "\n" for item in items for line in _item_lines(item, indent + 4))
     return f"{head}(\n{lines}{' ' * indent})"
+
+
+def _item_lines(item: str, indent: int) -> list[str]:
+    """An argument of an exploded call: a type in it (``returns=list[int]``) too long for its
+    line is split as in a ``def``."""
+    if "\n" in item:  # laid out already
+        return [f"{' ' * indent}{item},"]
+    keyword = _KEYWORD.match(item)
+    first = keyword[0] if keyword else ""
+    return _type_lines(item[len(first) :], indent, first, ",")
 
 
 def fit_def(head: str, params: list[str], returns: str, indent: int) -> str:
@@ -60,18 +71,14 @@ def fit_def(head: str, params: list[str], returns: str, indent: int) -> str:
     one = f"{head}({', '.join(params)}) -> {returns}:"
     if indent + len(one) <= LINE:
         return one
-    pad, inner = " " * indent, " " * (indent + 4)
+    pad = " " * indent
     lines = "".join(line + "\n" for p in params for line in _param_lines(p, indent + 4))
     if indent + len(f") -> {returns}:") <= LINE or _subscript(returns) is not None:
         # A subscript too long for its line is split inside its brackets.
         ending = "\n".join(_type_lines(returns, indent, ") -> ", ":"))
         return f"{head}(\n{lines}{ending}"
     # A union too long for its line goes in parentheses, split at its ``|`` if it must be.
-    if indent + 4 + len(returns) <= LINE:
-        wrapped = f"{inner}{returns}\n"
-    else:
-        parts = _split_top(returns, " | ")
-        wrapped = f"{inner}{parts[0]}\n" + "".join(f"{inner}| {p}\n" for p in parts[1:])
+    wrapped = "".join(line + "\n" for line in _type_lines(returns, indent + 4, "", ""))
     return f"{head}(\n{lines}{pad}) -> (\n{wrapped}{pad}):"
 
 
@@ -88,21 +95,26 @@ def _param_lines(param: str, indent: int) -> list[str]:
 def _type_lines(text: str, indent: int, first: str, suffix: str) -> list[str]:
     """The type expression ``text`` as ruff format writes it at ``indent``, after ``first``
     and before ``suffix``: on one line if it fits; else a subscript is split inside its
-    brackets (one item per line, with a trailing comma when there are several), and a union
-    at each top-level ``|``."""
+    brackets (its items on one line if they fit there, else one per line with a trailing
+    comma when there are several), and a union at each top-level ``|``, each part in turn."""
     pad = " " * indent
     if indent + len(first) + len(text) + len(suffix) <= LINE:
         return [f"{pad}{first}{text}{suffix}"]
     subscript = _subscript(text)
     if subscript is not None:
         name, items = subscript
-        if len(items) == 1:
-            body = _type_lines(items[0], indent + 4, "", "")
+        inside = ", ".join(items)
+        if len(items) == 1 or indent + 4 + len(inside) <= LINE:
+            body = _type_lines(inside, indent + 4, "", "")
         else:
             body = [line for item in items for line in _type_lines(item, indent + 4, "", ",")]
         return [f"{pad}{first}{name}[", *body, f"{pad}]{suffix}"]
     parts = _split_top(text, " | ")
-    lines = [f"{pad}{first}{parts[0]}", *(f"{pad}| {part}" for part in parts[1:])]
+    if len(parts) == 1:  # a name: nowhere to split it
+        return [f"{pad}{first}{text}{suffix}"]
+    lines = _type_lines(parts[0], indent, first, "")
+    for part in parts[1:]:
+        lines += _type_lines(part, indent, "| ", "")
     lines[-1] += suffix
     return lines
 
@@ -199,23 +211,9 @@ def docstring(text: str, indent: int) -> str:
     escaped = [_escape(raw.rstrip()) for raw in text.strip().split("\n")]
     escaped[0] = _FIRST_QUOTE.sub(r'\\"', escaped[0])
     escaped[-1] = _LAST_QUOTE.sub(r'\1\\"', escaped[-1])
-    lines: list[str] = []
-    for line in escaped:
-        if len(line) <= width:
-            lines.append(line)
-            continue
-        body = line.lstrip(" ")
-        lead = " " * (len(line) - len(body))
-        lines.extend(
-            textwrap.wrap(
-                body,
-                width,
-                initial_indent=lead,
-                subsequent_indent=lead,
-                break_long_words=False,
-                break_on_hyphens=False,
-            )
-        )
+    lines = _wrapped(escaped, width)
+    if len(lines) == 1 and len(lines[0]) > width - 3:  # a line of its own holds both quotes
+        lines = _wrapped(escaped, width - 3)
     pad = " " * indent
     source = "\n".join(f"{pad}{line}" if line and i else line for i, line in enumerate(lines))
     if len(lines) == 1:
@@ -226,6 +224,28 @@ def docstring(text: str, indent: int) -> str:
         # that when the docstring is cleaned (the first line never counts for the margin).
         source = f"\n{pad}{source}"
     return f'"""{source}\n{pad}"""'
+
+
+def _wrapped(lines: list[str], width: int) -> list[str]:
+    """``lines`` with those longer than ``width`` wrapped at spaces, keeping their indentation."""
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        body = line.lstrip(" ")
+        lead = " " * (len(line) - len(body))
+        out.extend(
+            textwrap.wrap(
+                body,
+                width,
+                initial_indent=lead,
+                subsequent_indent=lead,
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
+        )
+    return out
 
 
 def _natural(text: str) -> tuple[tuple[int, int], ...]:

@@ -94,6 +94,33 @@ def test_long_types_are_written_as_ruff_format_writes_them(tmp_path: Path) -> No
     _ruff_check(ruff, tmp_path)
 
 
+_MODE = r"""Literal["a | b", "c, d", "[e]", 'f"g', "h]\\", b"i | j", "one value per line, then"]"""
+LONG_LITERAL = (
+    "from typing import Literal, Protocol\n\n\n"
+    "class Quoting(Protocol):\n"
+    f"    def pick(self, mode: {_MODE}, *, n: int = 1) -> list[{_MODE}]: ...\n"
+)
+
+
+def test_a_long_literal_is_split_between_its_values(tmp_path: Path) -> None:
+    # Brackets, commas, bars and quotes inside a value are not where a type may be split.
+    # (Not as a server's result: parts of the union written there are left as they are.)
+    ruff = tool("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "quoting.py").write_text(LONG_LITERAL, encoding="utf-8")
+    text = generate(tmp_path / "schemas")["quoting.py"]
+    values = ['"a | b",', '"c, d",', '"[e]",', "'f\"g',", '"h]\\\\",', 'b"i | j",']
+    assert "".join(f"\n{' ' * 16}{value}" for value in values) in text
+    write_package({"quoting.py": text}, tmp_path / "qgen")
+    done = subprocess.run(
+        [ruff, "format", "--check", "--diff", "--isolated", "--line-length", "88", "qgen"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_output_passes_ruff_check(tmp_path: Path) -> None:
     # The project's own lint rules, and the same rules at ruff's default width with none of
     # the project's exemptions: generated code needs no configuration to pass.
