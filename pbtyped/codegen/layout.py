@@ -19,6 +19,7 @@ __all__ = [
     "all_key",
     "call",
     "docstring",
+    "fit_annotation",
     "fit_def",
     "literal_dict",
     "literal_tuple",
@@ -80,6 +81,12 @@ def fit_def(head: str, params: list[str], returns: str, indent: int) -> str:
     # A union too long for its line goes in parentheses, split at its ``|`` if it must be.
     wrapped = "".join(line + "\n" for line in _type_lines(returns, indent + 4, "", ""))
     return f"{head}(\n{lines}{pad}) -> (\n{wrapped}{pad}):"
+
+
+def fit_annotation(head: str, annotation: str, tail: str, indent: int) -> str:
+    """``head``, the type ``annotation`` and ``tail`` (a dataclass field's ``name: type =
+    default``) placed at ``indent``, the type split as ruff splits it if the line is too long."""
+    return "\n".join(_type_lines(annotation, indent, head, tail))[indent:]
 
 
 def _param_lines(param: str, indent: int) -> list[str]:

@@ -15,6 +15,7 @@ from .layout import (
     all_key,
     call,
     docstring,
+    fit_annotation,
     fit_def,
     literal_dict,
     literal_tuple,
@@ -409,7 +410,8 @@ class Field:
             return f"{text} = " + call(
                 "dataclasses.field", [value], 4, prefix=len(text) + 3, suffix=0
             )
-        return text if self.default is None else f"{text} = {self.default}"
+        tail = "" if self.default is None else f" = {self.default}"
+        return fit_annotation(f"{self.name}: ", self.type.render(Mode.PLAIN), tail, 4)
 
 
 class _Registered:

@@ -96,15 +96,18 @@ def test_long_types_are_written_as_ruff_format_writes_them(tmp_path: Path) -> No
 
 _MODE = r"""Literal["a | b", "c, d", "[e]", 'f"g', "h]\\", b"i | j", "one value per line, then"]"""
 LONG_LITERAL = (
-    "from typing import Literal, Protocol\n\n\n"
+    "from dataclasses import dataclass\nfrom typing import Literal, Protocol\n\n\n"
+    "@dataclass\nclass Choice:\n"
+    f"    mode: {_MODE}\n"
+    "    table: dict[str, list[tuple[int, str, bytes, float, bool, None, int, str, bytes]]]\n"
+    f"    mode_again: {_MODE} = 'a | b'\n\n\n"
     "class Quoting(Protocol):\n"
     f"    def pick(self, mode: {_MODE}, *, n: int = 1) -> list[{_MODE}]: ...\n"
 )
 
 
-def test_a_long_literal_is_split_between_its_values(tmp_path: Path) -> None:
+def test_long_literals_and_fields_are_split_as_ruff_does(tmp_path: Path) -> None:
     # Brackets, commas, bars and quotes inside a value are not where a type may be split.
-    # (Not as a server's result: parts of the union written there are left as they are.)
     ruff = tool("ruff")
     if ruff is None:
         pytest.skip("ruff is not installed")
