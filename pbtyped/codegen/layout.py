@@ -29,6 +29,10 @@ __all__ = [
 ]
 
 LINE = 88
+# How far a type is indented at most to split it: one nested deeper stays on one line (long,
+# and never seen in a real schema), so that a hostile schema's output stays linear in its size
+# (each line of a split type costs its indentation; 100 levels of nesting would cost 400).
+_SPLIT_INDENT = 40
 
 # Runs of three quotes would end the literal.
 _QUOTES = re.compile(r'"{3,}')
@@ -105,7 +109,7 @@ def _type_lines(text: str, indent: int, first: str, suffix: str) -> list[str]:
     brackets (its items on one line if they fit there, else one per line with a trailing
     comma when there are several), and a union at each top-level ``|``, each part in turn."""
     pad = " " * indent
-    if indent + len(first) + len(text) + len(suffix) <= LINE:
+    if indent + len(first) + len(text) + len(suffix) <= LINE or indent > _SPLIT_INDENT:
         return [f"{pad}{first}{text}{suffix}"]
     subscript = _subscript(text)
     if subscript is not None:
