@@ -22,11 +22,12 @@ RuntimeError instead of hanging).
 from __future__ import annotations
 
 import asyncio
-import ssl as _ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar, overload
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar, overload
+
+from typing_extensions import Unpack
 
 from ._exceptions import DeadReferenceError
 from .cred.client import login as _login
@@ -34,10 +35,9 @@ from .cred.client import login_anonymous as _login_anonymous
 from .protocol.objects import Referenceable
 from .runtime.endpoints import Client
 from .runtime.endpoints import connect as _connect
+from .runtime.options import ConnectOptions
 from .runtime.reference import RemoteReference, Stub
 from .typed.support import sent as _sent
-from .wire.limits import Limits
-from .wire.registry import Registry
 
 __all__ = ["EventLoopThread", "SyncClient", "SyncReference", "SyncStub", "connect"]
 
@@ -45,6 +45,17 @@ T = TypeVar("T")
 A = TypeVar("A", bound=Stub)
 B = TypeVar("B", bound=Stub)
 SS = TypeVar("SS", bound="SyncStub[Any]")
+B_co = TypeVar("B_co", bound=Stub, covariant=True)
+
+
+class _Runs(Protocol[B_co]):
+    """A blocking stub, typed by the async stub its ``pb_stub`` gives. A derived interface's
+    blocking stub extends its first base's, so mypy sees a ``SyncStub`` of that base's async
+    stub; its own ``pb_stub`` property names the interface's own, and ``pb_unwrap`` reads that.
+    """
+
+    @property
+    def pb_stub(self) -> B_co: ...
 
 
 class EventLoopThread:
@@ -251,7 +262,7 @@ class SyncStub(Generic[A]):
 
     @overload
     @staticmethod
-    def pb_unwrap(value: SyncStub[B]) -> B: ...
+    def pb_unwrap(value: _Runs[B]) -> B: ...
     @overload
     @staticmethod
     def pb_unwrap(value: T) -> T: ...
@@ -385,33 +396,21 @@ def connect(
     host: str,
     port: int,
     *,
-    registry: Registry | None = None,
-    limits: Limits | None = None,
-    root: Referenceable | None = None,
-    send_tracebacks: bool = False,
-    timeout: float | None = 30.0,
-    ssl: _ssl.SSLContext | None = None,
     runner: EventLoopThread | None = None,
+    **options: Unpack[ConnectOptions],
 ) -> SyncClient:
     """Connect to a pbtyped server and block until the handshake is done.
 
-    The options are ``pbtyped.connect``'s. ``runner`` shares one loop thread between clients;
-    without it the client makes its own and ends it on ``close()``.
+    The ``options`` are ``pbtyped.connect``'s (``registry=``, ``limits=``, ``root=``,
+    ``send_tracebacks=``, ``timeout=``, ``ssl=``), passed on to it as they are. ``runner``
+    shares one loop thread between clients; without it the client makes its own and ends it
+    on ``close()``.
     """
     own = runner is None
     loop_thread = EventLoopThread() if runner is None else runner
 
     async def opening() -> Client:
-        return await _connect(
-            host,
-            port,
-            registry=registry,
-            limits=limits,
-            root=root,
-            send_tracebacks=send_tracebacks,
-            timeout=timeout,
-            ssl=ssl,
-        )
+        return await _connect(host, port, **options)
 
     try:
         client = loop_thread.run(opening())

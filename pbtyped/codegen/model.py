@@ -15,6 +15,7 @@ from .layout import (
     all_key,
     call,
     docstring,
+    fit_annotation,
     fit_def,
     literal_dict,
     literal_tuple,
@@ -26,6 +27,7 @@ from .typeref import Kind, Mode, TypeRef
 
 __all__ = [
     "MODULE_NAME",
+    "PROMISE_NAMES",
     "CopyType",
     "EnumType",
     "ErrorType",
@@ -70,6 +72,11 @@ _SERVER_DOC = (
 # A result holding nothing else at its top level (one interface, perhaps None) comes back from a
 # blocking stub as the blocking stub.
 _BLOCKING_OPTIONS = (Kind.INTERFACE, Kind.NONE)
+
+# The names a promise has of its own (``pb.Promise``'s and ``Coroutine``'s). A schema method so
+# named is left out of its interface's promise class, where it would hide them: asyncio runs a
+# task by calling its coroutine's ``send`` and ``throw``. Await the promise to call it.
+PROMISE_NAMES = frozenset({"at", "call", "call_remote", "close", "local", "send", "throw"})
 
 # The modules whose types a schema may name, imported whole (``import datetime``).
 _STDLIB = {
@@ -323,6 +330,11 @@ class Interface:
         return call(f"class _{self.name}Calls", bases, 0) + ":"
 
     @property
+    def promise_methods(self) -> tuple[Method, ...]:
+        """The methods a promise of its stub has: all but those named as the promise's own."""
+        return tuple(m for m in self.methods if m.name not in PROMISE_NAMES)
+
+    @property
     def calls_doc(self) -> str:
         """The docstring literal of the methods' mixin."""
         text = f"The methods of ``{self.name}Promise``: those of ``{self.client_name}``."
@@ -398,7 +410,8 @@ class Field:
             return f"{text} = " + call(
                 "dataclasses.field", [value], 4, prefix=len(text) + 3, suffix=0
             )
-        return text if self.default is None else f"{text} = {self.default}"
+        tail = "" if self.default is None else f" = {self.default}"
+        return fit_annotation(f"{self.name}: ", self.type.render(Mode.PLAIN), tail, 4)
 
 
 class _Registered:
@@ -606,8 +619,8 @@ class Module:
     @property
     def imports_sync(self) -> bool:
         """Whether it imports ``pbtyped.sync``: for the base of a blocking stub that extends
-        no other interface's."""
-        return any(not i.bases for i in self.interfaces)
+        no other interface's, and the loop thread a derived one's ``__init__`` names."""
+        return bool(self.interfaces)
 
     @property
     def stdlib_imports(self) -> tuple[str, ...]:

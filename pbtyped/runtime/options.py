@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import ssl as _ssl
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from ..protocol.objects import Referenceable
 from ..wire.limits import Limits
 from ..wire.registry import Registry
 
-__all__ = ["Options"]
+__all__ = ["ConnectOptions", "Options"]
+
+
+class ConnectOptions(TypedDict, total=False):
+    """``connect()``'s keyword options, for an API that passes them on to it as they are
+    (``sync.connect(host, port, **options)``), so that mypy checks them there too. The
+    meaning and defaults are ``connect()``'s; a test keeps the two lists the same."""
+
+    registry: Registry | None
+    limits: Limits | None
+    root: Referenceable | None
+    send_tracebacks: bool
+    timeout: float | None
+    ssl: _ssl.SSLContext | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

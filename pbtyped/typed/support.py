@@ -25,7 +25,7 @@ import operator
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, ParamSpec, TypeVar
 
 from .._exceptions import CallTimeout, InsecureTypeError, NoSuchMethod, ValidationError
 from ..protocol.objects import Referenceable, find_remote_method, is_awaitable
@@ -533,9 +533,12 @@ def send(
         raise TypeError(f"{type(stub).__name__} wraps {type(target).__name__}, not a reference")
 
 
-async def sent(send: Callable[..., None], /, *args: Any, **kwargs: Any) -> None:
+_Sent = ParamSpec("_Sent")
+
+
+async def sent(send: Callable[_Sent, None], /, *args: _Sent.args, **kwargs: _Sent.kwargs) -> None:
     """``send(*args, **kwargs)`` from a coroutine: how a blocking stub runs a one-way stub
-    method on its event loop's thread."""
+    method on its event loop's thread (typed as ``send``, so mypy checks what it is given)."""
     send(*args, **kwargs)
 
 

@@ -192,6 +192,11 @@ def kitchen_run(
         async def remote_tagged(self, tagger: Any, tag: Any) -> Any:
             return await tagger.tag(tag.name + "!")
 
+        def remote_gauges(
+            self, gauge: Any, maybe: Any, listed: Any, by_name: Any, *, named: Any = None
+        ) -> Any:
+            return maybe
+
         async def remote_flagged(self, on: bool = True, *, reason: str = "none") -> bytes:
             if reason == "slow":
                 try:

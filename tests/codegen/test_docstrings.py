@@ -55,11 +55,21 @@ def test_tricky_text_survives(text: str, indent: int) -> None:
     assert literal.isascii()
     value = _value(literal, indent)
     assert value.split() == text.split()
-    if all(len(ascii(line)) < LINE - indent - 3 for line in text.split("\n")):
+    if all(len(ascii(line)) < LINE - indent - 6 for line in text.split("\n")):
         assert _lines(value) == _lines(text)  # short lines are not even rewrapped
     if max(map(len, text.split())) < 40:  # a longer word cannot be wrapped
         placed = (" " * indent + literal).split("\n")
         assert max(map(len, placed)) <= LINE, placed
+
+
+@pytest.mark.parametrize("over", [0, 1, 2, 3])
+def test_a_one_line_docstring_fits_with_both_quotes(over: int) -> None:
+    # Such as the fallback of a skeleton method with a long name: ``"""Implement ...."""``.
+    text = "Implement ``a_method_name``: return the result or an awaitable of it."
+    text += "x" * (LINE - 8 - 6 - len(text) + over)
+    literal = docstring(text, 8)
+    assert max(len(line) for line in (" " * 8 + literal).split("\n")) <= LINE
+    assert _value(literal, 8).split() == text.split()
 
 
 @settings(max_examples=300, deadline=None)

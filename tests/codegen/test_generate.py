@@ -77,6 +77,53 @@ def test_output_is_already_formatted(tmp_path: Path) -> None:
 RUFF_RULES = "E,F,W,I,B,UP,RUF,ASYNC,PT"
 
 
+def test_long_types_are_written_as_ruff_format_writes_them(tmp_path: Path) -> None:
+    # Every annotation, and interfaces everywhere (a blocking stub's parameter may take three
+    # classes per interface): parameters and results too long for their line are split as
+    # ruff splits them at 88 columns. Only at 88: a subscript split there holds one item and
+    # no trailing comma, so ruff at 100 joins it again (a comma would change the type).
+    ruff = tool("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    write_package(generate(HERE / "everywhere"), tmp_path / "egen")
+    done = subprocess.run(
+        [ruff, "format", "--check", "--diff", "--isolated", "--line-length", "88", "."],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    _ruff_check(ruff, tmp_path)
+
+
+_MODE = r"""Literal["a | b", "c, d", "[e]", 'f"g', "h]\\", b"i | j", "one value per line, then"]"""
+LONG_LITERAL = (
+    "from dataclasses import dataclass\nfrom typing import Literal, Protocol\n\n\n"
+    "@dataclass\nclass Choice:\n"
+    f"    mode: {_MODE}\n"
+    "    table: dict[str, list[tuple[int, str, bytes, float, bool, None, int, str, bytes]]]\n"
+    f"    mode_again: {_MODE} = 'a | b'\n\n\n"
+    "class Quoting(Protocol):\n"
+    f"    def pick(self, mode: {_MODE}, *, n: int = 1) -> list[{_MODE}]: ...\n"
+)
+
+
+def test_long_literals_and_fields_are_split_as_ruff_does(tmp_path: Path) -> None:
+    # Brackets, commas, bars and quotes inside a value are not where a type may be split.
+    ruff = tool("ruff")
+    if ruff is None:
+        pytest.skip("ruff is not installed")
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "quoting.py").write_text(LONG_LITERAL, encoding="utf-8")
+    text = generate(tmp_path / "schemas")["quoting.py"]
+    values = ['"a | b",', '"c, d",', '"[e]",', "'f\"g',", '"h]\\\\",', 'b"i | j",']
+    assert "".join(f"\n{' ' * 16}{value}" for value in values) in text
+    write_package({"quoting.py": text}, tmp_path / "qgen")
+    done = subprocess.run(
+        [ruff, "format", "--check", "--diff", "--isolated", "--line-length", "88", "qgen"],
+        cwd=tmp_path, capture_output=True, text=True,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def test_output_passes_ruff_check(tmp_path: Path) -> None:
     # The project's own lint rules, and the same rules at ruff's default width with none of
     # the project's exemptions: generated code needs no configuration to pass.
@@ -85,13 +132,17 @@ def test_output_passes_ruff_check(tmp_path: Path) -> None:
         pytest.skip("ruff is not installed")
     write_package(generate(HERE / "alltypes"), tmp_path / "agen")
     write_package(generate(ROOT / "schemas"), tmp_path / "gen")
+    _ruff_check(ruff, tmp_path)
+
+
+def _ruff_check(ruff: str, folder: Path) -> None:
     for options in (
         ["--config", str(ROOT / "pyproject.toml")],
         ["--isolated", "--select", RUFF_RULES, "--line-length", "88", "--target-version", "py311"],
     ):
         done = subprocess.run(
             [ruff, "check", "--no-cache", "--output-format", "concise", *options, "."],
-            cwd=tmp_path, capture_output=True, text=True,
+            cwd=folder, capture_output=True, text=True,
         )  # fmt: skip
         assert done.returncode == 0, done.stdout + done.stderr
 

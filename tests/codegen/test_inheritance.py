@@ -107,7 +107,8 @@ def test_bases_come_first_and_siblings_import_their_spec(tmp_path: Path) -> None
     top = files["top.py"]
     names = "NamedClient, NamedServer, NamedSyncClient, _NamedCalls, _SPEC_Named"
     assert f"from .base import {names}\n" in top
-    assert "pbtyped import sync" not in top  # no blocking stub here has SyncStub as its base
+    # No blocking stub here has SyncStub as its base, but their ``__init__`` name the loop thread.
+    assert "from pbtyped import sync as _sync\n" in top
     assert top.index("class MiddleClient(NamedClient):") < top.index(
         "class TopClient(MiddleClient):"
     )

@@ -5,8 +5,10 @@ known here are checked before sending, promised ones by the callee."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 
 import pbtyped as pb
 from pbtyped.codegen import generate
+from pbtyped.codegen.model import PROMISE_NAMES
 
 from ..runtime.link import CountingLink
 from ..support import bounded_run
@@ -188,3 +191,63 @@ def test_a_promise_awaited_twice_runs_its_call_once(chain: ModuleType) -> None:
             assert link.calls == 1
 
     bounded_run(body)
+
+
+MAIL = """\
+from typing import Protocol
+
+
+class Mailbox(Protocol):
+    def send(self, text: str) -> int: ...
+    def throw(self) -> None: ...
+    def close(self) -> None: ...
+    def size(self) -> int: ...
+
+
+class Post(Protocol):
+    def box(self) -> Mailbox: ...
+"""
+
+
+def test_methods_named_as_a_promise_own_are_left_to_the_stub(tmp_path: Path) -> None:
+    # asyncio runs a task by calling its coroutine's ``send`` and ``throw``: a promise whose
+    # class took the schema's ``send`` instead made a remote call with None as the text.
+    (tmp_path / "schemas").mkdir()
+    (tmp_path / "schemas" / "mail.py").write_text(MAIL, encoding="utf-8")
+    mail = import_generated(generate(tmp_path / "schemas"), tmp_path, "pmail.mail")
+    assert sorted(n for n in vars(mail._MailboxCalls) if not n.startswith("_")) == ["size"]
+    assert mail.MailboxPromise.send is pb.Promise.send
+
+    class Box(mail.MailboxServer):
+        def remote_send(self, text: str) -> int:
+            return len(text)
+
+        def remote_throw(self) -> None:
+            pass
+
+        def remote_close(self) -> None:
+            pass
+
+        def remote_size(self) -> int:
+            return 3
+
+    class Post(mail.PostServer):
+        def remote_box(self) -> Any:
+            return Box()
+
+    async def body() -> None:
+        async with (
+            pb.serve(Post(), "127.0.0.1", registry=mail.REGISTRY) as server,
+            pb.connect("127.0.0.1", server.port, registry=mail.REGISTRY) as client,
+        ):
+            post = await client.root(mail.PostClient)
+            box = await asyncio.create_task(post.box())
+            assert type(box) is mail.MailboxClient
+            assert await box.send("hi") == 2
+            assert await post.box().size() == 3  # the other methods still pipeline
+
+    bounded_run(body)
+
+
+def test_promise_names_are_those_of_a_promise() -> None:
+    assert {n for n in dir(pb.Promise) if not n.startswith("_")} == PROMISE_NAMES

@@ -104,6 +104,9 @@ async def pipelined(link: LinkClient, one: OneClient, k: KitchenClient) -> None:
     # Still coroutines: tasks and gather take them.
     assert_type(await asyncio.create_task(link.value(1)), int)
     assert_type(await asyncio.gather(link.value(1), link.where()), tuple[int, Point])
+    # A method named as a promise's own is the stub's alone: the promise keeps its own.
+    assert_type(await (await link.next()).close(), None)
+    link.next().close()
     as_promise: pb.Promise[LinkClient] = link.next()
     del as_promise
 
@@ -155,6 +158,11 @@ def blocking_derived(k: KitchenSyncClient, gauge: GaugeSyncClient, c: CounterSyn
     assert_type(gauge.compare(as_counter, [c.pb_stub, MyGauge()]), int)
     assert_type(gauge.compare(MyCounter(), []), int)
     assert_type(k.tagged(as_tagger, Tag("t")), Tag)
+    # A derived interface's blocking stub unwraps to its own async stub, not its first base's.
+    assert_type(k.pb_unwrap(gauge), GaugeClient)
+    assert_type(k.gauges(gauge, gauge, [gauge.pb_stub], {"g": MyGauge()}), GaugeSyncClient | None)
+    assert_type(k.gauges(gauge.pb_stub, None, [], {}, named=gauge), GaugeSyncClient | None)
+    assert_type(k.gauges(MyGauge(), MyGauge(), (), {}, named=None), GaugeSyncClient | None)
 
 
 async def one_way(board: BoardClient, sink: SinkClient, blocking: BoardSyncClient) -> None:
@@ -270,6 +278,9 @@ REJECTED = {
     "promise_lacks_method": (
         "async def f(link: LinkClient) -> None:\n    await link.next().count()  # E\n"
     ),
+    "promise_keeps_its_own_close": (
+        "async def f(link: LinkClient) -> None:\n    await link.next().close()  # E\n"
+    ),
     "promise_of_a_value_has_no_methods": (
         "async def f(link: LinkClient) -> None:\n    await link.value(1).next()  # E\n"
     ),
@@ -317,6 +328,11 @@ REJECTED = {
     "oneway_has_no_timeout": "def f(b: BoardClient) -> None:\n    b.clear(pb_timeout=1)  # E\n",
     "oneway_blocking_awaited": (
         "async def f(b: BoardSyncClient) -> None:\n    await b.post('hi')  # E\n"
+    ),
+    "oneway_blocking_body_checked": (
+        "async def f(b: BoardClient) -> None:\n"
+        "    await _pb.sent(b.post, 'hi', pin=None)\n"
+        "    await _pb.sent(b.post, 1)  # E\n"
     ),
     "oneway_skeleton_returns_a_value": (
         "class Bad(BoardServer):\n"
@@ -406,11 +422,33 @@ REJECTED = {
     "blocking_stub_of_another_interface": (
         "def f(k: KitchenSyncClient, c: CounterSyncClient) -> None:\n    k.sinks(c, [])  # E\n"
     ),
+    "blocking_base_where_derived_expected": (
+        "def f(k: KitchenSyncClient, g: GaugeSyncClient, c: CounterSyncClient) -> None:\n"
+        "    k.gauges(g, g, [], {})\n"
+        "    k.gauges(g, c, [], {})  # E\n"
+        "    k.gauges(c, None, [], {})  # E\n"
+        "    k.gauges(g, None, [], {}, named=c)  # E\n"
+    ),
     "blocking_base_lacks_derived_method": (
         "def f(c: CounterSyncClient, g: GaugeSyncClient) -> None:\n    c.compare(g, [])  # E\n"
     ),
     "blocking_wrap_into_another_interface": (
         "def f(c: sync.SyncClient, s: SinkClient) -> None:\n    c.wrap(s, CounterSyncClient)  # E\n"
+    ),
+    "blocking_wrap_a_base_into_a_derived_interface": (
+        "def f(c: sync.SyncClient, k: KitchenSyncClient, g: GaugeClient, b: CounterClient,\n"
+        "      runner: sync.EventLoopThread) -> None:\n"
+        "    c.wrap(g, GaugeSyncClient)\n"
+        "    c.wrap(b, GaugeSyncClient)  # E\n"
+        "    k.pb_wrap(b, GaugeSyncClient)  # E\n"
+        "    GaugeSyncClient(b, runner)  # E\n"
+    ),
+    "blocking_connect_options_are_checked": (
+        "def f(loop: sync.EventLoopThread) -> None:\n"
+        "    sync.connect('h', 1, registry=pb.Registry(), timeout=None, runner=loop).close()\n"
+        "    sync.connect('h', 1, timout=5)  # E\n"
+        "    sync.connect('h', 1, timeout='5')  # E\n"
+        "    sync.connect('h', 1, registry=1)  # E\n"
     ),
     "blocking_root_given_the_async_stub": (
         "def f(c: sync.SyncClient) -> None:\n    c.root(KitchenClient)  # E\n"
@@ -461,10 +499,13 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tupl
     base = tmp_path_factory.mktemp("types")
     write_package(generate(ROOT / "schemas"), base / "gen")
     write_package(generate(HERE / "alltypes"), base / "agen")
+    write_package(generate(HERE / "everywhere"), base / "egen")
     files = {"accepted.py": PRELUDE + ACCEPTED}
+    files["everywhere_uses.py"] = (HERE / "everywhere_uses.py").read_text(encoding="utf-8")
     files.update({f"bad_{name}.py": PRELUDE + text for name, text in REJECTED.items()})
     for name, text in files.items():
         (base / name).write_text(text, encoding="utf-8")
+    packages = ["gen", "agen", "egen"]
     done = subprocess.run(
         # mutable-override (not in --strict): a derived blocking stub narrows pb_stub safely.
         # unused-awaitable (not in --strict either): a stub's call never awaited is a promise
@@ -472,10 +513,10 @@ def mypy_errors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tupl
         [sys.executable, "-m", "mypy", "--strict", "--enable-error-code", "mutable-override",
          "--enable-error-code", "unused-awaitable",
          "--no-error-summary", "--cache-dir",
-         str(base / ".cache"), "gen", "agen", *sorted(files)],
+         str(base / ".cache"), *packages, *sorted(files)],
         cwd=base, capture_output=True, text=True,
     )  # fmt: skip
-    errors: dict[str, list[tuple[int, str]]] = {name: [] for name in [*files, "gen", "agen"]}
+    errors: dict[str, list[tuple[int, str]]] = {name: [] for name in [*files, *packages]}
     for line in done.stdout.splitlines():
         match = ERROR.match(line)
         if match is None:
@@ -493,8 +534,10 @@ def test_generated_code_and_correct_uses_pass(
     # the deliberate mistakes of the bad_*.py files beside them.
     assert any(mypy_errors[f"bad_{name}.py"] for name in REJECTED), "mypy did not run"
     assert mypy_errors["accepted.py"] == []
+    assert mypy_errors["everywhere_uses.py"] == []
     assert mypy_errors["gen"] == []
     assert mypy_errors["agen"] == []
+    assert mypy_errors["egen"] == []
 
 
 @pytest.mark.parametrize("name", sorted(REJECTED))

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import inspect
 import sys
 import threading
+import typing
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -25,6 +27,7 @@ from pbtyped.cred import (
     ScramChecker,
 )
 from pbtyped.runtime.endpoints import Client
+from pbtyped.runtime.options import ConnectOptions
 
 
 class Refused(pb.Error):
@@ -192,6 +195,22 @@ def test_a_failed_connect_raises_and_leaves_no_thread() -> None:
     before = threading.active_count()
     with socket_bound_not_listening() as port, pytest.raises(ConnectionRefusedError):
         sync.connect("127.0.0.1", port, timeout=5)
+    assert threading.active_count() == before
+
+
+def test_connect_options_are_pb_connects() -> None:
+    # sync.connect passes its options on to pb.connect as they are, typed by ConnectOptions.
+    signature = inspect.signature(pb.connect)
+    named = [p.name for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    hints = typing.get_type_hints(pb.connect)
+    assert typing.get_type_hints(ConnectOptions) == {name: hints[name] for name in named}
+
+
+def test_a_connect_option_it_does_not_know_is_refused_and_leaves_no_thread() -> None:
+    before = threading.active_count()
+    options: dict[str, Any] = {"timout": 5}
+    with pytest.raises(TypeError, match="timout"):
+        sync.connect("127.0.0.1", 1, **options)
     assert threading.active_count() == before
 
 

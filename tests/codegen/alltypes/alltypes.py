@@ -146,6 +146,18 @@ class Kitchen(Protocol):
 
     def tagged(self, tagger: Tagger, tag: Tag) -> Tag: ...
 
+    def gauges(
+        self,
+        gauge: Gauge,
+        maybe: Gauge | None,
+        listed: list[Gauge],
+        by_name: dict[str, Gauge],
+        *,
+        named: Gauge | None = None,
+    ) -> Gauge | None:
+        """A derived interface (Gauge extends Counter and Tagger), in every place it may be."""
+        ...
+
     async def flagged(self, on: bool = True, *, reason: str = "none") -> bytes: ...
 
 
@@ -202,3 +214,7 @@ class Link(Protocol):
     def moved(self, point: Point, by: int) -> Point: ...
 
     def joined(self, other: Link, *, counter: Counter | None = None) -> Link | None: ...
+
+    def close(self) -> None:
+        """Named as a promise's own method: a LinkPromise's ``close`` stays the coroutine's."""
+        ...
