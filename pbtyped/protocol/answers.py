@@ -130,6 +130,7 @@ class Answers:
         "_limits",
         "_queues",
         "_sends",
+        "_waits",
         "_watchers",
         "asked",
         "draining",
@@ -154,6 +155,10 @@ class Answers:
         self._queues: dict[int, collections.deque[HeldCall | HeldSend]] = {}
         # Answer id -> keys of the queues whose first call waits for it.
         self._watchers: dict[int, set[int]] = {}
+        # Queue key -> how many answers its first call still waits for. Each answer a first
+        # call waits for is counted once and watched once, so letting k calls go that name
+        # k answers each costs k * k steps in all, as their bytes do (not k * k * k).
+        self._waits: dict[int, int] = {}
         # The question ids of the calls in the queues (each owed an answer, so none twice),
         # and those of them the caller finished (they never run: each fails with
         # CallCancelled when its turn comes).
@@ -227,7 +232,7 @@ class Answers:
         queue.append(call)
         self._held.add(qid)
         if len(queue) == 1:
-            self._watch(key, call.needs)
+            self._wait_for(key, call)
         return None
 
     def receive_send(self, export_id: int, send: SendReceived) -> SendReceived | str | None:
@@ -286,8 +291,18 @@ class Answers:
         (a ``CallReceived``, a ``SendReceived``) or failed."""
         del self.pending[qid]
         self.kept[qid] = outcome
+        ready = []
+        waits = self._waits
+        for key in self._watchers.pop(qid, ()):
+            left = waits[key] - 1
+            if left:
+                waits[key] = left
+            else:
+                del waits[key]
+                ready.append(key)
+        ready.sort(key=lambda key: (key != qid, key))  # the calls on the answer itself first
         released: list[Released] = []
-        for key in (qid, *sorted(self._watchers.pop(qid, ()))):
+        for key in ready:
             self._drain(key, released)
         if qid in self.dropped:  # finished while it ran: its queued calls had it, no more
             self.dropped.discard(qid)
@@ -303,9 +318,18 @@ class Answers:
         if qid in self._held:
             self._finished_held.add(qid)
 
-    def _watch(self, key: int, needs: tuple[int, ...]) -> None:
+    def _wait_for(self, key: int, call: HeldCall) -> bool:
+        """``call``, first in queue ``key``, waits for the answers it names that are not
+        known yet (each counted once): True if there are any."""
+        needs = tuple(n for n in dict.fromkeys(call.needs) if n in self.pending)
+        call.needs = needs
+        if not needs:
+            return False
+        watchers = self._watchers
         for n in needs:
-            self._watchers.setdefault(n, set()).add(key)
+            watchers.setdefault(n, set()).add(key)
+        self._waits[key] = len(needs)
+        return True
 
     def _drain(self, key: int, released: list[Released]) -> None:
         """Deliver the calls at the front of queue ``key`` while nothing holds them."""
@@ -318,9 +342,7 @@ class Answers:
                 alive = self._exports_get(call.export_id) is not None
                 released.append((call, call.send if alive else None))
                 continue
-            call.needs = tuple(n for n in call.needs if n in self.pending)
-            if call.needs:
-                self._watch(key, call.needs)
+            if self._wait_for(key, call):
                 return
             queue.popleft()
             qid = call.question_id
