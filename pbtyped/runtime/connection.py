@@ -88,6 +88,7 @@ class Connection(asyncio.Protocol):
         "_handshake",
         "_holds",
         "_is_closed",
+        "_leaving",
         "_logs",
         "_loop",
         "_lost_reason",
@@ -137,6 +138,7 @@ class Connection(asyncio.Protocol):
         self._greeting: ConnectionLost | Literal[True] | None = None
         self._handshake: asyncio.Future[None] | None = None
         self._is_closed = False
+        self._leaving = False  # the peer's GOODBYE with a grace: we watch for an idle line
         self._closed: asyncio.Future[None] | None = None
         # Tasks that ``closed`` waits for (run_before_closed): made by the first one.
         self._holds: set[asyncio.Task[object]] | None = None
@@ -357,12 +359,13 @@ class Connection(asyncio.Protocol):
             self._lost_reason = f"connection closed by the peer: {reason}"
             self._shut()
             return True
-        elif type(event) is PeerLeaving and event.grace_ms:
+        elif type(event) is PeerLeaving and event.grace_ms and not self._leaving:
             # A drain is news; a normal close (no grace: nothing more comes) is not logged,
-            # as an end of stream is not.
+            # as an end of stream is not. One watch per line, however many GOODBYEs come.
             self._logs.log(
                 logging.INFO, "peer %s is going away: %s", self.peer, event.reason, key=self.log_key
             )
+            self._leaving = True
             self._leave_when_idle()
         return False
 
