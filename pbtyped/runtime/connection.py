@@ -565,10 +565,18 @@ class Connection(asyncio.Protocol):
     def _account(self) -> None:
         """Tell the server's budget what this connection holds now (``Flow.account``). It is
         read whatever the budget while it is how something held goes on: an answer we await,
-        or the items a consumer of a stream the peer writes waits for."""
+        or the items a consumer of a stream the peer writes waits for, as long as it holds at
+        most one frame and one window (else the peer could fill every other stream it opened,
+        each with a frame as large as ``max_frame_size``, while that consumer waits)."""
         streams = self._streams
-        goes_on = bool(self._pending) or (streams is not None and streams.waiting > 0)
-        self._flow.account(self.broker.held_bytes, goes_on)
+        held = self.broker.held_bytes
+        limits = self.limits
+        goes_on = bool(self._pending) or (
+            streams is not None
+            and streams.waiting > 0
+            and held <= limits.max_frame_size + limits.stream_window
+        )
+        self._flow.account(held, goes_on)
 
     def _drain(self) -> None:
         self._calls.start_waiting()
