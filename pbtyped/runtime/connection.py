@@ -88,6 +88,7 @@ class Connection(asyncio.Protocol):
         "_handshake",
         "_holds",
         "_is_closed",
+        "_leaving",
         "_logs",
         "_loop",
         "_lost_reason",
@@ -137,6 +138,7 @@ class Connection(asyncio.Protocol):
         self._greeting: ConnectionLost | Literal[True] | None = None
         self._handshake: asyncio.Future[None] | None = None
         self._is_closed = False
+        self._leaving = False  # the peer's GOODBYE with a grace: we watch for an idle line
         self._closed: asyncio.Future[None] | None = None
         # Tasks that ``closed`` waits for (run_before_closed): made by the first one.
         self._holds: set[asyncio.Task[object]] | None = None
@@ -363,12 +365,13 @@ class Connection(asyncio.Protocol):
             self._lost_reason = f"connection closed by the peer: {reason}"
             self._shut()
             return True
-        elif type(event) is PeerLeaving and event.grace_ms:
+        elif type(event) is PeerLeaving and event.grace_ms and not self._leaving:
             # A drain is news; a normal close (no grace: nothing more comes) is not logged,
-            # as an end of stream is not.
+            # as an end of stream is not. One watch per line, however many GOODBYEs come.
             self._logs.log(
                 logging.INFO, "peer %s is going away: %s", self.peer, event.reason, key=self.log_key
             )
+            self._leaving = True
             self._leave_when_idle()
         return False
 
@@ -568,10 +571,18 @@ class Connection(asyncio.Protocol):
     def _account(self) -> None:
         """Tell the server's budget what this connection holds now (``Flow.account``). It is
         read whatever the budget while it is how something held goes on: an answer we await,
-        or the items a consumer of a stream the peer writes waits for."""
+        or the items a consumer of a stream the peer writes waits for, as long as it holds at
+        most one frame and one window (else the peer could fill every other stream it opened,
+        each with a frame as large as ``max_frame_size``, while that consumer waits)."""
         streams = self._streams
-        goes_on = bool(self._pending) or (streams is not None and streams.waiting > 0)
-        self._flow.account(self.broker.held_bytes, goes_on)
+        held = self.broker.held_bytes
+        limits = self.limits
+        goes_on = bool(self._pending) or (
+            streams is not None
+            and streams.waiting > 0
+            and held <= limits.max_frame_size + limits.stream_window
+        )
+        self._flow.account(held, goes_on)
 
     def _drain(self) -> None:
         self._calls.start_waiting()

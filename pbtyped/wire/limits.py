@@ -112,7 +112,8 @@ class Limits:
     max_streams: int = 256
     #: Bytes of stream frames the peer may send on each stream we read before we grant more
     #: (announced in our Hello): what a consumer that stops reading holds at most, per stream,
-    #: and how far ahead of it the producer may run.
+    #: with the one frame that may cross the last of the credit (up to ``max_frame_size``: an
+    #: item goes alone), and how far ahead of it the producer may run.
     stream_window: int = 256 * 1024
     #: Largest frame of stream items we send (items ready together are batched up to it; a
     #: larger single item goes alone): what a call waiting behind a stream waits for at most.
