@@ -94,6 +94,9 @@ class HeldCall:
     kwargs: dict[str, Any]
     #: A tuple, not a frozenset: most hold one id, and a tuple of one is a quarter the size.
     needs: tuple[int, ...] = ()
+    #: The readers of the streams its arguments carry: they wait with it, and are cancelled
+    #: if it fails instead of running.
+    streams: tuple[Any, ...] = ()
 
 
 @dataclasses.dataclass(slots=True)

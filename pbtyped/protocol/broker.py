@@ -576,6 +576,9 @@ class Broker:
                 pipe.ready.append(_dropped(held.send.method, _no_object(held.export_id)))
             elif result is not None:
                 failed.append((held.question_id, result))
+                if held.streams:  # it never runs: nobody will read them
+                    assert self.streams is not None
+                    self._owe(b"".join(map(self.streams.cancel_frame, held.streams)))
         # Failing a call settles its answer too, which lets go the calls that waited for it:
         # they were behind every call let go above (in its queue), so they come after them.
         for qid, failure in failed:
@@ -973,6 +976,7 @@ class Broker:
         refs = pipe.take_frame_refs() if pipe is not None else []
         self._owe_answer(qid)
         outcome: Outcome
+        held: HeldCall | None = None
         if not self.pipelining and type(target) is not int:
             outcome = _NO_PIPELINING
         elif options is not None and (why := _options_problem(options, self)) is not None:
@@ -990,6 +994,9 @@ class Broker:
             return outcome
         if outcome is not None:
             self._fail_owed(qid, outcome)
+        elif held is not None and self.streams is not None and self.streams.frame_readers:
+            # It waits, not refused: the streams it carries wait with it (3.10).
+            held.streams, self.streams.frame_readers = tuple(self.streams.frame_readers), []
         return None
 
     def _on_return(self, raw: list[Any], problem: str | None) -> Event:

@@ -33,6 +33,9 @@ class Two(pb.Referenceable):
     def remote_hit(self, i: int) -> None:
         self.log.append(i)
 
+    async def remote_total(self, numbers: AsyncIterator[int]) -> int:
+        return self.n * 100 + sum([n async for n in numbers])
+
     def remote_hit_later(self, i: int) -> Awaitable[None]:
         # Logged as the call starts (an async def would log as its task first runs, after
         # any sync call started meanwhile), answered as an async method is.
@@ -299,5 +302,27 @@ def test_cancelling_one_of_two_tasks_awaiting_a_promise(run) -> None:
             assert first.cancelled()
             [conn] = server.connections
             await eventually(lambda: not conn._calls.running)  # stopped on the server
+
+    run(body)
+
+
+def test_a_call_on_a_promise_carries_a_stream(run) -> None:
+    """A pipelined call with a stream argument waits on the server for the answer it is
+    addressed to, and its stream waits with it: once the answer is known, the method reads
+    the whole stream (the stream was cancelled on arrival before, and the call never
+    answered)."""
+
+    async def numbers() -> AsyncIterator[int]:
+        for n in (1, 2, 3):
+            yield n
+
+    async def body() -> None:
+        chain = Chain()
+        async with linked(chain) as (root, _, _):
+            head = root.call_remote("slow_two")
+            total = asyncio.ensure_future(head.call_remote("total", numbers()))
+            await asyncio.sleep(0.05)  # the call and its stream wait on the server
+            chain.gate.set()
+            assert await asyncio.wait_for(total, 5) == 206
 
     run(body)
